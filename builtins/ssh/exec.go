@@ -1,0 +1,171 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/builtins"
+)
+
+// A Command is one remote command.
+type Command struct {
+	Cmd     string
+	Env     map[string]string // sent as SSH "env" requests, never on the command line
+	Stdin   io.Reader
+	Timeout time.Duration
+	// OnLine receives every complete line of output as it arrives.
+	OnLine func(stream, line string)
+}
+
+// Outcome is what a remote command did.
+type Outcome struct {
+	Stdout, Stderr string
+	ExitCode       int
+	Duration       time.Duration
+}
+
+// maxCaptured bounds the output kept per stream; the rest still streams.
+const maxCaptured = 8 << 20
+
+// Exec runs c on ep. A connection that turns out to be dead is re-dialled
+// once. The command is killed when the timeout passes or ctx ends.
+func (p *Pool) Exec(ctx context.Context, ep builtins.Endpoint, c Command) (Outcome, error) {
+	start := time.Now()
+	sess, err := p.session(ctx, ep)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer sess.Close()
+	for k, v := range c.Env {
+		if err := sess.Setenv(k, v); err != nil {
+			return Outcome{}, fmt.Errorf("%s: the SSH server refused environment variable %s (sshd needs AcceptEnv for it)", ep.Label, k)
+		}
+	}
+	stdout := &lineWriter{stream: "stdout", emit: c.OnLine}
+	stderr := &lineWriter{stream: "stderr", emit: c.OnLine}
+	sess.Stdout, sess.Stderr, sess.Stdin = stdout, stderr, c.Stdin
+	if err := sess.Start(c.Cmd); err != nil {
+		return Outcome{}, fmt.Errorf("%s: starting command: %w", ep.Label, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	var timeout <-chan time.Time
+	if c.Timeout > 0 {
+		t := time.NewTimer(c.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-timeout:
+		sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		return Outcome{}, fmt.Errorf("%s: command timed out after %s and was killed", ep.Label, c.Timeout)
+	case <-ctx.Done():
+		sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		return Outcome{}, fmt.Errorf("%s: %w", ep.Label, ctx.Err())
+	}
+	stdout.flush()
+	stderr.flush()
+	out := Outcome{Stdout: stdout.buf.String(), Stderr: stderr.buf.String(), Duration: time.Since(start)}
+	var exitErr *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	switch {
+	case waitErr == nil:
+	case errors.As(waitErr, &exitErr):
+		out.ExitCode = exitErr.ExitStatus()
+		if exitErr.Signal() != "" && out.ExitCode == 0 {
+			out.ExitCode = 128 + 9
+		}
+	case errors.As(waitErr, &missing), errors.Is(waitErr, io.EOF):
+		p.Drop(ep)
+		return out, fmt.Errorf("%s: the connection was lost before the command finished; it may have run partly", ep.Label)
+	default:
+		return out, fmt.Errorf("%s: %w", ep.Label, waitErr)
+	}
+	return out, nil
+}
+
+// session opens a session, re-dialling once if the pooled connection died.
+func (p *Pool) session(ctx context.Context, ep builtins.Endpoint) (*ssh.Session, error) {
+	for attempt := 0; ; attempt++ {
+		client, err := p.Client(ctx, ep)
+		if err != nil {
+			return nil, err
+		}
+		sess, err := client.NewSession()
+		if err == nil {
+			return sess, nil
+		}
+		p.Drop(ep)
+		if attempt == 1 {
+			return nil, fmt.Errorf("%s: the SSH connection broke and re-dialling did not help: %w", ep.Label, err)
+		}
+	}
+}
+
+// SFTP-free readiness check: a handshake and an authenticated no-op.
+func (p *Pool) Ping(ctx context.Context, ep builtins.Endpoint) error {
+	_, err := p.Exec(ctx, ep, Command{Cmd: "true", Timeout: 30 * time.Second})
+	return err
+}
+
+// lineWriter keeps what a stream wrote and hands out complete lines.
+type lineWriter struct {
+	mu      sync.Mutex
+	stream  string
+	emit    func(stream, line string)
+	buf     bytes.Buffer
+	partial []byte
+	dropped int
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if room := maxCaptured - w.buf.Len(); room > 0 {
+		if len(b) <= room {
+			w.buf.Write(b)
+		} else {
+			w.buf.Write(b[:room])
+			w.dropped += len(b) - room
+		}
+	} else {
+		w.dropped += len(b)
+	}
+	if w.emit == nil {
+		return len(b), nil
+	}
+	w.partial = append(w.partial, b...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(w.stream, strings.TrimRight(string(w.partial[:i]), "\r"))
+		w.partial = w.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.partial) > 0 && w.emit != nil {
+		w.emit(w.stream, string(w.partial))
+	}
+	w.partial = nil
+	if w.dropped > 0 {
+		fmt.Fprintf(&w.buf, "\n[kumo: %d more bytes not kept]\n", w.dropped)
+	}
+}

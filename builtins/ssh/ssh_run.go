@@ -1,0 +1,273 @@
+package ssh
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/lang"
+)
+
+// Builtins of this family.
+var Builtins = []*builtins.Def{{
+	Name: "ssh_run",
+	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True)
+Runs the shell command cmd on target: a node, an address ("10.0.0.5",
+"host:2222") or a list of them, in parallel. Output streams live, each line
+prefixed by the node's name. Returns a result (or a list of results in
+target order) with .stdout .stderr .exit_code .node .duration .ok.
+
+user logs in as another user than the node's default; sudo=True runs the
+command as root without a password prompt (sudo -n). env sets environment
+variables, sent over SSH rather than on the command line, so a secret()
+can be passed there safely; stdin may be a string or a secret(). The
+command is killed after timeout. With check=True a non-zero exit fails the
+cell, naming each failed node, its exit code and the end of its stderr.`,
+	Fn:      sshRun,
+	Journal: true,
+}}
+
+// parallelism bounds concurrent commands of one ssh_run.
+const parallelism = 64
+
+func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var target starlark.Value
+	var cmd string
+	var user starlark.Value = starlark.None
+	var stdin starlark.Value = starlark.None
+	var timeout starlark.Value = starlark.String("10m")
+	var envDict *starlark.Dict
+	sudo, check := false, true
+	if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &user, "sudo?", &sudo,
+		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &check); err != nil {
+		return nil, err
+	}
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := builtins.Duration(b, "timeout", timeout)
+	if err != nil {
+		return nil, err
+	}
+	eps, many, err := env.Targets(target)
+	if err != nil {
+		return nil, wrapTargetErr(b, err)
+	}
+	if u, ok := user.(starlark.String); ok {
+		for i := range eps {
+			eps[i].User = string(u)
+		}
+	} else if user != starlark.None {
+		return nil, builtins.Inputf(b, "for parameter user: got %s, want string or None", user.Type())
+	}
+	vars, err := envVars(b, env, envDict)
+	if err != nil {
+		return nil, err
+	}
+	input := ""
+	if stdin != starlark.None {
+		s, ok, err := builtins.TextArg(env, stdin)
+		if err != nil {
+			return nil, builtins.Errorf(b, "%v", err)
+		}
+		if !ok {
+			return nil, builtins.Inputf(b, "for parameter stdin: got %s, want string, bytes or secret", stdin.Type())
+		}
+		input = s
+	}
+	if sudo {
+		cmd = sudoWrap(cmd)
+	}
+
+	ctx := lang.Context(thread)
+	pool := PoolOf(env)
+	results := make([]*Result, len(eps))
+	errs := make([]error, len(eps))
+	sem := make(chan struct{}, parallelism)
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out, err := pool.Exec(ctx, ep, Command{
+				Cmd: cmd, Env: vars, Stdin: strings.NewReader(input), Timeout: limit,
+				OnLine: func(stream, line string) { env.Line(ep.Label, stream, line) },
+			})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			results[i] = &Result{
+				Node: ep.Value, Stdout: env.Secrets.Mask(out.Stdout), Stderr: env.Secrets.Mask(out.Stderr),
+				ExitCode: out.ExitCode, Duration: out.Duration.Seconds(),
+			}
+		}()
+	}
+	wg.Wait()
+
+	var failures []string
+	for i, ep := range eps {
+		switch {
+		case errs[i] != nil:
+			failures = append(failures, errs[i].Error())
+		case check && results[i].ExitCode != 0:
+			failures = append(failures, fmt.Sprintf("%s: exit code %d%s", ep.Label, results[i].ExitCode, tail(results[i].Stderr)))
+		}
+	}
+	if len(failures) > 0 {
+		if len(eps) == 1 {
+			return nil, fmt.Errorf("%s: %s", b.Name(), failures[0])
+		}
+		return nil, fmt.Errorf("%s: failed on %d of %d targets:\n  %s", b.Name(), len(failures), len(eps), strings.Join(failures, "\n  "))
+	}
+	if !many {
+		return results[0], nil
+	}
+	list := make([]starlark.Value, len(results))
+	for i, r := range results {
+		list[i] = r
+	}
+	return starlark.NewList(list), nil
+}
+
+func wrapTargetErr(b *starlark.Builtin, err error) error {
+	if lang.IsInputError(err) {
+		return builtins.Inputf(b, "for parameter target: %v", err)
+	}
+	return builtins.Errorf(b, "%v", err)
+}
+
+func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[string]string, error) {
+	vars := map[string]string{}
+	if d == nil {
+		return vars, nil
+	}
+	for _, kv := range d.Items() {
+		k, ok := starlark.AsString(kv[0])
+		if !ok || k == "" {
+			return nil, builtins.Inputf(b, "for parameter env: keys must be variable names, got %s", kv[0])
+		}
+		v, ok, err := builtins.TextArg(env, kv[1])
+		if err != nil {
+			return nil, builtins.Errorf(b, "%v", err)
+		}
+		if !ok {
+			switch x := kv[1].(type) {
+			case starlark.Int, starlark.Float, starlark.Bool:
+				v = x.String()
+			default:
+				return nil, builtins.Inputf(b, "for parameter env: %s: got %s, want string or secret", k, kv[1].Type())
+			}
+		}
+		vars[k] = v
+	}
+	return vars, nil
+}
+
+// sudoWrap runs cmd as root: directly when already root, else through
+// non-interactive sudo, which fails at once instead of waiting for a
+// password nobody can type.
+func sudoWrap(cmd string) string {
+	q := shellQuote(cmd)
+	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n -- /bin/sh -c ` + q + `; fi`
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// tail is the end of stderr for an error message.
+func tail(stderr string) string {
+	s := strings.TrimRight(stderr, "\n")
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return "; stderr ends:\n      " + strings.Join(lines, "\n      ")
+}
+
+// Result is what ssh_run returns for one target.
+type Result struct {
+	Node     starlark.Value // the node, or the address string
+	Stdout   string
+	Stderr   string
+	ExitCode int
+	Duration float64 // seconds
+}
+
+var _ builtins.Journaled = (*Result)(nil)
+
+func (r *Result) String() string {
+	return fmt.Sprintf("<ssh_run result %s exit_code=%d>", label(r.Node), r.ExitCode)
+}
+func (r *Result) Type() string          { return "ssh_result" }
+func (r *Result) Freeze()               {}
+func (r *Result) Truth() starlark.Bool  { return starlark.True }
+func (r *Result) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: ssh_result") }
+func (r *Result) AttrNames() []string {
+	return []string{"duration", "exit_code", "node", "ok", "stderr", "stdout"}
+}
+func (r *Result) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "stdout":
+		return starlark.String(r.Stdout), nil
+	case "stderr":
+		return starlark.String(r.Stderr), nil
+	case "exit_code":
+		return starlark.MakeInt(r.ExitCode), nil
+	case "node":
+		return r.Node, nil
+	case "duration":
+		return starlark.Float(r.Duration), nil
+	case "ok":
+		return starlark.Bool(r.ExitCode == 0), nil
+	}
+	return nil, nil
+}
+
+func label(v starlark.Value) string {
+	if s, ok := v.(starlark.String); ok {
+		return string(s)
+	}
+	if n, ok := v.(interface{ NodeName() string }); ok {
+		return n.NodeName()
+	}
+	return v.String()
+}
+
+type resultData struct {
+	Node     json.RawMessage `json:"node"`
+	Stdout   string          `json:"stdout"`
+	Stderr   string          `json:"stderr"`
+	ExitCode int             `json:"exit_code"`
+	Duration float64         `json:"duration"`
+}
+
+func (r *Result) JournalKind() string  { return "ssh.result" }
+func (r *Result) DigestString() string { return r.String() }
+func (r *Result) JournalData() any {
+	node, _ := builtins.EncodeValue(r.Node)
+	return resultData{Node: node, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Duration: r.Duration}
+}
+
+func init() {
+	builtins.RegisterDecoder("ssh.result", func(data json.RawMessage) (starlark.Value, error) {
+		var d resultData
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, err
+		}
+		node, err := builtins.DecodeValue(d.Node)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Node: node, Stdout: d.Stdout, Stderr: d.Stderr, ExitCode: d.ExitCode, Duration: d.Duration}, nil
+	})
+}

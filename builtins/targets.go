@@ -1,0 +1,138 @@
+package builtins
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os/user"
+	"strconv"
+
+	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// A Host is a value that names a node of the run (see builtins/units).
+type Host interface {
+	starlark.Value
+	HostID() int64 // the node's resource id in the state
+}
+
+// An Endpoint is everything needed to reach one target over SSH.
+type Endpoint struct {
+	Label   string         // the node's name or the address; prefixes output lines
+	Value   starlark.Value // what the recipe passed for this target
+	NodeID  int64          // 0 for an address that is not a node of the run
+	Host    string
+	Port    int
+	User    string
+	KeyFile string // the group's key for nodes; "" means the user's own keys
+
+	// PinTarget keys the pinned host key in the state. PinOnFirstUse is
+	// true for nodes kumo created itself: their first key is learnt.
+	// Other hosts must already be in known_hosts or pinned.
+	PinTarget     string
+	PinOnFirstUse bool
+}
+
+// Addr is host:port.
+func (ep Endpoint) Addr() string { return net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)) }
+
+// Targets resolves a target argument: a node, an address, or a list of
+// them. many reports whether a list was given (results then come back as
+// a list in the same order).
+func (e *Env) Targets(v starlark.Value) (eps []Endpoint, many bool, err error) {
+	if list, ok := v.(starlark.Indexable); ok && v.Type() != "string" {
+		if list.Len() == 0 {
+			return nil, true, fmt.Errorf("empty list of targets")
+		}
+		for i := 0; i < list.Len(); i++ {
+			ep, err := e.Target(list.Index(i))
+			if err != nil {
+				return nil, true, err
+			}
+			eps = append(eps, ep)
+		}
+		return eps, true, nil
+	}
+	ep, err := e.Target(v)
+	return []Endpoint{ep}, false, err
+}
+
+// Target resolves one node or address.
+func (e *Env) Target(v starlark.Value) (Endpoint, error) {
+	switch v := v.(type) {
+	case Host:
+		r, err := e.Store.Resource(state.Query{ID: v.HostID()})
+		if errors.Is(err, state.ErrNotFound) {
+			return Endpoint{}, fmt.Errorf("node %s no longer exists (it was deleted)", v.String())
+		}
+		if err != nil {
+			return Endpoint{}, err
+		}
+		return e.nodeEndpoint(r, v)
+	case starlark.String:
+		return e.addressEndpoint(string(v))
+	}
+	return Endpoint{}, &lang.InputError{Err: fmt.Errorf("want a node, an address or a list of them, got %s", v.Type())}
+}
+
+func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error) {
+	switch {
+	case r.Status != state.Ready:
+		return Endpoint{}, fmt.Errorf("node %s is not ready (%s); re-run the cell that creates it", r.Name, r.Status)
+	case r.State == providers.PowerOff:
+		return Endpoint{}, fmt.Errorf("node %s is powered off; call power_on() on its unit first", r.Name)
+	}
+	g, err := e.Store.Resource(state.Query{Run: r.Run, Kind: state.KindGroup, Name: r.Group})
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("node %s: its unit group %s: %w", r.Name, r.Group, err)
+	}
+	return Endpoint{
+		Label: r.Name, Value: v, NodeID: r.ID,
+		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: g.Data.KeyFile,
+		PinTarget: state.NodeKeyTarget(r.ID), PinOnFirstUse: true,
+	}, nil
+}
+
+// addressEndpoint resolves "host" or "host:port". An address of one of
+// the run's nodes is that node; several nodes sharing an IP (local nodes
+// all live on 127.0.0.1) need the port to tell them apart.
+func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
+	host, port := addr, 0
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		host = h
+		if port, err = strconv.Atoi(p); err != nil {
+			return Endpoint{}, &lang.InputError{Err: fmt.Errorf("bad port in address %q", addr)}
+		}
+	}
+	nodes, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindNode})
+	if err != nil {
+		return Endpoint{}, err
+	}
+	var match []state.Resource
+	for _, n := range nodes {
+		if (n.Data.IP == host || n.Data.PrivateIP == host) && (port == 0 || port == n.Data.Port) {
+			match = append(match, n)
+		}
+	}
+	if len(match) == 1 {
+		return e.nodeEndpoint(match[0], starlark.String(addr))
+	}
+	if len(match) > 1 {
+		return Endpoint{}, &lang.InputError{Err: fmt.Errorf("address %s matches %d nodes of this run; pass the node itself or host:port", addr, len(match))}
+	}
+	if port == 0 {
+		port = 22
+	}
+	login := "root"
+	if u, err := user.Current(); err == nil {
+		login = u.Username
+	}
+	return Endpoint{
+		Label: addr, Value: starlark.String(addr), Host: host, Port: port, User: login,
+		PinTarget: "addr:" + net.JoinHostPort(host, strconv.Itoa(port)),
+	}, nil
+}

@@ -1,0 +1,259 @@
+package units
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"gopkg.in/yaml.v3"
+
+	"github.com/kumo-dev/kumo/builtins"
+)
+
+//go:embed flavors.yaml
+var builtinFlavors []byte
+
+// Catalog maps provider -> flavor -> field -> value, like VCP's
+// vcp_flavor.yml.
+type Catalog map[string]map[string]map[string]any
+
+// LoadCatalog reads the built-in flavors and lays the user's file over
+// them: $KUMO_FLAVORS, else ~/.config/kumo/flavors.yaml if it exists.
+// A user flavor replaces fields of a built-in one of the same name.
+func LoadCatalog() (Catalog, error) {
+	var cat Catalog
+	if err := yaml.Unmarshal(builtinFlavors, &cat); err != nil {
+		return nil, err
+	}
+	path := os.Getenv("KUMO_FLAVORS")
+	if path == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = filepath.Join(home, ".config", "kumo", "flavors.yaml")
+			if _, err := os.Stat(path); err != nil {
+				path = ""
+			}
+		}
+	}
+	if path == "" {
+		return cat, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("flavors file: %w", err)
+	}
+	var user Catalog
+	if err := yaml.Unmarshal(b, &user); err != nil {
+		return nil, fmt.Errorf("flavors file %s: %w", path, err)
+	}
+	for prov, flavors := range user {
+		if cat[prov] == nil {
+			cat[prov] = map[string]map[string]any{}
+		}
+		for name, fields := range flavors {
+			if cat[prov][name] == nil {
+				cat[prov][name] = map[string]any{}
+			}
+			for k, v := range fields {
+				cat[prov][name][k] = v
+			}
+		}
+	}
+	return cat, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Spec is what spec() returns: a provider, a flavor and its fields,
+// which a recipe may change (spec.disk_gb = 32) before create_unit.
+type Spec struct {
+	Provider string
+	Flavor   string
+	Fields   map[string]starlark.Value
+	allowed  []string
+	frozen   bool
+}
+
+var specBuiltin = &builtins.Def{
+	Name: "spec",
+	Doc: `spec(provider, flavor, **overrides)
+Returns the node specification for a flavor (small, medium, large, ...) of
+a provider, from kumo's catalog and ~/.config/kumo/flavors.yaml (or
+$KUMO_FLAVORS). Keyword arguments override the flavor's fields; fields can
+also be set afterwards (s.disk_gb = 32). An unknown provider, flavor or
+field is an error that lists the valid ones. ` + "`kumo doc spec`" + ` lists them too.`,
+	Fn: specFn,
+}
+
+func specFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var provider, flavor string
+	if err := builtins.Unpack(b, args, nil, "provider", &provider, "flavor", &flavor); err != nil {
+		return nil, err
+	}
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	p, err := env.Provider(provider)
+	if err != nil {
+		return nil, builtins.Inputf(b, "%v", err)
+	}
+	cat, err := LoadCatalog()
+	if err != nil {
+		return nil, builtins.Inputf(b, "%v", err)
+	}
+	fields, ok := cat[provider][flavor]
+	if !ok {
+		return nil, builtins.Inputf(b, "unknown flavor %q for provider %s (have: %s)", flavor, provider, strings.Join(sortedKeys(cat[provider]), ", "))
+	}
+	s := &Spec{Provider: provider, Flavor: flavor, Fields: map[string]starlark.Value{}, allowed: p.SpecFields()}
+	for k, v := range fields {
+		sv, err := toStarlark(v)
+		if err != nil {
+			return nil, builtins.Inputf(b, "flavor %s/%s field %s: %v", provider, flavor, k, err)
+		}
+		if err := s.SetField(k, sv); err != nil {
+			return nil, builtins.Inputf(b, "flavor %s/%s in the catalog: %v", provider, flavor, err)
+		}
+	}
+	for _, kv := range kwargs {
+		if err := s.SetField(string(kv[0].(starlark.String)), kv[1]); err != nil {
+			return nil, builtins.Inputf(b, "%v", err)
+		}
+	}
+	return s, nil
+}
+
+func toStarlark(v any) (starlark.Value, error) {
+	switch v := v.(type) {
+	case nil:
+		return starlark.None, nil
+	case string:
+		return starlark.String(v), nil
+	case bool:
+		return starlark.Bool(v), nil
+	case int:
+		return starlark.MakeInt(v), nil
+	case float64:
+		return starlark.Float(v), nil
+	case []any:
+		var items []starlark.Value
+		for _, x := range v {
+			sx, err := toStarlark(x)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, sx)
+		}
+		return starlark.NewList(items), nil
+	}
+	return nil, fmt.Errorf("unsupported value %v", v)
+}
+
+func (s *Spec) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "spec(%q, %q", s.Provider, s.Flavor)
+	for _, k := range sortedKeys(s.Fields) {
+		fmt.Fprintf(&b, ", %s=%s", k, s.Fields[k])
+	}
+	b.WriteString(")")
+	return b.String()
+}
+func (s *Spec) Type() string          { return "spec" }
+func (s *Spec) Freeze()               { s.frozen = true }
+func (s *Spec) Truth() starlark.Bool  { return starlark.True }
+func (s *Spec) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: spec") }
+func (s *Spec) AttrNames() []string {
+	return append([]string{"flavor", "provider"}, s.allowed...)
+}
+func (s *Spec) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "provider":
+		return starlark.String(s.Provider), nil
+	case "flavor":
+		return starlark.String(s.Flavor), nil
+	}
+	if v, ok := s.Fields[name]; ok {
+		return v, nil
+	}
+	if s.allows(name) {
+		return starlark.None, nil
+	}
+	return nil, nil
+}
+
+func (s *Spec) allows(name string) bool {
+	for _, f := range s.allowed {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// SetField checks the field against the provider's list.
+func (s *Spec) SetField(name string, v starlark.Value) error {
+	if s.frozen {
+		return fmt.Errorf("cannot set %s of a frozen spec", name)
+	}
+	if !s.allows(name) {
+		return fmt.Errorf("unknown field %q for provider %s (valid: %s)", name, s.Provider, strings.Join(s.allowed, ", "))
+	}
+	s.Fields[name] = v
+	return nil
+}
+
+// JSON is the spec as stored with its unit; equal specs give equal text.
+func (s *Spec) JSON() (json.RawMessage, map[string]any, error) {
+	fields := map[string]any{}
+	for k, v := range s.Fields {
+		x, err := fromStarlark(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("spec field %s: %w", k, err)
+		}
+		fields[k] = x
+	}
+	b, err := json.Marshal(map[string]any{"provider": s.Provider, "flavor": s.Flavor, "fields": fields})
+	return b, fields, err
+}
+
+func fromStarlark(v starlark.Value) (any, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.String:
+		return string(v), nil
+	case starlark.Bool:
+		return bool(v), nil
+	case starlark.Int:
+		n, ok := v.Int64()
+		if !ok {
+			return nil, fmt.Errorf("integer too large")
+		}
+		return n, nil
+	case starlark.Float:
+		return float64(v), nil
+	case *starlark.List:
+		var out []any
+		for i := 0; i < v.Len(); i++ {
+			x, err := fromStarlark(v.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, x)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("want string, number, bool or list, got %s", v.Type())
+}

@@ -1,0 +1,164 @@
+// Package units holds the builtins that make and manage machines, after
+// the VCP SDK's object model: unit_group() and spec(), then the methods
+// of unit groups (a set of related units), units (homogeneous nodes of
+// one provider and spec) and the node values they return.
+package units
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// Values of this package are handles: a name and, for nodes, a snapshot
+// of what was known when the value was returned. Anything that reads the
+// world is a method call, which the journal records, never an attribute:
+// replaying a cell must see exactly what the live run saw.
+
+// UnitGroup is the value of unit_group().
+type UnitGroup struct {
+	Run, Name string
+}
+
+// Unit is a unit of a group.
+type Unit struct {
+	Run, Group, Name, Provider string
+}
+
+// Node is one machine of a unit, as it was when returned.
+type Node struct {
+	ID                             int64 // resource id in the state
+	Run, Group, Unit, Name         string
+	State, IP, PrivateIP, Provider string
+	ProviderID                     string
+	Port                           int
+}
+
+func nodeValue(r state.Resource) *Node {
+	return &Node{
+		ID: r.ID, Run: r.Run, Group: r.Group, Unit: r.Unit, Name: r.Name, State: r.State,
+		IP: r.Data.IP, PrivateIP: r.Data.PrivateIP, Provider: r.Provider, ProviderID: r.Data.ProviderID, Port: r.Data.Port,
+	}
+}
+
+var (
+	_ builtins.Journaled = (*UnitGroup)(nil)
+	_ builtins.Journaled = (*Unit)(nil)
+	_ builtins.Journaled = (*Node)(nil)
+	_ builtins.Host      = (*Node)(nil)
+)
+
+// --- UnitGroup ---
+
+func (g *UnitGroup) String() string        { return fmt.Sprintf("unit_group(%q)", g.Name) }
+func (g *UnitGroup) Type() string          { return "unit_group" }
+func (g *UnitGroup) Freeze()               {}
+func (g *UnitGroup) Truth() starlark.Bool  { return starlark.True }
+func (g *UnitGroup) Hash() (uint32, error) { return starlark.String(g.Name).Hash() }
+func (g *UnitGroup) AttrNames() []string   { return append([]string{"name"}, groupMethods.Names()...) }
+func (g *UnitGroup) JournalKind() string   { return "unit_group" }
+func (g *UnitGroup) JournalData() any      { return g }
+func (g *UnitGroup) DigestString() string  { return "unit_group:" + g.Run + "/" + g.Name }
+func (g *UnitGroup) Attr(name string) (starlark.Value, error) {
+	if name == "name" {
+		return starlark.String(g.Name), nil
+	}
+	return groupMethods.Attr(g, name), nil
+}
+
+// --- Unit ---
+
+func (u *Unit) String() string        { return fmt.Sprintf("<unit %s/%s>", u.Group, u.Name) }
+func (u *Unit) Type() string          { return "unit" }
+func (u *Unit) Freeze()               {}
+func (u *Unit) Truth() starlark.Bool  { return starlark.True }
+func (u *Unit) Hash() (uint32, error) { return starlark.String(u.Group + "/" + u.Name).Hash() }
+func (u *Unit) AttrNames() []string {
+	return append([]string{"group", "name", "provider"}, unitMethods.Names()...)
+}
+func (u *Unit) JournalKind() string  { return "unit" }
+func (u *Unit) JournalData() any     { return u }
+func (u *Unit) DigestString() string { return "unit:" + u.Run + "/" + u.Group + "/" + u.Name }
+func (u *Unit) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(u.Name), nil
+	case "group":
+		return starlark.String(u.Group), nil
+	case "provider":
+		return starlark.String(u.Provider), nil
+	}
+	return unitMethods.Attr(u, name), nil
+}
+
+// --- Node ---
+
+func (n *Node) String() string {
+	return fmt.Sprintf("<node %s %s %s:%d>", n.Name, n.State, n.IP, n.Port)
+}
+func (n *Node) Type() string          { return "node" }
+func (n *Node) Freeze()               {}
+func (n *Node) Truth() starlark.Bool  { return starlark.True }
+func (n *Node) Hash() (uint32, error) { return starlark.MakeInt64(n.ID).Hash() }
+func (n *Node) HostID() int64         { return n.ID }
+func (n *Node) NodeName() string      { return n.Name }
+func (n *Node) AttrNames() []string {
+	return []string{"address", "group", "id", "ip", "name", "port", "private_ip", "provider", "state", "unit"}
+}
+func (n *Node) JournalKind() string { return "node" }
+func (n *Node) JournalData() any    { return n }
+func (n *Node) DigestString() string {
+	return fmt.Sprintf("node:%s/%s/%s/%s#%d", n.Run, n.Group, n.Unit, n.Name, n.ID)
+}
+func (n *Node) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(n.Name), nil
+	case "unit":
+		return starlark.String(n.Unit), nil
+	case "group":
+		return starlark.String(n.Group), nil
+	case "state":
+		return starlark.String(n.State), nil
+	case "ip":
+		return starlark.String(n.IP), nil
+	case "private_ip":
+		return starlark.String(n.PrivateIP), nil
+	case "port":
+		return starlark.MakeInt(n.Port), nil
+	case "address":
+		return starlark.String(fmt.Sprintf("%s:%d", n.IP, n.Port)), nil
+	case "provider":
+		return starlark.String(n.Provider), nil
+	case "id":
+		return starlark.String(n.ProviderID), nil
+	}
+	return nil, nil
+}
+
+// CompareSameType makes nodes comparable with ==, by identity.
+func (n *Node) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	return starlark.CompareDepth(op, starlark.MakeInt64(n.ID), starlark.MakeInt64(y.(*Node).ID), depth)
+}
+
+func init() {
+	builtins.RegisterDecoder("unit_group", decodeInto[UnitGroup])
+	builtins.RegisterDecoder("unit", decodeInto[Unit])
+	builtins.RegisterDecoder("node", decodeInto[Node])
+}
+
+func decodeInto[T any, P interface {
+	*T
+	starlark.Value
+}](data json.RawMessage) (starlark.Value, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	return P(&v), nil
+}

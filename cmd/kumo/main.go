@@ -1,0 +1,118 @@
+// Command kumo runs Starlark recipes that build application environments
+// on local sandboxes, on-prem servers and clouds, resuming where a run
+// stopped. One file per command: run, repl, status, destroy, doc.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // a cell failed, or the world did (unreachable host, lock held)
+	exitBadInput = 2 // recipe syntax, parameters, arguments, usage
+)
+
+func main() { os.Exit(Main()) }
+
+// IO is where a command reads and writes; tests replace it.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Main runs kumo with os.Args and returns the exit code.
+func Main() int {
+	stdio := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	root := newRootCmd(stdio)
+	root.SetArgs(os.Args[1:])
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var silent *silentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintln(stdio.Err, "kumo: "+lang.FormatError(err))
+	}
+	return exitCode(err)
+}
+
+// silentError carries an exit code for an error already reported.
+type silentError struct {
+	code int
+	err  error
+}
+
+func (e *silentError) Error() string { return e.err.Error() }
+func (e *silentError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var silent *silentError
+	var locked *state.LockedError
+	switch {
+	case errors.As(err, &silent):
+		return silent.code
+	case lang.IsInputError(err), isUsageError(err):
+		return exitBadInput
+	case errors.As(err, &locked):
+		return exitFailed
+	}
+	return exitFailed
+}
+
+// usageError marks errors from flag and argument parsing.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func isUsageError(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+func newRootCmd(stdio IO) *cobra.Command {
+	var statePath string
+	root := &cobra.Command{
+		Use:   "kumo",
+		Short: "Build application environments from resumable Starlark recipes",
+		Long: `kumo runs Starlark recipes split into notebook-like cells. Every side effect
+is journaled in a state file, so a re-run replays finished cells without
+touching anything and resumes at the first failed or edited one.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	root.PersistentFlags().StringVar(&statePath, "state", defaultStatePath, "state file (SQLite)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	f := &factory{IO: stdio, statePath: &statePath}
+	root.AddCommand(
+		newCmdRun(f, nil),
+		newCmdRepl(f, nil),
+		newCmdStatus(f, nil),
+		newCmdDestroy(f, nil),
+		newCmdDoc(f, nil),
+		newCmdNodeServer(),
+	)
+	return root
+}
+
+// argsUsage wraps a cobra.PositionalArgs so that its errors exit 2.
+func argsUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

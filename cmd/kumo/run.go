@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/runner"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// RunOptions are the inputs of `kumo run`.
+type RunOptions struct {
+	IO
+	Store  func() (*state.Store, error)
+	File   string
+	Params []string
+	Name   string
+	From   string
+	Only   string
+	JSON   bool
+}
+
+func newCmdRun(f *factory, runF func(*RunOptions) error) *cobra.Command {
+	opts := &RunOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a recipe, replaying the cells that already succeeded",
+		Long: `Run a recipe's cells in order. Cells that succeeded before and have not
+changed (nor have the parameters they use) are replayed from the state
+without side effects; the first new, edited, failed or parameter-affected
+cell and every cell after it run live.
+
+Exit status: 0 when every cell succeeded, 1 when a cell failed, 2 for a
+mistake in the recipe, a parameter or the command line.`,
+		Example: `  kumo run recipes/hello.star
+  kumo run tljh.star -p students=40 -p flavor=medium
+  kumo run tljh.star --from "Install TLJH"     # force live from that cell
+  kumo run tljh.star --only 3 --json`,
+		Args: argsUsage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			opts.Store = f.openStore
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "override a parameter: name=value (repeatable)")
+	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
+	cmd.Flags().StringVar(&opts.From, "from", "", "run live from this cell (number or title) on")
+	cmd.Flags().StringVar(&opts.Only, "only", "", "run only this cell live (earlier cells are replayed)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per cell on stdout")
+	return cmd
+}
+
+func runRun(ctx context.Context, opts *RunOptions) error {
+	if opts.From != "" && opts.Only != "" {
+		return usageError{fmt.Errorf("--from and --only exclude each other")}
+	}
+	name := opts.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(opts.File), filepath.Ext(opts.File))
+	}
+	if err := validRunName(name); err != nil {
+		return err
+	}
+	overrides, err := lang.ParseOverrides(opts.Params)
+	if err != nil {
+		return err
+	}
+	globals := all.Globals()
+	recipe, err := lang.ReadRecipe(opts.File, globals.Has)
+	if err != nil {
+		return err
+	}
+	if err := recipe.CheckOverrides(overrides); err != nil {
+		return err
+	}
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	lock, err := store.LockRun(name)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	env := newEnv(store, name)
+	defer env.Close()
+	printer := newCellPrinter(opts.IO, opts.JSON)
+	printer.header(name, opts.File, store.Path)
+	r := runner.New(runner.Options{
+		Recipe: recipe, Run: name, Overrides: overrides, From: opts.From, Only: opts.Only,
+		Builtins: globals, Env: env, Events: printer,
+	})
+	sum, err := r.Run(ctx)
+	if sum == nil || sum.Failed == nil {
+		if err != nil {
+			return err // before any cell: a usage or input error, reported by main
+		}
+		printer.footer(sum, name, opts)
+		return nil
+	}
+	printer.footer(sum, name, opts)
+	code := exitFailed
+	if lang.IsInputError(err) {
+		code = exitBadInput
+	}
+	return &silentError{code: code, err: err}
+}
+
+// cellPrinter shows a run cell by cell: text for people, or one JSON
+// object per cell (--json) with node output on stderr.
+type cellPrinter struct {
+	IO
+	json bool
+	mu   sync.Mutex
+}
+
+func newCellPrinter(stdio IO, asJSON bool) *cellPrinter { return &cellPrinter{IO: stdio, json: asJSON} }
+
+// text is where human-readable lines go.
+func (p *cellPrinter) text() io.Writer {
+	if p.json {
+		return p.Err
+	}
+	return p.Out
+}
+
+func (p *cellPrinter) header(run, file, statePath string) {
+	fmt.Fprintf(p.text(), "kumo: run %q of %s (state %s)\n", run, file, statePath)
+}
+
+func cellLabel(c *lang.Cell) string {
+	if c.Title == "" {
+		return fmt.Sprintf("[%d]", c.Index)
+	}
+	return fmt.Sprintf("[%d] %s", c.Index, c.Title)
+}
+
+func (p *cellPrinter) CellStarted(c *lang.Cell, replay bool) {
+	if replay {
+		return // one line when it is done
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.text(), "▶ %s\n", cellLabel(c))
+}
+
+func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case stream == "note":
+		fmt.Fprintf(p.text(), "  · %s\n", text)
+	case source == "":
+		fmt.Fprintf(p.text(), "  %s\n", text)
+	default:
+		fmt.Fprintf(p.text(), "  %s | %s\n", source, text)
+	}
+}
+
+func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		line := struct {
+			Index      int    `json:"index"`
+			Title      string `json:"title"`
+			Status     string `json:"status"`
+			DurationMS int64  `json:"duration_ms"`
+			Error      string `json:"error,omitempty"`
+		}{c.Index, c.Title, r.Status, r.Duration.Milliseconds(), ""}
+		if r.Err != nil {
+			line.Error = lang.FormatError(r.Err)
+		}
+		b, _ := json.Marshal(line)
+		fmt.Fprintln(p.Out, string(b))
+	}
+	w := p.text()
+	switch r.Status {
+	case runner.Replayed:
+		fmt.Fprintf(w, "↺ %s (replayed)\n", cellLabel(c))
+	case runner.Ran:
+		fmt.Fprintf(w, "✔ %s (%s)\n", cellLabel(c), round(r.Duration))
+	case runner.Skipped:
+		fmt.Fprintf(w, "· %s (skipped)\n", cellLabel(c))
+	case runner.Failed:
+		fmt.Fprintf(w, "✘ %s failed after %s\n", cellLabel(c), round(r.Duration))
+		fmt.Fprintf(p.Err, "%s\n", indentLines(lang.FormatError(r.Err), "    "))
+	}
+}
+
+func (p *cellPrinter) footer(sum *runner.Summary, run string, opts *RunOptions) {
+	if sum == nil {
+		return
+	}
+	counts := map[string]int{}
+	for _, r := range sum.Cells {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, s := range []string{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(p.text(), "kumo: %s\n", strings.Join(parts, ", "))
+	if sum.Failed != nil {
+		fmt.Fprintf(p.Err, "kumo: %s failed. Fix the cause and run the same command again: finished cells are replayed and the run resumes at this cell.\n", sum.Failed.Name())
+	}
+}
+
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
+func indentLines(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}

@@ -1,0 +1,143 @@
+package lang
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.starlark.net/resolve"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// FileOptions are the Starlark dialect of recipes and their modules.
+// Recipes are scripts, not build files: top-level if/for/while, set,
+// reassigned globals and recursion are all allowed. Loads bind globals
+// so that a name loaded in one cell is seen by the next.
+var FileOptions = &syntax.FileOptions{
+	Set:               true,
+	While:             true,
+	TopLevelControl:   true,
+	GlobalReassign:    true,
+	Recursion:         true,
+	LoadBindsGlobally: true,
+}
+
+// A Recipe is a parsed and statically checked .star file.
+type Recipe struct {
+	Path   string // the file as named by the user, used in messages
+	Dir    string // where relative loads resolve
+	Cells  []*Cell
+	Params []string // names assigned in the parameters cell, in order
+
+	paramCell int                           // index of the parameters cell, or -1
+	paramRefs []map[string]bool             // per cell: parameter names it mentions
+	defaults  map[string]*syntax.AssignStmt // parameter name -> its assignment
+}
+
+// ReadRecipe reads, splits and checks the recipe at path. known reports the
+// names kumo predeclares (the builtins), so that a misspelt name is caught
+// here, before any cell has touched the world.
+func ReadRecipe(path string, known func(string) bool) (*Recipe, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	return ParseRecipe(path, string(src), known)
+}
+
+// ParseRecipe splits src into cells, parses every cell and resolves the
+// names each one uses against the builtins and the globals of the cells
+// before it.
+func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
+	dir, _ := filepath.Abs(filepath.Dir(path))
+	r := &Recipe{Path: path, Dir: dir, Cells: SplitCells(src), paramCell: -1, defaults: map[string]*syntax.AssignStmt{}}
+	globals := map[string]bool{}
+	isGlobal := func(name string) bool { return globals[name] || (known != nil && known(name)) }
+	for _, c := range r.Cells {
+		if c.Kind == "parameters" {
+			if r.paramCell >= 0 {
+				return nil, &InputError{Err: fmt.Errorf("%s:%d:1: a recipe has one [parameters] cell; %s is a second one", path, c.StartLine, c.Name())}
+			}
+			r.paramCell = c.Index
+		}
+	}
+	for _, c := range r.Cells {
+		refs := map[string]bool{}
+		r.paramRefs = append(r.paramRefs, refs)
+		if !c.Runnable() {
+			continue
+		}
+		f, err := c.Parse(path)
+		if err != nil {
+			return nil, &InputError{Err: err}
+		}
+		if c.Index == r.paramCell {
+			for _, stmt := range f.Stmts {
+				if a, ok := stmt.(*syntax.AssignStmt); ok && a.Op == syntax.EQ {
+					if id, ok := a.LHS.(*syntax.Ident); ok {
+						if r.defaults[id.Name] == nil {
+							r.Params = append(r.Params, id.Name)
+						}
+						r.defaults[id.Name] = a
+					}
+				}
+			}
+		}
+		if err := resolve.REPLChunk(f, isGlobal, func(string) bool { return false }, starlark.Universe.Has); err != nil {
+			return nil, &InputError{Err: err}
+		}
+		for _, b := range f.Module.(*resolve.Module).Globals {
+			globals[b.First.Name] = true
+		}
+		syntax.Walk(f, func(n syntax.Node) bool {
+			if id, ok := n.(*syntax.Ident); ok && r.defaults[id.Name] != nil {
+				refs[id.Name] = true
+			}
+			return true
+		})
+	}
+	// A cell before the parameters cell cannot mention a parameter, so
+	// paramRefs collected above is complete for every cell.
+	return r, nil
+}
+
+// Parse parses the cell as a chunk of the recipe at path. The source is
+// padded with blank lines so that positions are those of the whole file.
+func (c *Cell) Parse(path string) (*syntax.File, error) {
+	padded := strings.Repeat("\n", c.StartLine-1) + c.Source
+	return FileOptions.Parse(path, padded, 0)
+}
+
+// IsParams reports whether c is the recipe's parameters cell.
+func (r *Recipe) IsParams(c *Cell) bool { return c.Index == r.paramCell }
+
+// ParamsUsed lists the parameters a cell mentions, sorted.
+func (r *Recipe) ParamsUsed(c *Cell) []string {
+	var names []string
+	for name := range r.paramRefs[c.Index] {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CheckOverrides rejects -p names that the parameters cell does not assign.
+func (r *Recipe) CheckOverrides(overrides map[string]string) error {
+	var unknown []string
+	for name := range overrides {
+		if r.defaults[name] == nil {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	if len(r.Params) == 0 {
+		return &InputError{Err: fmt.Errorf("%s: unknown parameter %s: the recipe has no [parameters] cell", r.Path, strings.Join(unknown, ", "))}
+	}
+	return &InputError{Err: fmt.Errorf("%s: unknown parameter %s; the [parameters] cell defines: %s", r.Path, strings.Join(unknown, ", "), strings.Join(r.Params, ", "))}
+}

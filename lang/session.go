@@ -1,0 +1,178 @@
+package lang
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/kumo-dev/kumo/stdlib"
+)
+
+// ContextKey is the thread-local under which a Session keeps the
+// context.Context of the running cell, as go.starlark.net/repl does.
+// Long builtins take it so that Ctrl-C stops them cleanly.
+const ContextKey = "context"
+
+// Context returns the context of the cell running on thread.
+func Context(thread *starlark.Thread) context.Context {
+	if ctx, ok := thread.Local(ContextKey).(context.Context); ok {
+		return ctx
+	}
+	return context.Background()
+}
+
+// A Session runs the cells of a recipe, or REPL chunks, one after another
+// in one set of globals.
+type Session struct {
+	Thread  *starlark.Thread
+	Globals starlark.StringDict
+	Dir     string // where relative loads of the top level resolve
+
+	builtins starlark.StringDict
+	modules  map[string]*moduleEntry
+}
+
+type moduleEntry struct {
+	globals starlark.StringDict
+	err     error
+}
+
+// NewSession makes a session whose globals start as the given builtins.
+// ExecREPLChunk knows no predeclared names besides the Universe, so the
+// builtins are globals of the recipe (a recipe may shadow them).
+func NewSession(dir string, builtins starlark.StringDict) *Session {
+	s := &Session{Dir: dir, builtins: builtins, modules: map[string]*moduleEntry{}}
+	s.Globals = starlark.StringDict{}
+	for k, v := range builtins {
+		s.Globals[k] = v
+	}
+	s.Thread = &starlark.Thread{Name: "recipe", Load: s.load}
+	s.Thread.SetLocal("kumo.recipedir", dir) // put_file(src=) reads beside the recipe
+	return s
+}
+
+// ExecCell runs one cell of recipe path in the session's globals.
+func (s *Session) ExecCell(ctx context.Context, path string, c *Cell) error {
+	if !c.Runnable() {
+		return nil
+	}
+	f, err := c.Parse(path)
+	if err != nil {
+		return &InputError{Err: err}
+	}
+	return s.ExecFile(ctx, f)
+}
+
+// ExecFile runs a parsed chunk. Resolution errors (an undefined name) are
+// input errors; everything else is the chunk failing at run time.
+func (s *Session) ExecFile(ctx context.Context, f *syntax.File) error {
+	s.Thread.Uncancel() // a Ctrl-C in an earlier chunk must not poison the next
+	s.Thread.SetLocal(ContextKey, ctx)
+	stop := context.AfterFunc(ctx, func() { s.Thread.Cancel("interrupted") })
+	defer stop()
+	err := starlark.ExecREPLChunk(f, s.Thread, s.Globals)
+	if err != nil {
+		if _, ok := err.(*starlark.EvalError); !ok {
+			return &InputError{Err: err} // resolve errors come back unwrapped
+		}
+	}
+	return err
+}
+
+// load resolves load("@stdlib//name.star") to the modules embedded from
+// stdlib/ and any other name to a file relative to the loading module
+// (the recipe's folder for the recipe itself).
+func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
+	key, src, err := s.readModule(thread, module)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := s.modules[key]; ok {
+		if e == nil {
+			return nil, fmt.Errorf("cycle in load graph at %s", module)
+		}
+		return e.globals, e.err
+	}
+	s.modules[key] = nil
+	child := &starlark.Thread{Name: "load " + key, Load: s.load, Print: s.Thread.Print}
+	child.SetLocal(ContextKey, Context(s.Thread))
+	for _, k := range []string{"kumo.env", "kumo.journal"} { // builtins find their run through these
+		if v := s.Thread.Local(k); v != nil {
+			child.SetLocal(k, v)
+		}
+	}
+	child.SetLocal(moduleDirKey, moduleDir(key))
+	globals, err := starlark.ExecFileOptions(FileOptions, child, key, src, s.builtins)
+	if err == nil {
+		globals.Freeze()
+	}
+	s.modules[key] = &moduleEntry{globals, err}
+	return globals, err
+}
+
+const moduleDirKey = "kumo.moduledir"
+
+// moduleDir is the folder relative loads from inside module key resolve
+// against; stdlib modules load their siblings with "@stdlib//".
+func moduleDir(key string) string {
+	if strings.HasPrefix(key, stdlibPrefix) {
+		return stdlibPrefix
+	}
+	return filepath.Dir(key)
+}
+
+const stdlibPrefix = "@stdlib//"
+
+func (s *Session) readModule(thread *starlark.Thread, module string) (key string, src []byte, err error) {
+	if name, ok := strings.CutPrefix(module, stdlibPrefix); ok {
+		src, err := fs.ReadFile(stdlib.FS, name)
+		if err != nil {
+			return "", nil, &InputError{Err: fmt.Errorf("load: no module %s in kumo's stdlib (have: %s)", module, strings.Join(stdlib.Names(), ", "))}
+		}
+		return module, src, nil
+	}
+	if strings.HasPrefix(module, "@") {
+		return "", nil, &InputError{Err: fmt.Errorf("load: %s: only @stdlib// modules and paths relative to the recipe can be loaded", module)}
+	}
+	dir := s.Dir
+	if d, ok := thread.Local(moduleDirKey).(string); ok {
+		if d == stdlibPrefix {
+			return s.readModule(thread, stdlibPrefix+module)
+		}
+		dir = d
+	}
+	path := module
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, module)
+	}
+	src, err = os.ReadFile(path)
+	if err != nil {
+		return "", nil, &InputError{Err: fmt.Errorf("load: %v", err)}
+	}
+	return path, src, nil
+}
+
+// ExecChunk runs a REPL chunk. A chunk that is a single expression is
+// evaluated and its value returned (None otherwise), as Python's REPL does.
+func (s *Session) ExecChunk(ctx context.Context, f *syntax.File) (starlark.Value, error) {
+	if len(f.Stmts) == 1 {
+		if stmt, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
+			s.Thread.Uncancel()
+			s.Thread.SetLocal(ContextKey, ctx)
+			stop := context.AfterFunc(ctx, func() { s.Thread.Cancel("interrupted") })
+			defer stop()
+			v, err := starlark.EvalExprOptions(f.Options, s.Thread, stmt.X, s.Globals)
+			if err == nil {
+				s.Globals["_"] = v
+			}
+			return v, err
+		}
+	}
+	return starlark.None, s.ExecFile(ctx, f)
+}

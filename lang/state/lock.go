@@ -1,0 +1,79 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// A Lock holds a run for one process.
+//
+// It is an flock(2) on a file beside the state rather than a row in it:
+// the kernel drops the lock when its holder dies, however it dies
+// (kill -9 included), so a dead holder's lock is taken over without any
+// guessing about stale pids. The pid written into the file is only there
+// to tell the user who holds it.
+type Lock struct {
+	f *os.File
+}
+
+// LockedError says that another live process holds the run.
+type LockedError struct {
+	Run string
+	PID int
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("run %q is in use by kumo process %d; wait for it to finish or stop it (kill %d)", e.Run, e.PID, e.PID)
+}
+
+// LockRun takes the lock of run, failing at once if a live process holds it.
+func (s *Store) LockRun(run string) (*Lock, error) {
+	dir := filepath.Join(s.Dir(), "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, safeName(run)+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			b, _ := os.ReadFile(path)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			return nil, &LockedError{Run: run, PID: pid}
+		}
+		return nil, err
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Unlock releases the run.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.f.Truncate(0)
+	err := l.f.Close() // closing the descriptor releases the flock
+	l.f = nil
+	return err
+}
+
+// safeName keeps a run name usable as a file name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+}

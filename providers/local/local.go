@@ -1,0 +1,329 @@
+// Package local is kumo's embedded provider. A node is a folder under
+// .kumo/local/ with a node server process (Serve) that answers SSH on
+// 127.0.0.1 with its own host key, runs commands with /bin/sh inside the
+// folder and serves SFTP. It needs no credentials and no root, and its
+// nodes outlive the kumo process that made them, like cloud instances.
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// Provider runs local nodes under Dir.
+type Provider struct {
+	Dir string
+	// ServerCommand starts a node server; "--dir DIR" is appended. The
+	// default is this executable's hidden `node-server` command.
+	ServerCommand []string
+}
+
+// New returns the provider keeping its nodes under dir. The path is made
+// absolute: node servers outlive the folder kumo was started in.
+func New(dir string) *Provider {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return &Provider{Dir: dir}
+}
+
+func (p *Provider) Name() string { return "local" }
+
+// SpecFields: local nodes share the host's CPUs and memory; the sizes
+// are recorded so that a recipe moves to a cloud unchanged.
+func (p *Provider) SpecFields() []string {
+	return []string{"cpus", "memory_gb", "disk_gb", "user"}
+}
+
+// meta is a node's own record, in its folder.
+type meta struct {
+	Token, Run, Group, Unit, Name, User string
+	Port                                int
+	PoweredOff                          bool `json:",omitempty"`
+}
+
+func (p *Provider) nodeDir(token string) (string, error) {
+	if token == "" || strings.ContainsAny(token, "/\\.") {
+		return "", fmt.Errorf("local: bad node id %q", token)
+	}
+	return filepath.Join(p.Dir, token), nil
+}
+
+// Create makes the node folder, keys and server. A folder already made
+// under req.Token is adopted: its server is started if it is not running.
+func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
+	dir, err := p.nodeDir(req.Token)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	if _, err := readMeta(dir); err != nil {
+		// Nothing, or a folder a crash left half made: make it afresh.
+		os.RemoveAll(dir)
+		if err := p.makeNode(dir, req); err != nil {
+			os.RemoveAll(dir)
+			return providers.Instance{}, err
+		}
+	}
+	m, _ := readMeta(dir)
+	if m.PoweredOff {
+		return p.instance(dir)
+	}
+	if err := p.ensureServer(ctx, dir); err != nil {
+		return providers.Instance{}, err
+	}
+	return p.instance(dir)
+}
+
+func (p *Provider) makeNode(dir string, req providers.NodeRequest) error {
+	if err := os.MkdirAll(filepath.Join(dir, "root"), 0o700); err != nil {
+		return err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "kumo node "+req.Name)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostkey"), pem.EncodeToMemory(block), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(req.AuthorizedKey+"\n"), 0o600); err != nil {
+		return err
+	}
+	login, _ := req.Spec["user"].(string)
+	if login == "" {
+		login = currentUser()
+	}
+	// meta.json last: its presence means the folder is complete.
+	return writeMeta(dir, meta{Token: req.Token, Run: req.Run, Group: req.Group, Unit: req.Unit, Name: req.Name, User: login})
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "kumo"
+}
+
+func (p *Provider) instance(dir string) (providers.Instance, error) {
+	m, err := readMeta(dir)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	signer, err := readSigner(filepath.Join(dir, "hostkey"))
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	st := providers.Running
+	if _, alive := serverPID(dir); !alive {
+		st = providers.PowerOff
+	}
+	return providers.Instance{
+		ID: m.Token, Token: m.Token, State: st, IP: "127.0.0.1", PrivateIP: "127.0.0.1", Port: m.Port, User: m.User,
+		HostKey: string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
+	}, nil
+}
+
+// Find returns the node made under token, if any.
+func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, bool, error) {
+	dir, err := p.nodeDir(token)
+	if err != nil {
+		return providers.Instance{}, false, err
+	}
+	if _, err := readMeta(dir); err != nil {
+		return providers.Instance{}, false, nil
+	}
+	inst, err := p.instance(dir)
+	return inst, err == nil, err
+}
+
+// Delete stops the node and everything it started, and removes its folder.
+func (p *Provider) Delete(ctx context.Context, id string) error {
+	dir, err := p.nodeDir(id)
+	if err != nil {
+		return err
+	}
+	if err := stopServer(dir, id); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// PowerOff stops the node's server and every process of the node.
+func (p *Provider) PowerOff(ctx context.Context, id string) error {
+	dir, err := p.nodeDir(id)
+	if err != nil {
+		return err
+	}
+	m, err := readMeta(dir)
+	if err != nil {
+		return fmt.Errorf("local: node %s: %w", id, err)
+	}
+	if err := stopServer(dir, id); err != nil {
+		return err
+	}
+	m.PoweredOff = true
+	return writeMeta(dir, m)
+}
+
+// PowerOn starts the node's server again, on its old port if it is free.
+func (p *Provider) PowerOn(ctx context.Context, id string) (providers.Instance, error) {
+	dir, err := p.nodeDir(id)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	m, err := readMeta(dir)
+	if err != nil {
+		return providers.Instance{}, fmt.Errorf("local: node %s: %w", id, err)
+	}
+	m.PoweredOff = false
+	if err := writeMeta(dir, m); err != nil {
+		return providers.Instance{}, err
+	}
+	if err := p.ensureServer(ctx, dir); err != nil {
+		return providers.Instance{}, err
+	}
+	return p.instance(dir)
+}
+
+// List returns the nodes of run found on disk.
+func (p *Provider) List(ctx context.Context, run string) ([]providers.Instance, error) {
+	entries, err := os.ReadDir(p.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []providers.Instance
+	for _, e := range entries {
+		dir := filepath.Join(p.Dir, e.Name())
+		m, err := readMeta(dir)
+		if err != nil || m.Run != run {
+			continue
+		}
+		if inst, err := p.instance(dir); err == nil {
+			out = append(out, inst)
+		}
+	}
+	return out, nil
+}
+
+// ensureServer starts the node server unless it runs, and waits until it
+// listens. The server runs in its own session so that Ctrl-C in kumo, or
+// kumo exiting, leaves the node up.
+func (p *Provider) ensureServer(ctx context.Context, dir string) error {
+	if _, alive := serverPID(dir); alive {
+		return nil
+	}
+	argv := p.ServerCommand
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		argv = []string{exe, "node-server"}
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(argv[0], append(argv[1:], "--dir", dir)...)
+	cmd.Args[0] = "kumo" // how a test binary standing in for kumo knows to act as it
+	cmd.Env = nodeEnv()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w} // fd 3: the server writes its port there when ready
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("local: starting node server: %w", err)
+	}
+	w.Close()
+	go cmd.Wait() // reap it if it exits while kumo still runs
+
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(r).ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		if _, err := strconv.Atoi(strings.TrimSpace(s)); err != nil {
+			return fmt.Errorf("local: node server for %s did not start; see %s", dir, filepath.Join(dir, "server.log"))
+		}
+		return nil
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		return fmt.Errorf("local: node server for %s did not start in 20s; see %s", dir, filepath.Join(dir, "server.log"))
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return ctx.Err()
+	}
+}
+
+// nodeEnv is the environment nodes inherit: kumo's, less its secrets and
+// the user's SSH agent.
+func nodeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "KUMO_SECRET_") || strings.HasPrefix(kv, "SSH_AUTH_SOCK=") || strings.HasPrefix(kv, nodeIDVar+"=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func readMeta(dir string) (meta, error) {
+	var m meta
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(b, &m)
+}
+
+// writeMeta replaces meta.json atomically.
+func writeMeta(dir string, m meta) error {
+	b, _ := json.MarshalIndent(m, "", "  ")
+	tmp := filepath.Join(dir, "meta.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "meta.json"))
+}
+
+func readSigner(path string) (ssh.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ssh.ParsePrivateKey(b)
+}

@@ -1,0 +1,64 @@
+// Package providers defines the one interface every place that runs
+// nodes implements: the embedded local provider (providers/local) and,
+// beside it, one package per cloud or pool.
+package providers
+
+import (
+	"context"
+	"errors"
+)
+
+// Node states, after the VCP SDK's.
+const (
+	Starting = "STARTING"
+	Running  = "RUNNING"
+	PowerOff = "POWER_OFF"
+	Error    = "ERROR"
+)
+
+// A NodeRequest asks a provider for one node.
+type NodeRequest struct {
+	// Token is the idempotency token written into the state's intent row
+	// before the provider is called. Asking twice with the same token
+	// yields the same node: this is how a resumed run adopts a node whose
+	// creation it did not live to record.
+	Token string
+
+	Run, Group, Unit, Name string
+	Spec                   map[string]any // the flavor's fields after overrides
+	AuthorizedKey          string         // the group's public key, authorized_keys format
+}
+
+// An Instance is a provider's view of one node.
+type Instance struct {
+	ID        string // the provider's own id
+	Token     string
+	State     string
+	IP        string // where SSH and services are reached from kumo's host
+	PrivateIP string
+	Port      int    // SSH port
+	User      string // default login user
+	HostKey   string // the node's SSH host key if the provider knows it (authorized_keys format)
+}
+
+// A Provider creates and manages nodes. Every method may be called
+// concurrently for different nodes; N nodes take about as long as one.
+type Provider interface {
+	Name() string
+	// SpecFields lists the fields a spec for this provider may set.
+	SpecFields() []string
+	// Create makes the node, or returns the one already made under req.Token.
+	Create(ctx context.Context, req NodeRequest) (Instance, error)
+	// Find looks a node up by token; ok is false when it does not exist.
+	Find(ctx context.Context, token string) (inst Instance, ok bool, err error)
+	// Delete removes a node; deleting a node that is gone is not an error.
+	Delete(ctx context.Context, id string) error
+	PowerOff(ctx context.Context, id string) error
+	PowerOn(ctx context.Context, id string) (Instance, error)
+	// List returns every node the provider holds for a run, including
+	// ones the state does not know (a leak to clean up).
+	List(ctx context.Context, run string) ([]Instance, error)
+}
+
+// ErrNotSupported is returned for operations a provider cannot do.
+var ErrNotSupported = errors.New("not supported by this provider")
