@@ -21,8 +21,8 @@ type Cell struct {
 }
 
 // Hash identifies the cell's source, so an edited cell is not replayed.
-// The marker line and trailing blank lines are left out: retitling a cell
-// or adding space after it is not an edit of what it does.
+// The marker line and surrounding blank lines are left out: retitling a
+// cell or adding space around it is not an edit of what it does.
 func (c *Cell) Hash() string {
 	body := c.Source
 	if strings.HasPrefix(body, "# %%") {
@@ -32,7 +32,7 @@ func (c *Cell) Hash() string {
 			body = ""
 		}
 	}
-	sum := sha256.Sum256([]byte(strings.TrimRight(body, " \t\r\n")))
+	sum := sha256.Sum256([]byte(strings.TrimSpace(body)))
 	return hex.EncodeToString(sum[:8])
 }
 

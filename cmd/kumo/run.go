@@ -136,6 +136,9 @@ type cellPrinter struct {
 	IO
 	json bool
 	mu   sync.Mutex
+	// pending is a live cell whose "▶" line waits for its first output:
+	// a cell that prints nothing shows as one line.
+	pending *lang.Cell
 }
 
 func newCellPrinter(stdio IO, asJSON bool) *cellPrinter { return &cellPrinter{IO: stdio, json: asJSON} }
@@ -160,17 +163,20 @@ func cellLabel(c *lang.Cell) string {
 }
 
 func (p *cellPrinter) CellStarted(c *lang.Cell, replay bool) {
-	if replay {
-		return // one line when it is done
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.text(), "▶ %s\n", cellLabel(c))
+	if !replay {
+		p.pending = c
+	}
 }
 
 func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.pending != nil {
+		fmt.Fprintf(p.text(), "▶ %s\n", cellLabel(p.pending))
+		p.pending = nil
+	}
 	switch {
 	case stream == "note":
 		fmt.Fprintf(p.text(), "  · %s\n", text)
@@ -184,6 +190,7 @@ func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
 func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.pending = nil
 	if p.json {
 		line := struct {
 			Index      int    `json:"index"`

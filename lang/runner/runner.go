@@ -174,7 +174,8 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		if !replay && !isParams {
 			live = true
 		}
-		res := r.execCell(ctx, c, isParams, replay, replayable, paramsHash)
+		unchanged := had && p.Status == "ok" && p.SourceHash == c.Hash()
+		res := r.execCell(ctx, c, isParams, replay, unchanged, paramsHash, p.ParamsHash)
 		r.finish(sum, c, res)
 		if res.Err != nil {
 			sum.Failed = c
@@ -213,7 +214,7 @@ func (r *Runner) finish(sum *Summary, c *lang.Cell, res CellResult) {
 }
 
 // execCell runs one cell, live or replayed, and records a live one.
-func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, unchanged bool, paramsHash string) CellResult {
+func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, unchanged bool, paramsHash, previousHash string) CellResult {
 	o := r.opts
 	var calls []state.Call
 	if replay {
@@ -225,7 +226,7 @@ func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, u
 		return CellResult{Status: Failed, Err: err}
 	}
 	if o.Events != nil {
-		o.Events.CellStarted(c, replay || (isParams && unchanged))
+		o.Events.CellStarted(c, replay)
 	}
 	r.mu.Lock()
 	r.cell = c
@@ -241,6 +242,10 @@ func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, u
 		for name, raw := range o.Overrides {
 			r.session.Globals[name] = lang.ParamValue(raw)
 		}
+		// The parameters cell counts as replayed when it produced the
+		// same values as last time.
+		paramsHash = r.hashParams(o.Recipe.Params)
+		unchanged = unchanged && paramsHash == previousHash
 	}
 	if err == nil {
 		err = r.journal.end()
@@ -280,7 +285,10 @@ func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, u
 // so that changing one re-runs exactly the cells that mention it (and,
 // since the replayed prefix ends there, every cell after).
 func (r *Runner) paramsHash(c *lang.Cell) string {
-	used := r.opts.Recipe.ParamsUsed(c)
+	return r.hashParams(r.opts.Recipe.ParamsUsed(c))
+}
+
+func (r *Runner) hashParams(used []string) string {
 	if len(used) == 0 {
 		return ""
 	}

@@ -163,14 +163,14 @@ func (n *node) serveSession(user string, ch ssh.Channel, reqs <-chan *ssh.Reques
 				req.Reply(false, nil)
 				continue
 			}
+			// Reply before starting, as sshd does: the command's output and
+			// exit status must not overtake the reply.
+			req.Reply(true, nil)
 			proc = n.start(user, p.Command, env, ch)
-			req.Reply(proc != nil, nil)
-			if proc != nil {
-				go func() {
-					proc.sendExit(ch)
-					ch.Close()
-				}()
-			}
+			go func(proc *process) {
+				proc.sendExit(ch)
+				ch.Close()
+			}(proc)
 		case "subsystem":
 			var p struct{ Name string }
 			if ssh.Unmarshal(req.Payload, &p) != nil || p.Name != "sftp" {
@@ -224,7 +224,9 @@ func (n *node) start(user, command string, env []string, ch ssh.Channel) *proces
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
-		return nil
+		p := &process{cmd: cmd, done: make(chan struct{}), err: err}
+		close(p.done)
+		return p
 	}
 	cmd.Stdin = stdinR
 	cmd.Stdout = ch
@@ -232,18 +234,20 @@ func (n *node) start(user, command string, env []string, ch ssh.Channel) *proces
 	// A background child that keeps stdout open must not hold the session
 	// open forever: after the shell exits, give the copy a moment, then close.
 	cmd.WaitDelay = 500 * time.Millisecond
+	p := &process{cmd: cmd, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(ch.Stderr(), "kumo node: %v\n", err)
 		stdinR.Close()
 		stdinW.Close()
-		return nil
+		p.err = err
+		close(p.done)
+		return p
 	}
 	stdinR.Close()
 	go func() {
 		io.Copy(stdinW, ch)
 		stdinW.Close()
 	}()
-	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		stdinW.Close()
@@ -260,7 +264,9 @@ func (p *process) signal(name string) {
 	select {
 	case <-p.done:
 	default:
-		syscall.Kill(-p.cmd.Process.Pid, sig)
+		if p.cmd.Process != nil {
+			syscall.Kill(-p.cmd.Process.Pid, sig)
+		}
 	}
 }
 
@@ -268,6 +274,10 @@ func (p *process) signal(name string) {
 func (p *process) sendExit(ch ssh.Channel) {
 	<-p.done
 	state := p.cmd.ProcessState
+	if state == nil { // it never started
+		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{127}))
+		return
+	}
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		sig := map[syscall.Signal]string{syscall.SIGKILL: "KILL", syscall.SIGTERM: "TERM", syscall.SIGINT: "INT", syscall.SIGHUP: "HUP"}[ws.Signal()]
 		if sig == "" {

@@ -1,0 +1,176 @@
+package lang
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+func TestParamValue(t *testing.T) {
+	tests := []struct{ in, want, typ string }{
+		{"3", "3", "int"},
+		{"-4", "-4", "int"},
+		{"1.5", "1.5", "float"},
+		{"True", "True", "bool"},
+		{"None", "None", "NoneType"},
+		{`"quoted"`, `"quoted"`, "string"},
+		{"[1, 2]", "[1, 2]", "list"},
+		{`{"a": 1}`, `{"a": 1}`, "dict"},
+		{"(1, 2)", "(1, 2)", "tuple"},
+		{"demo", `"demo"`, "string"},       // a bare word is a string
+		{"1+2", `"1+2"`, "string"},         // expressions are not evaluated
+		{"len([])", `"len([])"`, "string"}, // nor calls
+		{"my node", `"my node"`, "string"}, // nor anything unparsable
+		{"[x]", `"[x]"`, "string"},         // names inside literals are not literals
+		{"", `""`, "string"},
+	}
+	for _, tt := range tests {
+		v := ParamValue(tt.in)
+		if v.String() != tt.want || v.Type() != tt.typ {
+			t.Errorf("ParamValue(%q) = %s (%s), want %s (%s)", tt.in, v, v.Type(), tt.want, tt.typ)
+		}
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	got, err := ParseOverrides([]string{"a=1", "b=x=y", "c="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["a"] != "1" || got["b"] != "x=y" || got["c"] != "" || len(got) != 3 {
+		t.Errorf("ParseOverrides = %v", got)
+	}
+	for _, bad := range []string{"novalue", "=1"} {
+		if _, err := ParseOverrides([]string{bad}); !IsInputError(err) {
+			t.Errorf("ParseOverrides(%q) error = %v, want an input error", bad, err)
+		}
+	}
+}
+
+const paramsRecipe = `# %% [parameters]
+nodes = 3
+name = "demo"
+
+# %% Uses nodes
+x = nodes * 2
+
+# %% Uses nothing
+y = 1
+
+# %% Uses name in a function
+def f():
+    return name
+`
+
+func TestRecipeParams(t *testing.T) {
+	r, err := ParseRecipe("p.star", paramsRecipe, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Params, ","); got != "nodes,name" {
+		t.Errorf("Params = %s, want nodes,name", got)
+	}
+	wantUsed := []string{"", "nodes", "", "name"}
+	for i, c := range r.Cells {
+		if got := strings.Join(r.ParamsUsed(c), ","); got != wantUsed[i] && !r.IsParams(c) {
+			t.Errorf("cell %d uses %q, want %q", i, got, wantUsed[i])
+		}
+	}
+	if err := r.CheckOverrides(map[string]string{"nodes": "5"}); err != nil {
+		t.Errorf("known override refused: %v", err)
+	}
+	err = r.CheckOverrides(map[string]string{"nodez": "5"})
+	if !IsInputError(err) || !strings.Contains(err.Error(), "nodez") || !strings.Contains(err.Error(), "nodes, name") {
+		t.Errorf("unknown override: error %v, want an input error naming it and listing nodes, name", err)
+	}
+}
+
+func TestRecipeErrorsHaveLocations(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"syntax", "# %% A\nx = 1\n# %% B\ny = (1 +\n", "r.star:5:1:"},
+		{"undefined in a later cell", "# %% A\nx = 1\n# %% B\nprint(x)\nprint(zz)\n", "r.star:5:7: undefined: zz"},
+		{"two parameter cells", "# %% [parameters]\na = 1\n# %% [parameters]\nb = 2\n", "r.star:3:1:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseRecipe("r.star", tt.src, nil)
+			if err == nil || !IsInputError(err) {
+				t.Fatalf("error = %v, want an input error", err)
+			}
+			if got := FormatError(err); !strings.Contains(got, tt.want) {
+				t.Errorf("error %q does not contain %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecipeSeesEarlierGlobalsAndBuiltins(t *testing.T) {
+	src := "# %% A\nx = 1\n# %% B\ny = x + known()\n"
+	if _, err := ParseRecipe("r.star", src, func(n string) bool { return n == "known" }); err != nil {
+		t.Fatalf("valid recipe refused: %v", err)
+	}
+}
+
+func TestSessionRunsCellsInSharedGlobalsWithScriptFeatures(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "lib.star"), []byte("def double(n):\n    return 2 * n\n"), 0o644)
+	src := `# %% A
+load("lib.star", "double")
+seen = set([1, 2, 2])
+def fact(n):
+    return 1 if n <= 1 else n * fact(n - 1)
+# %% B
+total = 0
+for i in range(3):
+    total += i
+while total < 10:
+    total += double(1)
+result = [len(seen), fact(5), total]
+`
+	path := filepath.Join(dir, "r.star")
+	r, err := ParseRecipe(path, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(r.Dir, starlark.StringDict{"struct": starlark.NewBuiltin("struct", starlarkstruct.Make)})
+	for _, c := range r.Cells {
+		if err := s.ExecCell(context.Background(), path, c); err != nil {
+			t.Fatalf("%s: %s", c.Name(), FormatError(err))
+		}
+	}
+	if got, want := s.Globals["result"].String(), `[2, 120, 11]`; got != want {
+		t.Errorf("result = %s, want %s", got, want)
+	}
+}
+
+func TestSessionRuntimeErrorPointsAtTheLine(t *testing.T) {
+	src := "# %% A\ndef f(x):\n    return x + 1\n# %% B\ny = f(\"s\")\n"
+	r, err := ParseRecipe("r.star", src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(".", starlark.StringDict{})
+	s.ExecCell(context.Background(), "r.star", r.Cells[0])
+	err = s.ExecCell(context.Background(), "r.star", r.Cells[1])
+	msg := FormatError(err)
+	if !strings.HasPrefix(msg, "r.star:3:14: unknown binary op: string + int") || !strings.Contains(msg, "r.star:5:6: in <toplevel>") {
+		t.Errorf("error = %q, want the innermost location first and a backtrace", msg)
+	}
+}
+
+func TestLoadUnknownStdlibModule(t *testing.T) {
+	s := NewSession(".", starlark.StringDict{})
+	f, err := FileOptions.Parse("r.star", `load("@stdlib//nope.star", "x")`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.ExecFile(context.Background(), f)
+	if err == nil || !strings.Contains(err.Error(), "no module @stdlib//nope.star") || !strings.Contains(err.Error(), "http.star") {
+		t.Errorf("error = %v, want one naming the module and listing the stdlib", err)
+	}
+}

@@ -1,0 +1,202 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// The test binary doubles as the node server: the provider starts
+// `<test binary> node-server --dir DIR`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "node-server" {
+		if err := Serve(os.Args[3], os.NewFile(3, "ready")); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func newProvider(t *testing.T) *Provider {
+	p := New(t.TempDir())
+	p.ServerCommand = []string{os.Args[0], "node-server"}
+	t.Cleanup(func() {
+		list, _ := p.List(context.Background(), "r")
+		for _, inst := range list {
+			p.Delete(context.Background(), inst.ID)
+		}
+	})
+	return p
+}
+
+func clientKey(t *testing.T) (ssh.Signer, string) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+}
+
+func dial(t *testing.T, inst providers.Instance, signer ssh.Signer) (*ssh.Client, error) {
+	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(inst.HostKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssh.Dial("tcp", inst.IP+":"+strconv.Itoa(inst.Port), &ssh.ClientConfig{
+		User: "tester", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: 5 * time.Second,
+	})
+}
+
+func run(t *testing.T, c *ssh.Client, cmd string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	var out, errOut bytes.Buffer // one buffer each: they are filled concurrently
+	s.Stdout, s.Stderr = &out, &errOut
+	err = s.Run(cmd)
+	return out.String() + errOut.String(), err
+}
+
+func TestNodeLifecycle(t *testing.T) {
+	ctx := context.Background()
+	p := newProvider(t)
+	signer, pub := clientKey(t)
+	req := providers.NodeRequest{Token: "tok1", Run: "r", Group: "g", Unit: "u", Name: "u-1", AuthorizedKey: pub, Spec: map[string]any{}}
+	inst, err := p.Create(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.State != providers.Running || inst.IP != "127.0.0.1" || inst.Port == 0 || inst.HostKey == "" {
+		t.Fatalf("instance = %+v", inst)
+	}
+
+	// Commands run with /bin/sh inside the node's folder, marked as the node's.
+	c, err := dial(t, inst, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, c, `pwd; echo "$KUMO_NODE"; echo hi > f.txt; exit 3`)
+	if ee, ok := err.(*ssh.ExitError); !ok || ee.ExitStatus() != 3 {
+		t.Errorf("exit = %v, want status 3", err)
+	}
+	root := filepath.Join(p.Dir, "tok1", "root")
+	if out != root+"\nu-1\n" {
+		t.Errorf("output %q, want the node folder and name", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "f.txt")); string(b) != "hi\n" {
+		t.Errorf("file written on the node: %q", b)
+	}
+	// A background process of the node, to be stopped with it.
+	if _, err := run(t, c, "nohup sleep 300 </dev/null >/dev/null 2>&1 &"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	// Creating again with the same token adopts the node: same port and key.
+	again, err := p.Create(ctx, req)
+	if err != nil || again.Port != inst.Port || again.HostKey != inst.HostKey {
+		t.Errorf("second Create = %+v, %v; want the same node", again, err)
+	}
+	if found, ok, err := p.Find(ctx, "tok1"); !ok || err != nil || found.ID != inst.ID {
+		t.Errorf("Find = %+v %v %v", found, ok, err)
+	}
+	if _, ok, _ := p.Find(ctx, "nope"); ok {
+		t.Error("Find of an unknown token found something")
+	}
+
+	// A wrong client key is refused.
+	other, _ := clientKey(t)
+	if _, err := dial(t, inst, other); err == nil {
+		t.Error("unauthorized key accepted")
+	}
+
+	// Power off stops the server and every process of the node.
+	if err := p.PowerOff(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := nodeProcesses([]byte(nodeIDVar+"=tok1\x00"), 0); len(n) != 0 {
+		t.Errorf("processes left after power off: %v", n)
+	}
+	if f, _, _ := p.Find(ctx, "tok1"); f.State != providers.PowerOff {
+		t.Errorf("state after power off = %s", f.State)
+	}
+	if _, err := dial(t, inst, signer); err == nil {
+		t.Error("a powered-off node answers SSH")
+	}
+	on, err := p.PowerOn(ctx, inst.ID)
+	if err != nil || on.State != providers.Running || on.Port != inst.Port {
+		t.Fatalf("PowerOn = %+v, %v; want running on the same port", on, err)
+	}
+	c, err = dial(t, on, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := run(t, c, "cat f.txt"); out != "hi\n" {
+		t.Errorf("the node's files did not survive power off: %q", out)
+	}
+	c.Close()
+
+	if err := p.Delete(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(p.Dir, "tok1")); !os.IsNotExist(err) {
+		t.Errorf("node folder left after delete: %v", err)
+	}
+	if list, _ := p.List(ctx, "r"); len(list) != 0 {
+		t.Errorf("List after delete = %v", list)
+	}
+	if err := p.Delete(ctx, inst.ID); err != nil {
+		t.Errorf("deleting a deleted node: %v", err)
+	}
+}
+
+func TestHalfMadeNodeIsRebuilt(t *testing.T) {
+	p := newProvider(t)
+	_, pub := clientKey(t)
+	// A crash inside Create can leave a folder without meta.json.
+	os.MkdirAll(filepath.Join(p.Dir, "tok2", "root"), 0o700)
+	inst, err := p.Create(context.Background(), providers.NodeRequest{Token: "tok2", Run: "r", Name: "n", AuthorizedKey: pub})
+	if err != nil || inst.State != providers.Running {
+		t.Fatalf("Create over a half-made folder = %+v, %v", inst, err)
+	}
+}
+
+func TestServerStopsWhenItsFolderIsRemoved(t *testing.T) {
+	p := newProvider(t)
+	_, pub := clientKey(t)
+	inst, err := p.Create(context.Background(), providers.NodeRequest{Token: "tok3", Run: "r", Name: "n", AuthorizedKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(p.Dir, inst.ID)
+	pid, alive := serverPID(dir)
+	if !alive {
+		t.Fatal("server not running")
+	}
+	os.RemoveAll(dir)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/cmdline"); os.IsNotExist(err) || isZombie(pid) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("node server %d still runs after its folder was removed", pid)
+}
