@@ -82,7 +82,7 @@ func (h *harness) write(name, src string) {
 	}
 }
 
-func (h *harness) CellStarted(c *lang.Cell, replay bool)       {}
+func (h *harness) CellStarted(c *lang.Cell, replay bool)         {}
 func (h *harness) Output(c *lang.Cell, src, stream, text string) {}
 func (h *harness) CellFinished(c *lang.Cell, r CellResult) {
 	h.events = append(h.events, r.Status)
