@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -61,7 +62,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &silent):
 		return silent.code
-	case lang.IsInputError(err), isUsageError(err):
+	case lang.IsInputError(err), isUsageError(err), strings.HasPrefix(err.Error(), "unknown command"):
 		return exitBadInput
 	case errors.As(err, &locked):
 		return exitFailed

@@ -156,6 +156,9 @@ func (p *cellPrinter) header(run, file, statePath string) {
 }
 
 func cellLabel(c *lang.Cell) string {
+	if c.Title == "" && c.Kind != "" {
+		return fmt.Sprintf("[%d] [%s]", c.Index, c.Kind)
+	}
 	if c.Title == "" {
 		return fmt.Sprintf("[%d]", c.Index)
 	}
