@@ -42,11 +42,9 @@ func (d *Def) ShortName() string {
 
 // Summary is the first sentence of the doc after the signature line.
 func (d *Def) Summary() string {
-	lines := strings.SplitN(d.Doc, "\n", 3)
-	if len(lines) < 2 {
-		return ""
-	}
-	s := strings.TrimSpace(lines[1])
+	_, body, _ := strings.Cut(d.Doc, "\n")
+	para, _, _ := strings.Cut(body, "\n\n")
+	s := strings.Join(strings.Fields(para), " ")
 	if i := strings.Index(s, ". "); i >= 0 {
 		s = s[:i+1]
 	}

@@ -44,12 +44,20 @@ func docRun(opts *DocOptions) error {
 	defs := all.Docs()
 	if opts.Name == "" {
 		tw := tabwriter.NewWriter(opts.Out, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "Builtins (kumo doc NAME for details):")
-		for _, d := range defs {
-			fmt.Fprintf(tw, "  %s\t%s\n", d.Name, d.Summary())
+		for _, section := range []struct {
+			title   string
+			methods bool
+		}{{"Functions", false}, {"Methods (of unit groups and units)", true}} {
+			fmt.Fprintf(tw, "%s:\n", section.title)
+			for _, d := range defs {
+				if strings.Contains(d.Name, ".") == section.methods {
+					fmt.Fprintf(tw, "  %s\t%s\n", d.Name, d.Summary())
+				}
+			}
 		}
 		tw.Flush()
 		fmt.Fprintf(opts.Out, "\nStandard library (load(\"@stdlib//NAME\", ...)): %s\n", strings.Join(stdlib.Names(), ", "))
+		fmt.Fprintln(opts.Out, "kumo doc NAME shows one in full.")
 		return nil
 	}
 	var found []*builtins.Def
@@ -62,7 +70,7 @@ func docRun(opts *DocOptions) error {
 	if len(found) == 0 {
 		var close []string
 		for _, d := range defs {
-			if strings.Contains(d.Name, want) {
+			if strings.Contains(d.Name, want) || editDistance(d.ShortName(), want) <= 2 {
 				close = append(close, d.Name)
 			}
 		}
@@ -79,4 +87,25 @@ func docRun(opts *DocOptions) error {
 		fmt.Fprintln(opts.Out, d.Doc)
 	}
 	return nil
+}
+
+// editDistance is the Levenshtein distance, for "did you mean".
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
