@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/crypto/ssh"
 )
 
 // The test binary is also kumo: scripts run it as `kumo`, and the local
@@ -42,6 +46,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile": cmdWaitFile,
 			"procs":    cmdProcs,
+			"rekey":    cmdRekey,
 		},
 	})
 }
@@ -126,4 +131,21 @@ func killUnder(dir string) {
 			p.Kill()
 		}
 	}
+}
+
+// rekey DIR gives the local node in DIR a new host key, as a rebuilt or
+// impersonated host would have.
+func cmdRekey(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: rekey NODEDIR")
+	}
+	matches, _ := filepath.Glob(ts.MkAbs(args[0]))
+	if len(matches) != 1 {
+		ts.Fatalf("rekey: %s matches %d folders", args[0], len(matches))
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	ts.Check(err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(matches[0], "hostkey"), pem.EncodeToMemory(block), 0o600))
 }

@@ -1,0 +1,86 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// echo is a journaled builtin with no cost of its own, so that the
+// benchmarks measure the journal: describing, digesting, encoding and a
+// durable commit per call.
+var echo = &builtins.Def{
+	Name:    "echo",
+	Journal: true,
+	Fn: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		return starlark.String(fmt.Sprint(args)), nil
+	},
+}
+
+// benchRecipe is 50 cells of 10 journaled calls each.
+func benchRecipe() string {
+	var b strings.Builder
+	for c := 0; c < 50; c++ {
+		fmt.Fprintf(&b, "# %%%% Cell %d\n", c)
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(&b, "r%d_%d = echo(\"node-%d\", \"apt-get install -y pkg%d\")\n", c, i, i, c)
+		}
+	}
+	return b.String()
+}
+
+func runOnce(b *testing.B, store *state.Store, rec *lang.Recipe, globals starlark.StringDict) {
+	r := New(Options{Recipe: rec, Run: "bench", Builtins: globals, Env: &builtins.Env{Run: "bench", Store: store}})
+	if _, err := r.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkJournaledCall is the cost the journal adds to one live call.
+func BenchmarkJournaledCall(b *testing.B) {
+	store, err := state.Open(filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	globals := starlark.StringDict{"echo": echo.Builtin()}
+	rec, err := lang.ParseRecipe("bench.star", benchRecipe(), globals.Has)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		store.ForgetRun("bench")
+		b.StartTimer()
+		runOnce(b, store, rec, globals) // 500 live calls
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*500), "µs/call")
+}
+
+// BenchmarkReplay50Cells500Calls replays the whole recipe from the journal.
+func BenchmarkReplay50Cells500Calls(b *testing.B) {
+	store, err := state.Open(filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	globals := starlark.StringDict{"echo": echo.Builtin()}
+	rec, err := lang.ParseRecipe("bench.star", benchRecipe(), globals.Has)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runOnce(b, store, rec, globals)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runOnce(b, store, rec, globals)
+	}
+}
