@@ -73,6 +73,9 @@ func (p *Pool) Exec(ctx context.Context, ep builtins.Endpoint, c Command) (Outco
 	case <-ctx.Done():
 		sess.Signal(ssh.SIGKILL)
 		sess.Close()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return Outcome{}, fmt.Errorf("%s: interrupted; the command was killed", ep.Label)
+		}
 		return Outcome{}, fmt.Errorf("%s: %w", ep.Label, ctx.Err())
 	}
 	stdout.flush()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
@@ -108,7 +109,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 
 	env := newEnv(store, name)
 	defer env.Close()
-	printer := newCellPrinter(opts.IO, opts.JSON)
+	printer := newCellPrinter(opts.IO, opts.JSON, env.Secrets)
 	printer.header(name, opts.File, store.Path)
 	r := runner.New(runner.Options{
 		Recipe: recipe, Run: name, Overrides: overrides, From: opts.From, Only: opts.Only,
@@ -119,10 +120,13 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		if err != nil {
 			return err // before any cell: a usage or input error, reported by main
 		}
-		printer.footer(sum, name, opts)
+		printer.footer(sum, ctx.Err())
 		return nil
 	}
-	printer.footer(sum, name, opts)
+	printer.footer(sum, ctx.Err())
+	if ctx.Err() != nil {
+		fmt.Fprintf(opts.Err, "kumo: interrupted in %s. Run the same command again to resume.\n", sum.Failed.Name())
+	}
 	code := exitFailed
 	if lang.IsInputError(err) {
 		code = exitBadInput
@@ -135,13 +139,16 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 type cellPrinter struct {
 	IO
 	json bool
+	mask *builtins.Masker // errors can quote output; output can hold secrets
 	mu   sync.Mutex
 	// pending is a live cell whose "▶" line waits for its first output:
 	// a cell that prints nothing shows as one line.
 	pending *lang.Cell
 }
 
-func newCellPrinter(stdio IO, asJSON bool) *cellPrinter { return &cellPrinter{IO: stdio, json: asJSON} }
+func newCellPrinter(stdio IO, asJSON bool, mask *builtins.Masker) *cellPrinter {
+	return &cellPrinter{IO: stdio, json: asJSON, mask: mask}
+}
 
 // text is where human-readable lines go.
 func (p *cellPrinter) text() io.Writer {
@@ -203,7 +210,7 @@ func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 			Error      string `json:"error,omitempty"`
 		}{c.Index, c.Title, r.Status, r.Duration.Milliseconds(), ""}
 		if r.Err != nil {
-			line.Error = lang.FormatError(r.Err)
+			line.Error = p.mask.Mask(lang.FormatError(r.Err))
 		}
 		b, _ := json.Marshal(line)
 		fmt.Fprintln(p.Out, string(b))
@@ -218,11 +225,11 @@ func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 		fmt.Fprintf(w, "· %s (skipped)\n", cellLabel(c))
 	case runner.Failed:
 		fmt.Fprintf(w, "✘ %s failed after %s\n", cellLabel(c), round(r.Duration))
-		fmt.Fprintf(p.Err, "%s\n", indentLines(lang.FormatError(r.Err), "    "))
+		fmt.Fprintf(p.Err, "%s\n", indentLines(p.mask.Mask(lang.FormatError(r.Err)), "    "))
 	}
 }
 
-func (p *cellPrinter) footer(sum *runner.Summary, run string, opts *RunOptions) {
+func (p *cellPrinter) footer(sum *runner.Summary, ctxErr error) {
 	if sum == nil {
 		return
 	}
@@ -237,7 +244,7 @@ func (p *cellPrinter) footer(sum *runner.Summary, run string, opts *RunOptions) 
 		}
 	}
 	fmt.Fprintf(p.text(), "kumo: %s\n", strings.Join(parts, ", "))
-	if sum.Failed != nil {
+	if sum.Failed != nil && ctxErr == nil {
 		fmt.Fprintf(p.Err, "kumo: %s failed. Fix the cause and run the same command again: finished cells are replayed and the run resumes at this cell.\n", sum.Failed.Name())
 	}
 }

@@ -94,6 +94,11 @@ func statusRun(opts *StatusOptions) error {
 	var out []statusRunJSON
 	for _, r := range runs {
 		s := statusRunJSON{Name: r.Name, Recipe: r.Recipe, Status: r.Status, Params: map[string]string{}}
+		if pid, held := store.Holder(r.Name); held {
+			s.Status = fmt.Sprintf("running (pid %d)", pid)
+		} else if r.Status == "running" {
+			s.Status = "interrupted" // its process died without finishing
+		}
 		json.Unmarshal([]byte(r.Params), &s.Params)
 		if !r.StartedAt.IsZero() {
 			s.StartedAt = r.StartedAt.Format("2006-01-02 15:04:05")

@@ -251,9 +251,6 @@ func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, u
 		err = r.journal.end()
 	}
 	dur := time.Since(start)
-	if err != nil && ctx.Err() != nil && !lang.IsInputError(err) {
-		err = fmt.Errorf("interrupted: %w", err)
-	}
 	status := Ran
 	switch {
 	case err != nil:

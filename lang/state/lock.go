@@ -77,3 +77,30 @@ func safeName(s string) string {
 		return r
 	}, s)
 }
+
+// Holder reports the pid recorded by the last holder of run's lock and
+// whether that holder still holds it. It never takes the lock, so it is
+// safe to call while a run starts.
+func (s *Store) Holder(run string) (pid int, held bool) {
+	path := filepath.Join(s.Dir(), "locks", safeName(run)+".lock")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		return 0, false
+	}
+	// A live process with that pid that still has the lock file open.
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return pid, false
+	}
+	abs, _ := filepath.Abs(path)
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd.Name()); err == nil && target == abs {
+			return pid, true
+		}
+	}
+	return pid, false
+}
