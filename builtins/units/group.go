@@ -154,13 +154,13 @@ Returns the group's units.`,
 Returns the nodes of every unit of the group, optionally only those in
 node_state ("RUNNING", "POWER_OFF", ...). States are refreshed from the
 providers.`,
-		Fn: groupNodes, Journal: true,
+		Fn: listNodes(starlark.None, nodeList), Journal: true,
 	},
 	"find_ip_addresses": {
 		Name: "UnitGroup.find_ip_addresses",
 		Doc: `ug.find_ip_addresses(node_state="RUNNING")
 Returns the IP addresses of the group's nodes in node_state (None: all).`,
-		Fn: groupIPs, Journal: true,
+		Fn: listNodes(starlark.String("RUNNING"), ipList), Journal: true,
 	},
 	"delete": {
 		Name: "UnitGroup.delete",
@@ -203,38 +203,6 @@ func groupUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		out = append(out, &Unit{Run: r.Run, Group: r.Group, Name: r.Name, Provider: r.Provider})
 	}
 	return starlark.NewList(out), nil
-}
-
-func groupNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nodeState starlark.Value = starlark.None
-	if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
-		return nil, err
-	}
-	env, g, err := receiverGroup(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := refreshedNodes(thread, env, state.Query{Run: env.Run, Kind: state.KindNode, Group: g.Name}, b, nodeState)
-	if err != nil {
-		return nil, err
-	}
-	return nodeList(nodes), nil
-}
-
-func groupIPs(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nodeState starlark.Value = starlark.String("RUNNING")
-	if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
-		return nil, err
-	}
-	env, g, err := receiverGroup(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := refreshedNodes(thread, env, state.Query{Run: env.Run, Kind: state.KindNode, Group: g.Name}, b, nodeState)
-	if err != nil {
-		return nil, err
-	}
-	return ipList(nodes), nil
 }
 
 func groupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -28,13 +28,13 @@ var unitMethods = builtins.Methods{
 		Name: "Unit.nodes",
 		Doc: `unit.nodes(node_state=None)
 Returns the unit's nodes, optionally only those in node_state.`,
-		Fn: unitNodes, Journal: true,
+		Fn: listNodes(starlark.None, nodeList), Journal: true,
 	},
 	"find_ip_addresses": {
 		Name: "Unit.find_ip_addresses",
 		Doc: `unit.find_ip_addresses(node_state="RUNNING")
 Returns the IP addresses of the unit's nodes in node_state (None: all).`,
-		Fn: unitIPs, Journal: true,
+		Fn: listNodes(starlark.String("RUNNING"), ipList), Journal: true,
 	},
 	"add_nodes": {
 		Name: "Unit.add_nodes",
@@ -292,6 +292,55 @@ func faultPoint(name string) {
 	}
 }
 
+// listNodes makes the nodes() and find_ip_addresses() methods of unit
+// groups and units: the ready nodes of the receiver, refreshed from their
+// providers, in node_state (defaultState unless given), rendered.
+func listNodes(defaultState starlark.Value, render func([]state.Resource) *starlark.List) builtins.Func {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		nodeState := defaultState
+		if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
+			return nil, err
+		}
+		var env *builtins.Env
+		var q state.Query
+		switch recv := b.Receiver().(type) {
+		case *UnitGroup:
+			e, g, err := receiverGroup(thread, b)
+			if err != nil {
+				return nil, err
+			}
+			env, q = e, state.Query{Run: e.Run, Kind: state.KindNode, Group: g.Name}
+		case *Unit:
+			e, u, err := receiverUnit(thread, b)
+			if err != nil {
+				return nil, err
+			}
+			env, q = e, state.Query{Run: e.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name}
+		default:
+			return nil, fmt.Errorf("%s: unexpected receiver %s", b.Name(), recv.Type())
+		}
+		nodes, err := refreshedNodes(thread, env, q, b, nodeState)
+		if err != nil {
+			return nil, err
+		}
+		return render(nodes), nil
+	}
+}
+
+// unitNodesAndProvider is what power_off and power_on start from.
+func unitNodesAndProvider(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env, []state.Resource, providers.Provider, error) {
+	env, u, err := receiverUnit(thread, b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nodes, err := env.Store.Resources(state.Query{Run: env.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	prov, err := env.Provider(u.Provider)
+	return env, nodes, prov, err
+}
+
 func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env, state.Resource, error) {
 	env, err := builtins.FromThread(thread)
 	if err != nil {
@@ -303,38 +352,6 @@ func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env, 
 		return nil, r, builtins.Errorf(b, "unit %s/%s was deleted", u.Group, u.Name)
 	}
 	return env, r, err
-}
-
-func unitNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nodeState starlark.Value = starlark.None
-	if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
-		return nil, err
-	}
-	env, u, err := receiverUnit(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := refreshedNodes(thread, env, state.Query{Run: env.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name}, b, nodeState)
-	if err != nil {
-		return nil, err
-	}
-	return nodeList(nodes), nil
-}
-
-func unitIPs(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var nodeState starlark.Value = starlark.String("RUNNING")
-	if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
-		return nil, err
-	}
-	env, u, err := receiverUnit(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := refreshedNodes(thread, env, state.Query{Run: env.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name}, b, nodeState)
-	if err != nil {
-		return nil, err
-	}
-	return ipList(nodes), nil
 }
 
 // refreshedNodes returns the ready nodes matching q, with their states
@@ -489,15 +506,7 @@ func powerOff(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err := builtins.Unpack(b, args, kwargs); err != nil {
 		return nil, err
 	}
-	env, u, err := receiverUnit(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := env.Store.Resources(state.Query{Run: env.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name})
-	if err != nil {
-		return nil, err
-	}
-	prov, err := env.Provider(u.Provider)
+	env, nodes, prov, err := unitNodesAndProvider(thread, b)
 	if err != nil {
 		return nil, err
 	}
@@ -526,15 +535,7 @@ func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	env, u, err := receiverUnit(thread, b)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := env.Store.Resources(state.Query{Run: env.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name})
-	if err != nil {
-		return nil, err
-	}
-	prov, err := env.Provider(u.Provider)
+	env, nodes, prov, err := unitNodesAndProvider(thread, b)
 	if err != nil {
 		return nil, err
 	}

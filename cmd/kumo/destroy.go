@@ -69,17 +69,14 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 			return nil
 		}
 	}
-	lock, err := store.LockRun(name)
+	held, err := holdRun(store, name)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	env := newEnv(store, name)
-	defer env.Close()
-	n, err := units.DestroyRun(ctx, env)
+	defer held.Release()
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	n, err := units.DestroyRun(ctx, held.Env)
 	if err != nil {
 		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; run kumo destroy again to retry the rest", name, err)
 	}

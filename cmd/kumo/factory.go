@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/term"
 
@@ -39,6 +42,37 @@ func providersFor(store *state.Store) map[string]providers.Provider {
 // newEnv is the builtins' view of run.
 func newEnv(store *state.Store, run string) *builtins.Env {
 	return &builtins.Env{Run: run, Store: store, Providers: providersFor(store), Secrets: &builtins.Masker{}}
+}
+
+// heldRun is a run this process holds the lock of, with the env its
+// builtins use. Commands that change a run (run, repl, destroy) take one.
+type heldRun struct {
+	Env  *builtins.Env
+	lock *state.Lock
+}
+
+// holdRun locks run, failing at once if another live process holds it.
+func holdRun(store *state.Store, run string) (*heldRun, error) {
+	lock, err := store.LockRun(run)
+	if err != nil {
+		return nil, err
+	}
+	return &heldRun{Env: newEnv(store, run), lock: lock}, nil
+}
+
+// Release closes the run's connections and unlocks it.
+func (h *heldRun) Release() {
+	h.Env.Close()
+	h.lock.Unlock()
+}
+
+// interruptible is ctx cancelled by Ctrl-C or SIGTERM, so that long
+// builtins stop cleanly and the state records where the run stopped.
+func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 }
 
 // isTerminal reports whether w is a terminal (colour, prompts).

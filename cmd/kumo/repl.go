@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/chzyer/readline"
 	"github.com/spf13/cobra"
@@ -86,16 +84,15 @@ func replRun(opts *ReplOptions) error {
 		return err
 	}
 	defer store.Close()
-	lock, err := store.LockRun(name)
+	held, err := holdRun(store, name)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer held.Release()
 	if err := store.EnsureRun(name); err != nil {
 		return err
 	}
-	env := newEnv(store, name)
-	defer env.Close()
+	env := held.Env
 
 	var session *lang.Session
 	if recipe != nil {
@@ -137,7 +134,7 @@ func replRun(opts *ReplOptions) error {
 			fmt.Fprintln(opts.Err, lang.FormatError(err))
 			continue
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT)
+		ctx, stop := interruptible(context.Background())
 		v, err := session.ExecChunk(ctx, f)
 		stop()
 		if err != nil {

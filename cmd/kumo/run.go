@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -95,20 +93,14 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	defer store.Close()
-	lock, err := store.LockRun(name)
+	held, err := holdRun(store, name)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer held.Release()
+	env := held.Env
+	ctx, stop := interruptible(ctx)
 	defer stop()
-
-	env := newEnv(store, name)
-	defer env.Close()
 	printer := newCellPrinter(opts.IO, opts.JSON, env.Secrets)
 	printer.header(name, opts.File, store.Path)
 	r := runner.New(runner.Options{
