@@ -98,6 +98,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	defer held.Release()
+	if prev, ok, _ := store.GetRun(name); ok && prev.Recipe != "" {
+		if abs, _ := filepath.Abs(opts.File); abs != prev.Recipe {
+			fmt.Fprintf(opts.Err, "kumo: note: run %q was last run from %s; it continues with %s (give --name to keep them apart)\n", name, prev.Recipe, abs)
+		}
+	}
 	env := held.Env
 	ctx, stop := interruptible(ctx)
 	defer stop()

@@ -45,17 +45,23 @@ func runOnce(b *testing.B, store *state.Store, rec *lang.Recipe, globals starlar
 }
 
 // BenchmarkJournaledCall is the cost the journal adds to one live call.
-func BenchmarkJournaledCall(b *testing.B) {
+// benchSetup opens a state file on disk and parses the benchmark recipe.
+func benchSetup(b *testing.B) (*state.Store, *lang.Recipe, starlark.StringDict) {
 	store, err := state.Open(filepath.Join(b.TempDir(), "state.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer store.Close()
+	b.Cleanup(func() { store.Close() })
 	globals := starlark.StringDict{"echo": echo.Builtin()}
 	rec, err := lang.ParseRecipe("bench.star", benchRecipe(), globals.Has)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return store, rec, globals
+}
+
+func BenchmarkJournaledCall(b *testing.B) {
+	store, rec, globals := benchSetup(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -68,16 +74,7 @@ func BenchmarkJournaledCall(b *testing.B) {
 
 // BenchmarkReplay50Cells500Calls replays the whole recipe from the journal.
 func BenchmarkReplay50Cells500Calls(b *testing.B) {
-	store, err := state.Open(filepath.Join(b.TempDir(), "state.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	globals := starlark.StringDict{"echo": echo.Builtin()}
-	rec, err := lang.ParseRecipe("bench.star", benchRecipe(), globals.Has)
-	if err != nil {
-		b.Fatal(err)
-	}
+	store, rec, globals := benchSetup(b)
 	runOnce(b, store, rec, globals)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

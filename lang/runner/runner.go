@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -118,7 +119,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	if !o.ReplayOnly {
-		if err := r.store.StartRun(o.Run, rec.Path, "{}"); err != nil {
+		if err := r.store.StartRun(o.Run, r.recipePath(), "{}"); err != nil {
 			return nil, err
 		}
 	}
@@ -184,7 +185,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 			}
 		}
 		if isParams && res.Err == nil && !o.ReplayOnly {
-			if err := r.store.StartRun(o.Run, rec.Path, r.paramsJSON()); err != nil {
+			if err := r.store.StartRun(o.Run, r.recipePath(), r.paramsJSON()); err != nil {
 				return sum, err
 			}
 		}
@@ -204,6 +205,14 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	return sum, runErr
+}
+
+// recipePath is the recipe's absolute path, as the run records it.
+func (r *Runner) recipePath() string {
+	if abs, err := filepath.Abs(r.opts.Recipe.Path); err == nil {
+		return abs
+	}
+	return r.opts.Recipe.Path
 }
 
 func (r *Runner) finish(sum *Summary, c *lang.Cell, res CellResult) {

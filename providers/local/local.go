@@ -288,12 +288,12 @@ func (p *Provider) ensureServer(ctx context.Context, dir string) error {
 	}
 }
 
-// nodeEnv is the environment nodes inherit: kumo's, less its secrets and
-// the user's SSH agent.
+// nodeEnv is the environment nodes inherit: kumo's, less its own
+// settings (secrets above all) and the user's SSH agent.
 func nodeEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "KUMO_SECRET_") || strings.HasPrefix(kv, "SSH_AUTH_SOCK=") || strings.HasPrefix(kv, nodeIDVar+"=") {
+		if strings.HasPrefix(kv, "KUMO_") || strings.HasPrefix(kv, "SSH_AUTH_SOCK=") {
 			continue
 		}
 		env = append(env, kv)
