@@ -31,7 +31,7 @@ left half-made, then forget the run's cells and journal so that the next
 run starts from scratch. Asks for confirmation unless --yes is given.`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Store = f.openStore
+			opts.Store = f.openExistingStore
 			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)

@@ -31,6 +31,15 @@ func (f *factory) openStore() (*state.Store, error) {
 	return state.Open(*f.statePath)
 }
 
+// openExistingStore is openStore for commands that only look at runs:
+// they must not leave a new state file behind.
+func (f *factory) openExistingStore() (*state.Store, error) {
+	if _, err := os.Stat(*f.statePath); err != nil {
+		return nil, usageError{fmt.Errorf("no state at %s: no run has used it yet (give --state to use another file)", *f.statePath)}
+	}
+	return state.Open(*f.statePath)
+}
+
 // providersFor returns every provider kumo knows, keeping their data
 // beside the state.
 func providersFor(store *state.Store) map[string]providers.Provider {

@@ -200,14 +200,15 @@ func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 	p.pending = nil
 	if p.json {
 		line := struct {
-			Index      int    `json:"index"`
-			Title      string `json:"title"`
-			Status     string `json:"status"`
-			DurationMS int64  `json:"duration_ms"`
-			Error      string `json:"error,omitempty"`
-		}{c.Index, c.Title, r.Status, r.Duration.Milliseconds(), ""}
+			Index      int     `json:"index"`
+			Title      string  `json:"title"`
+			Status     string  `json:"status"`
+			DurationMS int64   `json:"duration_ms"`
+			Error      *string `json:"error"` // null unless the cell failed
+		}{c.Index, c.Title, r.Status, r.Duration.Milliseconds(), nil}
 		if r.Err != nil {
-			line.Error = p.mask.Mask(lang.FormatError(r.Err))
+			msg := p.mask.Mask(lang.FormatError(r.Err))
+			line.Error = &msg
 		}
 		b, _ := json.Marshal(line)
 		fmt.Fprintln(p.Out, string(b))

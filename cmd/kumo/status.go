@@ -28,7 +28,7 @@ func newCmdStatus(f *factory, runF func(*StatusOptions) error) *cobra.Command {
 		Short: "Show runs, their cells and their nodes",
 		Args:  argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Store = f.openStore
+			opts.Store = f.openExistingStore
 			if runF != nil {
 				return runF(opts)
 			}
