@@ -44,7 +44,16 @@ func FormatError(err error) string {
 		if pos != "" {
 			msg = pos + ": " + msg
 		}
-		return msg + "\n" + indent(evalErr.Backtrace())
+		// The backtrace without Starlark's closing "Error in f: msg" line,
+		// which would repeat the message just printed.
+		stack := evalErr.CallStack
+		if n := len(stack); n > 0 && stack[n-1].Pos.Filename() == "<builtin>" {
+			stack = stack[:n-1]
+		}
+		if len(stack) == 0 {
+			return msg
+		}
+		return msg + "\n" + indent(stack.String())
 	case errors.As(err, &resErrs):
 		var lines []string
 		for _, e := range resErrs {
