@@ -76,10 +76,16 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 		return providers.Instance{}, err
 	}
 	if _, err := readMeta(dir); err != nil {
-		// Nothing, or a folder a crash left half made: make it afresh.
-		os.RemoveAll(dir)
-		if err := p.makeNode(dir, req); err != nil {
-			os.RemoveAll(dir)
+		// The folder is built beside its final name and renamed into place
+		// when complete, so a crash leaves either a whole node or a
+		// ".partial" folder, which is thrown away here.
+		partial := dir + partialSuffix
+		os.RemoveAll(partial)
+		if err := p.makeNode(partial, req); err != nil {
+			os.RemoveAll(partial)
+			return providers.Instance{}, err
+		}
+		if err := os.Rename(partial, dir); err != nil {
 			return providers.Instance{}, err
 		}
 	}
@@ -152,11 +158,18 @@ func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, 
 		return providers.Instance{}, false, err
 	}
 	if _, err := readMeta(dir); err != nil {
+		if _, err := os.Stat(dir + partialSuffix); err == nil {
+			// Creation was interrupted: report it, so that it gets deleted.
+			return providers.Instance{ID: token, Token: token, State: providers.Starting}, true, nil
+		}
 		return providers.Instance{}, false, nil
 	}
 	inst, err := p.instance(dir)
 	return inst, err == nil, err
 }
+
+// partialSuffix marks a node folder still being made.
+const partialSuffix = ".partial"
 
 // Delete stops the node and everything it started, and removes its folder.
 func (p *Provider) Delete(ctx context.Context, id string) error {
@@ -167,6 +180,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 	if err := stopServer(dir, id); err != nil {
 		return err
 	}
+	os.RemoveAll(dir + partialSuffix)
 	return os.RemoveAll(dir)
 }
 

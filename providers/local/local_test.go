@@ -167,14 +167,30 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 }
 
-func TestHalfMadeNodeIsRebuilt(t *testing.T) {
+func TestHalfMadeNodeIsFoundRebuiltAndDeleted(t *testing.T) {
+	ctx := context.Background()
 	p := newProvider(t)
 	_, pub := clientKey(t)
-	// A crash inside Create can leave a folder without meta.json.
-	os.MkdirAll(filepath.Join(p.Dir, "tok2", "root"), 0o700)
-	inst, err := p.Create(context.Background(), providers.NodeRequest{Token: "tok2", Run: "r", Name: "n", AuthorizedKey: pub})
+	// A crash inside Create leaves a partial folder.
+	partial := filepath.Join(p.Dir, "tok2"+partialSuffix)
+	os.MkdirAll(filepath.Join(partial, "root"), 0o700)
+	if inst, ok, _ := p.Find(ctx, "tok2"); !ok || inst.State != providers.Starting {
+		t.Errorf("Find of a half-made node = %+v, %v; want it found as starting", inst, ok)
+	}
+	inst, err := p.Create(ctx, providers.NodeRequest{Token: "tok2", Run: "r", Name: "n", AuthorizedKey: pub})
 	if err != nil || inst.State != providers.Running {
 		t.Fatalf("Create over a half-made folder = %+v, %v", inst, err)
+	}
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Errorf("partial folder left after Create: %v", err)
+	}
+	// Deleting an interrupted creation removes what it left.
+	os.MkdirAll(filepath.Join(p.Dir, "tok3"+partialSuffix), 0o700)
+	if err := p.Delete(ctx, "tok3"); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(p.Dir); len(entries) != 1 {
+		t.Errorf("left in the provider folder: %v", entries)
 	}
 }
 
