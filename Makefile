@@ -6,30 +6,56 @@ GO      ?= go
 BIN     := bin/kumo
 RECIPE  ?= recipes/hello.star
 # Debian packages: gcc for cgo (mattn/go-sqlite3); python3 and curl are
-# what the hello recipe's nodes serve and fetch a page with.
-DEB_DEPS := gcc:gcc python3:python3 curl:curl
+# what the hello recipe's nodes serve and fetch a page with. The tests
+# also start OpenSSH's sshd and use sudo; the fan-out benchmark compares
+# with ansible and pssh.
+DEB_DEPS       := gcc:gcc python3:python3 curl:curl
+TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo
+BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
+# Unprivileged users the tests run sshd as: kumotest may sudo without a
+# password, kumotest2 may not.
+TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps check bench clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check bench clean
 
 all: build
 
 deps:
+	@$(MAKE) -s install-debs PKGS="$(DEB_DEPS)"
+	@$(GO) mod download
+
+test-deps: deps
+	@$(MAKE) -s install-debs PKGS="$(TEST_DEB_DEPS)"
+	@if [ "$$(id -u)" = 0 ]; then \
+		for u in $(TEST_USERS); do \
+			id $$u >/dev/null 2>&1 || useradd -m -s /bin/sh $$u; \
+			usermod -p '*' $$u; \
+		done; \
+		echo 'kumotest ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/kumotest; \
+		echo 'kumotest2 ALL=(ALL) ALL' > /etc/sudoers.d/kumotest2; \
+		chmod 0440 /etc/sudoers.d/kumotest /etc/sudoers.d/kumotest2; \
+	fi
+
+bench-deps: test-deps
+	@$(MAKE) -s install-debs PKGS="$(BENCH_DEB_DEPS)"
+
+# install-debs PKGS="cmd:package ...": apt-get the packages whose command is missing.
+install-debs:
 	@missing=""; \
-	for pair in $(DEB_DEPS); do \
+	for pair in $(PKGS); do \
 		cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
 			echo "kumo needs:$$missing (apt-get install$$missing)"; exit 1; \
 		fi; \
 	fi
-	@$(GO) mod download
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/kumo
@@ -46,10 +72,10 @@ check:
 	if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
 	$(GO) vet ./...
 
-test: deps check
+test: test-deps check
 	$(GO) test -count=1 -timeout 10m ./...
 
-bench: deps
+bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./lang/runner/ ./lang/state/
 	./bench/replay.sh
 

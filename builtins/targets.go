@@ -28,7 +28,8 @@ type Endpoint struct {
 	Host    string
 	Port    int
 	User    string
-	KeyFile string // the group's key for nodes; "" means the user's own keys
+	KeyFile string // the group's key for nodes; "" means the user's own keys and agent
+	Jump    *Endpoint // a login node to reach this one through (ProxyJump)
 
 	// PinTarget keys the pinned host key in the state. PinOnFirstUse is
 	// true for nodes kumo created itself: their first key is learnt.
@@ -90,11 +91,19 @@ func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("node %s: its unit group %s: %w", r.Name, r.Group, err)
 	}
-	return Endpoint{
+	ep := Endpoint{
 		Label: r.Name, Value: v, NodeID: r.ID,
 		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: g.Data.KeyFile,
-		PinTarget: state.NodeKeyTarget(r.ID), PinOnFirstUse: true,
-	}, nil
+		PinTarget: state.NodeKeyTarget(r.ID), PinOnFirstUse: !r.Data.Existing,
+	}
+	if r.Data.Existing {
+		ep.KeyFile = r.Data.KeyFile // "" logs in with the user's keys and agent
+	}
+	if j := r.Data.Jump; j != nil {
+		ep.Jump = &Endpoint{Label: j.Name, Host: j.Host, Port: j.Port, User: j.User, KeyFile: j.KeyFile, Value: starlark.String(j.Name),
+			PinTarget: "addr:" + net.JoinHostPort(j.Host, strconv.Itoa(j.Port))}
+	}
+	return ep, nil
 }
 
 // addressEndpoint resolves "host" or "host:port". An address of one of

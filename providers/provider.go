@@ -25,6 +25,7 @@ type NodeRequest struct {
 	Token string
 
 	Run, Group, Unit, Name string
+	Flavor                 string
 	Spec                   map[string]any // the flavor's fields after overrides
 	AuthorizedKey          string         // the group's public key, authorized_keys format
 }
@@ -39,6 +40,19 @@ type Instance struct {
 	Port      int    // SSH port
 	User      string // default login user
 	HostKey   string // the node's SSH host key if the provider knows it (authorized_keys format)
+
+	// Existing is true for machines kumo did not create (on-prem hosts):
+	// they are reached with KeyFile, or the user's keys and agent, and
+	// their host keys must be known (known_hosts or pinned), not learnt.
+	Existing bool
+	KeyFile  string
+	Jump     *Hop // reach the node through this login node
+}
+
+// Hop is a jump host on the way to a node.
+type Hop struct {
+	Name, Host, User, KeyFile string
+	Port                      int
 }
 
 // A Provider creates and manages nodes. Every method may be called

@@ -27,6 +27,10 @@ type Pool struct {
 	env   *builtins.Env
 	mu    sync.Mutex
 	conns map[string]*conn
+
+	agentOnce   sync.Once
+	agentConn   net.Conn
+	agentClient agent.ExtendedAgent
 }
 
 type conn struct {
@@ -40,7 +44,13 @@ func PoolOf(env *builtins.Env) *Pool {
 	return env.Plugin("ssh.pool", func() any { return &Pool{env: env, conns: map[string]*conn{}} }).(*Pool)
 }
 
-func poolKey(ep builtins.Endpoint) string { return ep.PinTarget + "|" + ep.User + "|" + ep.Addr() }
+func poolKey(ep builtins.Endpoint) string {
+	key := ep.PinTarget + "|" + ep.User + "|" + ep.Addr()
+	if ep.Jump != nil {
+		key += "|via " + poolKey(*ep.Jump)
+	}
+	return key
+}
 
 // Client returns the connection to ep, dialling it on first use.
 // Concurrent callers for one endpoint share one dial.
@@ -121,6 +131,9 @@ func (p *Pool) Close() error {
 			c.client.Close()
 		}
 	}
+	if p.agentConn != nil {
+		p.agentConn.Close()
+	}
 	return nil
 }
 
@@ -139,7 +152,7 @@ func (p *Pool) keepalive(key string, c *conn) {
 }
 
 func (p *Pool) dial(ctx context.Context, ep builtins.Endpoint) (*ssh.Client, error) {
-	auth, err := authMethods(ep)
+	auth, err := p.authMethods(ep)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +162,7 @@ func (p *Pool) dial(ctx context.Context, ep builtins.Endpoint) (*ssh.Client, err
 		HostKeyCallback: p.hostKeyCallback(ep),
 		Timeout:         15 * time.Second,
 	}
-	d := net.Dialer{Timeout: cfg.Timeout}
-	nc, err := d.DialContext(ctx, "tcp", ep.Addr())
+	nc, err := p.dialTCP(ctx, ep, cfg.Timeout)
 	if err != nil {
 		return nil, &UnreachableError{Label: ep.Label, Addr: ep.Addr(), Err: err}
 	}
@@ -169,6 +181,27 @@ func (p *Pool) dial(ctx context.Context, ep builtins.Endpoint) (*ssh.Client, err
 	}
 	nc.SetDeadline(time.Time{})
 	return ssh.NewClient(cc, chans, reqs), nil
+}
+
+// dialTCP opens the TCP stream to ep: directly, or as a direct-tcpip
+// channel of the (pooled) connection to its jump host, as ProxyJump does.
+func (p *Pool) dialTCP(ctx context.Context, ep builtins.Endpoint, timeout time.Duration) (net.Conn, error) {
+	if ep.Jump == nil {
+		d := net.Dialer{Timeout: timeout}
+		return d.DialContext(ctx, "tcp", ep.Addr())
+	}
+	jump, err := p.Client(ctx, *ep.Jump)
+	if err != nil {
+		return nil, fmt.Errorf("through jump host %s: %w", ep.Jump.Label, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nc, err := jump.DialContext(ctx, "tcp", ep.Addr())
+	if err != nil {
+		p.Drop(*ep.Jump) // it may have died; the next attempt re-dials it
+		return nil, fmt.Errorf("through jump host %s (%s): %w", ep.Jump.Label, ep.Jump.Addr(), err)
+	}
+	return nc, nil
 }
 
 // UnreachableError is a node or host that did not answer SSH.
@@ -246,22 +279,21 @@ func fingerprint(authorizedKey string) string {
 	return ssh.FingerprintSHA256(k)
 }
 
-// authMethods: the group's key for nodes kumo made; otherwise the user's
+// authMethods: the key file of the endpoint (the group's key for nodes
+// kumo made, an inventory's key for on-prem hosts); otherwise the user's
 // ssh-agent and default keys, as OpenSSH would try them.
-func authMethods(ep builtins.Endpoint) ([]ssh.AuthMethod, error) {
+func (p *Pool) authMethods(ep builtins.Endpoint) ([]ssh.AuthMethod, error) {
 	if ep.KeyFile != "" {
-		signer, err := readKey(ep.KeyFile)
+		signer, err := readKey(expandHome(ep.KeyFile))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", ep.Label, err)
 		}
 		return []ssh.AuthMethod{ssh.PublicKeys(signer)}, nil
 	}
 	var signers []ssh.Signer
-	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
-		if c, err := net.Dial("unix", sock); err == nil {
-			if s, err := agent.NewClient(c).Signers(); err == nil {
-				signers = append(signers, s...)
-			}
+	if a := p.agent(); a != nil {
+		if s, err := a.Signers(); err == nil {
+			signers = append(signers, s...)
 		}
 	}
 	home, _ := os.UserHomeDir()
@@ -271,9 +303,32 @@ func authMethods(ep builtins.Endpoint) ([]ssh.AuthMethod, error) {
 		}
 	}
 	if len(signers) == 0 {
-		return nil, fmt.Errorf("%s: no SSH key to log in with (start ssh-agent or create ~/.ssh/id_ed25519)", ep.Label)
+		return nil, fmt.Errorf("%s: no SSH key to log in with: give a key file, start ssh-agent (SSH_AUTH_SOCK) or create ~/.ssh/id_ed25519", ep.Label)
 	}
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, nil
+}
+
+// agent is the user's ssh-agent, connected once per run, or nil.
+func (p *Pool) agent() agent.ExtendedAgent {
+	p.agentOnce.Do(func() {
+		if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+			if c, err := net.Dial("unix", sock); err == nil {
+				p.agentConn = c
+				p.agentClient = agent.NewClient(c)
+			}
+		}
+	})
+	return p.agentClient
+}
+
+// expandHome turns a leading ~/ into the user's home folder.
+func expandHome(path string) string {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return path
 }
 
 func readKey(path string) (ssh.Signer, error) {

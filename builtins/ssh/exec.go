@@ -2,6 +2,8 @@ package ssh
 
 import (
 	"bytes"
+	"encoding/base64"
+	"sort"
 	"context"
 	"errors"
 	"fmt"
@@ -44,15 +46,28 @@ func (p *Pool) Exec(ctx context.Context, ep builtins.Endpoint, c Command) (Outco
 		return Outcome{}, err
 	}
 	defer sess.Close()
+	cmd, stdin := c.Cmd, c.Stdin
+	refused := map[string]string{}
 	for k, v := range c.Env {
 		if err := sess.Setenv(k, v); err != nil {
-			return Outcome{}, fmt.Errorf("%s: the SSH server refused environment variable %s (sshd needs AcceptEnv for it)", ep.Label, k)
+			refused[k] = v
 		}
+	}
+	if len(refused) > 0 {
+		// Most sshd configs accept few variables (AcceptEnv LANG LC_*).
+		// The rest go through stdin, never onto a command line that any
+		// user of the host could read in ps.
+		var prelude string
+		cmd, prelude = envThroughStdin(refused, cmd)
+		if stdin == nil {
+			stdin = strings.NewReader("")
+		}
+		stdin = io.MultiReader(strings.NewReader(prelude), stdin)
 	}
 	stdout := &lineWriter{stream: "stdout", emit: c.OnLine}
 	stderr := &lineWriter{stream: "stderr", emit: c.OnLine}
-	sess.Stdout, sess.Stderr, sess.Stdin = stdout, stderr, c.Stdin
-	if err := sess.Start(c.Cmd); err != nil {
+	sess.Stdout, sess.Stderr, sess.Stdin = stdout, stderr, stdin
+	if err := sess.Start(cmd); err != nil {
 		return Outcome{}, fmt.Errorf("%s: starting command: %w", ep.Label, err)
 	}
 	done := make(chan error, 1)
@@ -171,4 +186,22 @@ func (w *lineWriter) flush() {
 	if w.dropped > 0 {
 		fmt.Fprintf(&w.buf, "\n[kumo: %d more bytes not kept]\n", w.dropped)
 	}
+}
+
+// envThroughStdin wraps cmd so that it first reads the variables, one
+// base64 line each, from stdin, then runs with the rest of stdin.
+func envThroughStdin(vars map[string]string, cmd string) (wrapped, prelude string) {
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var script, lines strings.Builder
+	for _, k := range names {
+		// The trailing x keeps newlines at the end of the value.
+		fmt.Fprintf(&script, `IFS= read -r %[1]s && %[1]s=$(printf %%s "$%[1]s" | base64 -d; echo x) && %[1]s=${%[1]s%%x} && export %[1]s && `, k)
+		lines.WriteString(base64.StdEncoding.EncodeToString([]byte(vars[k])) + "\n")
+	}
+	script.WriteString("exec /bin/sh -c " + shellQuote(cmd))
+	return script.String(), lines.String()
 }

@@ -15,24 +15,24 @@ import (
 // Builtins of this family.
 var Builtins = []*builtins.Def{{
 	Name: "ssh_run",
-	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True)
+	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True, parallel=64)
 Runs the shell command cmd on target: a node, an address ("10.0.0.5",
-"host:2222") or a list of them, in parallel. Output streams live, each line
-prefixed by the node's name. Returns a result (or a list of results in
-target order) with .stdout .stderr .exit_code .node .duration .ok.
+"host:2222") or a list of them, on up to parallel targets at once. Output
+streams live, each line prefixed by the node's name. Returns a result (or
+a list of results in target order) with .stdout .stderr .exit_code .node
+.duration .ok. Each node's SSH connection is opened once per run and
+reused by every later call.
 
 user logs in as another user than the node's default; sudo=True runs the
 command as root without a password prompt (sudo -n). env sets environment
 variables, sent over SSH rather than on the command line, so a secret()
 can be passed there safely; stdin may be a string or a secret(). The
 command is killed after timeout. With check=True a non-zero exit fails the
-cell, naming each failed node, its exit code and the end of its stderr.`,
+cell once every target has finished, naming each failed node, its exit
+code and the end of its stderr.`,
 	Fn:      sshRun,
 	Journal: true,
 }}
-
-// parallelism bounds concurrent commands of one ssh_run.
-const parallelism = 64
 
 func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var target starlark.Value
@@ -41,10 +41,13 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	var stdin starlark.Value = starlark.None
 	var timeout starlark.Value = starlark.String("10m")
 	var envDict *starlark.Dict
-	sudo, check := false, true
+	sudo, check, parallel := false, true, 64
 	if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &user, "sudo?", &sudo,
-		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &check); err != nil {
+		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &check, "parallel?", &parallel); err != nil {
 		return nil, err
+	}
+	if parallel < 1 {
+		return nil, builtins.Inputf(b, "parallel=%d: want at least 1", parallel)
 	}
 	env, err := builtins.FromThread(thread)
 	if err != nil {
@@ -88,7 +91,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	pool := PoolOf(env)
 	results := make([]*Result, len(eps))
 	errs := make([]error, len(eps))
-	sem := make(chan struct{}, parallelism)
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, ep := range eps {
 		wg.Add(1)
@@ -151,7 +154,7 @@ func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[stri
 	}
 	for _, kv := range d.Items() {
 		k, ok := starlark.AsString(kv[0])
-		if !ok || k == "" {
+		if !ok || !isVarName(k) {
 			return nil, builtins.Inputf(b, "for parameter env: keys must be variable names, got %s", kv[0])
 		}
 		v, ok, err := builtins.TextArg(env, kv[1])
@@ -270,4 +273,16 @@ func init() {
 		}
 		return &Result{Node: node, Stdout: d.Stdout, Stderr: d.Stderr, ExitCode: d.ExitCode, Duration: d.Duration}, nil
 	})
+}
+
+func isVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

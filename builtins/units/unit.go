@@ -228,7 +228,11 @@ func realizeUnit(ctx context.Context, env *builtins.Env, u state.Resource, field
 func record(env *builtins.Env, n *state.Resource, inst providers.Instance) error {
 	n.Status = state.Ready
 	n.State = inst.State
-	n.Data = state.Data{ProviderID: inst.ID, IP: inst.IP, PrivateIP: inst.PrivateIP, Port: inst.Port, User: inst.User}
+	n.Data = state.Data{ProviderID: inst.ID, IP: inst.IP, PrivateIP: inst.PrivateIP, Port: inst.Port, User: inst.User,
+		KeyFile: inst.KeyFile, Existing: inst.Existing}
+	if j := inst.Jump; j != nil {
+		n.Data.Jump = &state.Hop{Name: j.Name, Host: j.Host, Port: j.Port, User: j.User, KeyFile: j.KeyFile}
+	}
 	if err := env.Store.UpdateResource(n); err != nil {
 		return err
 	}

@@ -50,8 +50,23 @@ type Data struct {
 	PrivateIP  string `json:"private_ip,omitempty"`
 	Port       int    `json:"port,omitempty"`
 	User       string `json:"user,omitempty"`
-	KeyFile    string `json:"key_file,omitempty"` // groups: the private key of the group's nodes
+	KeyFile    string `json:"key_file,omitempty"` // groups: the key of the group's nodes; nodes: a key of their own
 	Nodes      int    `json:"nodes,omitempty"`    // units: how many nodes were asked for
+
+	// Existing marks a node kumo did not create (an on-prem host): kumo
+	// logs in with its own key or the user's keys, not the group's, and
+	// its host key must already be known rather than learnt.
+	Existing bool `json:"existing,omitempty"`
+	Jump     *Hop `json:"jump,omitempty"` // a login node to reach it through
+}
+
+// Hop is a jump host (ProxyJump).
+type Hop struct {
+	Name    string `json:"name"`
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	User    string `json:"user"`
+	KeyFile string `json:"key_file,omitempty"`
 }
 
 const resourceCols = `id, run, kind, grp, unit, name, seq, provider, token, status, state, spec, data`
