@@ -28,7 +28,7 @@ type Endpoint struct {
 	Host    string
 	Port    int
 	User    string
-	KeyFile string // the group's key for nodes; "" means the user's own keys and agent
+	KeyFile string    // the group's key for nodes; "" means the user's own keys and agent
 	Jump    *Endpoint // a login node to reach this one through (ProxyJump)
 
 	// PinTarget keys the pinned host key in the state. PinOnFirstUse is

@@ -2,12 +2,12 @@ package ssh
 
 import (
 	"bytes"
-	"encoding/base64"
-	"sort"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
