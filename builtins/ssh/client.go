@@ -45,7 +45,7 @@ func PoolOf(env *builtins.Env) *Pool {
 }
 
 func poolKey(ep builtins.Endpoint) string {
-	key := ep.PinTarget + "|" + ep.User + "|" + ep.Addr()
+	key := ep.PinTarget + "|" + ep.User + "|" + ep.Addr() + "|" + ep.KeyFile
 	if ep.Jump != nil {
 		key += "|via " + poolKey(*ep.Jump)
 	}

@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -107,21 +108,19 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 				errs[i] = err
 				return
 			}
-			results[i] = &Result{
-				Node: ep.Value, Stdout: env.Secrets.Mask(out.Stdout), Stderr: env.Secrets.Mask(out.Stderr),
-				ExitCode: out.ExitCode, Duration: out.Duration.Seconds(),
+			out.Stdout, out.Stderr = env.Secrets.Mask(out.Stdout), env.Secrets.Mask(out.Stderr)
+			results[i] = &Result{Node: ep.Value, Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: out.ExitCode, Duration: out.Duration.Seconds()}
+			if out.ExitCode != 0 {
+				errs[i] = errors.New(failure(ep.User, ep.Label, out, sudo))
 			}
 		}()
 	}
 	wg.Wait()
 
 	var failures []string
-	for i, ep := range eps {
-		switch {
-		case errs[i] != nil:
+	for i := range eps {
+		if errs[i] != nil && (results[i] == nil || check) {
 			failures = append(failures, errs[i].Error())
-		case check && results[i].ExitCode != 0:
-			failures = append(failures, fmt.Sprintf("%s: exit code %d%s", ep.Label, results[i].ExitCode, tail(results[i].Stderr)))
 		}
 	}
 	if len(failures) > 0 {
@@ -183,6 +182,15 @@ func sudoWrap(cmd string) string {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// failure describes a command that exited non-zero on label.
+func failure(user, label string, out Outcome, sudo bool) string {
+	msg := fmt.Sprintf("%s: exit code %d%s", label, out.ExitCode, tail(out.Stderr))
+	if sudo && strings.Contains(out.Stderr, "a password is required") {
+		msg = fmt.Sprintf("%s: sudo needs a password for %s there, and kumo never types one: allow it without (NOPASSWD in sudoers) or log in as root", label, user)
+	}
+	return msg
+}
 
 // tail is the end of stderr for an error message.
 func tail(stderr string) string {

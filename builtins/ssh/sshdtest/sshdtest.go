@@ -34,6 +34,7 @@ const DefaultUser = "kumotest"
 type Config struct {
 	User           string   // default: DefaultUser as root, else the current user
 	AuthorizedKeys []string // authorized_keys lines
+	AcceptEnv      string   // AcceptEnv patterns; default "*"
 	Extra          string   // more sshd_config lines
 }
 
@@ -91,7 +92,13 @@ func Start(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Port, s.Addr = port, "127.0.0.1:"+strconv.Itoa(port)
-	config := fmt.Sprintf(`ListenAddress %s
+	acceptEnv := cfg.AcceptEnv
+	if acceptEnv == "" {
+		acceptEnv = "*"
+	}
+	// sshd keeps the first value it reads for an option: Extra goes first.
+	config := fmt.Sprintf(`%s
+ListenAddress %s
 HostKey %s/host_ed25519
 AuthorizedKeysFile %s/authorized_keys
 PidFile %s/sshd.pid
@@ -101,12 +108,11 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 AllowTcpForwarding yes
-AcceptEnv *
+AcceptEnv %s
 MaxSessions 128
 MaxStartups 256
 LogLevel ERROR
-%s
-`, s.Addr, dir, dir, dir, cfg.Extra)
+`, cfg.Extra, s.Addr, dir, dir, dir, acceptEnv)
 	files := map[string]string{
 		"host_ed25519":    string(pem.EncodeToMemory(block)),
 		"authorized_keys": strings.Join(cfg.AuthorizedKeys, "\n") + "\n",
