@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -94,32 +95,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := withSFTP(ctx, pool, ep, func(c *sftp.Client) error {
-				r, err := open()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				if dir := filepath.Dir(dest); dir != "." && dir != "/" {
-					if err := c.MkdirAll(dir); err != nil {
-						return fmt.Errorf("creating %s: %w", dir, err)
-					}
-				}
-				f, err := c.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-				if err != nil {
-					return err
-				}
-				if _, err := f.ReadFrom(r); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Chmod(os.FileMode(mode)); err != nil {
-					f.Close()
-					return err
-				}
-				return f.Close()
-			})
-			if err != nil {
+			if err := Upload(ctx, pool, ep, dest, open, os.FileMode(mode)); err != nil {
 				errs[i] = fmt.Sprintf("%s: %s: %v", ep.Label, dest, err)
 			}
 		}()
@@ -129,6 +105,49 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, fmt.Errorf("%s: %s", b.Name(), msg)
 	}
 	return starlark.None, nil
+}
+
+// Upload writes what open returns to dest on ep, streaming: the content
+// is never held in memory whole.
+func Upload(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, dest string, open func() (io.ReadCloser, error), mode os.FileMode) error {
+	return withSFTP(ctx, pool, ep, func(c *sftp.Client) error {
+		r, err := open()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if dir := path.Dir(dest); dir != "." && dir != "/" {
+			if err := c.MkdirAll(dir); err != nil {
+				return fmt.Errorf("creating %s: %w", dir, err)
+			}
+		}
+		f, err := c.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return err
+		}
+		if _, err := f.ReadFrom(r); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+}
+
+// Download copies src on ep into w, streaming.
+func Download(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, src string, w io.Writer) error {
+	return withSFTP(ctx, pool, ep, func(c *sftp.Client) error {
+		f, err := c.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteTo(w)
+		return err
+	})
 }
 
 func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -146,43 +165,39 @@ func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, builtins.Errorf(b, "%v", err)
 	}
+	ctx, pool := lang.Context(thread), kssh.PoolOf(env)
 	var out starlark.Value
-	err = withSFTP(lang.Context(thread), kssh.PoolOf(env), ep, func(c *sftp.Client) error {
-		f, err := c.Open(src)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if dest == starlark.None {
-			var sb strings.Builder
-			if _, err := f.WriteTo(&sb); err != nil {
-				return err
-			}
-			out = starlark.String(env.Secrets.Mask(sb.String()))
-			return nil
-		}
-		path, ok := starlark.AsString(dest)
-		if !ok {
-			return fmt.Errorf("dest: got %s, want string", dest.Type())
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		w, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if _, err := f.WriteTo(w); err != nil {
-			w.Close()
-			return err
-		}
-		out = starlark.String(path)
-		return w.Close()
-	})
+	if dest == starlark.None {
+		var sb strings.Builder
+		err = Download(ctx, pool, ep, src, &sb)
+		out = starlark.String(env.Secrets.Mask(sb.String()))
+	} else {
+		err = downloadTo(ctx, pool, ep, src, dest)
+		out = dest
+	}
 	if err != nil {
 		return nil, builtins.Errorf(b, "%s: %s: %v", ep.Label, src, err)
 	}
 	return out, nil
+}
+
+func downloadTo(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, src string, dest starlark.Value) error {
+	local, ok := starlark.AsString(dest)
+	if !ok {
+		return fmt.Errorf("dest: got %s, want string", dest.Type())
+	}
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		return err
+	}
+	w, err := os.Create(local)
+	if err != nil {
+		return err
+	}
+	if err := Download(ctx, pool, ep, src, w); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // withSFTP opens an SFTP session on the pooled connection to ep.

@@ -109,6 +109,7 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 AllowTcpForwarding yes
 AcceptEnv %s
+Subsystem sftp internal-sftp
 MaxSessions 128
 MaxStartups 256
 LogLevel ERROR
