@@ -76,3 +76,10 @@ type Provider interface {
 
 // ErrNotSupported is returned for operations a provider cannot do.
 var ErrNotSupported = errors.New("not supported by this provider")
+
+// A Pool is a provider with a fixed set of machines (on-prem hosts). Its
+// capacity is checked before any node is asked for, so that a unit that
+// cannot fit fails whole, with the counts, instead of half made.
+type Pool interface {
+	Capacity(ctx context.Context, flavor string, spec map[string]any) (free, total int, err error)
+}

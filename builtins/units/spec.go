@@ -147,6 +147,16 @@ func toStarlark(v any) (starlark.Value, error) {
 		return starlark.MakeInt(v), nil
 	case float64:
 		return starlark.Float(v), nil
+	case map[string]any:
+		d := starlark.NewDict(len(v))
+		for _, k := range sortedKeys(v) {
+			sx, err := toStarlark(v[k])
+			if err != nil {
+				return nil, err
+			}
+			d.SetKey(starlark.String(k), sx)
+		}
+		return d, nil
 	case []any:
 		var items []starlark.Value
 		for _, x := range v {
@@ -244,6 +254,20 @@ func fromStarlark(v starlark.Value) (any, error) {
 		return n, nil
 	case starlark.Float:
 		return float64(v), nil
+	case *starlark.Dict:
+		out := map[string]any{}
+		for _, kv := range v.Items() {
+			k, ok := starlark.AsString(kv[0])
+			if !ok {
+				return nil, fmt.Errorf("dict keys must be strings, got %s", kv[0].Type())
+			}
+			x, err := fromStarlark(kv[1])
+			if err != nil {
+				return nil, err
+			}
+			out[k] = x
+		}
+		return out, nil
 	case *starlark.List:
 		var out []any
 		for i := 0; i < v.Len(); i++ {
@@ -255,5 +279,5 @@ func fromStarlark(v starlark.Value) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("want string, number, bool or list, got %s", v.Type())
+	return nil, fmt.Errorf("want string, number, bool, list or dict, got %s", v.Type())
 }

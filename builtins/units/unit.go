@@ -112,6 +112,9 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 			return nil, builtins.Inputf(b, "unit %s already exists with %d nodes; use add_nodes() or delete_nodes() to change that", name, u.Data.Nodes)
 		}
 	case errors.Is(err, state.ErrNotFound):
+		if err := checkCapacity(lang.Context(thread), env, sp.Provider, sp.Flavor, specFields(specJSON), nodes); err != nil {
+			return nil, builtins.Errorf(b, "%v", err)
+		}
 		u = state.Resource{Run: env.Run, Kind: state.KindUnit, Group: g.Name, Unit: name, Name: name, Provider: sp.Provider,
 			Token: newToken(), Status: state.Intent, Spec: specJSON, Data: state.Data{Nodes: nodes}}
 		intents := []*state.Resource{&u}
@@ -133,6 +136,36 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		}
 	}
 	return &Unit{Run: env.Run, Group: g.Name, Name: name, Provider: sp.Provider}, nil
+}
+
+// checkCapacity fails before anything is made when a pool provider
+// (on-prem) has fewer free machines than wanted.
+func checkCapacity(ctx context.Context, env *builtins.Env, provider, flavor string, fields map[string]any, wanted int) error {
+	prov, err := env.Provider(provider)
+	if err != nil {
+		return err
+	}
+	pool, ok := prov.(providers.Pool)
+	if !ok || wanted == 0 {
+		return nil
+	}
+	free, total, err := pool.Capacity(ctx, flavor, fields)
+	if err != nil {
+		return err
+	}
+	if free < wanted {
+		return fmt.Errorf("%s: not enough free hosts for flavor %s: wanted %d, free %d, total %d", provider, flavor, wanted, free, total)
+	}
+	return nil
+}
+
+// specFields reads the fields of a stored spec.
+func specFields(specJSON []byte) map[string]any {
+	var s struct {
+		Fields map[string]any `json:"fields"`
+	}
+	json.Unmarshal(specJSON, &s)
+	return s.Fields
 }
 
 // canonical re-marshals JSON so that key order does not matter.
@@ -180,12 +213,13 @@ func realizeUnit(ctx context.Context, env *builtins.Env, u state.Resource, field
 	if len(pending) == 0 {
 		return nil, nil
 	}
+	var spec struct {
+		Flavor string         `json:"flavor"`
+		Fields map[string]any `json:"fields"`
+	}
+	json.Unmarshal(u.Spec, &spec)
 	if fields == nil {
-		var s struct {
-			Fields map[string]any `json:"fields"`
-		}
-		json.Unmarshal(u.Spec, &s)
-		fields = s.Fields
+		fields = spec.Fields
 	}
 	prov, err := env.Provider(u.Provider)
 	if err != nil {
@@ -206,7 +240,7 @@ func realizeUnit(ctx context.Context, env *builtins.Env, u state.Resource, field
 		n := &pending[i]
 		inst, err := prov.Create(ctx, providers.NodeRequest{
 			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name,
-			Spec: fields, AuthorizedKey: strings.TrimSpace(pub),
+			Flavor: spec.Flavor, Spec: fields, AuthorizedKey: strings.TrimSpace(pub),
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
@@ -426,6 +460,13 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	env, u, err := receiverUnit(thread, b)
 	if err != nil {
 		return nil, err
+	}
+	var spec struct {
+		Flavor string `json:"flavor"`
+	}
+	json.Unmarshal(u.Spec, &spec)
+	if err := checkCapacity(lang.Context(thread), env, u.Provider, spec.Flavor, specFields(u.Spec), n); err != nil {
+		return nil, builtins.Errorf(b, "%v", err)
 	}
 	first, err := env.Store.NextSeq(env.Run, u.Group, u.Name)
 	if err != nil {

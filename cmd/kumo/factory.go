@@ -16,6 +16,7 @@ import (
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/local"
+	"github.com/kumo-dev/kumo/providers/onprem"
 )
 
 // defaultStatePath is relative to the current folder, like .git.
@@ -44,7 +45,8 @@ func (f *factory) openExistingStore() (*state.Store, error) {
 // beside the state.
 func providersFor(store *state.Store) map[string]providers.Provider {
 	return map[string]providers.Provider{
-		"local": local.New(filepath.Join(store.Dir(), "local")),
+		"local":  local.New(filepath.Join(store.Dir(), "local")),
+		"onprem": onprem.New(store),
 	}
 }
 

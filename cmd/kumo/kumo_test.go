@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/crypto/ssh"
 )
@@ -38,6 +40,11 @@ func TestScripts(t *testing.T) {
 			env.Setenv("RECIPES", recipes)
 			env.Setenv("PORT", strconv.Itoa(freePort(env.T())))
 			env.Setenv("KUMO_FLAVORS", "")
+			home := filepath.Join(env.WorkDir, "home")
+			if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+				return err
+			}
+			env.Setenv("HOME", home)
 			work := env.WorkDir
 			// Should a script fail half-way, stop its nodes anyway.
 			env.Defer(func() { killUnder(work) })
@@ -47,6 +54,8 @@ func TestScripts(t *testing.T) {
 			"waitfile": cmdWaitFile,
 			"procs":    cmdProcs,
 			"rekey":    cmdRekey,
+			"sshd":     cmdSSHD,
+			"killpid":  cmdKillPID,
 		},
 	})
 }
@@ -148,4 +157,63 @@ func cmdRekey(ts *testscript.TestScript, neg bool, args []string) {
 	block, err := ssh.MarshalPrivateKey(priv, "")
 	ts.Check(err)
 	ts.Check(os.WriteFile(filepath.Join(matches[0], "hostkey"), pem.EncodeToMemory(block), 0o600))
+}
+
+// sshd N starts N OpenSSH servers on 127.0.0.1 (see sshdtest) and writes
+// an onprem inventory for them to $WORK/inventory.yaml: hosts h1..hN with
+// the flavor label small, and a bastion that hN is reached through. Their
+// host keys go into ~/.ssh/known_hosts; $KUMO_ONPREM_INVENTORY points at
+// the inventory. The servers stop when the script ends.
+func cmdSSHD(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: sshd N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	key := ts.MkAbs("id_ed25519")
+	pub, err := sshdtest.ClientKey(key)
+	ts.Check(err)
+	var inv, known strings.Builder
+	inv.WriteString("hosts:\n")
+	start := func(name, labels, jump string) {
+		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}})
+		ts.Check(err)
+		ts.Defer(s.Stop)
+		fmt.Fprintf(&inv, "  - name: %s\n    address: 127.0.0.1\n    port: %d\n    user: %s\n    key: %s\n", name, s.Port, s.User, key)
+		if labels != "" {
+			fmt.Fprintf(&inv, "    labels: {%s}\n", labels)
+		}
+		if jump != "" {
+			fmt.Fprintf(&inv, "    jump: %s\n", jump)
+		}
+		known.WriteString(s.KnownHostsLine() + "\n")
+	}
+	start("bastion", "role: login", "")
+	for i := 1; i <= n; i++ {
+		jump := ""
+		if i == n {
+			jump = "bastion"
+		}
+		start(fmt.Sprintf("h%d", i), "flavor: small, rack: a", jump)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs("inventory.yaml"), []byte(inv.String()), 0o644))
+	f, err := os.OpenFile(filepath.Join(ts.Getenv("HOME"), ".ssh", "known_hosts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	ts.Check(err)
+	f.WriteString(known.String())
+	f.Close()
+	ts.Setenv("KUMO_ONPREM_INVENTORY", ts.MkAbs("inventory.yaml"))
+}
+
+// killpid FILE kills -9 the process whose pid FILE holds.
+func cmdKillPID(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: killpid FILE")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	ts.Check(err)
+	p, err := os.FindProcess(pid)
+	ts.Check(err)
+	ts.Check(p.Kill())
 }

@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS resources (
 	updated_at  INTEGER NOT NULL DEFAULT 0,
 	UNIQUE (run, kind, grp, unit, name)
 );
+CREATE TABLE IF NOT EXISTS allocations (
+	host        TEXT PRIMARY KEY,
+	token       TEXT NOT NULL UNIQUE,
+	run         TEXT NOT NULL,
+	inventory   TEXT NOT NULL DEFAULT '',
+	allocated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS host_keys (
 	target      TEXT PRIMARY KEY,
 	run         TEXT NOT NULL,

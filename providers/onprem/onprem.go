@@ -1,0 +1,345 @@
+// Package onprem is the provider for a pool of existing servers, like
+// VCP's on-premises provider: hosts are listed in a YAML inventory,
+// create_unit allocates free hosts whose labels match the flavor, and
+// deleting a node returns its host to the pool. Allocations live in the
+// state, so two runs never get the same host.
+package onprem
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// Allocator keeps allocations; *state.Store is one.
+type Allocator interface {
+	Allocate(a state.Allocation) (bool, error)
+	Allocated(token string) (state.Allocation, bool, error)
+	AllocationOf(host string) (state.Allocation, bool, error)
+	Allocations(run string) ([]state.Allocation, error)
+	Release(host string) error
+}
+
+// Provider allocates hosts of inventories.
+type Provider struct {
+	alloc Allocator
+	mu    sync.Mutex // one allocation at a time in this process; the state's key guards across processes
+}
+
+// New returns the provider keeping allocations in alloc.
+func New(alloc Allocator) *Provider { return &Provider{alloc: alloc} }
+
+func (p *Provider) Name() string { return "onprem" }
+
+// SpecFields: the inventory file, labels every host must also carry, and
+// the login user (else each host's own).
+func (p *Provider) SpecFields() []string { return []string{"inventory", "labels", "user"} }
+
+// Host is one inventory entry.
+type Host struct {
+	Name     string            `yaml:"name"`
+	Address  string            `yaml:"address"`
+	Port     int               `yaml:"port"`
+	User     string            `yaml:"user"`
+	Key      string            `yaml:"key"`
+	Jump     string            `yaml:"jump"`
+	Labels   map[string]string `yaml:"labels"`
+	PowerOff string            `yaml:"power_off"` // local commands that power the host off and on
+	PowerOn  string            `yaml:"power_on"`
+}
+
+// ID identifies the machine, whatever inventory names it: address:port.
+func (h *Host) ID() string { return net.JoinHostPort(h.Address, strconv.Itoa(h.Port)) }
+
+// Inventory is a parsed inventory file.
+type Inventory struct {
+	Path  string
+	Hosts []*Host `yaml:"hosts"`
+}
+
+// InventoryPath is where the inventory is read from: the spec's
+// inventory field, else $KUMO_ONPREM_INVENTORY, else
+// ~/.config/kumo/onprem.yaml.
+func InventoryPath(spec map[string]any) string {
+	if p, ok := spec["inventory"].(string); ok && p != "" {
+		return expandHome(p)
+	}
+	if p := os.Getenv("KUMO_ONPREM_INVENTORY"); p != "" {
+		return expandHome(p)
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".config", "kumo", "onprem.yaml")
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// LoadInventory reads and checks an inventory file.
+func LoadInventory(path string) (*Inventory, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("onprem inventory: %w (give spec(\"onprem\", flavor, inventory=PATH) or set KUMO_ONPREM_INVENTORY)", err)
+	}
+	inv := &Inventory{Path: path}
+	if err := yaml.Unmarshal(b, inv); err != nil {
+		return nil, fmt.Errorf("onprem inventory %s: %w", path, err)
+	}
+	names := map[string]*Host{}
+	for i, h := range inv.Hosts {
+		switch {
+		case h.Name == "":
+			return nil, fmt.Errorf("onprem inventory %s: host #%d has no name", path, i+1)
+		case h.Address == "":
+			return nil, fmt.Errorf("onprem inventory %s: host %s has no address", path, h.Name)
+		case names[h.Name] != nil:
+			return nil, fmt.Errorf("onprem inventory %s: two hosts are named %s", path, h.Name)
+		}
+		if h.Port == 0 {
+			h.Port = 22
+		}
+		if h.User == "" {
+			h.User = currentUser()
+		}
+		h.Key = expandHome(h.Key)
+		names[h.Name] = h
+	}
+	for _, h := range inv.Hosts {
+		if h.Jump != "" && names[h.Jump] == nil {
+			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through %s, which is not in the inventory", path, h.Name, h.Jump)
+		}
+	}
+	return inv, nil
+}
+
+func currentUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "root"
+}
+
+// Host returns the entry called name, or nil.
+func (inv *Inventory) Host(name string) *Host {
+	for _, h := range inv.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+func (inv *Inventory) byID(id string) *Host {
+	for _, h := range inv.Hosts {
+		if h.ID() == id {
+			return h
+		}
+	}
+	return nil
+}
+
+// matching lists the hosts whose labels fit the flavor and the spec's labels.
+func (inv *Inventory) matching(flavor string, spec map[string]any) []*Host {
+	want := map[string]string{"flavor": flavor}
+	if labels, ok := spec["labels"].(map[string]any); ok {
+		for k, v := range labels {
+			want[k] = fmt.Sprint(v)
+		}
+	}
+	var out []*Host
+	for _, h := range inv.Hosts {
+		fits := true
+		for k, v := range want {
+			if h.Labels[k] != v {
+				fits = false
+			}
+		}
+		if fits {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Capacity counts the hosts fit for a flavor and those of them free.
+func (p *Provider) Capacity(ctx context.Context, flavor string, spec map[string]any) (free, total int, err error) {
+	inv, err := LoadInventory(InventoryPath(spec))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, h := range inv.matching(flavor, spec) {
+		total++
+		if _, taken, err := p.alloc.AllocationOf(h.ID()); err != nil {
+			return 0, 0, err
+		} else if !taken {
+			free++
+		}
+	}
+	return free, total, nil
+}
+
+// ExhaustedError is a pool without enough free hosts.
+type ExhaustedError struct {
+	Flavor              string
+	Wanted, Free, Total int
+}
+
+func (e *ExhaustedError) Error() string {
+	return fmt.Sprintf("onprem: not enough free hosts for flavor %s: wanted %d, free %d, total %d", e.Flavor, e.Wanted, e.Free, e.Total)
+}
+
+// Create allocates a free host for the node, or returns the one already
+// allocated to req.Token (a resumed run adopts it).
+func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a, ok, err := p.alloc.Allocated(req.Token); err != nil {
+		return providers.Instance{}, err
+	} else if ok {
+		return p.instanceOf(a, req.Spec)
+	}
+	path := InventoryPath(req.Spec)
+	inv, err := LoadInventory(path)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	candidates := inv.matching(req.Flavor, req.Spec)
+	for _, h := range candidates {
+		ok, err := p.alloc.Allocate(state.Allocation{Host: h.ID(), Token: req.Token, Run: req.Run, Inventory: path})
+		if err != nil {
+			return providers.Instance{}, err
+		}
+		if ok {
+			return instance(inv, h, req.Token, req.Spec), nil
+		}
+	}
+	return providers.Instance{}, &ExhaustedError{Flavor: req.Flavor, Wanted: 1, Free: 0, Total: len(candidates)}
+}
+
+func (p *Provider) instanceOf(a state.Allocation, spec map[string]any) (providers.Instance, error) {
+	inv, err := LoadInventory(a.Inventory)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	h := inv.byID(a.Host)
+	if h == nil {
+		return providers.Instance{}, fmt.Errorf("onprem: host %s is no longer in %s", a.Host, a.Inventory)
+	}
+	return instance(inv, h, a.Token, spec), nil
+}
+
+func instance(inv *Inventory, h *Host, token string, spec map[string]any) providers.Instance {
+	login := h.User
+	if u, ok := spec["user"].(string); ok && u != "" {
+		login = u
+	}
+	inst := providers.Instance{
+		ID: h.ID(), Token: token, State: providers.Running, IP: h.Address, PrivateIP: h.Address, Port: h.Port,
+		User: login, Existing: true, KeyFile: h.Key,
+	}
+	if j := inv.Host(h.Jump); j != nil {
+		inst.Jump = &providers.Hop{Name: j.Name, Host: j.Address, Port: j.Port, User: j.User, KeyFile: j.Key}
+	}
+	return inst
+}
+
+// Find returns the host allocated to token.
+func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, bool, error) {
+	a, ok, err := p.alloc.Allocated(token)
+	if err != nil || !ok {
+		return providers.Instance{}, false, err
+	}
+	inst, err := p.instanceOf(a, nil)
+	return inst, err == nil, err
+}
+
+// Delete returns the host to the pool. The host itself is left as it is.
+func (p *Provider) Delete(ctx context.Context, id string) error {
+	return p.alloc.Release(id)
+}
+
+// PowerOff runs the inventory's power_off command for the host.
+func (p *Provider) PowerOff(ctx context.Context, id string) error {
+	return p.power(ctx, id, "power_off")
+}
+
+// PowerOn runs the inventory's power_on command for the host.
+func (p *Provider) PowerOn(ctx context.Context, id string) (providers.Instance, error) {
+	if err := p.power(ctx, id, "power_on"); err != nil {
+		return providers.Instance{}, err
+	}
+	a, _, err := p.alloc.AllocationOf(id)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	return p.instanceOf(a, nil)
+}
+
+func (p *Provider) power(ctx context.Context, id, which string) error {
+	a, ok, err := p.alloc.AllocationOf(id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("onprem: host %s is not allocated", id)
+	}
+	inv, err := LoadInventory(a.Inventory)
+	if err != nil {
+		return err
+	}
+	h := inv.byID(id)
+	if h == nil {
+		return fmt.Errorf("onprem: host %s is no longer in %s", id, a.Inventory)
+	}
+	cmd := h.PowerOff
+	if which == "power_on" {
+		cmd = h.PowerOn
+	}
+	if cmd == "" {
+		return fmt.Errorf("%s is not supported by onprem for host %s: give power_off and power_on commands for it in %s",
+			strings.ReplaceAll(which, "_", " "), h.Name, a.Inventory)
+	}
+	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+	c.Env = append(os.Environ(), "KUMO_HOST="+h.Name, "KUMO_HOST_ADDRESS="+h.Address)
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("onprem: %s of %s: %v: %s", which, h.Name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// List returns the hosts allocated to a run.
+func (p *Provider) List(ctx context.Context, run string) ([]providers.Instance, error) {
+	allocs, err := p.alloc.Allocations(run)
+	if err != nil {
+		return nil, err
+	}
+	var out []providers.Instance
+	for _, a := range allocs {
+		inst, err := p.instanceOf(a, nil)
+		if err != nil {
+			// The inventory changed under it: still report the host, so
+			// that destroy releases it.
+			inst = providers.Instance{ID: a.Host, Token: a.Token}
+		}
+		out = append(out, inst)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
