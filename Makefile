@@ -18,7 +18,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check bench clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check bench bench-fanout clean
 
 all: build
 
@@ -75,9 +75,14 @@ check:
 test: test-deps check
 	$(GO) test -count=1 -timeout 10m ./...
 
-bench: bench-deps
+bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./lang/runner/ ./lang/state/
 	./bench/replay.sh
+	$(GO) run ./bench/fanout -kumo $(BIN)
+
+# Fan-out only: 50 OpenSSH hosts, kumo against ansible, pssh and OpenSSH.
+bench-fanout: bench-deps build
+	$(GO) run ./bench/fanout -kumo $(BIN)
 
 clean:
 	rm -rf bin .kumo

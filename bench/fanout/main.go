@@ -1,0 +1,293 @@
+// Command fanout benchmarks running `true` on 50 OpenSSH hosts: kumo
+// (cold: new connections; warm: a second ssh_run in the same run) side by
+// side with ansible (-m raw -f 50), parallel-ssh (-p 50), 50 parallel
+// OpenSSH clients, and those clients over open ControlMaster connections.
+//
+//	make bench-deps && go run ./bench/fanout [-hosts 50] [-rounds 5] [-kumo bin/kumo]
+//
+// It starts the sshd servers itself on 127.0.0.1 (as the kumotest user
+// when run as root, see builtins/ssh/sshdtest) and ends with one line:
+// RESULT kumo_cold_s=… kumo_warm_s=… pssh_s=… ansible_s=… openssh_s=… controlmaster_s=…
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
+)
+
+func main() {
+	hosts := flag.Int("hosts", 50, "number of sshd hosts")
+	rounds := flag.Int("rounds", 5, "rounds per tool")
+	kumo := flag.String("kumo", "bin/kumo", "the kumo binary")
+	flag.Parse()
+	if err := run(*hosts, *rounds, *kumo); err != nil {
+		fmt.Fprintln(os.Stderr, "fanout:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	dir, home, key string
+	servers        []*sshdtest.Server
+	kumo           string
+}
+
+func run(n, rounds int, kumo string) error {
+	kumo, err := filepath.Abs(kumo)
+	if err != nil {
+		return err
+	}
+	for _, tool := range []string{kumo, "ssh", "parallel-ssh", "ansible"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (make bench-deps installs ansible and pssh; make build builds kumo)", tool)
+		}
+	}
+	dir, err := os.MkdirTemp("", "kumo-fanout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{dir: dir, home: filepath.Join(dir, "home"), key: filepath.Join(dir, "id_ed25519"), kumo: kumo}
+	os.MkdirAll(filepath.Join(b.home, ".ssh"), 0o700)
+	pub, err := sshdtest.ClientKey(b.key)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("starting %d sshd on 127.0.0.1...\n", n)
+	for i := 0; i < n; i++ {
+		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}})
+		if err != nil {
+			return err
+		}
+		defer s.Stop()
+		b.servers = append(b.servers, s)
+	}
+	if err := b.writeFiles(); err != nil {
+		return err
+	}
+
+	results := map[string][]time.Duration{}
+	cold, warm, err := b.kumoRounds(rounds)
+	if err != nil {
+		return fmt.Errorf("kumo: %w", err)
+	}
+	results["kumo cold"], results["kumo warm"] = cold, warm
+	for _, peer := range []struct {
+		name string
+		f    func() error
+	}{
+		{"pssh", b.pssh}, {"ansible", b.ansible}, {"openssh", b.openssh},
+	} {
+		for r := 0; r < rounds; r++ {
+			start := time.Now()
+			if err := peer.f(); err != nil {
+				return fmt.Errorf("%s: %w", peer.name, err)
+			}
+			results[peer.name] = append(results[peer.name], time.Since(start))
+		}
+	}
+	cm, err := b.controlMasterRounds(rounds)
+	if err != nil {
+		return fmt.Errorf("controlmaster: %w", err)
+	}
+	results["controlmaster"] = cm
+
+	med := map[string]float64{}
+	for k, v := range results {
+		med[k] = median(v).Seconds()
+	}
+	fmt.Printf("\n`true` on %d OpenSSH hosts, median of %d rounds (2-core machine)\n\n", n, rounds)
+	fmt.Printf("| %-14s | %9s | %-15s |\n", "tool", "median s", "ratio to kumo")
+	fmt.Printf("|%s|%s|%s|\n", strings.Repeat("-", 16), strings.Repeat("-", 11), strings.Repeat("-", 17))
+	row := func(name string, base string) {
+		fmt.Printf("| %-14s | %9.3f | %-15s |\n", name, med[name], fmt.Sprintf("%.1f× %s", med[name]/med[base], base))
+	}
+	row("kumo cold", "kumo cold")
+	row("pssh", "kumo cold")
+	row("ansible", "kumo cold")
+	row("openssh", "kumo cold")
+	row("kumo warm", "kumo warm")
+	row("controlmaster", "kumo warm")
+	fmt.Printf("\nRESULT kumo_cold_s=%.3f kumo_warm_s=%.3f pssh_s=%.3f ansible_s=%.3f openssh_s=%.3f controlmaster_s=%.3f\n",
+		med["kumo cold"], med["kumo warm"], med["pssh"], med["ansible"], med["openssh"], med["controlmaster"])
+	return nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// writeFiles writes what each tool needs: known_hosts, an onprem
+// inventory, a pssh host list, an ansible inventory and an ssh_config.
+func (b *bench) writeFiles() error {
+	var known, inv, pssh, ans strings.Builder
+	inv.WriteString("hosts:\n")
+	ans.WriteString("[farm]\n")
+	for i, s := range b.servers {
+		known.WriteString(s.KnownHostsLine() + "\n")
+		fmt.Fprintf(&inv, "  - {name: h%d, address: 127.0.0.1, port: %d, user: %s, key: %s, labels: {flavor: small}}\n", i+1, s.Port, s.User, b.key)
+		fmt.Fprintf(&pssh, "%s@127.0.0.1:%d\n", s.User, s.Port)
+		fmt.Fprintf(&ans, "h%d ansible_host=127.0.0.1 ansible_port=%d ansible_user=%s\n", i+1, s.Port, s.User)
+	}
+	files := map[string]string{
+		filepath.Join(b.home, ".ssh", "known_hosts"): known.String(),
+		filepath.Join(b.dir, "inventory.yaml"):        inv.String(),
+		filepath.Join(b.dir, "pssh-hosts"):            pssh.String(),
+		filepath.Join(b.dir, "ansible-hosts"):         ans.String(),
+		filepath.Join(b.dir, "ssh_config"): fmt.Sprintf("Host *\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ControlMaster no\n",
+			b.key, filepath.Join(b.home, ".ssh", "known_hosts")),
+		filepath.Join(b.dir, "fanout.star"): `# %% Allocate
+nodes = unit_group("fanout").create_unit("f", spec("onprem", "small"), nodes = ` + fmt.Sprint(len(b.servers)) + `).nodes()
+# %% Cold
+ssh_run(nodes, "true")
+# %% Warm
+ssh_run(nodes, "true")
+`,
+	}
+	for path, content := range files {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) env() []string {
+	return append(os.Environ(), "HOME="+b.home, "SSH_AUTH_SOCK=", "KUMO_ONPREM_INVENTORY="+filepath.Join(b.dir, "inventory.yaml"))
+}
+
+// kumoRounds allocates the hosts once, then runs the recipe from its
+// "Cold" cell in a new kumo process per round: the cold cell opens 50 new
+// connections, the warm cell reuses them. Cell times come from --json.
+func (b *bench) kumoRounds(rounds int) (cold, warm []time.Duration, err error) {
+	kumo := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(b.kumo, args...)
+		cmd.Dir, cmd.Env = b.dir, b.env()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("%v: %s", err, stderr.String())
+		}
+		return out, nil
+	}
+	if _, err := kumo("run", "fanout.star"); err != nil {
+		return nil, nil, err
+	}
+	defer kumo("destroy", "--yes")
+	for r := 0; r < rounds; r++ {
+		out, err := kumo("run", "fanout.star", "--from", "Cold", "--json")
+		if err != nil {
+			return nil, nil, err
+		}
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			var cell struct {
+				Title      string `json:"title"`
+				Status     string `json:"status"`
+				DurationMS int64  `json:"duration_ms"`
+			}
+			if json.Unmarshal(sc.Bytes(), &cell) != nil {
+				continue
+			}
+			d := time.Duration(cell.DurationMS) * time.Millisecond
+			switch {
+			case cell.Title == "Cold" && cell.Status == "ran":
+				cold = append(cold, d)
+			case cell.Title == "Warm" && cell.Status == "ran":
+				warm = append(warm, d)
+			}
+		}
+	}
+	if len(cold) != rounds || len(warm) != rounds {
+		return nil, nil, fmt.Errorf("got %d cold and %d warm timings, want %d", len(cold), len(warm), rounds)
+	}
+	return cold, warm, nil
+}
+
+func (b *bench) pssh() error {
+	cmd := exec.Command("parallel-ssh", "-p", "50", "-t", "60", "-h", filepath.Join(b.dir, "pssh-hosts"),
+		"-x", "-F "+filepath.Join(b.dir, "ssh_config"), "true")
+	cmd.Env = b.env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+func (b *bench) ansible() error {
+	cmd := exec.Command("ansible", "all", "-i", filepath.Join(b.dir, "ansible-hosts"), "-m", "raw", "-a", "true", "-f", "50")
+	cmd.Env = append(b.env(),
+		"ANSIBLE_SSH_ARGS=-F "+filepath.Join(b.dir, "ssh_config"), // ControlMaster no: every round connects anew
+		"ANSIBLE_SSH_USETTY=False", // raw asks for a tty by default; an unprivileged sshd cannot make one
+		"ANSIBLE_PRIVATE_KEY_FILE="+b.key, "ANSIBLE_LOCAL_TEMP="+filepath.Join(b.dir, "ansible-tmp"),
+		"ANSIBLE_HOME="+filepath.Join(b.dir, "ansible-home"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// parallelSSH runs one ssh client per host at once with extra options.
+func (b *bench) parallelSSH(extra func(i int) []string) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(b.servers))
+	for i, s := range b.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append([]string{"-F", filepath.Join(b.dir, "ssh_config"), "-p", fmt.Sprint(s.Port)}, extra(i)...)
+			args = append(args, s.User+"@127.0.0.1", "true")
+			cmd := exec.Command("ssh", args...)
+			cmd.Env = b.env()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("%v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) openssh() error { return b.parallelSSH(func(int) []string { return nil }) }
+
+// controlMasterRounds opens one master connection per host, then times
+// rounds of clients that multiplex over them (the warm OpenSSH peer).
+func (b *bench) controlMasterRounds(rounds int) ([]time.Duration, error) {
+	sock := func(i int) string { return filepath.Join(b.dir, fmt.Sprintf("cm-%d", i)) }
+	err := b.parallelSSH(func(i int) []string {
+		return []string{"-o", "ControlMaster=yes", "-o", "ControlPersist=300", "-o", "ControlPath=" + sock(i)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer b.parallelSSH(func(i int) []string { return []string{"-o", "ControlPath=" + sock(i), "-O", "exit"} })
+	var out []time.Duration
+	for r := 0; r < rounds; r++ {
+		start := time.Now()
+		if err := b.parallelSSH(func(i int) []string { return []string{"-o", "ControlPath=" + sock(i)} }); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
