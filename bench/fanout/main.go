@@ -145,9 +145,9 @@ func (b *bench) writeFiles() error {
 	}
 	files := map[string]string{
 		filepath.Join(b.home, ".ssh", "known_hosts"): known.String(),
-		filepath.Join(b.dir, "inventory.yaml"):        inv.String(),
-		filepath.Join(b.dir, "pssh-hosts"):            pssh.String(),
-		filepath.Join(b.dir, "ansible-hosts"):         ans.String(),
+		filepath.Join(b.dir, "inventory.yaml"):       inv.String(),
+		filepath.Join(b.dir, "pssh-hosts"):           pssh.String(),
+		filepath.Join(b.dir, "ansible-hosts"):        ans.String(),
 		filepath.Join(b.dir, "ssh_config"): fmt.Sprintf("Host *\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ControlMaster no\n",
 			b.key, filepath.Join(b.home, ".ssh", "known_hosts")),
 		filepath.Join(b.dir, "fanout.star"): `# %% Allocate
@@ -233,7 +233,7 @@ func (b *bench) ansible() error {
 	cmd := exec.Command("ansible", "all", "-i", filepath.Join(b.dir, "ansible-hosts"), "-m", "raw", "-a", "true", "-f", "50")
 	cmd.Env = append(b.env(),
 		"ANSIBLE_SSH_ARGS=-F "+filepath.Join(b.dir, "ssh_config"), // ControlMaster no: every round connects anew
-		"ANSIBLE_SSH_USETTY=False", // raw asks for a tty by default; an unprivileged sshd cannot make one
+		"ANSIBLE_SSH_USETTY=False",                                // raw asks for a tty by default; an unprivileged sshd cannot make one
 		"ANSIBLE_PRIVATE_KEY_FILE="+b.key, "ANSIBLE_LOCAL_TEMP="+filepath.Join(b.dir, "ansible-tmp"),
 		"ANSIBLE_HOME="+filepath.Join(b.dir, "ansible-home"))
 	if out, err := cmd.CombinedOutput(); err != nil {
