@@ -25,6 +25,7 @@ type NodeRequest struct {
 	Token string
 
 	Run, Group, Unit, Name string
+	Index                  int // the node's number in its unit, from 1
 	Flavor                 string
 	Spec                   map[string]any // the flavor's fields after overrides
 	AuthorizedKey          string         // the group's public key, authorized_keys format
@@ -47,12 +48,24 @@ type Instance struct {
 	Existing bool
 	KeyFile  string
 	Jump     *Hop // reach the node through this login node
+
+	// Spec locates a node found by List (region, endpoint), for Delete.
+	Spec map[string]any
 }
 
 // Hop is a jump host on the way to a node.
 type Hop struct {
 	Name, Host, User, KeyFile string
 	Port                      int
+}
+
+// A Ref names an existing node to its provider: its id, its idempotency
+// token, and the spec fields of its unit (which tell a cloud provider the
+// region, endpoint or inventory the node lives in).
+type Ref struct {
+	ID    string
+	Token string
+	Spec  map[string]any
 }
 
 // A Provider creates and manages nodes. Every method may be called
@@ -63,15 +76,28 @@ type Provider interface {
 	SpecFields() []string
 	// Create makes the node, or returns the one already made under req.Token.
 	Create(ctx context.Context, req NodeRequest) (Instance, error)
-	// Find looks a node up by token; ok is false when it does not exist.
-	Find(ctx context.Context, token string) (inst Instance, ok bool, err error)
+	// Find looks a node up by ref.Token; ok is false when it does not exist.
+	Find(ctx context.Context, ref Ref) (inst Instance, ok bool, err error)
 	// Delete removes a node; deleting a node that is gone is not an error.
-	Delete(ctx context.Context, id string) error
-	PowerOff(ctx context.Context, id string) error
-	PowerOn(ctx context.Context, id string) (Instance, error)
+	Delete(ctx context.Context, ref Ref) error
+	PowerOff(ctx context.Context, ref Ref) error
+	PowerOn(ctx context.Context, ref Ref) (Instance, error)
 	// List returns every node the provider holds for a run, including
-	// ones the state does not know (a leak to clean up).
-	List(ctx context.Context, run string) ([]Instance, error)
+	// ones the state does not know (a leak to clean up). specs are the
+	// spec fields of the run's units: where to look.
+	List(ctx context.Context, run string, specs []map[string]any) ([]Instance, error)
+}
+
+// A Validator checks a spec before anything is created, so that missing
+// credentials, an unknown region, instance type or image fail early.
+type Validator interface {
+	Validate(ctx context.Context, flavor string, spec map[string]any) error
+}
+
+// A GroupCleaner removes what a provider made for a unit group as a
+// whole (cloud key pairs, security groups) once its nodes are gone.
+type GroupCleaner interface {
+	DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error
 }
 
 // ErrNotSupported is returned for operations a provider cannot do.

@@ -10,6 +10,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	kssh "github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
 )
 
 // deleteResources deletes nodes (in parallel) and then the units and
@@ -57,36 +58,65 @@ func deleteAtProvider(ctx context.Context, env *builtins.Env, n *state.Resource)
 	if err != nil {
 		return err
 	}
-	id := n.Data.ProviderID
-	if id == "" {
-		inst, ok, err := prov.Find(ctx, n.Token)
+	ref := nodeRef(env, *n)
+	if ref.ID == "" {
+		inst, ok, err := prov.Find(ctx, ref)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return nil // the provider never made it
 		}
-		id = inst.ID
+		ref.ID = inst.ID
 	}
-	return prov.Delete(ctx, id)
+	return prov.Delete(ctx, ref)
 }
 
-// DeleteGroup deletes a unit group with all its units and nodes.
+// DeleteGroup deletes a unit group with all its units and nodes, then
+// what providers made for the group as a whole.
 func DeleteGroup(ctx context.Context, env *builtins.Env, group string) error {
 	rs, err := env.Store.Resources(state.Query{Run: env.Run, Group: group})
 	if err != nil {
 		return err
 	}
-	// Nodes first, then units, then the group: deleteResources keeps that order.
-	var ordered []state.Resource
-	for _, kind := range []string{state.KindNode, state.KindUnit, state.KindGroup} {
-		for _, r := range rs {
-			if r.Kind == kind {
-				ordered = append(ordered, r)
+	// Nodes, then units, then what providers made for the group, then the
+	// group itself: a failure part-way leaves the group recorded, so that
+	// running destroy again finishes the job.
+	var nodes, units, groups []state.Resource
+	for _, r := range rs {
+		switch r.Kind {
+		case state.KindNode:
+			nodes = append(nodes, r)
+		case state.KindUnit:
+			units = append(units, r)
+		default:
+			groups = append(groups, r)
+		}
+	}
+	if err := deleteResources(ctx, env, append(nodes, units...)); err != nil {
+		return err
+	}
+	for name, list := range unitSpecs(units) {
+		if prov, err := env.Provider(name); err == nil {
+			if c, ok := prov.(providers.GroupCleaner); ok {
+				if err := c.DeleteGroup(ctx, env.Run, group, list); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
 			}
 		}
 	}
-	return deleteResources(ctx, env, ordered)
+	return deleteResources(ctx, env, groups)
+}
+
+// unitSpecs gathers the spec fields of the units among rs, by provider.
+func unitSpecs(rs []state.Resource) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, r := range rs {
+		if r.Kind == state.KindUnit {
+			out[r.Provider] = append(out[r.Provider], specFields(r.Spec))
+		}
+	}
+	return out
 }
 
 // DestroyRun deletes every resource of the run, then asks each provider
@@ -98,6 +128,11 @@ func DestroyRun(ctx context.Context, env *builtins.Env) (int, error) {
 		return 0, err
 	}
 	deleted := len(nodes)
+	all, err := env.Store.Resources(state.Query{Run: env.Run})
+	if err != nil {
+		return 0, err
+	}
+	specs := unitSpecs(all)
 	groups, err := env.Store.Resources(state.Query{Run: env.Run, Kind: state.KindGroup})
 	if err != nil {
 		return 0, err
@@ -115,13 +150,13 @@ func DestroyRun(ctx context.Context, env *builtins.Env) (int, error) {
 	}
 	for _, name := range env.ProviderNames() {
 		prov := env.Providers[name]
-		stray, err := prov.List(ctx, env.Run)
+		stray, err := prov.List(ctx, env.Run, specs[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: listing nodes: %w", name, err))
 			continue
 		}
 		for _, inst := range stray {
-			if err := prov.Delete(ctx, inst.ID); err != nil {
+			if err := prov.Delete(ctx, providers.Ref{ID: inst.ID, Token: inst.Token, Spec: inst.Spec}); err != nil {
 				errs = append(errs, err)
 			} else {
 				deleted++

@@ -159,6 +159,15 @@ func checkCapacity(ctx context.Context, env *builtins.Env, provider, flavor stri
 	return nil
 }
 
+// nodeRef names a node to its provider, with its unit's spec fields.
+func nodeRef(env *builtins.Env, n state.Resource) providers.Ref {
+	ref := providers.Ref{ID: n.Data.ProviderID, Token: n.Token}
+	if u, err := env.Store.Resource(state.Query{Run: n.Run, Kind: state.KindUnit, Group: n.Group, Name: n.Unit}); err == nil {
+		ref.Spec = specFields(u.Spec)
+	}
+	return ref
+}
+
 // specFields reads the fields of a stored spec.
 func specFields(specJSON []byte) map[string]any {
 	var s struct {
@@ -239,7 +248,7 @@ func realizeUnit(ctx context.Context, env *builtins.Env, u state.Resource, field
 	err = forEach(len(pending), func(i int) error {
 		n := &pending[i]
 		inst, err := prov.Create(ctx, providers.NodeRequest{
-			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name,
+			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name, Index: n.Seq,
 			Flavor: spec.Flavor, Spec: fields, AuthorizedKey: strings.TrimSpace(pub),
 		})
 		if err != nil {
@@ -418,7 +427,7 @@ func refreshedNodes(thread *starlark.Thread, env *builtins.Env, q state.Query, b
 		if err != nil {
 			return err
 		}
-		inst, ok, err := prov.Find(ctx, n.Token)
+		inst, ok, err := prov.Find(ctx, nodeRef(env, *n))
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
@@ -559,7 +568,7 @@ func powerOff(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	err = forEach(len(nodes), func(i int) error {
 		n := &nodes[i]
 		kssh.PoolOf(env).DropNode(state.NodeKeyTarget(n.ID))
-		if err := prov.PowerOff(ctx, n.Data.ProviderID); err != nil {
+		if err := prov.PowerOff(ctx, nodeRef(env, *n)); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
 		n.State = providers.PowerOff
@@ -588,7 +597,7 @@ func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	defer cancel()
 	err = forEach(len(nodes), func(i int) error {
 		n := &nodes[i]
-		inst, err := prov.PowerOn(ctx, n.Data.ProviderID)
+		inst, err := prov.PowerOn(ctx, nodeRef(env, *n))
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}

@@ -152,7 +152,8 @@ func (p *Provider) instance(dir string) (providers.Instance, error) {
 }
 
 // Find returns the node made under token, if any.
-func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, bool, error) {
+func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Instance, bool, error) {
+	token := ref.Token
 	dir, err := p.nodeDir(token)
 	if err != nil {
 		return providers.Instance{}, false, err
@@ -172,7 +173,8 @@ func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, 
 const partialSuffix = ".partial"
 
 // Delete stops the node and everything it started, and removes its folder.
-func (p *Provider) Delete(ctx context.Context, id string) error {
+func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	id := ref.ID
 	dir, err := p.nodeDir(id)
 	if err != nil {
 		return err
@@ -185,7 +187,8 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 }
 
 // PowerOff stops the node's server and every process of the node.
-func (p *Provider) PowerOff(ctx context.Context, id string) error {
+func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
+	id := ref.ID
 	dir, err := p.nodeDir(id)
 	if err != nil {
 		return err
@@ -202,7 +205,8 @@ func (p *Provider) PowerOff(ctx context.Context, id string) error {
 }
 
 // PowerOn starts the node's server again, on its old port if it is free.
-func (p *Provider) PowerOn(ctx context.Context, id string) (providers.Instance, error) {
+func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.Instance, error) {
+	id := ref.ID
 	dir, err := p.nodeDir(id)
 	if err != nil {
 		return providers.Instance{}, err
@@ -222,7 +226,7 @@ func (p *Provider) PowerOn(ctx context.Context, id string) (providers.Instance, 
 }
 
 // List returns the nodes of run found on disk.
-func (p *Provider) List(ctx context.Context, run string) ([]providers.Instance, error) {
+func (p *Provider) List(ctx context.Context, run string, _ []map[string]any) ([]providers.Instance, error) {
 	entries, err := os.ReadDir(p.Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

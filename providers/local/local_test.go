@@ -34,9 +34,9 @@ func newProvider(t *testing.T) *Provider {
 	p := New(t.TempDir())
 	p.ServerCommand = []string{os.Args[0], "node-server"}
 	t.Cleanup(func() {
-		list, _ := p.List(context.Background(), "r")
+		list, _ := p.List(context.Background(), "r", nil)
 		for _, inst := range list {
-			p.Delete(context.Background(), inst.ID)
+			p.Delete(context.Background(), providers.Ref{ID: inst.ID})
 		}
 	})
 	return p
@@ -114,10 +114,10 @@ func TestNodeLifecycle(t *testing.T) {
 	if err != nil || again.Port != inst.Port || again.HostKey != inst.HostKey {
 		t.Errorf("second Create = %+v, %v; want the same node", again, err)
 	}
-	if found, ok, err := p.Find(ctx, "tok1"); !ok || err != nil || found.ID != inst.ID {
+	if found, ok, err := p.Find(ctx, providers.Ref{Token: "tok1"}); !ok || err != nil || found.ID != inst.ID {
 		t.Errorf("Find = %+v %v %v", found, ok, err)
 	}
-	if _, ok, _ := p.Find(ctx, "nope"); ok {
+	if _, ok, _ := p.Find(ctx, providers.Ref{Token: "nope"}); ok {
 		t.Error("Find of an unknown token found something")
 	}
 
@@ -128,19 +128,19 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 
 	// Power off stops the server and every process of the node.
-	if err := p.PowerOff(ctx, inst.ID); err != nil {
+	if err := p.PowerOff(ctx, providers.Ref{ID: inst.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if n := nodeProcesses([]byte(nodeIDVar+"=tok1\x00"), 0); len(n) != 0 {
 		t.Errorf("processes left after power off: %v", n)
 	}
-	if f, _, _ := p.Find(ctx, "tok1"); f.State != providers.PowerOff {
+	if f, _, _ := p.Find(ctx, providers.Ref{Token: "tok1"}); f.State != providers.PowerOff {
 		t.Errorf("state after power off = %s", f.State)
 	}
 	if _, err := dial(t, inst, signer); err == nil {
 		t.Error("a powered-off node answers SSH")
 	}
-	on, err := p.PowerOn(ctx, inst.ID)
+	on, err := p.PowerOn(ctx, providers.Ref{ID: inst.ID})
 	if err != nil || on.State != providers.Running || on.Port != inst.Port {
 		t.Fatalf("PowerOn = %+v, %v; want running on the same port", on, err)
 	}
@@ -153,16 +153,16 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 	c.Close()
 
-	if err := p.Delete(ctx, inst.ID); err != nil {
+	if err := p.Delete(ctx, providers.Ref{ID: inst.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(p.Dir, "tok1")); !os.IsNotExist(err) {
 		t.Errorf("node folder left after delete: %v", err)
 	}
-	if list, _ := p.List(ctx, "r"); len(list) != 0 {
+	if list, _ := p.List(ctx, "r", nil); len(list) != 0 {
 		t.Errorf("List after delete = %v", list)
 	}
-	if err := p.Delete(ctx, inst.ID); err != nil {
+	if err := p.Delete(ctx, providers.Ref{ID: inst.ID}); err != nil {
 		t.Errorf("deleting a deleted node: %v", err)
 	}
 }
@@ -174,7 +174,7 @@ func TestHalfMadeNodeIsFoundRebuiltAndDeleted(t *testing.T) {
 	// A crash inside Create leaves a partial folder.
 	partial := filepath.Join(p.Dir, "tok2"+partialSuffix)
 	os.MkdirAll(filepath.Join(partial, "root"), 0o700)
-	if inst, ok, _ := p.Find(ctx, "tok2"); !ok || inst.State != providers.Starting {
+	if inst, ok, _ := p.Find(ctx, providers.Ref{Token: "tok2"}); !ok || inst.State != providers.Starting {
 		t.Errorf("Find of a half-made node = %+v, %v; want it found as starting", inst, ok)
 	}
 	inst, err := p.Create(ctx, providers.NodeRequest{Token: "tok2", Run: "r", Name: "n", AuthorizedKey: pub})
@@ -186,7 +186,7 @@ func TestHalfMadeNodeIsFoundRebuiltAndDeleted(t *testing.T) {
 	}
 	// Deleting an interrupted creation removes what it left.
 	os.MkdirAll(filepath.Join(p.Dir, "tok3"+partialSuffix), 0o700)
-	if err := p.Delete(ctx, "tok3"); err != nil {
+	if err := p.Delete(ctx, providers.Ref{ID: "tok3"}); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(p.Dir); len(entries) != 1 {

@@ -261,8 +261,8 @@ func instance(inv *Inventory, h *Host, token string, spec map[string]any) provid
 }
 
 // Find returns the host allocated to token.
-func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, bool, error) {
-	a, ok, err := p.alloc.Allocated(token)
+func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Instance, bool, error) {
+	a, ok, err := p.alloc.Allocated(ref.Token)
 	if err != nil || !ok {
 		return providers.Instance{}, false, err
 	}
@@ -271,21 +271,21 @@ func (p *Provider) Find(ctx context.Context, token string) (providers.Instance, 
 }
 
 // Delete returns the host to the pool. The host itself is left as it is.
-func (p *Provider) Delete(ctx context.Context, id string) error {
-	return p.alloc.Release(id)
+func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	return p.alloc.Release(ref.ID)
 }
 
 // PowerOff runs the inventory's power_off command for the host.
-func (p *Provider) PowerOff(ctx context.Context, id string) error {
-	return p.power(ctx, id, "power_off")
+func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
+	return p.power(ctx, ref.ID, "power_off")
 }
 
 // PowerOn runs the inventory's power_on command for the host.
-func (p *Provider) PowerOn(ctx context.Context, id string) (providers.Instance, error) {
-	if err := p.power(ctx, id, "power_on"); err != nil {
+func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.Instance, error) {
+	if err := p.power(ctx, ref.ID, "power_on"); err != nil {
 		return providers.Instance{}, err
 	}
-	a, _, err := p.alloc.AllocationOf(id)
+	a, _, err := p.alloc.AllocationOf(ref.ID)
 	if err != nil {
 		return providers.Instance{}, err
 	}
@@ -325,7 +325,7 @@ func (p *Provider) power(ctx context.Context, id, which string) error {
 }
 
 // List returns the hosts allocated to a run.
-func (p *Provider) List(ctx context.Context, run string) ([]providers.Instance, error) {
+func (p *Provider) List(ctx context.Context, run string, _ []map[string]any) ([]providers.Instance, error) {
 	allocs, err := p.alloc.Allocations(run)
 	if err != nil {
 		return nil, err

@@ -83,20 +83,20 @@ func TestAllocation(t *testing.T) {
 	if free, total, _ := p.Capacity(ctx, "small", map[string]any{"labels": map[string]any{"rack": "b"}}); free != 0 || total != 1 {
 		t.Errorf("rack b: free %d total %d", free, total)
 	}
-	if list, _ := p.List(ctx, "r2"); len(list) != 1 || list[0].ID != b.ID {
+	if list, _ := p.List(ctx, "r2", nil); len(list) != 1 || list[0].ID != b.ID {
 		t.Errorf("List(r2) = %+v", list)
 	}
-	if f, ok, _ := p.Find(ctx, "t2"); !ok || f.ID != b.ID {
+	if f, ok, _ := p.Find(ctx, providers.Ref{Token: "t2"}); !ok || f.ID != b.ID {
 		t.Errorf("Find(t2) = %+v %v", f, ok)
 	}
 	// Deleting returns the host to the pool.
-	if err := p.Delete(ctx, b.ID); err != nil {
+	if err := p.Delete(ctx, providers.Ref{ID: b.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if free, _, _ := p.Capacity(ctx, "small", nil); free != 1 {
 		t.Errorf("free after delete = %d", free)
 	}
-	if _, ok, _ := p.Find(ctx, "t2"); ok {
+	if _, ok, _ := p.Find(ctx, providers.Ref{Token: "t2"}); ok {
 		t.Error("a released host is still found")
 	}
 }
@@ -108,17 +108,17 @@ func TestPower(t *testing.T) {
 	t.Setenv("MARKER", marker)
 	s1, _ := p.Create(ctx, providers.NodeRequest{Token: "a", Run: "r", Flavor: "small"})
 	s2, _ := p.Create(ctx, providers.NodeRequest{Token: "b", Run: "r", Flavor: "small"})
-	err := p.PowerOff(ctx, s1.ID)
+	err := p.PowerOff(ctx, providers.Ref{ID: s1.ID})
 	if err == nil || !strings.Contains(err.Error(), "power off is not supported by onprem for host s1") {
 		t.Errorf("power off without commands: %v", err)
 	}
-	if err := p.PowerOff(ctx, s2.ID); err != nil {
+	if err := p.PowerOff(ctx, providers.Ref{ID: s2.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(marker); string(b) != "off\n" {
 		t.Errorf("power_off command wrote %q", b)
 	}
-	if _, err := p.PowerOn(ctx, s2.ID); err != nil {
+	if _, err := p.PowerOn(ctx, providers.Ref{ID: s2.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(marker); string(b) != "on s2\n" {

@@ -1,0 +1,612 @@
+// Package ec2emu emulates the subset of the Amazon EC2 Query API that
+// kumo's aws provider uses, on 127.0.0.1, so that aws recipes run end to
+// end with no account: every instance is a real local node (providers/local)
+// reachable over SSH.
+//
+// It follows the EC2 API Reference (API version 2016-11-15):
+//   - "Query requests for Amazon EC2" and "Query API request structure":
+//     form-encoded Action/Version and flattened lists (Name.1, Tag.1.Key).
+//   - "Error codes for the Amazon EC2 API": the <Response><Errors> envelope
+//     and the codes used below (MissingParameter, InvalidParameterValue,
+//     InvalidAMIID.Malformed, InvalidAMIID.NotFound, InvalidKeyPair.*,
+//     InvalidGroup.*, InvalidInstanceID.*, IdempotentParameterMismatch,
+//     RequestLimitExceeded, InternalError, AuthFailure, InvalidAction).
+//   - "Ensure idempotency in Amazon EC2 API requests": a RunInstances
+//     ClientToken returns the original reservation when repeated.
+//   - The actions RunInstances, DescribeInstances, StopInstances,
+//     StartInstances, TerminateInstances, ImportKeyPair, DescribeKeyPairs,
+//     DeleteKeyPair, CreateSecurityGroup, DescribeSecurityGroups,
+//     AuthorizeSecurityGroupIngress, DeleteSecurityGroup, DescribeImages,
+//     DescribeInstanceTypes and DescribeRegions.
+//
+// One extension: each instance carries the tag kumo:emulator-ssh-port,
+// the port of its node's SSH server, since all emulated instances share
+// 127.0.0.1 (a real instance listens on 22).
+package ec2emu
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/local"
+)
+
+// PortTag is the tag that tells an emulated instance's SSH port.
+const PortTag = "kumo:emulator-ssh-port"
+
+// Options configure an emulator.
+type Options struct {
+	Dir           string        // where the backing local nodes live
+	Latency       time.Duration // added to every request
+	ThrottleEvery int           // every Nth request fails with RequestLimitExceeded (0: never)
+	FailEvery     int           // every Nth request fails with InternalError (0: never)
+	RatePerSecond float64       // requests per second before RequestLimitExceeded (0: unlimited)
+	Regions       []string      // valid regions (default: a few real ones)
+	LocalServer   []string      // node server command for the local nodes (tests)
+	Now           func() time.Time
+}
+
+// Server is an emulated EC2 endpoint.
+type Server struct {
+	opts  Options
+	local *local.Provider
+
+	mu        sync.Mutex
+	requests  int64
+	instances map[string]*instance
+	order     []string
+	tokens    map[string]*reservation
+	keyPairs  map[string]string // name -> public key
+	groups    map[string]*securityGroup
+	images    []image
+	bucket    tokenBucket
+	calls     map[string]int64
+}
+
+type instance struct {
+	ID, ImageID, Type, KeyName, State, ClientToken, Reservation, SubnetID, PrivateIP string
+	Lifecycle                                                                        string
+	Tags                                                                             map[string]string
+	Groups                                                                           []string
+	Port                                                                             int
+	Launch                                                                           time.Time
+	err                                                                              string
+}
+
+type reservation struct {
+	ID        string
+	Instances []string
+	params    string
+}
+
+type securityGroup struct {
+	ID, Name, Description string
+	Ports                 []int
+}
+
+type image struct{ ID, Name string }
+
+// Images are the AMIs every emulator offers.
+var Images = []image{
+	{"ami-0kumo00ubuntu2204", "ubuntu-22.04"},
+	{"ami-0kumo00ubuntu2404", "ubuntu-24.04"},
+	{"ami-0kumo00debian12", "debian-12"},
+	{"ami-0kumo00rocky9", "rocky-9"},
+}
+
+// InstanceTypes are the instance types the emulator accepts, with
+// their size (vCPUs, MiB), after the EC2 documentation.
+var InstanceTypes = map[string][2]int{
+	"t3.micro": {2, 1024}, "t3.small": {2, 2048}, "t3.medium": {2, 4096}, "t3.large": {2, 8192},
+	"m5.large": {2, 8192}, "m5.xlarge": {4, 16384}, "m5.2xlarge": {8, 32768},
+	"c5.xlarge": {4, 8192}, "g4dn.xlarge": {4, 16384}, "p3.2xlarge": {8, 62464},
+}
+
+// New makes an emulator keeping its nodes in opts.Dir.
+func New(opts Options) *Server {
+	if len(opts.Regions) == 0 {
+		opts.Regions = []string{"us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-northeast-3"}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	lp := local.New(opts.Dir)
+	lp.ServerCommand = opts.LocalServer
+	s := &Server{opts: opts, local: lp, instances: map[string]*instance{}, tokens: map[string]*reservation{},
+		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images, calls: map[string]int64{}}
+	s.bucket = tokenBucket{rate: opts.RatePerSecond, capacity: opts.RatePerSecond, tokens: opts.RatePerSecond, last: time.Now()}
+	return s
+}
+
+// Listen serves on addr (127.0.0.1:0 for any port) until ctx ends, and
+// returns the endpoint URL.
+func (s *Server) Listen(ctx context.Context, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: s}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Calls reports how many times each action was called.
+func (s *Server) Calls() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// Shutdown deletes every backing node.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	ids := append([]string(nil), s.order...)
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.local.Delete(context.Background(), providers.Ref{ID: id})
+	}
+}
+
+// apiError is an EC2 error response.
+type apiError struct {
+	status        int
+	code, message string
+}
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status, code, fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
+	reqID := newID("")
+	if err := r.ParseForm(); err != nil {
+		writeError(w, reqID, errorf(400, "MalformedQueryString", "%v", err))
+		return
+	}
+	action := r.Form.Get("Action")
+	n := atomic.AddInt64(&s.requests, 1)
+	s.mu.Lock()
+	s.calls[action]++
+	s.mu.Unlock()
+	if e := s.checkAuth(r); e != nil {
+		writeError(w, reqID, e)
+		return
+	}
+	switch {
+	case s.opts.ThrottleEvery > 0 && n%int64(s.opts.ThrottleEvery) == 0, !s.bucket.take():
+		writeError(w, reqID, errorf(503, "RequestLimitExceeded", "Request limit exceeded."))
+		return
+	case s.opts.FailEvery > 0 && n%int64(s.opts.FailEvery) == 0:
+		writeError(w, reqID, errorf(500, "InternalError", "An internal error has occurred."))
+		return
+	}
+	q := query(r.Form)
+	var body any
+	var e *apiError
+	switch action {
+	case "DescribeRegions":
+		body, e = s.describeRegions(q)
+	case "DescribeInstanceTypes":
+		body, e = s.describeInstanceTypes(q)
+	case "DescribeImages":
+		body, e = s.describeImages(q)
+	case "ImportKeyPair":
+		body, e = s.importKeyPair(q)
+	case "DescribeKeyPairs":
+		body, e = s.describeKeyPairs(q)
+	case "DeleteKeyPair":
+		body, e = s.deleteKeyPair(q)
+	case "CreateSecurityGroup":
+		body, e = s.createSecurityGroup(q)
+	case "DescribeSecurityGroups":
+		body, e = s.describeSecurityGroups(q)
+	case "AuthorizeSecurityGroupIngress":
+		body, e = s.authorizeIngress(q)
+	case "DeleteSecurityGroup":
+		body, e = s.deleteSecurityGroup(q)
+	case "RunInstances":
+		body, e = s.runInstances(q)
+	case "DescribeInstances":
+		body, e = s.describeInstances(q)
+	case "StopInstances":
+		body, e = s.changeState(q, "stop")
+	case "StartInstances":
+		body, e = s.changeState(q, "start")
+	case "TerminateInstances":
+		body, e = s.changeState(q, "terminate")
+	default:
+		e = errorf(400, "InvalidAction", "The action %s is not valid for this web service.", action)
+	}
+	if e != nil {
+		writeError(w, reqID, e)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	out, err := xml.Marshal(body)
+	if err != nil {
+		writeError(w, reqID, errorf(500, "InternalError", "%v", err))
+		return
+	}
+	// Every response names the namespace and carries a request id.
+	text := strings.Replace(string(out), ">", ` xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>`+reqID+`</requestId>`, 1)
+	fmt.Fprint(w, xml.Header+text)
+}
+
+var credentialRE = regexp.MustCompile(`Credential=([^/]+)/[^/]+/([^/]+)/ec2/aws4_request`)
+
+// checkAuth wants a SigV4 Authorization header scoped to a known region.
+// (Signatures are not verified: the emulator has no secret to check.)
+func (s *Server) checkAuth(r *http.Request) *apiError {
+	m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization"))
+	if m == nil {
+		return errorf(401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+	}
+	for _, region := range s.opts.Regions {
+		if m[2] == region {
+			return nil
+		}
+	}
+	return errorf(401, "AuthFailure", "Credential should be scoped to a valid region, not '%s'.", m[2])
+}
+
+func writeError(w http.ResponseWriter, reqID string, e *apiError) {
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(e.status)
+	type errXML struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	out, _ := xml.Marshal(struct {
+		XMLName   xml.Name `xml:"Response"`
+		Errors    []errXML `xml:"Errors>Error"`
+		RequestID string   `xml:"RequestID"`
+	}{Errors: []errXML{{e.code, e.message}}, RequestID: reqID})
+	fmt.Fprint(w, xml.Header+string(out))
+}
+
+// query reads the flattened lists of the EC2 query protocol.
+type query url.Values
+
+func (q query) get(k string) string { return url.Values(q).Get(k) }
+
+// list returns the values of k.1, k.2, ...
+func (q query) list(k string) []string {
+	var out []string
+	for i := 1; ; i++ {
+		v, ok := q[k+"."+strconv.Itoa(i)]
+		if !ok {
+			return out
+		}
+		out = append(out, v[0])
+	}
+}
+
+// structs returns the members k.1.*, k.2.*, ... as sub-queries.
+func (q query) structs(k string) []query {
+	var out []query
+	for i := 1; ; i++ {
+		prefix := k + "." + strconv.Itoa(i) + "."
+		sub := query{}
+		for key, v := range q {
+			if rest, ok := strings.CutPrefix(key, prefix); ok {
+				sub[rest] = v
+			}
+		}
+		if len(sub) == 0 {
+			return out
+		}
+		out = append(out, sub)
+	}
+}
+
+// filters reads Filter.N.Name / Filter.N.Value.M.
+func (q query) filters() map[string][]string {
+	out := map[string][]string{}
+	for _, f := range q.structs("Filter") {
+		out[f.get("Name")] = f.list("Value")
+	}
+	return out
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+type tokenBucket struct {
+	mu                     sync.Mutex
+	rate, capacity, tokens float64
+	last                   time.Time
+}
+
+// take is false when the request rate is over the limit.
+func (b *tokenBucket) take() bool {
+	if b.rate <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.tokens = min(b.capacity, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// --- regions, types, images ---
+
+type item struct {
+	XMLName xml.Name
+	Fields  []field
+}
+
+type field struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
+}
+
+func (s *Server) describeRegions(q query) (any, *apiError) {
+	type region struct {
+		Name     string `xml:"regionName"`
+		Endpoint string `xml:"regionEndpoint"`
+	}
+	var out []region
+	want := q.list("RegionName")
+	for _, r := range s.opts.Regions {
+		if len(want) == 0 || contains(want, r) {
+			out = append(out, region{r, "ec2." + r + ".amazonaws.com"})
+		}
+	}
+	return struct {
+		XMLName xml.Name `xml:"DescribeRegionsResponse"`
+		Regions []region `xml:"regionInfo>item"`
+	}{Regions: out}, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) describeInstanceTypes(q query) (any, *apiError) {
+	type itype struct {
+		Type  string `xml:"instanceType"`
+		VCPUs int    `xml:"vCpuInfo>defaultVCpus"`
+		MiB   int    `xml:"memoryInfo>sizeInMiB"`
+	}
+	var out []itype
+	want := q.list("InstanceType")
+	for _, t := range want {
+		size, ok := InstanceTypes[t]
+		if !ok {
+			return nil, errorf(400, "InvalidInstanceType", "The following supplied instance types do not exist: [%s]", t)
+		}
+		out = append(out, itype{t, size[0], size[1]})
+	}
+	if len(want) == 0 {
+		for t, size := range InstanceTypes {
+			out = append(out, itype{t, size[0], size[1]})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	}
+	return struct {
+		XMLName xml.Name `xml:"DescribeInstanceTypesResponse"`
+		Types   []itype  `xml:"instanceTypeSet>item"`
+	}{Types: out}, nil
+}
+
+func (s *Server) describeImages(q query) (any, *apiError) {
+	type img struct {
+		ID    string `xml:"imageId"`
+		Name  string `xml:"name"`
+		State string `xml:"imageState"`
+		Date  string `xml:"creationDate"`
+	}
+	ids := q.list("ImageId")
+	for _, id := range ids {
+		if !strings.HasPrefix(id, "ami-") {
+			return nil, errorf(400, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+		}
+	}
+	names := q.filters()["name"]
+	var out []img
+	for _, im := range s.images {
+		if (len(ids) == 0 || contains(ids, im.ID)) && (len(names) == 0 || matchAny(names, im.Name)) {
+			out = append(out, img{im.ID, im.Name, "available", "2026-01-01T00:00:00.000Z"})
+		}
+	}
+	if len(ids) > 0 && len(out) < len(ids) {
+		return nil, errorf(400, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", strings.Join(ids, ", "))
+	}
+	return struct {
+		XMLName xml.Name `xml:"DescribeImagesResponse"`
+		Images  []img    `xml:"imagesSet>item"`
+	}{Images: out}, nil
+}
+
+// matchAny matches EC2 filter values, where * is a wildcard.
+func matchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$"
+		if ok, _ := regexp.MatchString(re, s); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// --- key pairs ---
+
+func (s *Server) importKeyPair(q query) (any, *apiError) {
+	name, material := q.get("KeyName"), q.get("PublicKeyMaterial")
+	if name == "" || material == "" {
+		return nil, errorf(400, "MissingParameter", "The request must contain the parameter KeyName and PublicKeyMaterial")
+	}
+	pub, err := base64.StdEncoding.DecodeString(material)
+	if err != nil {
+		pub = []byte(material)
+	}
+	key, _, _, _, err := ssh.ParseAuthorizedKey(pub)
+	if err != nil {
+		return nil, errorf(400, "InvalidKey.Format", "Key is not in valid OpenSSH public key format")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keyPairs[name]; ok {
+		return nil, errorf(400, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name)
+	}
+	s.keyPairs[name] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	return struct {
+		XMLName     xml.Name `xml:"ImportKeyPairResponse"`
+		Name        string   `xml:"keyName"`
+		Fingerprint string   `xml:"keyFingerprint"`
+		ID          string   `xml:"keyPairId"`
+	}{Name: name, Fingerprint: ssh.FingerprintSHA256(key), ID: "key-" + name}, nil
+}
+
+func (s *Server) describeKeyPairs(q query) (any, *apiError) {
+	type kp struct {
+		Name string `xml:"keyName"`
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []kp
+	for _, name := range q.list("KeyName") {
+		if _, ok := s.keyPairs[name]; !ok {
+			return nil, errorf(400, "InvalidKeyPair.NotFound", "The key pair '%s' does not exist", name)
+		}
+		out = append(out, kp{name})
+	}
+	return struct {
+		XMLName xml.Name `xml:"DescribeKeyPairsResponse"`
+		Keys    []kp     `xml:"keySet>item"`
+	}{Keys: out}, nil
+}
+
+func (s *Server) deleteKeyPair(q query) (any, *apiError) {
+	s.mu.Lock()
+	delete(s.keyPairs, q.get("KeyName")) // deleting a missing key pair succeeds, as on EC2
+	s.mu.Unlock()
+	return returnTrue("DeleteKeyPairResponse"), nil
+}
+
+func returnTrue(name string) any {
+	return struct {
+		XMLName xml.Name
+		Return  bool `xml:"return"`
+	}{XMLName: xml.Name{Local: name}, Return: true}
+}
+
+// --- security groups ---
+
+func (s *Server) createSecurityGroup(q query) (any, *apiError) {
+	name, desc := q.get("GroupName"), q.get("GroupDescription")
+	if name == "" || desc == "" {
+		return nil, errorf(400, "MissingParameter", "The request must contain the parameter GroupName and GroupDescription")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		if g.Name == name {
+			return nil, errorf(400, "InvalidGroup.Duplicate", "The security group '%s' already exists", name)
+		}
+	}
+	g := &securityGroup{ID: newID("sg-"), Name: name, Description: desc}
+	s.groups[g.ID] = g
+	return struct {
+		XMLName xml.Name `xml:"CreateSecurityGroupResponse"`
+		Return  bool     `xml:"return"`
+		ID      string   `xml:"groupId"`
+	}{Return: true, ID: g.ID}, nil
+}
+
+func (s *Server) describeSecurityGroups(q query) (any, *apiError) {
+	type sg struct {
+		ID   string `xml:"groupId"`
+		Name string `xml:"groupName"`
+		Desc string `xml:"groupDescription"`
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := append(q.list("GroupName"), q.filters()["group-name"]...)
+	ids := q.list("GroupId")
+	var out []sg
+	for _, g := range s.groups {
+		if (len(names) == 0 || contains(names, g.Name)) && (len(ids) == 0 || contains(ids, g.ID)) {
+			out = append(out, sg{g.ID, g.Name, g.Description})
+		}
+	}
+	if len(q.list("GroupName")) > 0 && len(out) == 0 {
+		return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", strings.Join(names, ", "))
+	}
+	return struct {
+		XMLName xml.Name `xml:"DescribeSecurityGroupsResponse"`
+		Groups  []sg     `xml:"securityGroupInfo>item"`
+	}{Groups: out}, nil
+}
+
+func (s *Server) authorizeIngress(q query) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groups[q.get("GroupId")]
+	if g == nil {
+		return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", q.get("GroupId"))
+	}
+	for _, p := range q.structs("IpPermissions") {
+		from, _ := strconv.Atoi(p.get("FromPort"))
+		g.Ports = append(g.Ports, from)
+	}
+	return returnTrue("AuthorizeSecurityGroupIngressResponse"), nil
+}
+
+func (s *Server) deleteSecurityGroup(q query) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := q.get("GroupId")
+	if s.groups[id] == nil {
+		return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+	}
+	for _, inst := range s.instances {
+		if inst.State != "terminated" && contains(inst.Groups, id) {
+			return nil, errorf(400, "DependencyViolation", "resource %s has a dependent object", id)
+		}
+	}
+	delete(s.groups, id)
+	return returnTrue("DeleteSecurityGroupResponse"), nil
+}
