@@ -138,12 +138,18 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return &Unit{Run: env.Run, Group: g.Name, Name: name, Provider: sp.Provider}, nil
 }
 
-// checkCapacity fails before anything is made when a pool provider
-// (on-prem) has fewer free machines than wanted.
+// checkCapacity fails before anything is made when the provider finds
+// the spec wrong (credentials, region, instance type, image) or a pool
+// provider (on-prem) has fewer free machines than wanted.
 func checkCapacity(ctx context.Context, env *builtins.Env, provider, flavor string, fields map[string]any, wanted int) error {
 	prov, err := env.Provider(provider)
 	if err != nil {
 		return err
+	}
+	if v, ok := prov.(providers.Validator); ok && wanted > 0 {
+		if err := v.Validate(ctx, flavor, fields); err != nil {
+			return err
+		}
 	}
 	pool, ok := prov.(providers.Pool)
 	if !ok || wanted == 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/aws"
 	"github.com/kumo-dev/kumo/providers/local"
 	"github.com/kumo-dev/kumo/providers/onprem"
 )
@@ -47,6 +48,7 @@ func providersFor(store *state.Store) map[string]providers.Provider {
 	return map[string]providers.Provider{
 		"local":  local.New(filepath.Join(store.Dir(), "local")),
 		"onprem": onprem.New(store),
+		"aws":    aws.New(),
 	}
 }
 

@@ -103,6 +103,7 @@ touching anything and resumes at the first failed or edited one.`,
 		newCmdStatus(f, nil),
 		newCmdDestroy(f, nil),
 		newCmdDoc(f, nil),
+		newCmdEmulate(f, nil),
 		newCmdNodeServer(),
 	)
 	return root

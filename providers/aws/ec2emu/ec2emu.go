@@ -105,10 +105,9 @@ type image struct{ ID, Name string }
 
 // Images are the AMIs every emulator offers.
 var Images = []image{
-	{"ami-0kumo00ubuntu2204", "ubuntu-22.04"},
-	{"ami-0kumo00ubuntu2404", "ubuntu-24.04"},
-	{"ami-0kumo00debian12", "debian-12"},
-	{"ami-0kumo00rocky9", "rocky-9"},
+	{"ami-0a1b2c3d4e5f60001", "ubuntu/images/hvm-ssd-gp3/ubuntu-jammy-22.04-amd64-server-20260101"},
+	{"ami-0a1b2c3d4e5f60002", "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101"},
+	{"ami-0a1b2c3d4e5f60003", "debian-12-amd64-20260101"},
 }
 
 // InstanceTypes are the instance types the emulator accepts, with

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
+)
+
+// EmulateOptions are the inputs of `kumo emulate`.
+type EmulateOptions struct {
+	IO
+	Cloud         string
+	Addr          string
+	Dir           string
+	Latency       time.Duration
+	ThrottleEvery int
+	FailEvery     int
+	Rate          float64
+}
+
+func newCmdEmulate(f *factory, runF func(*EmulateOptions) error) *cobra.Command {
+	opts := &EmulateOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "emulate aws",
+		Short: "Serve a local emulator of a cloud API, whose instances are local nodes",
+		Long: `Serve, in the foreground until interrupted, an emulator of the cloud API
+kumo's provider uses, on a loopback address. Its instances are real local
+nodes reachable over SSH, so a recipe written for that cloud runs end to
+end with no account. It prints the environment variables that point kumo
+(and the AWS SDK) at it.`,
+		Example: `  kumo emulate aws --addr 127.0.0.1:4566
+  kumo emulate aws --latency 300ms --throttle-every 10`,
+		Args:      argsUsage(cobra.ExactArgs(1)),
+		ValidArgs: []string{"aws"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Cloud = args[0]
+			if opts.Dir == "" {
+				opts.Dir = filepath.Join(filepath.Dir(*f.statePath), "emulators", opts.Cloud)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return emulateRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address to serve on")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "where the instances' nodes live (default: beside the state)")
+	cmd.Flags().DurationVar(&opts.Latency, "latency", 0, "delay added to every API call")
+	cmd.Flags().IntVar(&opts.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
+	cmd.Flags().IntVar(&opts.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
+	cmd.Flags().Float64Var(&opts.Rate, "rate", 0, "calls per second before throttling (0: unlimited)")
+	return cmd
+}
+
+func emulateRun(ctx context.Context, opts *EmulateOptions) error {
+	if opts.Cloud != "aws" {
+		return usageError{fmt.Errorf("no emulator for %q (have: aws)", opts.Cloud)}
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery, FailEvery: opts.FailEvery, RatePerSecond: opts.Rate})
+	url, err := emu.Listen(ctx, opts.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Out, `# kumo's EC2 emulator serves %s; its instances are local nodes.
+# Point kumo (or any AWS SDK) at it:
+export AWS_ENDPOINT_URL_EC2=%s
+export AWS_ACCESS_KEY_ID=kumo-emulator
+export AWS_SECRET_ACCESS_KEY=kumo-emulator
+export AWS_REGION=us-east-1
+# Ctrl-C stops it and deletes its instances.
+`, url, url)
+	<-ctx.Done()
+	emu.Shutdown()
+	return nil
+}
