@@ -39,6 +39,11 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("RECIPES", recipes)
 			env.Setenv("PORT", strconv.Itoa(freePort(env.T())))
+			env.Setenv("EMUPORT", strconv.Itoa(freePort(env.T())))
+			// No test may reach a real cloud or its metadata service.
+			env.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			env.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+			env.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 			env.Setenv("KUMO_FLAVORS", "")
 			home := filepath.Join(env.WorkDir, "home")
 			if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
@@ -56,6 +61,7 @@ func TestScripts(t *testing.T) {
 			"rekey":    cmdRekey,
 			"sshd":     cmdSSHD,
 			"killpid":  cmdKillPID,
+			"waitport": cmdWaitPort,
 		},
 	})
 }
@@ -216,4 +222,20 @@ func cmdKillPID(ts *testscript.TestScript, neg bool, args []string) {
 	p, err := os.FindProcess(pid)
 	ts.Check(err)
 	ts.Check(p.Kill())
+}
+
+// waitport PORT waits up to 30s for something to listen on 127.0.0.1:PORT.
+func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: waitport PORT")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+args[0]); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("nothing listens on port %s after 30s", args[0])
 }

@@ -383,17 +383,22 @@ func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Insta
 	return providers.Instance{}, false, nil
 }
 
-// Delete terminates the instance.
+// Delete terminates the instance and waits until it is gone, so that a
+// scaled-in unit is really smaller when delete_nodes returns.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 	c, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return err
 	}
 	_, err = c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{ref.ID}})
-	if err != nil && !hasCode(err, "InvalidInstanceID.NotFound") {
+	if hasCode(err, "InvalidInstanceID.NotFound") {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("aws: terminating %s: %w", ref.ID, explain(err))
 	}
-	return nil
+	_, err = c.poll.wait(ctx, ref.ID, types.InstanceStateNameTerminated)
+	return err
 }
 
 // PowerOff stops the instance and waits until it is stopped.

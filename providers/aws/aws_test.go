@@ -1,0 +1,174 @@
+package aws
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
+	"github.com/kumo-dev/kumo/providers/local"
+)
+
+// The test binary doubles as the emulator's node server.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "node-server" {
+		if err := local.Serve(os.Args[3], os.NewFile(3, "ready")); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func emulator(t *testing.T, opts ec2emu.Options) (*ec2emu.Server, map[string]any) {
+	opts.Dir = t.TempDir()
+	opts.LocalServer = []string{os.Args[0], "node-server"}
+	emu := ec2emu.New(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	url, err := emu.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Shutdown(); cancel() })
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // never ask 169.254.169.254 for credentials
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	spec := map[string]any{"endpoint": url, "region": "us-east-1", "instance_type": "t3.small",
+		"image": "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*", "ports": []any{8080}}
+	return emu, spec
+}
+
+func authorizedKey(t *testing.T) string {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := ssh.NewSignerFromKey(priv)
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+}
+
+func fast() *Provider {
+	p := New()
+	p.PollInterval = 50 * time.Millisecond
+	return p
+}
+
+func TestLifecycleAgainstTheEmulator(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, ec2emu.Options{})
+	p := fast()
+	req := providers.NodeRequest{Token: "tok-1", Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Flavor: "small", Spec: spec, AuthorizedKey: authorizedKey(t)}
+	if err := p.Validate(ctx, "small", spec); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := p.Create(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(inst.ID, "i-") || inst.State != providers.Running || inst.IP != "127.0.0.1" || inst.Port == 22 || inst.User != "ubuntu" {
+		t.Fatalf("instance = %+v", inst)
+	}
+	// The same ClientToken gets the same instance back: no second launch.
+	again, err := p.Create(ctx, req)
+	if err != nil || again.ID != inst.ID {
+		t.Fatalf("Create again with the same token = %+v, %v", again, err)
+	}
+	ref := providers.Ref{ID: inst.ID, Token: "tok-1", Spec: spec}
+	if found, ok, err := p.Find(ctx, ref); !ok || err != nil || found.ID != inst.ID {
+		t.Errorf("Find = %+v %v %v", found, ok, err)
+	}
+	if err := p.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if found, _, _ := p.Find(ctx, ref); found.State != providers.PowerOff {
+		t.Errorf("after PowerOff: %s", found.State)
+	}
+	if on, err := p.PowerOn(ctx, ref); err != nil || on.State != providers.Running {
+		t.Fatalf("PowerOn = %+v, %v", on, err)
+	}
+	if list, err := p.List(ctx, "r", []map[string]any{spec}); err != nil || len(list) != 1 {
+		t.Errorf("List = %+v, %v", list, err)
+	}
+	if err := p.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DeleteGroup(ctx, "r", "g", []map[string]any{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := p.Find(ctx, ref); ok {
+		t.Error("a terminated instance is still found")
+	}
+	calls := emu.Calls()
+	if calls["ImportKeyPair"] != 1 || calls["CreateSecurityGroup"] != 1 || calls["DeleteSecurityGroup"] != 1 || calls["DeleteKeyPair"] != 1 {
+		t.Errorf("group resources: %v", calls)
+	}
+}
+
+func TestThrottlingAnd5xxAreRetried(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, ec2emu.Options{ThrottleEvery: 3, FailEvery: 5})
+	p := fast()
+	key := authorizedKey(t)
+	errs := make(chan error, 4)
+	for i := 1; i <= 4; i++ {
+		go func() {
+			_, err := p.Create(ctx, providers.NodeRequest{Token: "t" + string(rune('0'+i)), Run: "r", Group: "g", Unit: "u", Name: "n", Index: i, Spec: spec, AuthorizedKey: key})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("Create under throttling and 5xx: %v", err)
+		}
+	}
+	if list, _ := p.List(ctx, "r", []map[string]any{spec}); len(list) != 4 {
+		t.Errorf("%d instances, want exactly 4", len(list))
+	}
+	if emu.Calls()["RunInstances"] < 4 {
+		t.Errorf("calls: %v", emu.Calls())
+	}
+}
+
+func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, ec2emu.Options{})
+	with := func(k string, v any) map[string]any {
+		s := map[string]any{}
+		for kk, vv := range spec {
+			s[kk] = vv
+		}
+		s[k] = v
+		return s
+	}
+	for _, tt := range []struct {
+		spec map[string]any
+		want string
+	}{
+		{with("region", "xx-nowhere-1"), "Credential should be scoped to a valid region, not 'xx-nowhere-1'"},
+		{with("instance_type", "t9.huge"), "instance type t9.huge in us-east-1: InvalidInstanceType"},
+		{with("image", "ami-0000000000000dead"), "InvalidAMIID.NotFound"},
+		{with("image", "nothing-like-this-*"), "no image named nothing-like-this-*"},
+		{with("image", "bogus"), "no image named bogus"},
+	} {
+		err := fast().Validate(ctx, "small", tt.spec)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.spec, err, tt.want)
+		}
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	if err := fast().Validate(ctx, "small", spec); err == nil || !strings.Contains(err.Error(), "aws: no credentials") {
+		t.Errorf("without credentials: %v", err)
+	}
+	if n := emu.Calls()["RunInstances"]; n != 0 {
+		t.Errorf("RunInstances called %d times", n)
+	}
+}
