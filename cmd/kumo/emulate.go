@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
+	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 )
 
 // EmulateOptions are the inputs of `kumo emulate`.
@@ -26,7 +27,7 @@ type EmulateOptions struct {
 func newCmdEmulate(f *factory, runF func(*EmulateOptions) error) *cobra.Command {
 	opts := &EmulateOptions{IO: f.IO}
 	cmd := &cobra.Command{
-		Use:   "emulate aws",
+		Use:   "emulate aws|openstack",
 		Short: "Serve a local emulator of a cloud API, whose instances are local nodes",
 		Long: `Serve, in the foreground until interrupted, an emulator of the cloud API
 kumo's provider uses, on a loopback address. Its instances are real local
@@ -34,9 +35,10 @@ nodes reachable over SSH, so a recipe written for that cloud runs end to
 end with no account. It prints the environment variables that point kumo
 (and the AWS SDK) at it.`,
 		Example: `  kumo emulate aws --addr 127.0.0.1:4566
+  kumo emulate openstack --addr 127.0.0.1:5000
   kumo emulate aws --latency 300ms --throttle-every 10`,
 		Args:      argsUsage(cobra.ExactArgs(1)),
-		ValidArgs: []string{"aws"},
+		ValidArgs: []string{"aws", "openstack"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Cloud = args[0]
 			if opts.Dir == "" {
@@ -58,17 +60,16 @@ end with no account. It prints the environment variables that point kumo
 }
 
 func emulateRun(ctx context.Context, opts *EmulateOptions) error {
-	if opts.Cloud != "aws" {
-		return usageError{fmt.Errorf("no emulator for %q (have: aws)", opts.Cloud)}
-	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery, FailEvery: opts.FailEvery, RatePerSecond: opts.Rate})
-	url, err := emu.Listen(ctx, opts.Addr)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(opts.Out, `# kumo's EC2 emulator serves %s; its instances are local nodes.
+	switch opts.Cloud {
+	case "aws":
+		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery, FailEvery: opts.FailEvery, RatePerSecond: opts.Rate})
+		url, err := emu.Listen(ctx, opts.Addr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Out, `# kumo's EC2 emulator serves %s; its instances are local nodes.
 # Point kumo (or any AWS SDK) at it:
 export AWS_ENDPOINT_URL_EC2=%s
 export AWS_ACCESS_KEY_ID=kumo-emulator
@@ -76,7 +77,36 @@ export AWS_SECRET_ACCESS_KEY=kumo-emulator
 export AWS_REGION=us-east-1
 # Ctrl-C stops it and deletes its instances.
 `, url, url)
-	<-ctx.Done()
-	emu.Shutdown()
+		<-ctx.Done()
+		emu.Shutdown()
+	case "openstack":
+		emu := osemu.New(osemu.Options{Dir: opts.Dir, Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery, FailEvery: opts.FailEvery, RatePerSecond: opts.Rate})
+		url, err := emu.Listen(ctx, opts.Addr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Out, `# kumo's OpenStack emulator (Keystone v3, Nova, Neutron, Glance) serves %s;
+# its servers are local nodes. Point kumo (or any OpenStack client) at it:
+export OS_AUTH_URL=%s
+export OS_USERNAME=%s
+export OS_PASSWORD=%s
+export OS_PROJECT_NAME=%s
+export OS_DOMAIN_NAME=%s
+export OS_USER_DOMAIN_NAME=%s
+export OS_PROJECT_DOMAIN_NAME=%s
+export OS_REGION_NAME=%s
+# or, in clouds.yaml:
+#   clouds:
+#     kumo-emulator:
+#       auth: {auth_url: %s, username: %s, password: %s, project_name: %s, user_domain_name: %s, project_domain_name: %s}
+#       region_name: %s
+# Ctrl-C stops it and deletes its servers.
+`, url, url, osemu.User, osemu.Password, osemu.Project, osemu.Domain, osemu.Domain, osemu.Domain, osemu.Region,
+			url, osemu.User, osemu.Password, osemu.Project, osemu.Domain, osemu.Domain, osemu.Region)
+		<-ctx.Done()
+		emu.Shutdown()
+	default:
+		return usageError{fmt.Errorf("no emulator for %q (have: aws, openstack)", opts.Cloud)}
+	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kumo-dev/kumo/providers/aws"
 	"github.com/kumo-dev/kumo/providers/local"
 	"github.com/kumo-dev/kumo/providers/onprem"
+	"github.com/kumo-dev/kumo/providers/openstack"
 )
 
 // defaultStatePath is relative to the current folder, like .git.
@@ -46,9 +47,10 @@ func (f *factory) openExistingStore() (*state.Store, error) {
 // beside the state.
 func providersFor(store *state.Store) map[string]providers.Provider {
 	return map[string]providers.Provider{
-		"local":  local.New(filepath.Join(store.Dir(), "local")),
-		"onprem": onprem.New(store),
-		"aws":    aws.New(),
+		"local":     local.New(filepath.Join(store.Dir(), "local")),
+		"onprem":    onprem.New(store),
+		"aws":       aws.New(),
+		"openstack": openstack.New(),
 	}
 }
 

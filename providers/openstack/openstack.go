@@ -1,0 +1,678 @@
+// Package openstack is kumo's OpenStack provider (Nova, Neutron, Glance
+// through github.com/gophercloud/gophercloud/v2).
+//
+// Authentication comes from clouds.yaml through gophercloud's clouds
+// package (spec field cloud=, or OS_CLOUD), else from OS_* variables.
+// Per unit group it creates a keypair from the group's key and a security
+// group allowing SSH and the spec's ports. Nova has no idempotency token,
+// so each server carries kumo:* metadata, the intent's token among it:
+// before creating, and after an ambiguous failure, kumo looks the token
+// up and adopts the server it finds instead of creating a second one.
+package openstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	gopenstack "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// PortKey is metadata kumo's emulator adds with a server's SSH port.
+const PortKey = "kumo:emulator-ssh-port"
+
+// Metadata keys kumo sets on servers.
+const (
+	MetaRun   = "kumo:run"
+	MetaGroup = "kumo:group"
+	MetaUnit  = "kumo:unit"
+	MetaToken = "kumo:token"
+)
+
+// Provider creates Nova servers.
+type Provider struct {
+	PollInterval time.Duration // default 2s
+
+	mu      sync.Mutex
+	clients map[string]*client
+}
+
+// New returns the provider.
+func New() *Provider { return &Provider{clients: map[string]*client{}} }
+
+func (p *Provider) Name() string { return "openstack" }
+
+// SpecFields of an openstack spec.
+func (p *Provider) SpecFields() []string {
+	return []string{"cloud", "region", "flavor_name", "image", "network", "volume_size", "floating_ip", "floating_network",
+		"ports", "user", "user_data"}
+}
+
+type client struct {
+	compute, network, image *gophercloud.ServiceClient
+	region                  string
+	mu                      sync.Mutex
+	groups                  map[string]bool
+	flavors                 map[string]string
+	images                  map[string]string
+	poll                    *poller
+}
+
+func str(spec map[string]any, k string) string {
+	s, _ := spec[k].(string)
+	return s
+}
+
+// client authenticates once per cloud and region.
+func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
+	cloud := str(spec, "cloud")
+	if cloud == "" {
+		cloud = os.Getenv("OS_CLOUD")
+	}
+	region := str(spec, "region")
+	key := cloud + "|" + region
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[key]; ok {
+		return c, nil
+	}
+	var ao gophercloud.AuthOptions
+	var eo gophercloud.EndpointOpts
+	var err error
+	if cloud != "" {
+		ao, eo, _, err = clouds.Parse(clouds.WithCloudName(cloud))
+		if err != nil {
+			return nil, fmt.Errorf("openstack: cloud %s in clouds.yaml: %w", cloud, err)
+		}
+	} else {
+		ao, err = gopenstack.AuthOptionsFromEnv()
+		if err != nil {
+			return nil, fmt.Errorf("openstack: no credentials: set OS_CLOUD (a clouds.yaml entry) or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and OS_PROJECT_NAME (%v)", err)
+		}
+		eo.Region = os.Getenv("OS_REGION_NAME")
+	}
+	if region != "" {
+		eo.Region = region
+	}
+	ao.AllowReauth = true
+	pc, err := gopenstack.NewClient(ao.IdentityEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("openstack: %w", err)
+	}
+	pc.MaxBackoffRetries = 10
+	pc.RetryBackoffFunc = backoff
+	pc.RetryFunc = retryServerErrors
+	if err := gopenstack.Authenticate(ctx, pc, ao); err != nil {
+		return nil, fmt.Errorf("openstack: authenticating at %s: %w", ao.IdentityEndpoint, err)
+	}
+	c := &client{region: eo.Region, groups: map[string]bool{}, flavors: map[string]string{}, images: map[string]string{}}
+	if c.compute, err = gopenstack.NewComputeV2(pc, eo); err != nil {
+		return nil, fmt.Errorf("openstack: compute in region %q: %w", eo.Region, err)
+	}
+	if c.network, err = gopenstack.NewNetworkV2(pc, eo); err != nil {
+		return nil, fmt.Errorf("openstack: network in region %q: %w", eo.Region, err)
+	}
+	if c.image, err = gopenstack.NewImageV2(pc, eo); err != nil {
+		return nil, fmt.Errorf("openstack: image in region %q: %w", eo.Region, err)
+	}
+	interval := p.PollInterval
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	c.poll = &poller{c: c, interval: interval, window: 100 * time.Millisecond}
+	p.clients[key] = c
+	return c, nil
+}
+
+// backoff waits before retrying a 429, as Retry-After asks (at least a
+// short, growing pause).
+func backoff(ctx context.Context, e *gophercloud.ErrUnexpectedResponseCode, err error, retries uint) error {
+	wait := time.Duration(1<<min(retries, 6)) * 50 * time.Millisecond
+	if s := e.ResponseHeader.Get("Retry-After"); s != "" {
+		if secs, err := strconv.Atoi(s); err == nil && time.Duration(secs)*time.Second > wait {
+			wait = time.Duration(secs) * time.Second
+		}
+	}
+	select {
+	case <-time.After(wait):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryServerErrors retries 5xx answers, a few times with backoff. A
+// POST that creates a server is not retried here: Nova may have created
+// it; Create looks it up by token before trying again.
+func retryServerErrors(ctx context.Context, method, url string, _ *gophercloud.RequestOpts, err error, n uint) error {
+	var code gophercloud.ErrUnexpectedResponseCode
+	if !errors.As(err, &code) || code.Actual < 500 || n > 6 || (method == http.MethodPost && strings.HasSuffix(url, "/servers")) {
+		return err
+	}
+	select {
+	case <-time.After(time.Duration(1<<n) * 50 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Validate checks credentials, region, flavor, image and network before
+// anything is created.
+func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]any) error {
+	c, err := p.client(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if _, err := c.flavorID(ctx, str(spec, "flavor_name")); err != nil {
+		return err
+	}
+	if _, err := c.imageID(ctx, str(spec, "image")); err != nil {
+		return err
+	}
+	if n := str(spec, "network"); n != "" {
+		if _, err := c.networkID(ctx, n, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *client) flavorID(ctx context.Context, name string) (string, error) {
+	c.mu.Lock()
+	id, ok := c.flavors[name]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	pages, err := flavors.ListDetail(c.compute, flavors.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("openstack: listing flavors: %w", err)
+	}
+	all, err := flavors.ExtractFlavors(pages)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, f := range all {
+		names = append(names, f.Name)
+		if f.Name == name || f.ID == name {
+			c.mu.Lock()
+			c.flavors[name] = f.ID
+			c.mu.Unlock()
+			return f.ID, nil
+		}
+	}
+	return "", fmt.Errorf("openstack: no flavor %q in region %q (have: %s)", name, c.region, strings.Join(names, ", "))
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func (c *client) imageID(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", errors.New("openstack: the spec gives no image")
+	}
+	c.mu.Lock()
+	id, ok := c.images[name]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	opts := images.ListOpts{Name: name}
+	if uuidRE.MatchString(name) {
+		opts = images.ListOpts{ID: name}
+	}
+	pages, err := images.List(c.image, opts).AllPages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("openstack: image %s: %w", name, err)
+	}
+	all, err := images.ExtractImages(pages)
+	if err != nil {
+		return "", err
+	}
+	for _, im := range all {
+		if im.Name == name || im.ID == name {
+			c.mu.Lock()
+			c.images[name] = im.ID
+			c.mu.Unlock()
+			return im.ID, nil
+		}
+	}
+	return "", fmt.Errorf("openstack: no image %q in region %q", name, c.region)
+}
+
+func (c *client) networkID(ctx context.Context, name string, external bool) (string, error) {
+	opts := networks.ListOpts{Name: name}
+	if uuidRE.MatchString(name) {
+		opts = networks.ListOpts{ID: name}
+	}
+	pages, err := networks.List(c.network, opts).AllPages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("openstack: network %s: %w", name, err)
+	}
+	all, err := networks.ExtractNetworks(pages)
+	if err != nil {
+		return "", err
+	}
+	if len(all) == 0 {
+		return "", fmt.Errorf("openstack: no network %q in region %q", name, c.region)
+	}
+	return all[0].ID, nil
+}
+
+func groupName(run, group string) string { return "kumo-" + run + "-" + group }
+
+// ensureGroup makes the group's keypair and security group (with its
+// rules), each tolerating "already exists".
+func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, openPorts []int) error {
+	name := groupName(run, group)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups[name] {
+		return nil
+	}
+	_, err := keypairs.Create(ctx, c.compute, keypairs.CreateOpts{Name: name, PublicKey: publicKey}).Extract()
+	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		return fmt.Errorf("openstack: keypair %s: %w", name, err)
+	}
+	pages, err := groups.List(c.network, groups.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		return fmt.Errorf("openstack: security group %s: %w", name, err)
+	}
+	found, err := groups.ExtractGroups(pages)
+	if err != nil {
+		return err
+	}
+	var sgID string
+	if len(found) > 0 {
+		sgID = found[0].ID
+	} else {
+		sg, err := groups.Create(ctx, c.network, groups.CreateOpts{Name: name, Description: "kumo unit group " + group}).Extract()
+		if err != nil {
+			return fmt.Errorf("openstack: creating security group %s: %w", name, err)
+		}
+		sgID = sg.ID
+	}
+	for _, port := range append([]int{22}, openPorts...) {
+		_, err := rules.Create(ctx, c.network, rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: sgID,
+			PortRangeMin: port, PortRangeMax: port, Protocol: rules.ProtocolTCP, RemoteIPPrefix: "0.0.0.0/0"}).Extract()
+		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+			return fmt.Errorf("openstack: opening port %d in %s: %w", port, name, err)
+		}
+	}
+	c.groups[name] = true
+	return nil
+}
+
+func ints(v any) []int {
+	var out []int
+	if list, ok := v.([]any); ok {
+		for _, x := range list {
+			switch n := x.(type) {
+			case int:
+				out = append(out, n)
+			case int64:
+				out = append(out, int(n))
+			case float64:
+				out = append(out, int(n))
+			}
+		}
+	}
+	return out
+}
+
+// findByToken returns the server that carries token in its metadata.
+func (c *client) findByToken(ctx context.Context, name, token string) (*servers.Server, error) {
+	opts := servers.ListOpts{}
+	if name != "" {
+		opts.Name = "^" + regexp.QuoteMeta(name) + "$"
+	}
+	pages, err := servers.List(c.compute, opts).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("openstack: listing servers: %w", err)
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].Metadata[MetaToken] == token {
+			return &all[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func serverName(req providers.NodeRequest) string { return req.Run + "-" + req.Group + "-" + req.Name }
+
+// Create makes the node's server, or adopts the one made under its token.
+func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
+	c, err := p.client(ctx, req.Spec)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	name := serverName(req)
+	srv, err := c.findByToken(ctx, name, req.Token)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	if srv == nil {
+		if srv, err = c.createServer(ctx, req, name); err != nil {
+			return providers.Instance{}, err
+		}
+	}
+	active, err := c.poll.wait(ctx, srv.ID, "ACTIVE")
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	if floating, _ := req.Spec["floating_ip"].(bool); floating {
+		if err := c.ensureFloatingIP(ctx, active.ID, str(req.Spec, "floating_network")); err != nil {
+			return providers.Instance{}, err
+		}
+		if active, err = servers.Get(ctx, c.compute, active.ID).Extract(); err != nil {
+			return providers.Instance{}, err
+		}
+	}
+	return instance(*active, req.Spec), nil
+}
+
+func (c *client) createServer(ctx context.Context, req providers.NodeRequest, name string) (*servers.Server, error) {
+	flavorID, err := c.flavorID(ctx, str(req.Spec, "flavor_name"))
+	if err != nil {
+		return nil, err
+	}
+	imageID, err := c.imageID(ctx, str(req.Spec, "image"))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, ints(req.Spec["ports"])); err != nil {
+		return nil, err
+	}
+	opts := servers.CreateOpts{
+		Name: name, FlavorRef: flavorID, ImageRef: imageID, SecurityGroups: []string{groupName(req.Run, req.Group)},
+		Metadata: map[string]string{MetaRun: req.Run, MetaGroup: req.Group, MetaUnit: req.Unit, MetaToken: req.Token},
+	}
+	if ud := str(req.Spec, "user_data"); ud != "" {
+		opts.UserData = []byte(ud)
+	}
+	if n := str(req.Spec, "network"); n != "" {
+		id, err := c.networkID(ctx, n, false)
+		if err != nil {
+			return nil, err
+		}
+		opts.Networks = []servers.Network{{UUID: id}}
+	}
+	if size, ok := req.Spec["volume_size"]; ok && size != nil {
+		gb := ints([]any{size})
+		if len(gb) == 1 && gb[0] > 0 {
+			opts.ImageRef = ""
+			opts.BlockDevice = []servers.BlockDevice{{BootIndex: 0, UUID: imageID, SourceType: servers.SourceImage,
+				DestinationType: servers.DestinationVolume, VolumeSize: gb[0], DeleteOnTermination: true}}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: groupName(req.Run, req.Group)}, nil).Extract()
+		if err == nil {
+			return srv, nil
+		}
+		var code gophercloud.ErrUnexpectedResponseCode
+		if attempt >= 4 || !errors.As(err, &code) || code.Actual < 500 {
+			return nil, fmt.Errorf("openstack: creating %s: %w", name, err)
+		}
+		// A 5xx may hide a server that was made: adopt it if so.
+		if found, ferr := c.findByToken(ctx, name, req.Token); ferr == nil && found != nil {
+			return found, nil
+		}
+		time.Sleep(time.Duration(1<<attempt) * 100 * time.Millisecond)
+	}
+}
+
+// ensureFloatingIP gives the server a floating IP unless it has one.
+func (c *client) ensureFloatingIP(ctx context.Context, serverID, netName string) error {
+	if netName == "" {
+		netName = "public"
+	}
+	pp, err := ports.List(c.network, ports.ListOpts{DeviceID: serverID}).AllPages(ctx)
+	if err != nil {
+		return fmt.Errorf("openstack: ports of %s: %w", serverID, err)
+	}
+	plist, err := ports.ExtractPorts(pp)
+	if err != nil || len(plist) == 0 {
+		return fmt.Errorf("openstack: server %s has no port for a floating IP (%v)", serverID, err)
+	}
+	fp, err := floatingips.List(c.network, floatingips.ListOpts{PortID: plist[0].ID}).AllPages(ctx)
+	if err != nil {
+		return err
+	}
+	if have, _ := floatingips.ExtractFloatingIPs(fp); len(have) > 0 {
+		return nil
+	}
+	ext, err := c.networkID(ctx, netName, true)
+	if err != nil {
+		return err
+	}
+	if _, err := floatingips.Create(ctx, c.network, floatingips.CreateOpts{FloatingNetworkID: ext, PortID: plist[0].ID}).Extract(); err != nil {
+		return fmt.Errorf("openstack: floating IP for %s: %w", serverID, err)
+	}
+	return nil
+}
+
+// releaseFloatingIPs deletes the server's floating IPs.
+func (c *client) releaseFloatingIPs(ctx context.Context, serverID string) error {
+	pp, err := ports.List(c.network, ports.ListOpts{DeviceID: serverID}).AllPages(ctx)
+	if err != nil {
+		return err
+	}
+	plist, _ := ports.ExtractPorts(pp)
+	for _, port := range plist {
+		fp, err := floatingips.List(c.network, floatingips.ListOpts{PortID: port.ID}).AllPages(ctx)
+		if err != nil {
+			return err
+		}
+		fips, _ := floatingips.ExtractFloatingIPs(fp)
+		for _, f := range fips {
+			if err := floatingips.Delete(ctx, c.network, f.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+				return fmt.Errorf("openstack: releasing floating IP %s: %w", f.FloatingIP, err)
+			}
+		}
+	}
+	return nil
+}
+
+func instance(s servers.Server, spec map[string]any) providers.Instance {
+	inst := providers.Instance{ID: s.ID, Token: s.Metadata[MetaToken], Port: 22, User: str(spec, "user"), Spec: spec}
+	if inst.User == "" {
+		inst.User = "ubuntu"
+	}
+	for _, list := range s.Addresses {
+		addrs, _ := list.([]any)
+		for _, a := range addrs {
+			m, _ := a.(map[string]any)
+			addr, _ := m["addr"].(string)
+			switch m["OS-EXT-IPS:type"] {
+			case "floating":
+				inst.IP = addr
+			default:
+				if inst.PrivateIP == "" {
+					inst.PrivateIP = addr
+				}
+			}
+		}
+	}
+	if inst.IP == "" {
+		inst.IP = inst.PrivateIP
+	}
+	if port, err := strconv.Atoi(s.Metadata[PortKey]); err == nil {
+		inst.Port = port
+	}
+	switch s.Status {
+	case "ACTIVE":
+		inst.State = providers.Running
+	case "BUILD":
+		inst.State = providers.Starting
+	case "SHUTOFF":
+		inst.State = providers.PowerOff
+	default:
+		inst.State = providers.Error
+	}
+	return inst
+}
+
+// Find looks the node up by its token.
+func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Instance, bool, error) {
+	c, err := p.client(ctx, ref.Spec)
+	if err != nil {
+		return providers.Instance{}, false, err
+	}
+	srv, err := c.findByToken(ctx, "", ref.Token)
+	if err != nil || srv == nil {
+		return providers.Instance{}, false, err
+	}
+	return instance(*srv, ref.Spec), true, nil
+}
+
+// Delete releases the server's floating IPs, deletes it and waits until
+// it is gone.
+func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	c, err := p.client(ctx, ref.Spec)
+	if err != nil {
+		return err
+	}
+	if err := c.releaseFloatingIPs(ctx, ref.ID); err != nil {
+		return err
+	}
+	err = servers.Delete(ctx, c.compute, ref.ID).ExtractErr()
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("openstack: deleting %s: %w", ref.ID, err)
+	}
+	_, err = c.poll.wait(ctx, ref.ID, "DELETED")
+	return err
+}
+
+// PowerOff stops the server and waits for SHUTOFF.
+func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
+	c, err := p.client(ctx, ref.Spec)
+	if err != nil {
+		return err
+	}
+	if err := servers.Stop(ctx, c.compute, ref.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		return fmt.Errorf("openstack: stopping %s: %w", ref.ID, err)
+	}
+	_, err = c.poll.wait(ctx, ref.ID, "SHUTOFF")
+	return err
+}
+
+// PowerOn starts the server and waits for ACTIVE.
+func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.Instance, error) {
+	c, err := p.client(ctx, ref.Spec)
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	if err := servers.Start(ctx, c.compute, ref.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		return providers.Instance{}, fmt.Errorf("openstack: starting %s: %w", ref.ID, err)
+	}
+	srv, err := c.poll.wait(ctx, ref.ID, "ACTIVE")
+	if err != nil {
+		return providers.Instance{}, err
+	}
+	return instance(*srv, ref.Spec), nil
+}
+
+// List returns the run's servers in the clouds its units used.
+func (p *Provider) List(ctx context.Context, run string, specs []map[string]any) ([]providers.Instance, error) {
+	seen := map[*client]bool{}
+	var out []providers.Instance
+	for _, spec := range specs {
+		c, err := p.client(ctx, spec)
+		if err != nil || seen[c] {
+			continue
+		}
+		seen[c] = true
+		all, err := c.allServers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			if s.Metadata[MetaRun] == run {
+				out = append(out, instance(s, spec))
+			}
+		}
+	}
+	return out, nil
+}
+
+func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
+	pages, err := servers.List(c.compute, servers.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("openstack: listing servers: %w", err)
+	}
+	return servers.ExtractServers(pages)
+}
+
+// DeleteGroup deletes the group's security group and keypair once its
+// servers are gone.
+func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
+	name := groupName(run, group)
+	seen := map[*client]bool{}
+	for _, spec := range specs {
+		c, err := p.client(ctx, spec)
+		if err != nil {
+			return err
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		all, err := c.allServers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range all {
+			if s.Metadata[MetaRun] == run && s.Metadata[MetaGroup] == group {
+				if _, err := c.poll.wait(ctx, s.ID, "DELETED"); err != nil {
+					return err
+				}
+			}
+		}
+		pages, err := groups.List(c.network, groups.ListOpts{Name: name}).AllPages(ctx)
+		if err != nil {
+			return err
+		}
+		sgs, _ := groups.ExtractGroups(pages)
+		for _, sg := range sgs {
+			if err := groups.Delete(ctx, c.network, sg.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+				return fmt.Errorf("openstack: deleting security group %s: %w", name, err)
+			}
+		}
+		if err := keypairs.Delete(ctx, c.compute, name, nil).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return fmt.Errorf("openstack: deleting keypair %s: %w", name, err)
+		}
+		c.mu.Lock()
+		delete(c.groups, name)
+		c.mu.Unlock()
+	}
+	return nil
+}

@@ -1,0 +1,592 @@
+// Package osemu emulates the subset of OpenStack that kumo's openstack
+// provider uses — Keystone v3, Nova (compute v2.1), Neutron (network
+// v2.0) and Glance (image v2) — on 127.0.0.1, so that openstack recipes
+// run end to end with no cloud: every server is a real local node
+// (providers/local) reachable over SSH.
+//
+// It follows the OpenStack API references:
+//   - Identity v3: POST /v3/auth/tokens (password method, project scope),
+//     the token in X-Subject-Token, the service catalog in the body.
+//   - Compute v2.1: os-keypairs (create, delete), flavors/detail, servers
+//     (create, list with name regex, detail, show, delete), server actions
+//     os-stop and os-start; statuses BUILD, ACTIVE, SHUTOFF, ERROR; error
+//     bodies {"itemNotFound"|"badRequest"|"conflictingRequest"|"overLimit":
+//     {"code", "message"}}.
+//   - Networking v2.0: networks, ports (by device_id), security-groups,
+//     security-group-rules, floatingips; errors {"NeutronError": {...}}.
+//   - Image v2: images (by name).
+//   - Rate limiting: HTTP 429 with Retry-After.
+//
+// One extension: a server's metadata carries kumo:emulator-ssh-port, the
+// port of its node's SSH server, since all emulated servers share
+// 127.0.0.1 (a real server listens on 22).
+package osemu
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/local"
+)
+
+// PortKey is the metadata key that tells an emulated server's SSH port.
+const PortKey = "kumo:emulator-ssh-port"
+
+// Credentials the emulator accepts.
+const (
+	User     = "kumo"
+	Password = "kumo-emulator"
+	Project  = "kumo"
+	Domain   = "Default"
+	Region   = "RegionOne"
+)
+
+// Options configure an emulator.
+type Options struct {
+	Dir           string
+	Latency       time.Duration
+	ThrottleEvery int     // every Nth request gets 429 (0: never)
+	FailEvery     int     // every Nth request gets 503 (0: never)
+	RatePerSecond float64 // requests per second before 429 (0: unlimited)
+	LocalServer   []string
+}
+
+// Flavors the emulator offers: name -> vcpus, MiB, GB.
+var Flavors = map[string][3]int{
+	"m1.tiny": {1, 512, 1}, "m1.small": {1, 2048, 20}, "m1.medium": {2, 4096, 40},
+	"m1.large": {4, 8192, 80}, "m1.xlarge": {8, 16384, 160}, "g1.xlarge": {8, 65536, 160},
+}
+
+// Images the emulator offers: id -> name.
+var Images = map[string]string{
+	"5f8a1b2c-0000-4000-8000-000000002204": "ubuntu-22.04",
+	"5f8a1b2c-0000-4000-8000-000000002404": "ubuntu-24.04",
+	"5f8a1b2c-0000-4000-8000-000000000012": "debian-12",
+}
+
+// Server is an emulated OpenStack.
+type Server struct {
+	opts     Options
+	local    *local.Provider
+	url      string
+	token    string
+	requests int64
+
+	mu        sync.Mutex
+	calls     map[string]int64
+	keypairs  map[string]string
+	servers   map[string]*server
+	order     []string
+	groups    map[string]*secGroup
+	networks  []network
+	fips      map[string]*floatingIP
+	lastTake  time.Time
+	allowance float64
+}
+
+type server struct {
+	ID, Name, Flavor, Image, KeyName, Status string
+	Metadata                                 map[string]string
+	Groups                                   []string
+	Network                                  string
+	Port                                     int
+	Created                                  time.Time
+	fault                                    string
+}
+
+type secGroup struct {
+	ID, Name, Description string
+	Rules                 []map[string]any
+}
+
+type network struct {
+	ID, Name string
+	External bool
+}
+
+type floatingIP struct {
+	ID, Network, PortID, Address string
+}
+
+// New makes an emulator keeping its nodes in opts.Dir.
+func New(opts Options) *Server {
+	lp := local.New(opts.Dir)
+	lp.ServerCommand = opts.LocalServer
+	return &Server{opts: opts, local: lp, token: newID(), calls: map[string]int64{}, keypairs: map[string]string{},
+		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
+		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}},
+		lastTake: time.Now(), allowance: opts.RatePerSecond}
+}
+
+// Listen serves on addr until ctx ends and returns the Keystone URL.
+func (s *Server) Listen(ctx context.Context, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	s.url = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: s}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return s.url + "/identity/v3", nil
+}
+
+// Calls counts requests by "METHOD /path-pattern".
+func (s *Server) Calls() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// Shutdown deletes every backing node.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	ids := append([]string(nil), s.order...)
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.local.Delete(context.Background(), providers.Ref{ID: id})
+	}
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newUUID() string {
+	h := newID()
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+type reply struct {
+	status int
+	body   any
+	header map[string]string
+}
+
+func novaError(status int, kind, format string, args ...any) *reply {
+	return &reply{status: status, body: map[string]any{kind: map[string]any{"code": status, "message": fmt.Sprintf(format, args...)}}}
+}
+
+func neutronError(status int, kind, format string, args ...any) *reply {
+	return &reply{status: status, body: map[string]any{"NeutronError": map[string]any{"type": kind, "message": fmt.Sprintf(format, args...), "detail": ""}}}
+}
+
+func ok(status int, body any) *reply { return &reply{status: status, body: body} }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
+	n := atomic.AddInt64(&s.requests, 1)
+	rep := s.route(r, n)
+	for k, v := range rep.header {
+		w.Header().Set(k, v)
+	}
+	if rep.body == nil {
+		w.WriteHeader(rep.status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rep.status)
+	json.NewEncoder(w).Encode(rep.body)
+}
+
+var uuidish = regexp.MustCompile(`/[0-9a-f-]{16,}`)
+
+func (s *Server) route(r *http.Request, n int64) *reply {
+	path := r.URL.Path
+	s.mu.Lock()
+	s.calls[r.Method+" "+uuidish.ReplaceAllString(path, "/{id}")]++
+	s.mu.Unlock()
+	if path == "/identity/v3/auth/tokens" && r.Method == http.MethodPost {
+		return s.auth(r)
+	}
+	// Version discovery documents, as each service's root serves them.
+	switch strings.TrimSuffix(path, "/") {
+	case "/network":
+		return ok(200, map[string]any{"versions": []map[string]any{{"id": "v2.0", "status": "CURRENT",
+			"links": []map[string]any{{"rel": "self", "href": s.url + "/network/v2.0/"}}}}})
+	case "/image":
+		return ok(200, map[string]any{"versions": []map[string]any{{"id": "v2.9", "status": "CURRENT",
+			"links": []map[string]any{{"rel": "self", "href": s.url + "/image/v2/"}}}}})
+	case "/compute", "/compute/v2.1":
+		return ok(200, map[string]any{"versions": []map[string]any{{"id": "v2.1", "status": "CURRENT", "version": "2.79", "min_version": "2.1",
+			"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/"}}}}})
+	}
+	if r.Header.Get("X-Auth-Token") != s.token {
+		return &reply{status: 401, body: map[string]any{"error": map[string]any{"code": 401, "title": "Unauthorized",
+			"message": "The request you have made requires authentication."}}}
+	}
+	if s.opts.ThrottleEvery > 0 && n%int64(s.opts.ThrottleEvery) == 0 || !s.take() {
+		rep := novaError(429, "overLimit", "Rate limit exceeded.")
+		rep.header = map[string]string{"Retry-After": "0"}
+		return rep
+	}
+	if s.opts.FailEvery > 0 && n%int64(s.opts.FailEvery) == 0 {
+		return novaError(503, "computeFault", "The server is currently unavailable.")
+	}
+	var body map[string]json.RawMessage
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return novaError(400, "badRequest", "Malformed request body: %v", err)
+		}
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case strings.HasPrefix(path, "/compute/v2.1/"):
+		return s.compute(r, parts[2:], body)
+	case strings.HasPrefix(path, "/network/v2.0/"):
+		return s.network(r, parts[2:], body)
+	case strings.HasPrefix(path, "/image/v2/images"):
+		return s.listImages(r)
+	}
+	return novaError(404, "itemNotFound", "No such resource %s", path)
+}
+
+// take is the rate limiter: false when over RatePerSecond.
+func (s *Server) take() bool {
+	if s.opts.RatePerSecond <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.allowance = min(s.opts.RatePerSecond, s.allowance+now.Sub(s.lastTake).Seconds()*s.opts.RatePerSecond)
+	s.lastTake = now
+	if s.allowance < 1 {
+		return false
+	}
+	s.allowance--
+	return true
+}
+
+// auth implements POST /v3/auth/tokens with the password method.
+func (s *Server) auth(r *http.Request) *reply {
+	var req struct {
+		Auth struct {
+			Identity struct {
+				Methods  []string `json:"methods"`
+				Password struct {
+					User struct {
+						Name     string `json:"name"`
+						Password string `json:"password"`
+					} `json:"user"`
+				} `json:"password"`
+			} `json:"identity"`
+			Scope struct {
+				Project struct {
+					Name string `json:"name"`
+				} `json:"project"`
+			} `json:"scope"`
+		} `json:"auth"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return &reply{status: 400, body: map[string]any{"error": map[string]any{"code": 400, "title": "Bad Request", "message": err.Error()}}}
+	}
+	u := req.Auth.Identity.Password.User
+	if u.Name != User || u.Password != Password || req.Auth.Scope.Project.Name != Project {
+		return &reply{status: 401, body: map[string]any{"error": map[string]any{"code": 401, "title": "Unauthorized",
+			"message": "The request you have made requires authentication."}}}
+	}
+	endpoint := func(path string) []map[string]any {
+		return []map[string]any{{"id": newID(), "interface": "public", "region": Region, "region_id": Region, "url": s.url + path}}
+	}
+	body := map[string]any{"token": map[string]any{
+		"methods": []string{"password"}, "expires_at": time.Now().Add(12 * time.Hour).UTC().Format("2006-01-02T15:04:05.000000Z"),
+		"project": map[string]any{"id": "kumo-project", "name": Project, "domain": map[string]any{"id": "default", "name": Domain}},
+		"user":    map[string]any{"id": "kumo-user", "name": User, "domain": map[string]any{"id": "default", "name": Domain}},
+		"catalog": []map[string]any{
+			{"type": "identity", "name": "keystone", "endpoints": endpoint("/identity/v3")},
+			{"type": "compute", "name": "nova", "endpoints": endpoint("/compute/v2.1")},
+			{"type": "network", "name": "neutron", "endpoints": endpoint("/network")},
+			{"type": "image", "name": "glance", "endpoints": endpoint("/image")},
+		},
+	}}
+	return &reply{status: 201, body: body, header: map[string]string{"X-Subject-Token": s.token}}
+}
+
+func (s *Server) listImages(r *http.Request) *reply {
+	name := r.URL.Query().Get("name")
+	var out []map[string]any
+	for id, n := range Images {
+		if name == "" || name == n {
+			out = append(out, map[string]any{"id": id, "name": n, "status": "active", "visibility": "public"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
+	return ok(200, map[string]any{"images": out})
+}
+
+// --- compute ---
+
+func (s *Server) compute(r *http.Request, p []string, body map[string]json.RawMessage) *reply {
+	switch {
+	case len(p) == 1 && p[0] == "os-keypairs" && r.Method == http.MethodPost:
+		return s.createKeypair(body)
+	case len(p) == 2 && p[0] == "os-keypairs" && r.Method == http.MethodDelete:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.keypairs[p[1]]; !ok {
+			return novaError(404, "itemNotFound", "Keypair %s not found for user kumo-user", p[1])
+		}
+		delete(s.keypairs, p[1])
+		return ok(202, nil)
+	case len(p) == 2 && p[0] == "flavors" && p[1] == "detail":
+		var out []map[string]any
+		for name, f := range Flavors {
+			out = append(out, map[string]any{"id": "flavor-" + name, "name": name, "vcpus": f[0], "ram": f[1], "disk": f[2]})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
+		return ok(200, map[string]any{"flavors": out})
+	case len(p) == 1 && p[0] == "servers" && r.Method == http.MethodPost:
+		return s.createServer(body)
+	case len(p) == 2 && p[0] == "servers" && p[1] == "detail":
+		return s.listServers(r)
+	case len(p) == 2 && p[0] == "servers" && r.Method == http.MethodGet:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		srv := s.servers[p[1]]
+		if srv == nil {
+			return novaError(404, "itemNotFound", "Instance %s could not be found.", p[1])
+		}
+		return ok(200, map[string]any{"server": s.serverJSON(srv)})
+	case len(p) == 2 && p[0] == "servers" && r.Method == http.MethodDelete:
+		return s.deleteServer(p[1])
+	case len(p) == 3 && p[0] == "servers" && p[2] == "action":
+		return s.serverAction(p[1], body)
+	}
+	return novaError(404, "itemNotFound", "Unknown compute resource %s", strings.Join(p, "/"))
+}
+
+func (s *Server) createKeypair(body map[string]json.RawMessage) *reply {
+	var kp struct {
+		Name      string `json:"name"`
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal(body["keypair"], &kp); err != nil || kp.Name == "" {
+		return novaError(400, "badRequest", "Invalid input for field/attribute keypair.")
+	}
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(kp.PublicKey))
+	if err != nil {
+		return novaError(400, "badRequest", "Keypair data is invalid: failed to generate fingerprint")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.keypairs[kp.Name]; dup {
+		return novaError(409, "conflictingRequest", "Key pair '%s' already exists.", kp.Name)
+	}
+	s.keypairs[kp.Name] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	return ok(200, map[string]any{"keypair": map[string]any{"name": kp.Name, "public_key": kp.PublicKey,
+		"fingerprint": ssh.FingerprintLegacyMD5(key), "user_id": "kumo-user", "type": "ssh"}})
+}
+
+func (s *Server) createServer(body map[string]json.RawMessage) *reply {
+	var req struct {
+		Name           string              `json:"name"`
+		ImageRef       string              `json:"imageRef"`
+		FlavorRef      string              `json:"flavorRef"`
+		KeyName        string              `json:"key_name"`
+		Metadata       map[string]string   `json:"metadata"`
+		SecurityGroups []map[string]string `json:"security_groups"`
+		Networks       json.RawMessage     `json:"networks"`
+		BlockDevices   []struct {
+			UUID       string `json:"uuid"`
+			SourceType string `json:"source_type"`
+			VolumeSize int    `json:"volume_size"`
+		} `json:"block_device_mapping_v2"`
+	}
+	if err := json.Unmarshal(body["server"], &req); err != nil || req.Name == "" {
+		return novaError(400, "badRequest", "Invalid input for field/attribute server.")
+	}
+	image := req.ImageRef
+	for _, bd := range req.BlockDevices {
+		if bd.SourceType == "image" {
+			image = bd.UUID
+		}
+	}
+	if _, ok := Images[image]; !ok {
+		return novaError(400, "badRequest", "Can not find requested image")
+	}
+	flavor := strings.TrimPrefix(req.FlavorRef, "flavor-")
+	if _, ok := Flavors[flavor]; !ok {
+		return novaError(400, "badRequest", "Flavor %s could not be found.", req.FlavorRef)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pub, hasKey := s.keypairs[req.KeyName]
+	if req.KeyName != "" && !hasKey {
+		return novaError(400, "badRequest", "Invalid key_name provided.")
+	}
+	var groups []string
+	for _, g := range req.SecurityGroups {
+		found := false
+		for _, sg := range s.groups {
+			if sg.Name == g["name"] || sg.ID == g["name"] {
+				found = true
+			}
+		}
+		if !found {
+			return novaError(400, "badRequest", "Security group %s not found for project kumo-project.", g["name"])
+		}
+		groups = append(groups, g["name"])
+	}
+	meta := map[string]string{}
+	for k, v := range req.Metadata {
+		meta[k] = v
+	}
+	srv := &server{ID: newUUID(), Name: req.Name, Flavor: flavor, Image: image, KeyName: req.KeyName, Status: "BUILD",
+		Metadata: meta, Groups: groups, Network: "private", Created: time.Now()}
+	s.servers[srv.ID] = srv
+	s.order = append(s.order, srv.ID)
+	go s.boot(srv, pub)
+	return ok(202, map[string]any{"server": map[string]any{"id": srv.ID, "adminPass": newID()[:12],
+		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
+}
+
+func (s *Server) boot(srv *server, pub string) {
+	node, err := s.local.Create(context.Background(), providers.NodeRequest{Token: srv.ID, Run: "osemu", Name: srv.Name, AuthorizedKey: pub, Spec: map[string]any{}})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if srv.Status == "DELETED" {
+		return
+	}
+	if err != nil {
+		srv.Status, srv.fault = "ERROR", err.Error()
+		return
+	}
+	srv.Status, srv.Port = "ACTIVE", node.Port
+}
+
+func (s *Server) serverJSON(srv *server) map[string]any {
+	meta := map[string]string{}
+	for k, v := range srv.Metadata {
+		meta[k] = v
+	}
+	addrs := map[string]any{}
+	if srv.Status == "ACTIVE" || srv.Status == "SHUTOFF" {
+		list := []map[string]any{{"addr": "127.0.0.1", "version": 4, "OS-EXT-IPS:type": "fixed"}}
+		for _, f := range s.fips {
+			if f.PortID == "port-"+srv.ID {
+				list = append(list, map[string]any{"addr": f.Address, "version": 4, "OS-EXT-IPS:type": "floating"})
+			}
+		}
+		addrs[srv.Network] = list
+		if srv.Status == "ACTIVE" {
+			meta[PortKey] = strconv.Itoa(srv.Port)
+		}
+	}
+	var groups []map[string]string
+	for _, g := range srv.Groups {
+		groups = append(groups, map[string]string{"name": g})
+	}
+	out := map[string]any{"id": srv.ID, "name": srv.Name, "status": srv.Status, "metadata": meta, "addresses": addrs,
+		"key_name": srv.KeyName, "flavor": map[string]any{"id": "flavor-" + srv.Flavor}, "image": map[string]any{"id": srv.Image},
+		"security_groups": groups, "created": srv.Created.UTC().Format(time.RFC3339), "updated": time.Now().UTC().Format(time.RFC3339),
+		"tenant_id": "kumo-project", "user_id": "kumo-user", "hostId": "emulated", "accessIPv4": "", "accessIPv6": ""}
+	if srv.fault != "" {
+		out["fault"] = map[string]any{"code": 500, "message": srv.fault}
+	}
+	return out
+}
+
+func (s *Server) listServers(r *http.Request) *reply {
+	name := r.URL.Query().Get("name")
+	var re *regexp.Regexp
+	if name != "" {
+		var err error
+		if re, err = regexp.Compile(name); err != nil {
+			return novaError(400, "badRequest", "Invalid name filter %q", name)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, id := range s.order {
+		srv := s.servers[id]
+		if srv == nil || srv.Status == "DELETED" || (re != nil && !re.MatchString(srv.Name)) {
+			continue
+		}
+		out = append(out, s.serverJSON(srv))
+	}
+	return ok(200, map[string]any{"servers": out})
+}
+
+func (s *Server) deleteServer(id string) *reply {
+	s.mu.Lock()
+	srv := s.servers[id]
+	if srv == nil || srv.Status == "DELETED" {
+		s.mu.Unlock()
+		return novaError(404, "itemNotFound", "Instance %s could not be found.", id)
+	}
+	srv.Status = "DELETED"
+	s.mu.Unlock()
+	go func() {
+		s.local.Delete(context.Background(), providers.Ref{ID: id})
+		s.mu.Lock()
+		delete(s.servers, id)
+		s.mu.Unlock()
+	}()
+	return ok(204, nil)
+}
+
+func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply {
+	s.mu.Lock()
+	srv := s.servers[id]
+	if srv == nil || srv.Status == "DELETED" {
+		s.mu.Unlock()
+		return novaError(404, "itemNotFound", "Instance %s could not be found.", id)
+	}
+	_, stop := body["os-stop"]
+	_, start := body["os-start"]
+	switch {
+	case stop && srv.Status != "ACTIVE", start && srv.Status != "SHUTOFF":
+		st := srv.Status
+		s.mu.Unlock()
+		return novaError(409, "conflictingRequest", "Cannot 'stop/start' instance %s while it is in vm_state %s", id, strings.ToLower(st))
+	case !stop && !start:
+		s.mu.Unlock()
+		return novaError(400, "badRequest", "Unsupported server action")
+	}
+	s.mu.Unlock()
+	go func() {
+		var port int
+		if stop {
+			s.local.PowerOff(context.Background(), providers.Ref{ID: id})
+		} else {
+			node, _ := s.local.PowerOn(context.Background(), providers.Ref{ID: id})
+			port = node.Port
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if stop {
+			srv.Status = "SHUTOFF"
+		} else {
+			srv.Status, srv.Port = "ACTIVE", port
+		}
+	}()
+	return ok(202, nil)
+}
