@@ -1,0 +1,177 @@
+package openstack
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/local"
+	"github.com/kumo-dev/kumo/providers/openstack/osemu"
+)
+
+// The test binary doubles as the emulator's node server.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "node-server" {
+		if err := local.Serve(os.Args[3], os.NewFile(3, "ready")); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func emulator(t *testing.T, opts osemu.Options) (*osemu.Server, map[string]any) {
+	opts.Dir = t.TempDir()
+	opts.LocalServer = []string{os.Args[0], "node-server"}
+	emu := osemu.New(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	url, err := emu.Listen(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Shutdown(); cancel() })
+	for k, v := range map[string]string{"OS_AUTH_URL": url, "OS_USERNAME": osemu.User, "OS_PASSWORD": osemu.Password,
+		"OS_PROJECT_NAME": osemu.Project, "OS_DOMAIN_NAME": osemu.Domain, "OS_REGION_NAME": osemu.Region, "OS_CLOUD": ""} {
+		t.Setenv(k, v)
+	}
+	return emu, map[string]any{"flavor_name": "m1.small", "image": "ubuntu-22.04", "ports": []any{80}}
+}
+
+func authorizedKey() string {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := ssh.NewSignerFromKey(priv)
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+}
+
+func fast() *Provider {
+	p := New()
+	p.PollInterval = 50 * time.Millisecond
+	return p
+}
+
+func TestLifecycleAgainstTheEmulator(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, osemu.Options{})
+	spec["floating_ip"] = true
+	spec["volume_size"] = 30
+	p := fast()
+	if err := p.Validate(ctx, "small", spec); err != nil {
+		t.Fatal(err)
+	}
+	req := providers.NodeRequest{Token: "tok-1", Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: authorizedKey()}
+	inst, err := p.Create(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.State != providers.Running || inst.IP != "127.0.0.1" || inst.Port == 22 || inst.Token != "tok-1" {
+		t.Fatalf("instance = %+v", inst)
+	}
+	if emu.FloatingIPs() != 1 {
+		t.Errorf("%d floating IPs, want 1", emu.FloatingIPs())
+	}
+	// Creating again with the same token adopts the server by its metadata.
+	again, err := p.Create(ctx, req)
+	if err != nil || again.ID != inst.ID {
+		t.Fatalf("Create again = %+v, %v", again, err)
+	}
+	if n := emu.Calls()["POST /compute/v2.1/servers"]; n != 1 {
+		t.Errorf("POST /servers called %d times, want 1", n)
+	}
+	ref := providers.Ref{ID: inst.ID, Token: "tok-1", Spec: spec}
+	if err := p.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if f, _, _ := p.Find(ctx, ref); f.State != providers.PowerOff {
+		t.Errorf("after PowerOff: %s", f.State)
+	}
+	if on, err := p.PowerOn(ctx, ref); err != nil || on.State != providers.Running {
+		t.Fatalf("PowerOn = %+v, %v", on, err)
+	}
+	if list, err := p.List(ctx, "r", []map[string]any{spec}); err != nil || len(list) != 1 {
+		t.Errorf("List = %+v, %v", list, err)
+	}
+	if err := p.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if emu.FloatingIPs() != 0 {
+		t.Errorf("floating IP not released")
+	}
+	if err := p.DeleteGroup(ctx, "r", "g", []map[string]any{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := p.Find(ctx, ref); ok {
+		t.Error("a deleted server is still found")
+	}
+	calls := emu.Calls()
+	if calls["DELETE /network/v2.0/security-groups/{id}"] != 1 || calls["DELETE /compute/v2.1/os-keypairs/kumo-r-g"] != 1 {
+		t.Errorf("group cleanup calls: %v", calls)
+	}
+}
+
+func TestRateLimitsAnd5xxAreRetried(t *testing.T) {
+	ctx := context.Background()
+	_, spec := emulator(t, osemu.Options{ThrottleEvery: 3, FailEvery: 7})
+	p := fast()
+	key := authorizedKey()
+	errs := make(chan error, 4)
+	for i := 1; i <= 4; i++ {
+		go func() {
+			_, err := p.Create(ctx, providers.NodeRequest{Token: "t" + string(rune('0'+i)), Run: "r", Group: "g", Unit: "u",
+				Name: "n" + string(rune('0'+i)), Index: i, Spec: spec, AuthorizedKey: key})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("Create under 429 and 503: %v", err)
+		}
+	}
+	if list, _ := p.List(ctx, "r", []map[string]any{spec}); len(list) != 4 {
+		t.Errorf("%d servers, want exactly 4", len(list))
+	}
+}
+
+func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, osemu.Options{})
+	with := func(k string, v any) map[string]any {
+		s := map[string]any{}
+		for kk, vv := range spec {
+			s[kk] = vv
+		}
+		s[k] = v
+		return s
+	}
+	for _, tt := range []struct {
+		spec map[string]any
+		want string
+	}{
+		{with("region", "Atlantis"), `No suitable endpoint could be found`},
+		{with("flavor_name", "m9.huge"), `no flavor "m9.huge" in region "RegionOne" (have: g1.xlarge, m1.large`},
+		{with("image", "windows-95"), `no image "windows-95"`},
+		{with("network", "nowhere"), `no network "nowhere"`},
+	} {
+		err := fast().Validate(ctx, "small", tt.spec)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.spec, err, tt.want)
+		}
+	}
+	t.Setenv("OS_PASSWORD", "wrong")
+	if err := fast().Validate(ctx, "small", spec); err == nil || !strings.Contains(err.Error(), "authenticating") {
+		t.Errorf("wrong password: %v", err)
+	}
+	t.Setenv("OS_AUTH_URL", "")
+	if err := fast().Validate(ctx, "small", spec); err == nil || !strings.Contains(err.Error(), "openstack: no credentials") {
+		t.Errorf("without credentials: %v", err)
+	}
+	if n := emu.Calls()["POST /compute/v2.1/servers"]; n != 0 {
+		t.Errorf("servers created: %d", n)
+	}
+}
