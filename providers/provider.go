@@ -109,3 +109,17 @@ var ErrNotSupported = errors.New("not supported by this provider")
 type Pool interface {
 	Capacity(ctx context.Context, flavor string, spec map[string]any) (free, total int, err error)
 }
+
+// Size is what a flavor gives a node, for `kumo flavors`. Zero values are
+// unknown.
+type Size struct {
+	VCPUs     int
+	MemoryGB  float64
+	DiskGB    int
+	PriceHour float64 // USD per hour, on demand
+}
+
+// A Describer tells the size of a spec's nodes.
+type Describer interface {
+	Describe(spec map[string]any) Size
+}

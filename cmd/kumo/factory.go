@@ -46,9 +46,15 @@ func (f *factory) openExistingStore() (*state.Store, error) {
 // providersFor returns every provider kumo knows, keeping their data
 // beside the state.
 func providersFor(store *state.Store) map[string]providers.Provider {
+	return newProviders(store.Dir(), store)
+}
+
+// newProviders makes the providers with local nodes under dir and
+// on-prem allocations in alloc.
+func newProviders(dir string, alloc onprem.Allocator) map[string]providers.Provider {
 	return map[string]providers.Provider{
-		"local":     local.New(filepath.Join(store.Dir(), "local")),
-		"onprem":    onprem.New(store),
+		"local":     local.New(filepath.Join(dir, "local")),
+		"onprem":    onprem.New(alloc),
 		"aws":       aws.New(),
 		"openstack": openstack.New(),
 	}

@@ -104,6 +104,7 @@ touching anything and resumes at the first failed or edited one.`,
 		newCmdDestroy(f, nil),
 		newCmdDoc(f, nil),
 		newCmdEmulate(f, nil),
+		newCmdFlavors(f, nil),
 		newCmdNodeServer(),
 	)
 	return root

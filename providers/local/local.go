@@ -345,3 +345,17 @@ func readSigner(path string) (ssh.Signer, error) {
 	}
 	return ssh.ParsePrivateKey(b)
 }
+
+// Describe gives the sizes the spec records (local nodes share the host).
+func (p *Provider) Describe(spec map[string]any) providers.Size {
+	n := func(k string) float64 {
+		switch v := spec[k].(type) {
+		case int:
+			return float64(v)
+		case float64:
+			return v
+		}
+		return 0
+	}
+	return providers.Size{VCPUs: int(n("cpus")), MemoryGB: n("memory_gb"), DiskGB: int(n("disk_gb"))}
+}
