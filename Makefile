@@ -18,7 +18,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check bench bench-fanout clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check bench bench-fanout bench-cloudscale clean
 
 all: build
 
@@ -79,10 +79,16 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./lang/runner/ ./lang/state/
 	./bench/replay.sh
 	$(GO) run ./bench/fanout -kumo $(BIN)
+	$(GO) run ./bench/cloudscale -kumo $(BIN)
 
 # Fan-out only: 50 OpenSSH hosts, kumo against ansible, pssh and OpenSSH.
 bench-fanout: bench-deps build
 	$(GO) run ./bench/fanout -kumo $(BIN)
+
+# Cloud scaling only: 1, 10, 100 nodes through the EC2 and OpenStack
+# emulators with 300 ms per API call and rate limits.
+bench-cloudscale: build
+	$(GO) run ./bench/cloudscale -kumo $(BIN)
 
 clean:
 	rm -rf bin .kumo

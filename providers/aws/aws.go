@@ -62,7 +62,7 @@ func (p *Provider) Name() string { return "aws" }
 // SpecFields of an aws spec.
 func (p *Provider) SpecFields() []string {
 	return []string{"region", "profile", "endpoint", "instance_type", "image", "volume_size", "volume_type",
-		"subnet_id", "ip_addresses", "user_data", "spot", "ports", "user"}
+		"subnet_id", "ip_addresses", "user_data", "spot", "ports", "user", "api_rate"}
 }
 
 // client is an EC2 client for one region/profile/endpoint, with the
@@ -108,6 +108,10 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 	if c, ok := p.clients[key]; ok {
 		return c, nil
 	}
+	rate := providers.DefaultAPIRate
+	if r := num(spec, "api_rate"); r > 0 {
+		rate = float64(r)
+	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer {
 			// Throttling and 5xx are retried with backoff. The client-side
@@ -141,6 +145,8 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
+		// Calls wait for the request budget instead of being throttled.
+		o.HTTPClient = providers.RateLimitedDoer(o.HTTPClient, rate, max(providers.DefaultAPIBurst, rate))
 	})
 	interval := p.PollInterval
 	if interval == 0 {

@@ -65,7 +65,7 @@ func (p *Provider) Name() string { return "openstack" }
 // SpecFields of an openstack spec.
 func (p *Provider) SpecFields() []string {
 	return []string{"cloud", "region", "flavor_name", "image", "network", "volume_size", "floating_ip", "floating_network",
-		"ports", "user", "user_data"}
+		"ports", "user", "user_data", "api_rate"}
 }
 
 type client struct {
@@ -73,6 +73,8 @@ type client struct {
 	region                  string
 	mu                      sync.Mutex
 	groups                  map[string]bool
+	list                    *serverList
+	made                    map[string]string // token -> id of servers this process created
 	flavors                 map[string]string
 	images                  map[string]string
 	poll                    *poller
@@ -119,13 +121,19 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 	if err != nil {
 		return nil, fmt.Errorf("openstack: %w", err)
 	}
+	rate := providers.DefaultAPIRate
+	if r := ints([]any{spec["api_rate"]}); len(r) == 1 && r[0] > 0 {
+		rate = float64(r[0])
+	}
+	// Calls wait for the request budget instead of being rate limited.
+	pc.HTTPClient = *providers.RateLimitedClient(rate, max(providers.DefaultAPIBurst, rate))
 	pc.MaxBackoffRetries = 10
 	pc.RetryBackoffFunc = backoff
 	pc.RetryFunc = retryServerErrors
 	if err := gopenstack.Authenticate(ctx, pc, ao); err != nil {
 		return nil, fmt.Errorf("openstack: authenticating at %s: %w", ao.IdentityEndpoint, err)
 	}
-	c := &client{region: eo.Region, groups: map[string]bool{}, flavors: map[string]string{}, images: map[string]string{}}
+	c := &client{region: eo.Region, groups: map[string]bool{}, flavors: map[string]string{}, images: map[string]string{}, made: map[string]string{}}
 	if c.compute, err = gopenstack.NewComputeV2(pc, eo); err != nil {
 		return nil, fmt.Errorf("openstack: compute in region %q: %w", eo.Region, err)
 	}
@@ -342,16 +350,21 @@ func ints(v any) []int {
 }
 
 // findByToken returns the server that carries token in its metadata.
-func (c *client) findByToken(ctx context.Context, name, token string) (*servers.Server, error) {
-	opts := servers.ListOpts{}
-	if name != "" {
-		opts.Name = "^" + regexp.QuoteMeta(name) + "$"
+// The nodes of a unit look themselves up at the same moment, so one
+// listing serves them all (see listing); a server made under a token is
+// never missed, since only this process, holding the run's lock, makes
+// servers for it, and it looks before it makes.
+func (c *client) findByToken(ctx context.Context, token string) (*servers.Server, error) {
+	c.mu.Lock()
+	made := c.made[token]
+	c.mu.Unlock()
+	if made != "" {
+		srv, err := servers.Get(ctx, c.compute, made).Extract()
+		if err == nil {
+			return srv, nil
+		}
 	}
-	pages, err := servers.List(c.compute, opts).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("openstack: listing servers: %w", err)
-	}
-	all, err := servers.ExtractServers(pages)
+	all, err := c.listing(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +376,41 @@ func (c *client) findByToken(ctx context.Context, name, token string) (*servers.
 	return nil, nil
 }
 
+// listing lists the servers, sharing one call among the callers that
+// ask within the same short window.
+func (c *client) listing(ctx context.Context) ([]servers.Server, error) {
+	c.mu.Lock()
+	if c.list != nil && time.Since(c.list.at) < listWindow {
+		l := c.list
+		c.mu.Unlock()
+		<-l.done
+		return l.servers, l.err
+	}
+	l := &serverList{at: time.Now(), done: make(chan struct{})}
+	c.list = l
+	c.mu.Unlock()
+	l.servers, l.err = c.allServers(ctx)
+	close(l.done)
+	return l.servers, l.err
+}
+
+// listWindow is how long a server listing is shared.
+const listWindow = 500 * time.Millisecond
+
+type serverList struct {
+	at      time.Time
+	done    chan struct{}
+	servers []servers.Server
+	err     error
+}
+
+// forgetListing makes the next lookup list the servers afresh.
+func (c *client) forgetListing() {
+	c.mu.Lock()
+	c.list = nil
+	c.mu.Unlock()
+}
+
 func serverName(req providers.NodeRequest) string { return req.Run + "-" + req.Group + "-" + req.Name }
 
 // Create makes the node's server, or adopts the one made under its token.
@@ -372,7 +420,7 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 		return providers.Instance{}, err
 	}
 	name := serverName(req)
-	srv, err := c.findByToken(ctx, name, req.Token)
+	srv, err := c.findByToken(ctx, req.Token)
 	if err != nil {
 		return providers.Instance{}, err
 	}
@@ -433,6 +481,10 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, na
 	for attempt := 0; ; attempt++ {
 		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: groupName(req.Run, req.Group)}, nil).Extract()
 		if err == nil {
+			c.mu.Lock()
+			c.made[req.Token] = srv.ID
+			c.list = nil // listings taken before it are stale now
+			c.mu.Unlock()
 			return srv, nil
 		}
 		var code gophercloud.ErrUnexpectedResponseCode
@@ -440,7 +492,8 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, na
 			return nil, fmt.Errorf("openstack: creating %s: %w", name, err)
 		}
 		// A 5xx may hide a server that was made: adopt it if so.
-		if found, ferr := c.findByToken(ctx, name, req.Token); ferr == nil && found != nil {
+		c.forgetListing()
+		if found, ferr := c.findByToken(ctx, req.Token); ferr == nil && found != nil {
 			return found, nil
 		}
 		time.Sleep(time.Duration(1<<attempt) * 100 * time.Millisecond)
@@ -544,7 +597,8 @@ func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Insta
 	if err != nil {
 		return providers.Instance{}, false, err
 	}
-	srv, err := c.findByToken(ctx, "", ref.Token)
+	c.forgetListing()
+	srv, err := c.findByToken(ctx, ref.Token)
 	if err != nil || srv == nil {
 		return providers.Instance{}, false, err
 	}

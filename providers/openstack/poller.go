@@ -26,6 +26,7 @@ type waiter struct {
 	id, status string
 	done       chan waitResult
 	ctx        context.Context
+	since      time.Time // listings started before this cannot judge it
 }
 
 type waitResult struct {
@@ -36,7 +37,7 @@ type waitResult struct {
 // wait returns the server once its status is status; "DELETED" waits
 // until it is gone.
 func (p *poller) wait(ctx context.Context, id, status string) (*servers.Server, error) {
-	w := &waiter{id: id, status: status, done: make(chan waitResult, 1), ctx: ctx}
+	w := &waiter{id: id, status: status, done: make(chan waitResult, 1), ctx: ctx, since: time.Now()}
 	p.mu.Lock()
 	p.waiters = append(p.waiters, w)
 	if !p.running {
@@ -56,11 +57,16 @@ func (p *poller) loop() {
 	time.Sleep(p.window) // let the servers made together join one round
 	failures := 0
 	for {
+		started := time.Now()
 		all, err := p.c.allServers(context.Background())
 		p.mu.Lock()
 		var keep []*waiter
 		for _, w := range p.waiters {
 			if w.ctx.Err() != nil {
+				continue
+			}
+			if w.since.After(started) {
+				keep = append(keep, w) // it joined while this listing was under way
 				continue
 			}
 			if err != nil {

@@ -57,7 +57,8 @@ type Options struct {
 	Latency       time.Duration // added to every request
 	ThrottleEvery int           // every Nth request fails with RequestLimitExceeded (0: never)
 	FailEvery     int           // every Nth request fails with InternalError (0: never)
-	RatePerSecond float64       // requests per second before RequestLimitExceeded (0: unlimited)
+	RatePerSecond float64       // sustained requests per second before RequestLimitExceeded (0: unlimited)
+	Burst         float64       // requests allowed at once (default: RatePerSecond)
 	Regions       []string      // valid regions (default: a few real ones)
 	LocalServer   []string      // node server command for the local nodes (tests)
 	Now           func() time.Time
@@ -70,6 +71,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	requests  int64
+	throttled int64
 	instances map[string]*instance
 	order     []string
 	tokens    map[string]*reservation
@@ -130,7 +132,8 @@ func New(opts Options) *Server {
 	lp.ServerCommand = opts.LocalServer
 	s := &Server{opts: opts, local: lp, instances: map[string]*instance{}, tokens: map[string]*reservation{},
 		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images, calls: map[string]int64{}}
-	s.bucket = tokenBucket{rate: opts.RatePerSecond, capacity: opts.RatePerSecond, tokens: opts.RatePerSecond, last: time.Now()}
+	burst := max(opts.Burst, opts.RatePerSecond)
+	s.bucket = tokenBucket{rate: opts.RatePerSecond, capacity: burst, tokens: burst, last: time.Now()}
 	return s
 }
 
@@ -160,6 +163,9 @@ func (s *Server) Calls() map[string]int64 {
 	}
 	return out
 }
+
+// Throttled counts the requests refused with RequestLimitExceeded.
+func (s *Server) Throttled() int64 { return atomic.LoadInt64(&s.throttled) }
 
 // Shutdown deletes every backing node.
 func (s *Server) Shutdown() {
@@ -201,6 +207,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case s.opts.ThrottleEvery > 0 && n%int64(s.opts.ThrottleEvery) == 0, !s.bucket.take():
+		atomic.AddInt64(&s.throttled, 1)
 		writeError(w, reqID, errorf(503, "RequestLimitExceeded", "Request limit exceeded."))
 		return
 	case s.opts.FailEvery > 0 && n%int64(s.opts.FailEvery) == 0:

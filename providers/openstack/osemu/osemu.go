@@ -62,7 +62,8 @@ type Options struct {
 	Latency       time.Duration
 	ThrottleEvery int     // every Nth request gets 429 (0: never)
 	FailEvery     int     // every Nth request gets 503 (0: never)
-	RatePerSecond float64 // requests per second before 429 (0: unlimited)
+	RatePerSecond float64 // sustained requests per second before 429 (0: unlimited)
+	Burst         float64 // requests allowed at once (default: RatePerSecond)
 	LocalServer   []string
 }
 
@@ -81,11 +82,12 @@ var Images = map[string]string{
 
 // Server is an emulated OpenStack.
 type Server struct {
-	opts     Options
-	local    *local.Provider
-	url      string
-	token    string
-	requests int64
+	opts      Options
+	local     *local.Provider
+	url       string
+	token     string
+	requests  int64
+	throttled int64
 
 	mu        sync.Mutex
 	calls     map[string]int64
@@ -130,7 +132,7 @@ func New(opts Options) *Server {
 	return &Server{opts: opts, local: lp, token: newID(), calls: map[string]int64{}, keypairs: map[string]string{},
 		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
 		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}},
-		lastTake: time.Now(), allowance: opts.RatePerSecond}
+		lastTake: time.Now(), allowance: max(opts.Burst, opts.RatePerSecond)}
 }
 
 // Listen serves on addr until ctx ends and returns the Keystone URL.
@@ -159,6 +161,9 @@ func (s *Server) Calls() map[string]int64 {
 	}
 	return out
 }
+
+// Throttled counts the requests refused with 429.
+func (s *Server) Throttled() int64 { return atomic.LoadInt64(&s.throttled) }
 
 // Shutdown deletes every backing node.
 func (s *Server) Shutdown() {
@@ -242,6 +247,7 @@ func (s *Server) route(r *http.Request, n int64) *reply {
 			"message": "The request you have made requires authentication."}}}
 	}
 	if s.opts.ThrottleEvery > 0 && n%int64(s.opts.ThrottleEvery) == 0 || !s.take() {
+		atomic.AddInt64(&s.throttled, 1)
 		rep := novaError(429, "overLimit", "Rate limit exceeded.")
 		rep.header = map[string]string{"Retry-After": "0"}
 		return rep
@@ -275,7 +281,7 @@ func (s *Server) take() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	s.allowance = min(s.opts.RatePerSecond, s.allowance+now.Sub(s.lastTake).Seconds()*s.opts.RatePerSecond)
+	s.allowance = min(max(s.opts.Burst, s.opts.RatePerSecond), s.allowance+now.Sub(s.lastTake).Seconds()*s.opts.RatePerSecond)
 	s.lastTake = now
 	if s.allowance < 1 {
 		return false
