@@ -426,28 +426,7 @@ func refreshedNodes(thread *starlark.Thread, env *builtins.Env, q state.Query, b
 			nodes = append(nodes, n)
 		}
 	}
-	ctx := lang.Context(thread)
-	err = forEach(len(nodes), func(i int) error {
-		n := &nodes[i]
-		prov, err := env.Provider(n.Provider)
-		if err != nil {
-			return err
-		}
-		inst, ok, err := prov.Find(ctx, nodeRef(env, *n))
-		if err != nil {
-			return fmt.Errorf("%s: %w", n.Name, err)
-		}
-		st := providers.Error
-		if ok {
-			st = inst.State
-		}
-		if st != n.State {
-			n.State = st
-			return env.Store.UpdateResource(n)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := refreshStates(lang.Context(thread), env, nodes); err != nil {
 		return nil, builtins.Errorf(b, "%v", err)
 	}
 	var out []state.Resource
@@ -457,6 +436,49 @@ func refreshedNodes(thread *starlark.Thread, env *builtins.Env, q state.Query, b
 		}
 	}
 	return out, nil
+}
+
+// refreshStates reads the nodes' states from their providers: one List
+// per provider for all its nodes (a cloud answers 100 nodes in one call),
+// and records the ones that changed. A node its provider no longer has
+// is in ERROR.
+func refreshStates(ctx context.Context, env *builtins.Env, nodes []state.Resource) error {
+	byProvider := map[string][]int{}
+	for i, n := range nodes {
+		byProvider[n.Provider] = append(byProvider[n.Provider], i)
+	}
+	for name, idx := range byProvider {
+		prov, err := env.Provider(name)
+		if err != nil {
+			return err
+		}
+		var specs []map[string]any
+		for _, i := range idx {
+			specs = append(specs, nodeRef(env, nodes[i]).Spec)
+		}
+		insts, err := prov.List(ctx, env.Run, specs)
+		if err != nil {
+			return err
+		}
+		byToken := map[string]providers.Instance{}
+		for _, inst := range insts {
+			byToken[inst.Token] = inst
+		}
+		for _, i := range idx {
+			n := &nodes[i]
+			st := providers.Error
+			if inst, ok := byToken[n.Token]; ok {
+				st = inst.State
+			}
+			if st != n.State {
+				n.State = st
+				if err := env.Store.UpdateResource(n); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
