@@ -78,38 +78,21 @@ type client struct {
 
 type groupResources struct{ keyName, groupID string }
 
-func str(spec map[string]any, k string) string {
-	s, _ := spec[k].(string)
-	return s
-}
-
-func num(spec map[string]any, k string) int {
-	switch v := spec[k].(type) {
-	case int:
-		return v
-	case int64:
-		return int(v)
-	case float64:
-		return int(v)
-	}
-	return 0
-}
-
 // client returns the EC2 client for spec, failing clearly without
 // credentials or a region.
 func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
-	endpoint := str(spec, "endpoint")
+	endpoint := providers.SpecString(spec, "endpoint")
 	if endpoint == "" {
 		endpoint = os.Getenv("AWS_ENDPOINT_URL_EC2")
 	}
-	key := str(spec, "region") + "|" + str(spec, "profile") + "|" + endpoint
+	key := providers.SpecString(spec, "region") + "|" + providers.SpecString(spec, "profile") + "|" + endpoint
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[key]; ok {
 		return c, nil
 	}
 	rate := providers.DefaultAPIRate
-	if r := num(spec, "api_rate"); r > 0 {
+	if r := providers.SpecInt(spec, "api_rate"); r > 0 {
 		rate = float64(r)
 	}
 	opts := []func(*config.LoadOptions) error{
@@ -124,10 +107,10 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 			})
 		}),
 	}
-	if r := str(spec, "region"); r != "" {
+	if r := providers.SpecString(spec, "region"); r != "" {
 		opts = append(opts, config.WithRegion(r))
 	}
-	if prof := str(spec, "profile"); prof != "" {
+	if prof := providers.SpecString(spec, "profile"); prof != "" {
 		opts = append(opts, config.WithSharedConfigProfile(prof))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
@@ -164,14 +147,14 @@ func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]
 	if err != nil {
 		return err
 	}
-	itype := str(spec, "instance_type")
+	itype := providers.SpecString(spec, "instance_type")
 	if itype == "" {
 		return fmt.Errorf("aws: flavor %s sets no instance_type", flavor)
 	}
 	if _, err := c.ec2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(itype)}}); err != nil {
 		return fmt.Errorf("aws: instance type %s in %s: %w", itype, c.region, explain(err))
 	}
-	_, err = c.image(ctx, str(spec, "image"))
+	_, err = c.image(ctx, providers.SpecString(spec, "image"))
 	return err
 }
 
@@ -265,23 +248,6 @@ func hasCode(err error, code string) bool {
 	return errors.As(err, &ae) && ae.ErrorCode() == code
 }
 
-func ints(v any) []int {
-	var out []int
-	if list, ok := v.([]any); ok {
-		for _, x := range list {
-			switch n := x.(type) {
-			case int:
-				out = append(out, n)
-			case int64:
-				out = append(out, int(n))
-			case float64:
-				out = append(out, int(n))
-			}
-		}
-	}
-	return out
-}
-
 // Create launches the node's instance (or gets it back by its
 // ClientToken) and waits until it runs.
 func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
@@ -289,16 +255,16 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	imageID, err := c.image(ctx, str(req.Spec, "image"))
+	imageID, err := c.image(ctx, providers.SpecString(req.Spec, "image"))
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	g, err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, ints(req.Spec["ports"]))
+	g, err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, providers.SpecInts(req.Spec, "ports"))
 	if err != nil {
 		return providers.Instance{}, err
 	}
 	in := &ec2.RunInstancesInput{
-		ImageId: aws.String(imageID), InstanceType: types.InstanceType(str(req.Spec, "instance_type")),
+		ImageId: aws.String(imageID), InstanceType: types.InstanceType(providers.SpecString(req.Spec, "instance_type")),
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), ClientToken: aws.String(req.Token),
 		KeyName: aws.String(g.keyName), SecurityGroupIds: []string{g.groupID},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{
@@ -307,18 +273,18 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 			{Key: aws.String(TagUnit), Value: aws.String(req.Unit)}, {Key: aws.String(TagNode), Value: aws.String(req.Name)},
 		}}},
 	}
-	if s := str(req.Spec, "subnet_id"); s != "" {
+	if s := providers.SpecString(req.Spec, "subnet_id"); s != "" {
 		in.SubnetId = aws.String(s)
 	}
 	if ips, ok := req.Spec["ip_addresses"].([]any); ok && req.Index >= 1 && req.Index <= len(ips) {
 		in.PrivateIpAddress = aws.String(fmt.Sprint(ips[req.Index-1]))
 	}
-	if ud := str(req.Spec, "user_data"); ud != "" {
+	if ud := providers.SpecString(req.Spec, "user_data"); ud != "" {
 		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(ud)))
 	}
-	if size := num(req.Spec, "volume_size"); size > 0 {
+	if size := providers.SpecInt(req.Spec, "volume_size"); size > 0 {
 		ebs := &types.EbsBlockDevice{VolumeSize: aws.Int32(int32(size)), DeleteOnTermination: aws.Bool(true)}
-		if vt := str(req.Spec, "volume_type"); vt != "" {
+		if vt := providers.SpecString(req.Spec, "volume_type"); vt != "" {
 			ebs.VolumeType = types.VolumeType(vt)
 		}
 		in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: ebs}}
@@ -342,7 +308,7 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 
 func instance(i types.Instance, spec map[string]any) providers.Instance {
 	inst := providers.Instance{ID: aws.ToString(i.InstanceId), Token: aws.ToString(i.ClientToken), Port: 22,
-		IP: aws.ToString(i.PublicIpAddress), PrivateIP: aws.ToString(i.PrivateIpAddress), User: str(spec, "user"), Spec: spec}
+		IP: aws.ToString(i.PublicIpAddress), PrivateIP: aws.ToString(i.PrivateIpAddress), User: providers.SpecString(spec, "user"), Spec: spec}
 	if inst.IP == "" {
 		inst.IP = inst.PrivateIP
 	}

@@ -18,12 +18,7 @@ import (
 
 // The test binary doubles as the emulator's node server.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "node-server" {
-		if err := local.Serve(os.Args[3], os.NewFile(3, "ready")); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	local.ServeIfAsked()
 	os.Exit(m.Run())
 }
 

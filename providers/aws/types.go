@@ -19,7 +19,7 @@ var instanceTypes = map[string]providers.Size{
 
 // Describe gives the size of a spec's instances, where known.
 func (p *Provider) Describe(spec map[string]any) providers.Size {
-	s := instanceTypes[str(spec, "instance_type")]
-	s.DiskGB = num(spec, "volume_size")
+	s := instanceTypes[providers.SpecString(spec, "instance_type")]
+	s.DiskGB = providers.SpecInt(spec, "volume_size")
 	return s
 }

@@ -348,14 +348,22 @@ func readSigner(path string) (ssh.Signer, error) {
 
 // Describe gives the sizes the spec records (local nodes share the host).
 func (p *Provider) Describe(spec map[string]any) providers.Size {
-	n := func(k string) float64 {
-		switch v := spec[k].(type) {
-		case int:
-			return float64(v)
-		case float64:
-			return v
-		}
-		return 0
+	mem, _ := spec["memory_gb"].(float64) // fractions of a GB stay
+	if mem == 0 {
+		mem = float64(providers.SpecInt(spec, "memory_gb"))
 	}
-	return providers.Size{VCPUs: int(n("cpus")), MemoryGB: n("memory_gb"), DiskGB: int(n("disk_gb"))}
+	return providers.Size{VCPUs: providers.SpecInt(spec, "cpus"), MemoryGB: mem, DiskGB: providers.SpecInt(spec, "disk_gb")}
+}
+
+// ServeIfAsked serves a node and exits when this process was started as
+// `PROGRAM node-server --dir DIR`: test binaries that stand in for kumo
+// call it first thing in TestMain.
+func ServeIfAsked() {
+	if len(os.Args) > 3 && os.Args[1] == "node-server" && os.Args[2] == "--dir" {
+		if err := Serve(os.Args[3], os.NewFile(3, "ready")); err != nil {
+			os.Stderr.WriteString("kumo node-server: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 }

@@ -20,13 +20,7 @@ import (
 // The test binary doubles as the node server: the provider starts
 // `<test binary> node-server --dir DIR`.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "node-server" {
-		if err := Serve(os.Args[3], os.NewFile(3, "ready")); err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	ServeIfAsked()
 	os.Exit(m.Run())
 }
 

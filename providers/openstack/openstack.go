@@ -80,18 +80,13 @@ type client struct {
 	poll                    *poller
 }
 
-func str(spec map[string]any, k string) string {
-	s, _ := spec[k].(string)
-	return s
-}
-
 // client authenticates once per cloud and region.
 func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
-	cloud := str(spec, "cloud")
+	cloud := providers.SpecString(spec, "cloud")
 	if cloud == "" {
 		cloud = os.Getenv("OS_CLOUD")
 	}
-	region := str(spec, "region")
+	region := providers.SpecString(spec, "region")
 	key := cloud + "|" + region
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -122,8 +117,8 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 		return nil, fmt.Errorf("openstack: %w", err)
 	}
 	rate := providers.DefaultAPIRate
-	if r := ints([]any{spec["api_rate"]}); len(r) == 1 && r[0] > 0 {
-		rate = float64(r[0])
+	if r := providers.SpecInt(spec, "api_rate"); r > 0 {
+		rate = float64(r)
 	}
 	// Calls wait for the request budget instead of being rate limited.
 	pc.HTTPClient = *providers.RateLimitedClient(rate, max(providers.DefaultAPIBurst, rate))
@@ -192,13 +187,13 @@ func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]
 	if err != nil {
 		return err
 	}
-	if _, err := c.flavorID(ctx, str(spec, "flavor_name")); err != nil {
+	if _, err := c.flavorID(ctx, providers.SpecString(spec, "flavor_name")); err != nil {
 		return err
 	}
-	if _, err := c.imageID(ctx, str(spec, "image")); err != nil {
+	if _, err := c.imageID(ctx, providers.SpecString(spec, "image")); err != nil {
 		return err
 	}
-	if n := str(spec, "network"); n != "" {
+	if n := providers.SpecString(spec, "network"); n != "" {
 		if _, err := c.networkID(ctx, n, false); err != nil {
 			return err
 		}
@@ -332,23 +327,6 @@ func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, 
 	return nil
 }
 
-func ints(v any) []int {
-	var out []int
-	if list, ok := v.([]any); ok {
-		for _, x := range list {
-			switch n := x.(type) {
-			case int:
-				out = append(out, n)
-			case int64:
-				out = append(out, int(n))
-			case float64:
-				out = append(out, int(n))
-			}
-		}
-	}
-	return out
-}
-
 // findByToken returns the server that carries token in its metadata.
 // The nodes of a unit look themselves up at the same moment, so one
 // listing serves them all (see listing); a server made under a token is
@@ -434,7 +412,7 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 		return providers.Instance{}, err
 	}
 	if floating, _ := req.Spec["floating_ip"].(bool); floating {
-		if err := c.ensureFloatingIP(ctx, active.ID, str(req.Spec, "floating_network")); err != nil {
+		if err := c.ensureFloatingIP(ctx, active.ID, providers.SpecString(req.Spec, "floating_network")); err != nil {
 			return providers.Instance{}, err
 		}
 		if active, err = servers.Get(ctx, c.compute, active.ID).Extract(); err != nil {
@@ -445,38 +423,35 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 }
 
 func (c *client) createServer(ctx context.Context, req providers.NodeRequest, name string) (*servers.Server, error) {
-	flavorID, err := c.flavorID(ctx, str(req.Spec, "flavor_name"))
+	flavorID, err := c.flavorID(ctx, providers.SpecString(req.Spec, "flavor_name"))
 	if err != nil {
 		return nil, err
 	}
-	imageID, err := c.imageID(ctx, str(req.Spec, "image"))
+	imageID, err := c.imageID(ctx, providers.SpecString(req.Spec, "image"))
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, ints(req.Spec["ports"])); err != nil {
+	if err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, providers.SpecInts(req.Spec, "ports")); err != nil {
 		return nil, err
 	}
 	opts := servers.CreateOpts{
 		Name: name, FlavorRef: flavorID, ImageRef: imageID, SecurityGroups: []string{groupName(req.Run, req.Group)},
 		Metadata: map[string]string{MetaRun: req.Run, MetaGroup: req.Group, MetaUnit: req.Unit, MetaToken: req.Token},
 	}
-	if ud := str(req.Spec, "user_data"); ud != "" {
+	if ud := providers.SpecString(req.Spec, "user_data"); ud != "" {
 		opts.UserData = []byte(ud)
 	}
-	if n := str(req.Spec, "network"); n != "" {
+	if n := providers.SpecString(req.Spec, "network"); n != "" {
 		id, err := c.networkID(ctx, n, false)
 		if err != nil {
 			return nil, err
 		}
 		opts.Networks = []servers.Network{{UUID: id}}
 	}
-	if size, ok := req.Spec["volume_size"]; ok && size != nil {
-		gb := ints([]any{size})
-		if len(gb) == 1 && gb[0] > 0 {
-			opts.ImageRef = ""
-			opts.BlockDevice = []servers.BlockDevice{{BootIndex: 0, UUID: imageID, SourceType: servers.SourceImage,
-				DestinationType: servers.DestinationVolume, VolumeSize: gb[0], DeleteOnTermination: true}}
-		}
+	if gb := providers.SpecInt(req.Spec, "volume_size"); gb > 0 {
+		opts.ImageRef = ""
+		opts.BlockDevice = []servers.BlockDevice{{BootIndex: 0, UUID: imageID, SourceType: servers.SourceImage,
+			DestinationType: servers.DestinationVolume, VolumeSize: gb, DeleteOnTermination: true}}
 	}
 	for attempt := 0; ; attempt++ {
 		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: groupName(req.Run, req.Group)}, nil).Extract()
@@ -553,7 +528,7 @@ func (c *client) releaseFloatingIPs(ctx context.Context, serverID string) error 
 }
 
 func instance(s servers.Server, spec map[string]any) providers.Instance {
-	inst := providers.Instance{ID: s.ID, Token: s.Metadata[MetaToken], Port: 22, User: str(spec, "user"), Spec: spec}
+	inst := providers.Instance{ID: s.ID, Token: s.Metadata[MetaToken], Port: 22, User: providers.SpecString(spec, "user"), Spec: spec}
 	if inst.User == "" {
 		inst.User = "ubuntu"
 	}

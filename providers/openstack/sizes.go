@@ -14,8 +14,8 @@ var classicFlavors = map[string]providers.Size{
 
 // Describe gives the size of a spec's servers, where known.
 func (p *Provider) Describe(spec map[string]any) providers.Size {
-	s := classicFlavors[str(spec, "flavor_name")]
-	if gb, ok := spec["volume_size"].(int); ok && gb > 0 {
+	s := classicFlavors[providers.SpecString(spec, "flavor_name")]
+	if gb := providers.SpecInt(spec, "volume_size"); gb > 0 {
 		s.DiskGB = gb
 	}
 	return s
