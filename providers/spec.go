@@ -36,3 +36,24 @@ func asInt(v any) int {
 	}
 	return 0
 }
+
+// ForEachClient calls f once per distinct client that open returns for
+// specs (a run's units may use several regions or clouds), with the first
+// spec that led to it.
+func ForEachClient[C comparable](specs []map[string]any, open func(map[string]any) (C, error), f func(C, map[string]any) error) error {
+	seen := map[C]bool{}
+	for _, spec := range specs {
+		c, err := open(spec)
+		if err != nil {
+			return err
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		if err := f(c, spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -405,44 +405,35 @@ func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.In
 // List returns the run's instances that are not terminated, in every
 // region and endpoint the run's units used.
 func (p *Provider) List(ctx context.Context, run string, specs []map[string]any) ([]providers.Instance, error) {
-	seen := map[*client]bool{}
 	var out []providers.Instance
-	for _, spec := range specs {
-		c, err := p.client(ctx, spec)
-		if err != nil || seen[c] {
-			continue
-		}
-		seen[c] = true
+	err := providers.ForEachClient(specs, p.opener(ctx), func(c *client, spec map[string]any) error {
 		res, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
 			{Name: aws.String("tag:" + TagRun), Values: []string{run}},
 			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
 		}})
 		if err != nil {
-			return nil, fmt.Errorf("aws: listing %s: %w", run, explain(err))
+			return fmt.Errorf("aws: listing %s: %w", run, explain(err))
 		}
 		for _, r := range res.Reservations {
 			for _, i := range r.Instances {
 				out = append(out, instance(i, spec))
 			}
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
+}
+
+// opener is p.client bound to ctx, for providers.ForEachClient.
+func (p *Provider) opener(ctx context.Context) func(map[string]any) (*client, error) {
+	return func(spec map[string]any) (*client, error) { return p.client(ctx, spec) }
 }
 
 // DeleteGroup waits for the group's instances to terminate, then deletes
 // its security group and key pair.
 func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
 	name := groupName(run, group)
-	seen := map[*client]bool{}
-	for _, spec := range specs {
-		c, err := p.client(ctx, spec)
-		if err != nil {
-			return err
-		}
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
+	return providers.ForEachClient(specs, p.opener(ctx), func(c *client, _ map[string]any) error {
 		res, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
 			{Name: aws.String("tag:" + TagRun), Values: []string{run}}, {Name: aws.String("tag:" + TagGroup), Values: []string{group}},
 		}})
@@ -473,6 +464,6 @@ func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []m
 		c.mu.Lock()
 		delete(c.groups, name)
 		c.mu.Unlock()
-	}
-	return nil
+		return nil
+	})
 }

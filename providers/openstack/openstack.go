@@ -632,25 +632,25 @@ func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.In
 
 // List returns the run's servers in the clouds its units used.
 func (p *Provider) List(ctx context.Context, run string, specs []map[string]any) ([]providers.Instance, error) {
-	seen := map[*client]bool{}
 	var out []providers.Instance
-	for _, spec := range specs {
-		c, err := p.client(ctx, spec)
-		if err != nil || seen[c] {
-			continue
-		}
-		seen[c] = true
+	err := providers.ForEachClient(specs, p.opener(ctx), func(c *client, spec map[string]any) error {
 		all, err := c.allServers(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, s := range all {
 			if s.Metadata[MetaRun] == run {
 				out = append(out, instance(s, spec))
 			}
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
+}
+
+// opener is p.client bound to ctx, for providers.ForEachClient.
+func (p *Provider) opener(ctx context.Context) func(map[string]any) (*client, error) {
+	return func(spec map[string]any) (*client, error) { return p.client(ctx, spec) }
 }
 
 func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
@@ -665,16 +665,7 @@ func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
 // servers are gone.
 func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
 	name := groupName(run, group)
-	seen := map[*client]bool{}
-	for _, spec := range specs {
-		c, err := p.client(ctx, spec)
-		if err != nil {
-			return err
-		}
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
+	return providers.ForEachClient(specs, p.opener(ctx), func(c *client, _ map[string]any) error {
 		all, err := c.allServers(ctx)
 		if err != nil {
 			return err
@@ -702,6 +693,6 @@ func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []m
 		c.mu.Lock()
 		delete(c.groups, name)
 		c.mu.Unlock()
-	}
-	return nil
+		return nil
+	})
 }
