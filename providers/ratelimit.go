@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"time"
@@ -18,7 +19,7 @@ const (
 // RateLimitedClient is an HTTP client that sends at most burst requests
 // at once and rate per second after that, waiting rather than failing.
 func RateLimitedClient(rate, burst float64) *http.Client {
-	return &http.Client{Transport: &limitedTransport{base: http.DefaultTransport, bucket: newBucket(rate, burst)}}
+	return &http.Client{Transport: &limitedTransport{base: http.DefaultTransport, bucket: NewTokenBucket(rate, burst)}}
 }
 
 // Doer is what SDKs call to send a request (aws.HTTPClient).
@@ -28,16 +29,16 @@ type Doer interface {
 
 // RateLimitedDoer wraps an SDK's own HTTP client with the same budget.
 func RateLimitedDoer(base Doer, rate, burst float64) Doer {
-	return &limitedDoer{base: base, bucket: newBucket(rate, burst)}
+	return &limitedDoer{base: base, bucket: NewTokenBucket(rate, burst)}
 }
 
 type limitedDoer struct {
 	base   Doer
-	bucket *bucket
+	bucket *TokenBucket
 }
 
 func (d *limitedDoer) Do(r *http.Request) (*http.Response, error) {
-	if err := d.bucket.wait(r); err != nil {
+	if err := d.bucket.Wait(r.Context()); err != nil {
 		return nil, err
 	}
 	return d.base.Do(r)
@@ -45,45 +46,59 @@ func (d *limitedDoer) Do(r *http.Request) (*http.Response, error) {
 
 type limitedTransport struct {
 	base   http.RoundTripper
-	bucket *bucket
+	bucket *TokenBucket
 }
 
 func (t *limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := t.bucket.wait(r); err != nil {
+	if err := t.bucket.Wait(r.Context()); err != nil {
 		return nil, err
 	}
 	return t.base.RoundTrip(r)
 }
 
-type bucket struct {
+// A TokenBucket allows burst events at once and rate per second after.
+type TokenBucket struct {
 	mu          sync.Mutex
 	rate, burst float64
 	tokens      float64
 	last        time.Time
 }
 
-func newBucket(rate, burst float64) *bucket {
-	return &bucket{rate: rate, burst: burst, tokens: burst, last: time.Now()}
+// NewTokenBucket returns a full bucket.
+func NewTokenBucket(rate, burst float64) *TokenBucket {
+	return &TokenBucket{rate: rate, burst: max(burst, rate), tokens: max(burst, rate), last: time.Now()}
 }
 
-// wait takes a token, sleeping until one is free or the request is cancelled.
-func (b *bucket) wait(r *http.Request) error {
+// Take takes a token if one is free.
+func (b *TokenBucket) Take() bool {
+	ok, _ := b.take()
+	return ok
+}
+
+func (b *TokenBucket) take() (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+}
+
+// Wait takes a token, sleeping until one is free or ctx ends.
+func (b *TokenBucket) Wait(ctx context.Context) error {
 	for {
-		b.mu.Lock()
-		now := time.Now()
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-		if b.tokens >= 1 {
-			b.tokens--
-			b.mu.Unlock()
+		ok, wait := b.take()
+		if ok {
 			return nil
 		}
-		wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
-		b.mu.Unlock()
 		select {
 		case <-time.After(wait):
-		case <-r.Context().Done():
-			return r.Context().Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

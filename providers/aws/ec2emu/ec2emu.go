@@ -31,7 +31,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -39,13 +38,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/kumo-dev/kumo/providers"
-	"github.com/kumo-dev/kumo/providers/local"
+	"github.com/kumo-dev/kumo/providers/emulate"
 )
 
 // PortTag is the tag that tells an emulated instance's SSH port.
@@ -66,20 +63,16 @@ type Options struct {
 
 // Server is an emulated EC2 endpoint.
 type Server struct {
-	opts  Options
-	local *local.Provider
+	*emulate.Base
+	opts Options
 
 	mu        sync.Mutex
-	requests  int64
-	throttled int64
 	instances map[string]*instance
 	order     []string
 	tokens    map[string]*reservation
 	keyPairs  map[string]string // name -> public key
 	groups    map[string]*securityGroup
 	images    []image
-	bucket    tokenBucket
-	calls     map[string]int64
 }
 
 type instance struct {
@@ -128,53 +121,16 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	lp := local.New(opts.Dir)
-	lp.ServerCommand = opts.LocalServer
-	s := &Server{opts: opts, local: lp, instances: map[string]*instance{}, tokens: map[string]*reservation{},
-		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images, calls: map[string]int64{}}
-	burst := max(opts.Burst, opts.RatePerSecond)
-	s.bucket = tokenBucket{rate: opts.RatePerSecond, capacity: burst, tokens: burst, last: time.Now()}
-	return s
+	base := emulate.NewBase(opts.Dir, opts.LocalServer, emulate.Faults{Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery,
+		FailEvery: opts.FailEvery, RatePerSecond: opts.RatePerSecond, Burst: opts.Burst})
+	return &Server{Base: base, opts: opts, instances: map[string]*instance{}, tokens: map[string]*reservation{},
+		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images}
 }
 
 // Listen serves on addr (127.0.0.1:0 for any port) until ctx ends, and
 // returns the endpoint URL.
 func (s *Server) Listen(ctx context.Context, addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: s}
-	go srv.Serve(ln)
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	return "http://" + ln.Addr().String(), nil
-}
-
-// Calls reports how many times each action was called.
-func (s *Server) Calls() map[string]int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]int64{}
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
-}
-
-// Throttled counts the requests refused with RequestLimitExceeded.
-func (s *Server) Throttled() int64 { return atomic.LoadInt64(&s.throttled) }
-
-// Shutdown deletes every backing node.
-func (s *Server) Shutdown() {
-	s.mu.Lock()
-	ids := append([]string(nil), s.order...)
-	s.mu.Unlock()
-	for _, id := range ids {
-		s.local.Delete(context.Background(), providers.Ref{ID: id})
-	}
+	return emulate.Serve(ctx, addr, s)
 }
 
 // apiError is an EC2 error response.
@@ -188,29 +144,22 @@ func errorf(status int, code, format string, args ...any) *apiError {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Latency > 0 {
-		time.Sleep(s.opts.Latency)
-	}
 	reqID := newID("")
 	if err := r.ParseForm(); err != nil {
 		writeError(w, reqID, errorf(400, "MalformedQueryString", "%v", err))
 		return
 	}
+	throttle, fail := s.Admit(r.Form.Get("Action"))
 	action := r.Form.Get("Action")
-	n := atomic.AddInt64(&s.requests, 1)
-	s.mu.Lock()
-	s.calls[action]++
-	s.mu.Unlock()
 	if e := s.checkAuth(r); e != nil {
 		writeError(w, reqID, e)
 		return
 	}
 	switch {
-	case s.opts.ThrottleEvery > 0 && n%int64(s.opts.ThrottleEvery) == 0, !s.bucket.take():
-		atomic.AddInt64(&s.throttled, 1)
+	case throttle:
 		writeError(w, reqID, errorf(503, "RequestLimitExceeded", "Request limit exceeded."))
 		return
-	case s.opts.FailEvery > 0 && n%int64(s.opts.FailEvery) == 0:
+	case fail:
 		writeError(w, reqID, errorf(500, "InternalError", "An internal error has occurred."))
 		return
 	}
@@ -346,29 +295,6 @@ func newID(prefix string) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return prefix + hex.EncodeToString(b)
-}
-
-type tokenBucket struct {
-	mu                     sync.Mutex
-	rate, capacity, tokens float64
-	last                   time.Time
-}
-
-// take is false when the request rate is over the limit.
-func (b *tokenBucket) take() bool {
-	if b.rate <= 0 {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	b.tokens = min(b.capacity, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // --- regions, types, images ---

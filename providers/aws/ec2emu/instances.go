@@ -132,6 +132,7 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 			Tags: copyMap(tags), Groups: groups, Launch: s.opts.Now()}
 		s.instances[inst.ID] = inst
 		s.order = append(s.order, inst.ID)
+		s.Track(inst.ID)
 		res.Instances = append(res.Instances, inst.ID)
 		go s.boot(inst, pub)
 	}
@@ -151,7 +152,7 @@ func copyMap(m map[string]string) map[string]string {
 
 // boot makes the instance's local node; the instance runs once it answers.
 func (s *Server) boot(inst *instance, authorizedKey string) {
-	node, err := s.local.Create(context.Background(), providers.NodeRequest{
+	node, err := s.Local.Create(context.Background(), providers.NodeRequest{
 		Token: inst.ID, Run: "ec2emu", Name: inst.ID, AuthorizedKey: authorizedKey, Spec: map[string]any{},
 	})
 	s.mu.Lock()
@@ -296,13 +297,13 @@ func (s *Server) finishChange(inst *instance, op string) {
 	var port int
 	switch op {
 	case "stop":
-		err = s.local.PowerOff(ctx, providers.Ref{ID: inst.ID})
+		err = s.Local.PowerOff(ctx, providers.Ref{ID: inst.ID})
 	case "start":
 		var node providers.Instance
-		node, err = s.local.PowerOn(ctx, providers.Ref{ID: inst.ID})
+		node, err = s.Local.PowerOn(ctx, providers.Ref{ID: inst.ID})
 		port = node.Port
 	case "terminate":
-		err = s.local.Delete(ctx, providers.Ref{ID: inst.ID})
+		err = s.Local.Delete(ctx, providers.Ref{ID: inst.ID})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

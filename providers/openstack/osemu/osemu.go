@@ -28,20 +28,18 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kumo-dev/kumo/providers"
-	"github.com/kumo-dev/kumo/providers/local"
+	"github.com/kumo-dev/kumo/providers/emulate"
 )
 
 // PortKey is the metadata key that tells an emulated server's SSH port.
@@ -82,23 +80,18 @@ var Images = map[string]string{
 
 // Server is an emulated OpenStack.
 type Server struct {
-	opts      Options
-	local     *local.Provider
-	url       string
-	token     string
-	requests  int64
-	throttled int64
+	*emulate.Base
+	opts  Options
+	url   string
+	token string
 
-	mu        sync.Mutex
-	calls     map[string]int64
-	keypairs  map[string]string
-	servers   map[string]*server
-	order     []string
-	groups    map[string]*secGroup
-	networks  []network
-	fips      map[string]*floatingIP
-	lastTake  time.Time
-	allowance float64
+	mu       sync.Mutex
+	keypairs map[string]string
+	servers  map[string]*server
+	order    []string
+	groups   map[string]*secGroup
+	networks []network
+	fips     map[string]*floatingIP
 }
 
 type server struct {
@@ -127,52 +120,21 @@ type floatingIP struct {
 
 // New makes an emulator keeping its nodes in opts.Dir.
 func New(opts Options) *Server {
-	lp := local.New(opts.Dir)
-	lp.ServerCommand = opts.LocalServer
-	return &Server{opts: opts, local: lp, token: newID(), calls: map[string]int64{}, keypairs: map[string]string{},
+	base := emulate.NewBase(opts.Dir, opts.LocalServer, emulate.Faults{Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery,
+		FailEvery: opts.FailEvery, RatePerSecond: opts.RatePerSecond, Burst: opts.Burst})
+	return &Server{Base: base, opts: opts, token: newID(), keypairs: map[string]string{},
 		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
-		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}},
-		lastTake: time.Now(), allowance: max(opts.Burst, opts.RatePerSecond)}
+		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}}}
 }
 
 // Listen serves on addr until ctx ends and returns the Keystone URL.
 func (s *Server) Listen(ctx context.Context, addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
+	url, err := emulate.Serve(ctx, addr, s)
 	if err != nil {
 		return "", err
 	}
-	s.url = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: s}
-	go srv.Serve(ln)
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
+	s.url = url
 	return s.url + "/identity/v3", nil
-}
-
-// Calls counts requests by "METHOD /path-pattern".
-func (s *Server) Calls() map[string]int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]int64{}
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
-}
-
-// Throttled counts the requests refused with 429.
-func (s *Server) Throttled() int64 { return atomic.LoadInt64(&s.throttled) }
-
-// Shutdown deletes every backing node.
-func (s *Server) Shutdown() {
-	s.mu.Lock()
-	ids := append([]string(nil), s.order...)
-	s.mu.Unlock()
-	for _, id := range ids {
-		s.local.Delete(context.Background(), providers.Ref{ID: id})
-	}
 }
 
 func newID() string {
@@ -203,11 +165,8 @@ func neutronError(status int, kind, format string, args ...any) *reply {
 func ok(status int, body any) *reply { return &reply{status: status, body: body} }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Latency > 0 {
-		time.Sleep(s.opts.Latency)
-	}
-	n := atomic.AddInt64(&s.requests, 1)
-	rep := s.route(r, n)
+	throttle, fail := s.Admit(r.Method + " " + uuidish.ReplaceAllString(r.URL.Path, "/{id}"))
+	rep := s.route(r, throttle, fail)
 	for k, v := range rep.header {
 		w.Header().Set(k, v)
 	}
@@ -222,11 +181,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var uuidish = regexp.MustCompile(`/[0-9a-f-]{16,}`)
 
-func (s *Server) route(r *http.Request, n int64) *reply {
+func (s *Server) route(r *http.Request, throttle, fail bool) *reply {
 	path := r.URL.Path
-	s.mu.Lock()
-	s.calls[r.Method+" "+uuidish.ReplaceAllString(path, "/{id}")]++
-	s.mu.Unlock()
 	if path == "/identity/v3/auth/tokens" && r.Method == http.MethodPost {
 		return s.auth(r)
 	}
@@ -246,13 +202,12 @@ func (s *Server) route(r *http.Request, n int64) *reply {
 		return &reply{status: 401, body: map[string]any{"error": map[string]any{"code": 401, "title": "Unauthorized",
 			"message": "The request you have made requires authentication."}}}
 	}
-	if s.opts.ThrottleEvery > 0 && n%int64(s.opts.ThrottleEvery) == 0 || !s.take() {
-		atomic.AddInt64(&s.throttled, 1)
+	if throttle {
 		rep := novaError(429, "overLimit", "Rate limit exceeded.")
 		rep.header = map[string]string{"Retry-After": "0"}
 		return rep
 	}
-	if s.opts.FailEvery > 0 && n%int64(s.opts.FailEvery) == 0 {
+	if fail {
 		return novaError(503, "computeFault", "The server is currently unavailable.")
 	}
 	var body map[string]json.RawMessage
@@ -271,23 +226,6 @@ func (s *Server) route(r *http.Request, n int64) *reply {
 		return s.listImages(r)
 	}
 	return novaError(404, "itemNotFound", "No such resource %s", path)
-}
-
-// take is the rate limiter: false when over RatePerSecond.
-func (s *Server) take() bool {
-	if s.opts.RatePerSecond <= 0 {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	s.allowance = min(max(s.opts.Burst, s.opts.RatePerSecond), s.allowance+now.Sub(s.lastTake).Seconds()*s.opts.RatePerSecond)
-	s.lastTake = now
-	if s.allowance < 1 {
-		return false
-	}
-	s.allowance--
-	return true
 }
 
 // auth implements POST /v3/auth/tokens with the password method.
@@ -468,13 +406,14 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		Metadata: meta, Groups: groups, Network: "private", Created: time.Now()}
 	s.servers[srv.ID] = srv
 	s.order = append(s.order, srv.ID)
+	s.Track(srv.ID)
 	go s.boot(srv, pub)
 	return ok(202, map[string]any{"server": map[string]any{"id": srv.ID, "adminPass": newID()[:12],
 		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
 }
 
 func (s *Server) boot(srv *server, pub string) {
-	node, err := s.local.Create(context.Background(), providers.NodeRequest{Token: srv.ID, Run: "osemu", Name: srv.Name, AuthorizedKey: pub, Spec: map[string]any{}})
+	node, err := s.Local.Create(context.Background(), providers.NodeRequest{Token: srv.ID, Run: "osemu", Name: srv.Name, AuthorizedKey: pub, Spec: map[string]any{}})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if srv.Status == "DELETED" {
@@ -551,7 +490,7 @@ func (s *Server) deleteServer(id string) *reply {
 	srv.Status = "DELETED"
 	s.mu.Unlock()
 	go func() {
-		s.local.Delete(context.Background(), providers.Ref{ID: id})
+		s.Local.Delete(context.Background(), providers.Ref{ID: id})
 		s.mu.Lock()
 		delete(s.servers, id)
 		s.mu.Unlock()
@@ -581,9 +520,9 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 	go func() {
 		var port int
 		if stop {
-			s.local.PowerOff(context.Background(), providers.Ref{ID: id})
+			s.Local.PowerOff(context.Background(), providers.Ref{ID: id})
 		} else {
-			node, _ := s.local.PowerOn(context.Background(), providers.Ref{ID: id})
+			node, _ := s.Local.PowerOn(context.Background(), providers.Ref{ID: id})
 			port = node.Port
 		}
 		s.mu.Lock()
