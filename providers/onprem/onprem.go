@@ -336,7 +336,7 @@ func (p *Provider) List(ctx context.Context, run string, _ []map[string]any) ([]
 		if err != nil {
 			// The inventory changed under it: still report the host, so
 			// that destroy releases it.
-			inst = providers.Instance{ID: a.Host, Token: a.Token}
+			inst = providers.Instance{ID: a.Host, Token: a.Token, State: providers.Error}
 		}
 		out = append(out, inst)
 	}
