@@ -100,6 +100,7 @@ touching anything and resumes at the first failed or edited one.`,
 	root.AddCommand(
 		newCmdRun(f, nil),
 		newCmdRepl(f, nil),
+		newCmdTUI(f, nil),
 		newCmdStatus(f, nil),
 		newCmdDestroy(f, nil),
 		newCmdDoc(f, nil),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
@@ -69,25 +70,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if opts.From != "" && opts.Only != "" {
 		return usageError{fmt.Errorf("--from and --only exclude each other")}
 	}
-	name := opts.Name
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(opts.File), filepath.Ext(opts.File))
-	}
-	if err := validRunName(name); err != nil {
-		return err
-	}
-	overrides, err := lang.ParseOverrides(opts.Params)
+	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
 	if err != nil {
 		return err
 	}
-	globals := all.Globals()
-	recipe, err := lang.ReadRecipe(opts.File, globals.Has)
-	if err != nil {
-		return err
-	}
-	if err := recipe.CheckOverrides(overrides); err != nil {
-		return err
-	}
+	name, recipe, overrides, globals := prep.name, prep.recipe, prep.overrides, prep.globals
 	store, err := opts.Store()
 	if err != nil {
 		return err
@@ -129,6 +116,38 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		code = exitBadInput
 	}
 	return &silentError{code: code, err: err}
+}
+
+// preparedRun is what run and tui check before touching the state.
+type preparedRun struct {
+	name      string
+	recipe    *lang.Recipe
+	overrides map[string]string
+	globals   starlark.StringDict
+}
+
+// prepareRun names the run and reads and checks the recipe and its -p
+// values, so that mistakes exit 2 before anything is locked or run.
+func prepareRun(file, name string, params []string) (*preparedRun, error) {
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	if err := validRunName(name); err != nil {
+		return nil, err
+	}
+	overrides, err := lang.ParseOverrides(params)
+	if err != nil {
+		return nil, err
+	}
+	globals := all.Globals()
+	recipe, err := lang.ReadRecipe(file, globals.Has)
+	if err != nil {
+		return nil, err
+	}
+	if err := recipe.CheckOverrides(overrides); err != nil {
+		return nil, err
+	}
+	return &preparedRun{name: name, recipe: recipe, overrides: overrides, globals: globals}, nil
 }
 
 // cellPrinter shows a run cell by cell: text for people, or one JSON

@@ -59,6 +59,10 @@ type Options struct {
 	Builtins   starlark.StringDict
 	Env        *builtins.Env // Run, Store and Providers set; Out is set by the runner
 	Events     Events
+	// Step, if set, is called before each cell that will run live and may
+	// block: the step-through TUI waits there for the user. An error (the
+	// user quit) ends the run before that cell.
+	Step func(ctx context.Context, c *lang.Cell) error
 }
 
 // Runner runs one recipe.
@@ -136,7 +140,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	builtins.SetInterceptor(r.session.Thread, r.journal)
 
 	sum := &Summary{Cells: map[int]CellResult{}}
-	live := false
+	live, stopped := false, false
 	for _, c := range rec.Cells {
 		if !c.Runnable() {
 			continue
@@ -174,6 +178,12 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		}
 		if !replay && !isParams {
 			live = true
+			if o.Step != nil {
+				if err := o.Step(ctx, c); err != nil {
+					stopped = true
+					break
+				}
+			}
 		}
 		unchanged := had && p.Status == "ok" && p.SourceHash == c.Hash()
 		res := r.execCell(ctx, c, isParams, replay, unchanged, paramsHash, p.ParamsHash)
@@ -191,6 +201,9 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	status := "ok"
+	if stopped {
+		status = "stopped" // the user stopped stepping; the next run resumes here
+	}
 	var runErr error
 	if sum.Failed != nil {
 		status = "failed"

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/runner"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// TUIOptions are the inputs of `kumo tui`.
+type TUIOptions struct {
+	IO
+	Store       func() (*state.Store, error)
+	File        string
+	Params      []string
+	Name        string
+	Interactive bool
+	// ProgramOptions are added to the bubbletea program (tests size it).
+	ProgramOptions []tea.ProgramOption
+}
+
+func newCmdTUI(f *factory, runF func(*TUIOptions) error) *cobra.Command {
+	opts := &TUIOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "tui FILE",
+		Short: "Step through a recipe cell by cell, like a notebook",
+		Long: `Show a recipe as a notebook: its cells with their status on the left,
+the selected cell's code and output on the right. Cells that succeeded
+before are replayed at once; before each cell that would run live, kumo
+waits: n (or enter) runs it, c runs the rest, q stops there. The state is
+the same as kumo run's, so a run stopped in the TUI resumes anywhere.`,
+		Args: argsUsage(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			opts.Store = f.openStore
+			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
+			if runF != nil {
+				return runF(opts)
+			}
+			return tuiRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "override a parameter: name=value (repeatable)")
+	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
+	return cmd
+}
+
+// errStopped ends a run the user stopped in the TUI.
+var errStopped = errors.New("stopped in the TUI before this cell; run again to go on")
+
+func tuiRun(ctx context.Context, opts *TUIOptions) error {
+	if !opts.Interactive && opts.ProgramOptions == nil {
+		return usageError{errors.New("kumo tui needs a terminal; kumo run does the same without one")}
+	}
+	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
+	if err != nil {
+		return err
+	}
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	held, err := holdRun(store, prep.name)
+	if err != nil {
+		return err
+	}
+	defer held.Release()
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	answers := make(chan stepAnswer)
+	model := newTUIModel(fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name), prep.recipe.Cells, answers, cancel)
+	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out), tea.WithAltScreen()}, opts.ProgramOptions...)...)
+	r := runner.New(runner.Options{
+		Recipe: prep.recipe, Run: prep.name, Overrides: prep.overrides, Builtins: prep.globals, Env: held.Env,
+		Events: tuiBridge{p},
+		Step: func(ctx context.Context, c *lang.Cell) error {
+			p.Send(waitingMsg{c.Index})
+			select {
+			case a := <-answers:
+				if !a {
+					return errStopped
+				}
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	})
+	var sum *runner.Summary
+	var runErr error
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sum, runErr = r.Run(ctx)
+		p.Send(runDoneMsg{runErr})
+	}()
+	if _, err := p.Run(); err != nil {
+		cancel()
+		<-finished
+		return err
+	}
+	cancel() // the TUI is gone: stop whatever still runs
+	<-finished
+	// Leave the same summary kumo run prints.
+	printer := newCellPrinter(opts.IO, false, held.Env.Secrets)
+	printer.footer(sum, ctx.Err())
+	if sum != nil && sum.Failed != nil {
+		code := exitFailed
+		if lang.IsInputError(runErr) {
+			code = exitBadInput
+		}
+		return &silentError{code: code, err: runErr}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return nil
+}
+
+// tuiBridge turns runner events into the TUI's messages.
+type tuiBridge struct{ p *tea.Program }
+
+func (b tuiBridge) CellStarted(c *lang.Cell, replay bool) { b.p.Send(cellStartedMsg{c.Index}) }
+func (b tuiBridge) Output(c *lang.Cell, source, stream, text string) {
+	line := text
+	if source != "" {
+		line = source + " | " + text
+	}
+	b.p.Send(cellOutputMsg{c.Index, line})
+}
+func (b tuiBridge) CellFinished(c *lang.Cell, r runner.CellResult) {
+	b.p.Send(cellFinishedMsg{c.Index, r})
+}
