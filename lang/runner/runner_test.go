@@ -311,3 +311,33 @@ func TestSecretsStayOutOfTheState(t *testing.T) {
 		t.Errorf("cell output = %q, want the printed value masked", cells[0].Output)
 	}
 }
+
+func TestStepHookPausesBeforeLiveCellsOnly(t *testing.T) {
+	h := newHarness(t)
+	h.write("r.star", recipe)
+	h.run(Options{From: "3"}) // cells 1-2 succeed once so they can replay
+	var asked []int
+	stop := errors.New("user stopped")
+	step := func(ctx context.Context, c *lang.Cell) error {
+		asked = append(asked, c.Index)
+		return stop
+	}
+	h.write("r.star", strings.Replace(recipe, `"three " + tag`, `"three (edited) " + tag`, 1))
+	got, _, err := h.run(Options{Step: step})
+	if err != nil {
+		t.Fatalf("a stopped run is not a failure: %v", err)
+	}
+	if got != "replayed replayed replayed" || len(asked) != 1 || asked[0] != 3 {
+		t.Errorf("statuses %q, asked before %v; want replayed cells unasked and a stop before cell 3", got, asked)
+	}
+	if run, _, _ := h.store.GetRun("r"); run.Status != "stopped" {
+		t.Errorf("run status %q", run.Status)
+	}
+	before := countLines(h.dir + "/effects")
+	if got, _, _ := h.run(Options{Step: func(context.Context, *lang.Cell) error { return nil }}); got != "replayed replayed replayed ran" {
+		t.Errorf("stepping on: %s", got)
+	}
+	if countLines(h.dir+"/effects") != before+1 {
+		t.Error("the stepped cell did not run")
+	}
+}
