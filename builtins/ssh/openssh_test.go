@@ -284,7 +284,7 @@ func TestOpenSSHConnectionKilledMidCommand(t *testing.T) {
 	pidFile := filepath.Join(s.Dir, "session.pid")
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.pool.Exec(context.Background(), ep, Command{Cmd: "echo $PPID > " + pidFile + "; sleep 30", Timeout: time.Minute})
+		_, err := f.pool.Exec(context.Background(), ep, Command{Cmd: "echo $PPID > " + pidFile + "; sleep 5", Timeout: time.Minute})
 		done <- err
 	}()
 	var pid int
