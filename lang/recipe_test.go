@@ -174,3 +174,23 @@ func TestLoadUnknownStdlibModule(t *testing.T) {
 		t.Errorf("error = %v, want one naming the module and listing the stdlib", err)
 	}
 }
+
+func TestModulesLoadRelativeToThemselves(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "lib", "a.star"), []byte("load(\"b.star\", \"b\")\na = b + 1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lib", "b.star"), []byte("b = 41\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.star"), []byte("b = 0\n"), 0o644) // the recipe's sibling must not be the one loaded
+	path := filepath.Join(dir, "r.star")
+	r, err := ParseRecipe(path, "load(\"lib/a.star\", \"a\")\nload(\"b.star\", \"b\")\nresult = [a, b]\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(r.Dir, starlark.StringDict{})
+	if err := s.ExecCell(context.Background(), path, r.Cells[0]); err != nil {
+		t.Fatal(FormatError(err))
+	}
+	if got := s.Globals["result"].String(); got != "[42, 0]" {
+		t.Errorf("result = %s, want [42, 0]", got)
+	}
+}

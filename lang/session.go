@@ -100,15 +100,15 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 		return e.globals, e.err
 	}
 	s.modules[key] = nil
-	child := &starlark.Thread{Name: "load " + key, Load: s.load, Print: s.Thread.Print}
-	child.SetLocal(ContextKey, Context(s.Thread))
-	for _, k := range []string{"kumo.env", "kumo.journal"} { // builtins find their run through these
-		if v := s.Thread.Local(k); v != nil {
-			child.SetLocal(k, v)
-		}
-	}
-	child.SetLocal(moduleDirKey, moduleDir(key))
-	globals, err := starlark.ExecFileOptions(FileOptions, child, key, src, s.builtins)
+	// The module runs on the loading thread itself, like a function call:
+	// it sees the same context, print, run env and journal that builtins
+	// reach through thread locals, with no list of them to keep in step,
+	// and its frames join the backtrace. Only the folder its own relative
+	// loads resolve against changes while it runs.
+	outer := thread.Local(moduleDirKey)
+	thread.SetLocal(moduleDirKey, moduleDir(key))
+	globals, err := starlark.ExecFileOptions(FileOptions, thread, key, src, s.builtins)
+	thread.SetLocal(moduleDirKey, outer)
 	if err == nil {
 		globals.Freeze()
 	}
