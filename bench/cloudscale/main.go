@@ -10,19 +10,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kumo-dev/kumo/bench/benchkit"
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 )
@@ -113,21 +110,21 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 			// emulator's bucket refill after the previous phase.
 			time.Sleep(time.Duration(burst / rate * float64(time.Second)))
 			before := emu.Throttled()
-			out, err := kumoRun(kumo, dir, env, "run", "scale.star", "--name", name, "-p", fmt.Sprintf("nodes=%d", n), "--json")
+			out, err := benchkit.Kumo(kumo, dir, env, "run", "scale.star", "--name", name, "-p", fmt.Sprintf("nodes=%d", n), "--json")
 			if err != nil {
 				emu.Shutdown()
 				return fmt.Errorf("%s, %d nodes: %w", cloud, n, err)
 			}
-			wall, err := createDuration(out)
-			if err != nil {
+			wall, ok := benchkit.RanCells(out)["Create"]
+			if !ok {
 				emu.Shutdown()
-				return err
+				return fmt.Errorf("no Create cell in the output: %s", out)
 			}
 			walls[n] = wall.Seconds()
 			createThrottled := emu.Throttled() - before
 			throttled += createThrottled
 			time.Sleep(time.Duration(burst / rate * float64(time.Second)))
-			if _, err := kumoRun(kumo, dir, env, "destroy", "--name", name, "--yes"); err != nil {
+			if _, err := benchkit.Kumo(kumo, dir, env, "destroy", "--name", name, "--yes"); err != nil {
 				emu.Shutdown()
 				return fmt.Errorf("%s: destroy: %w", cloud, err)
 			}
@@ -141,33 +138,4 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 	}
 	fmt.Printf("\nRESULT %s throttled=%d\n", strings.Join(result, " "), throttled)
 	return nil
-}
-
-func kumoRun(kumo, dir string, env []string, args ...string) ([]byte, error) {
-	cmd := exec.Command(kumo, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%v: %s", err, stderr.String())
-	}
-	return out, nil
-}
-
-// createDuration reads the Create cell's time from `kumo run --json`.
-func createDuration(out []byte) (time.Duration, error) {
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var cell struct {
-			Title      string `json:"title"`
-			Status     string `json:"status"`
-			DurationMS int64  `json:"duration_ms"`
-		}
-		if json.Unmarshal(sc.Bytes(), &cell) == nil && cell.Title == "Create" && cell.Status == "ran" {
-			return time.Duration(cell.DurationMS) * time.Millisecond, nil
-		}
-	}
-	return 0, fmt.Errorf("no Create cell in the output: %s", out)
 }

@@ -11,9 +11,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kumo-dev/kumo/bench/benchkit"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 )
 
@@ -166,25 +164,18 @@ ssh_run(nodes, "true")
 	return nil
 }
 
-func (b *bench) env() []string {
-	return append(os.Environ(), "HOME="+b.home, "SSH_AUTH_SOCK=", "KUMO_ONPREM_INVENTORY="+filepath.Join(b.dir, "inventory.yaml"))
+// vars are the environment settings every tool runs with.
+func (b *bench) vars() []string {
+	return []string{"HOME=" + b.home, "SSH_AUTH_SOCK=", "KUMO_ONPREM_INVENTORY=" + filepath.Join(b.dir, "inventory.yaml")}
 }
+
+func (b *bench) env() []string { return append(os.Environ(), b.vars()...) }
 
 // kumoRounds allocates the hosts once, then runs the recipe from its
 // "Cold" cell in a new kumo process per round: the cold cell opens 50 new
 // connections, the warm cell reuses them. Cell times come from --json.
 func (b *bench) kumoRounds(rounds int) (cold, warm []time.Duration, err error) {
-	kumo := func(args ...string) ([]byte, error) {
-		cmd := exec.Command(b.kumo, args...)
-		cmd.Dir, cmd.Env = b.dir, b.env()
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("%v: %s", err, stderr.String())
-		}
-		return out, nil
-	}
+	kumo := func(args ...string) ([]byte, error) { return benchkit.Kumo(b.kumo, b.dir, b.vars(), args...) }
 	if _, err := kumo("run", "fanout.star"); err != nil {
 		return nil, nil, err
 	}
@@ -194,27 +185,13 @@ func (b *bench) kumoRounds(rounds int) (cold, warm []time.Duration, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			var cell struct {
-				Title      string `json:"title"`
-				Status     string `json:"status"`
-				DurationMS int64  `json:"duration_ms"`
-			}
-			if json.Unmarshal(sc.Bytes(), &cell) != nil {
-				continue
-			}
-			d := time.Duration(cell.DurationMS) * time.Millisecond
-			switch {
-			case cell.Title == "Cold" && cell.Status == "ran":
-				cold = append(cold, d)
-			case cell.Title == "Warm" && cell.Status == "ran":
-				warm = append(warm, d)
-			}
+		times := benchkit.RanCells(out)
+		c, okC := times["Cold"]
+		w, okW := times["Warm"]
+		if !okC || !okW {
+			return nil, nil, fmt.Errorf("no cold and warm timings in: %s", out)
 		}
-	}
-	if len(cold) != rounds || len(warm) != rounds {
-		return nil, nil, fmt.Errorf("got %d cold and %d warm timings, want %d", len(cold), len(warm), rounds)
+		cold, warm = append(cold, c), append(warm, w)
 	}
 	return cold, warm, nil
 }
