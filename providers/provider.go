@@ -5,7 +5,6 @@ package providers
 
 import (
 	"context"
-	"errors"
 )
 
 // Node states, after the VCP SDK's.
@@ -99,9 +98,6 @@ type Validator interface {
 type GroupCleaner interface {
 	DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error
 }
-
-// ErrNotSupported is returned for operations a provider cannot do.
-var ErrNotSupported = errors.New("not supported by this provider")
 
 // A Pool is a provider with a fixed set of machines (on-prem hosts). Its
 // capacity is checked before any node is asked for, so that a unit that

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestTUIStepsThroughCells(t *testing.T) {
 			Store:          func() (*state.Store, error) { return state.Open(statePath) },
 			ProgramOptions: []tea.ProgramOption{tea.WithoutSignalHandler()}}
 		errc := make(chan error, 1)
-		go func() { errc <- tuiRun(nil, opts) }()
+		go func() { errc <- tuiRun(context.Background(), opts) }()
 		keys(keysIn, screen)
 		select {
 		case err := <-errc:

@@ -44,10 +44,3 @@ func (s *Store) AppendCall(run string, c Call) error {
 		run, c.Cell, c.Seq, c.Builtin, c.ArgsDigest, c.Args, c.Result, c.Duration.Milliseconds())
 	return err
 }
-
-// JournalSize counts the journaled calls of a run.
-func (s *Store) JournalSize(run string) (int, error) {
-	var n int
-	err := s.DB.QueryRow(`SELECT count(*) FROM journal WHERE run=?`, run).Scan(&n)
-	return n, err
-}

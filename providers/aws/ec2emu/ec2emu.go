@@ -299,16 +299,6 @@ func newID(prefix string) string {
 
 // --- regions, types, images ---
 
-type item struct {
-	XMLName xml.Name
-	Fields  []field
-}
-
-type field struct {
-	XMLName xml.Name
-	Value   string `xml:",chardata"`
-}
-
 func (s *Server) describeRegions(q query) (any, *apiError) {
 	type region struct {
 		Name     string `xml:"regionName"`
