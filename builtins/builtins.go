@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
 )
 
 // Func is the shape of every builtin, as in go.starlark.net.
@@ -30,7 +31,22 @@ type Def struct {
 	// answered from the journal when it is replayed. Pure builtins
 	// (spec, secret) run every time.
 	Journal bool
+
+	// Kind sorts entries that are not kumo's own builtins, for kumo doc:
+	// DocValue documents a type of value and its attributes, DocStarlark
+	// a name kumo takes from go.starlark.net, DocREPL one only the REPL has.
+	Kind DocKind
 }
+
+// DocKind sorts documentation entries.
+type DocKind string
+
+const (
+	DocBuiltin  DocKind = ""
+	DocValue    DocKind = "value"
+	DocStarlark DocKind = "starlark"
+	DocREPL     DocKind = "repl"
+)
 
 // ShortName is the name without its type: "create_unit".
 func (d *Def) ShortName() string {
@@ -126,5 +142,65 @@ func Errorf(b *starlark.Builtin, format string, args ...any) error {
 	return fmt.Errorf("%s: %w", b.Name(), fmt.Errorf(format, args...))
 }
 
+// Wrap prefixes err with the builtin's name and keeps what it is: an
+// InputError wrapped here still makes the CLI exit 2.
+func Wrap(b *starlark.Builtin, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", b.Name(), err)
+}
+
+// A CallSite is where a journaled call comes from: the Nth call of its
+// builtin in a cell (see lang/runner), and what the call makes and
+// deletes. Creating builtins pass it to the resource engine, so that a
+// cell run again finds what the same call made before. Outside a cell
+// (the REPL) it is empty.
+type CallSite struct {
+	Site    string
+	Effects *state.Effects
+}
+
+const siteKey = "kumo.site"
+
+// SetCallSite tells the builtin about to be called where it is called from.
+func SetCallSite(thread *starlark.Thread, s CallSite) { thread.SetLocal(siteKey, s) }
+
+// CallSiteOf is where the running builtin was called from.
+func CallSiteOf(thread *starlark.Thread) CallSite {
+	s, _ := thread.Local(siteKey).(CallSite)
+	return s
+}
+
 // ErrNoRun is returned by builtins used where no run is set up.
 var ErrNoRun = errors.New("this builtin needs a kumo run (use kumo run or kumo repl)")
+
+// Outside inputs: some pure builtins read files (spec() reads the
+// flavor catalog). Replay must see a change there as a change of the
+// builtin, so such a builtin registers a digest of what it reads.
+var inputs = map[string]func() string{}
+
+// RegisterInput registers how to digest what the builtin called name
+// reads from outside. Called from init of the builtin's package.
+func RegisterInput(name string, digest func() string) { inputs[name] = digest }
+
+// InputDigest digests what the builtin called name reads from outside
+// ("" for one that reads nothing); name "" digests every such input.
+func InputDigest(name string) string {
+	if name != "" {
+		if f := inputs[name]; f != nil {
+			return f()
+		}
+		return ""
+	}
+	var names []string
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n + "=" + inputs[n]() + ";")
+	}
+	return b.String()
+}

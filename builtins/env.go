@@ -24,6 +24,9 @@ type Env struct {
 	Providers map[string]providers.Provider
 	Out       Output
 	Secrets   *Masker
+	// Fault, if set, is called at named points of the resource engine
+	// (the crash tests kill kumo there; see fleet.Engine.Fault).
+	Fault func(point string)
 
 	mu      sync.Mutex
 	plugins map[string]any
@@ -104,12 +107,31 @@ func (e *Env) Notef(format string, args ...any) {
 	}
 }
 
+// Note prints a line of kumo's own, masked.
+func (e *Env) Note(text string) {
+	if e.Out != nil {
+		e.Out.Note(e.Secrets.Mask(text))
+	}
+}
+
+// Status shows a live status line for long work ("" clears it), masked.
+func (e *Env) Status(text string) {
+	if e.Out != nil {
+		e.Out.Status(e.Secrets.Mask(text))
+	}
+}
+
 // Output receives what builtins print while a cell runs.
 type Output interface {
 	// Line is one line a node printed; stream is "stdout" or "stderr".
 	Line(source, stream, text string)
-	// Note is a progress message of kumo's own.
+	// Note is a message of kumo's own: what it makes, keeps, deletes.
 	Note(text string)
+	// Status is a live line for long work (creating nodes, waiting),
+	// replaced by the next status and cleared by "". A terminal shows it
+	// with a spinner and the time elapsed; elsewhere it is printed now
+	// and then.
+	Status(text string)
 }
 
 // Masker replaces the values of secrets with a placeholder wherever kumo

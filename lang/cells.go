@@ -7,6 +7,7 @@ package lang
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -18,6 +19,14 @@ type Cell struct {
 	Kind      string // "", "parameters" or "markdown"
 	StartLine int    // 1-based line of the first source line (the marker line itself, if any)
 	Source    string // the cell's text, marker line included
+
+	// After names cells (by number or title) that this one depends on
+	// through the world rather than through values: "# %% Restart
+	// [after: Write config]" runs live whenever "Write config" did.
+	After []string
+	// Always marks a cell that runs live on every run ("[always]"): a
+	// check of the world, say.
+	Always bool
 }
 
 // Hash identifies the cell's source, so an edited cell is not replayed.
@@ -34,6 +43,22 @@ func (c *Cell) Hash() string {
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(body)))
 	return hex.EncodeToString(sum[:8])
+}
+
+// BodyLine is line's place in the cell's code, counted from its first
+// non-blank line after the marker: what Hash covers, so that a retitled
+// cell, or one with blank lines added around it, keeps its positions.
+func (c *Cell) BodyLine(line int) int {
+	first := c.StartLine
+	lines := strings.Split(c.Source, "\n")
+	i := 0
+	if strings.HasPrefix(c.Source, "# %%") {
+		i, first = 1, first+1
+	}
+	for ; i < len(lines) && strings.TrimSpace(lines[i]) == ""; i++ {
+		first++
+	}
+	return line - first
 }
 
 // Name is how messages refer to the cell: `cell 2 "Create nodes"`.
@@ -79,8 +104,8 @@ func SplitCells(src string) []*Cell {
 		}
 		if isMarker(line) {
 			flush()
-			title, kind := parseMarker(line)
-			cur = &Cell{Title: title, Kind: kind, StartLine: i + 1}
+			cur = parseMarker(line)
+			cur.StartLine = i + 1
 		} else if cur == nil {
 			cur = &Cell{StartLine: i + 1}
 		}
@@ -98,19 +123,30 @@ func isMarker(line string) bool {
 	return rest == "" || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r'
 }
 
-// parseMarker reads "# %% Title [parameters]" into its title and kind.
-func parseMarker(line string) (title, kind string) {
+// parseMarker reads "# %% Title [parameters]" into a cell's title and
+// tags: [parameters], [markdown] (or [md]), [always] and
+// [after: CELL, CELL]. Other tags are ignored, as Jupytext does.
+func parseMarker(line string) *Cell {
+	c := &Cell{}
 	rest := strings.TrimSpace(line[len("# %%"):])
 	var words []string
 	for rest != "" {
 		if rest[0] == '[' {
 			if end := strings.IndexByte(rest, ']'); end > 0 {
-				switch tag := strings.TrimSpace(rest[1:end]); tag {
-				case "parameters", "markdown", "md":
-					if tag == "md" {
-						tag = "markdown"
+				tag := strings.TrimSpace(rest[1:end])
+				switch {
+				case tag == "parameters" || tag == "markdown":
+					c.Kind = tag
+				case tag == "md":
+					c.Kind = "markdown"
+				case tag == "always":
+					c.Always = true
+				case strings.HasPrefix(tag, "after:"):
+					for _, ref := range strings.Split(strings.TrimPrefix(tag, "after:"), ",") {
+						if ref = strings.TrimSpace(ref); ref != "" {
+							c.After = append(c.After, ref)
+						}
 					}
-					kind = tag
 				}
 				rest = strings.TrimSpace(rest[end+1:])
 				continue
@@ -126,31 +162,58 @@ func parseMarker(line string) (title, kind string) {
 		words = append(words, rest[:i])
 		rest = strings.TrimSpace(rest[i:])
 	}
-	return strings.Join(words, " "), kind
+	c.Title = strings.Join(words, " ")
+	return c
 }
 
-// FindCell resolves a --from/--only argument: a cell number or a title
-// (case-insensitive; a unique prefix is enough).
-func FindCell(cells []*Cell, ref string) (*Cell, bool) {
+// FindCell resolves a reference to a code cell (--from, --only, after:):
+// a cell number or a title, case-insensitive, where a unique prefix is
+// enough. The error says what went wrong and lists what would do.
+func FindCell(cells []*Cell, ref string) (*Cell, error) {
+	var found *Cell
 	if n, err := strconv.Atoi(ref); err == nil {
-		if n >= 0 && n < len(cells) {
-			return cells[n], true
+		if n < 0 || n >= len(cells) {
+			return nil, fmt.Errorf("no cell %d: the recipe has cells 0 to %d", n, len(cells)-1)
 		}
-		return nil, false
-	}
-	var match *Cell
-	for _, c := range cells {
-		if strings.EqualFold(c.Title, ref) {
-			return c, true
-		}
-		if strings.HasPrefix(strings.ToLower(c.Title), strings.ToLower(ref)) {
-			if match != nil {
-				return nil, false // ambiguous
+		found = cells[n]
+	} else {
+		var exact, prefix []*Cell
+		for _, c := range cells {
+			switch {
+			case strings.EqualFold(c.Title, ref):
+				exact = append(exact, c)
+			case strings.HasPrefix(strings.ToLower(c.Title), strings.ToLower(ref)):
+				prefix = append(prefix, c)
 			}
-			match = c
+		}
+		matches := exact
+		if len(matches) == 0 {
+			matches = prefix
+		}
+		switch len(matches) {
+		case 0:
+			return nil, fmt.Errorf("no cell is titled %q; the cells are: %s", ref, cellList(cells))
+		case 1:
+			found = matches[0]
+		default:
+			return nil, fmt.Errorf("%q matches %d cells: %s; give its number or more of its title", ref, len(matches), cellList(matches))
 		}
 	}
-	return match, match != nil
+	if !found.Runnable() {
+		return nil, fmt.Errorf("%s is prose (a markdown cell) and has no code to run", found.Name())
+	}
+	return found, nil
+}
+
+// cellList renders cells for messages: `1 "Create", 2 "Install"`.
+func cellList(cells []*Cell) string {
+	var parts []string
+	for _, c := range cells {
+		if c.Runnable() {
+			parts = append(parts, strings.TrimPrefix(c.Name(), "cell "))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // onlyComments reports whether src holds nothing but comments and blanks.

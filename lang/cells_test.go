@@ -89,17 +89,34 @@ func TestCellHashIgnoresTitleAndTrailingSpace(t *testing.T) {
 }
 
 func TestFindCell(t *testing.T) {
-	cells := SplitCells("# %% Setup\n# %% Install TLJH\n# %% Install packages\n")
+	cells := SplitCells("# %% Setup\n# %% Install TLJH\n# %% Install packages\n# %% About [markdown]\n# prose\n")
 	for ref, want := range map[string]int{"0": 0, "2": 2, "setup": 0, "Install TLJH": 1, "install p": 2} {
-		c, ok := FindCell(cells, ref)
-		if !ok || c.Index != want {
-			t.Errorf("FindCell(%q) = %v, %v; want cell %d", ref, c, ok, want)
+		c, err := FindCell(cells, ref)
+		if err != nil || c.Index != want {
+			t.Errorf("FindCell(%q) = %v, %v; want cell %d", ref, c, err, want)
 		}
 	}
-	for _, ref := range []string{"3", "-1", "Install", "nothing"} {
-		if c, ok := FindCell(cells, ref); ok {
-			t.Errorf("FindCell(%q) = cell %d, want no match", ref, c.Index)
+	// Each error says what is wrong and lists what would do.
+	for ref, want := range map[string]string{
+		"4":       "no cell 4: the recipe has cells 0 to 3",
+		"-1":      "no cell -1",
+		"Install": `"Install" matches 2 cells: 1 "Install TLJH", 2 "Install packages"; give its number or more of its title`,
+		"nothing": `no cell is titled "nothing"; the cells are: 0 "Setup", 1 "Install TLJH", 2 "Install packages"`,
+		"3":       `cell 3 "About" is prose (a markdown cell) and has no code to run`,
+		"about":   `cell 3 "About" is prose`,
+	} {
+		c, err := FindCell(cells, ref)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("FindCell(%q) = %v, %v; want an error containing %q", ref, c, err, want)
 		}
+	}
+}
+
+func TestCellTags(t *testing.T) {
+	cells := SplitCells("# %% Write config [after: 0, Setup db] [always]\nx = 1\n")
+	c := cells[0]
+	if c.Title != "Write config" || !c.Always || len(c.After) != 2 || c.After[0] != "0" || c.After[1] != "Setup db" {
+		t.Errorf("parsed %+v", c)
 	}
 }
 

@@ -72,3 +72,84 @@ func allLiteral(list []syntax.Expr) bool {
 	}
 	return true
 }
+
+// Defaults runs the parameters cell on its own and returns the values it
+// assigns. The cell holds values only, so this touches nothing; if it
+// cannot run alone (it calls a builtin that needs a run), ok is false
+// and -p values are read without a type to check them against.
+func (r *Recipe) Defaults(builtins starlark.StringDict) (defaults starlark.StringDict, ok bool) {
+	c := r.ParamCell()
+	if c == nil {
+		return nil, true
+	}
+	f, err := c.Parse(r.Path)
+	if err != nil {
+		return nil, false
+	}
+	globals := starlark.StringDict{}
+	for k, v := range builtins {
+		globals[k] = v
+	}
+	thread := &starlark.Thread{Name: "defaults", Print: func(*starlark.Thread, string) {}}
+	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
+		return nil, false
+	}
+	out := starlark.StringDict{}
+	for _, name := range r.Params {
+		out[name] = globals[name]
+	}
+	return out, true
+}
+
+// Override reads the -p value raw of parameter name against its default
+// def (nil when unknown): a string parameter takes the text as it is
+// (`-p name=3` is "3"), a number must be a number, a bool True or False
+// (true/false too), a list a list, and so on. A secret cannot be given
+// on the command line.
+func Override(name, raw string, def starlark.Value) (starlark.Value, error) {
+	v := ParamValue(raw)
+	if def == nil || def == starlark.None {
+		return v, nil
+	}
+	bad := func(want string) error {
+		return Inputf("-p %s=%s: %s is %s (its default is %s); %q is not", name, raw, name, want, def.String(), raw)
+	}
+	switch def.(type) {
+	case starlark.String:
+		if s, ok := v.(starlark.String); ok {
+			return s, nil // a quoted literal, unquoted
+		}
+		return starlark.String(raw), nil
+	case starlark.Int:
+		if _, ok := v.(starlark.Int); ok {
+			return v, nil
+		}
+		return nil, bad("an int")
+	case starlark.Float:
+		switch x := v.(type) {
+		case starlark.Float:
+			return x, nil
+		case starlark.Int:
+			return starlark.Float(x.Float()), nil
+		}
+		return nil, bad("a float")
+	case starlark.Bool:
+		switch raw {
+		case "true", "yes", "on":
+			return starlark.True, nil
+		case "false", "no", "off":
+			return starlark.False, nil
+		}
+		if _, ok := v.(starlark.Bool); ok {
+			return v, nil
+		}
+		return nil, bad("a bool (True or False)")
+	}
+	if def.Type() == "secret" {
+		return nil, Inputf("-p %s: %s is %s, and secrets never come from the command line: set its KUMO_SECRET_ variable or let kumo ask (kumo doc secret)", name, name, def.String())
+	}
+	if v.Type() != def.Type() {
+		return nil, bad("a " + def.Type())
+	}
+	return v, nil
+}

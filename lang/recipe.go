@@ -32,8 +32,13 @@ type Recipe struct {
 	Cells  []*Cell
 	Params []string // names assigned in the parameters cell, in order
 
+	// Deps is, per cell, what it reads, defines and loads (nil for prose).
+	Deps []*Deps
+	// FuncGlobals is, per function defined in a cell (keyed by the
+	// position of its def or lambda), the globals its body uses.
+	FuncGlobals map[string][]string
+
 	paramCell int                           // index of the parameters cell, or -1
-	paramRefs []map[string]bool             // per cell: parameter names it mentions
 	defaults  map[string]*syntax.AssignStmt // parameter name -> its assignment
 }
 
@@ -53,7 +58,8 @@ func ReadRecipe(path string, known func(string) bool) (*Recipe, error) {
 // before it.
 func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 	dir, _ := filepath.Abs(filepath.Dir(path))
-	r := &Recipe{Path: path, Dir: dir, Cells: SplitCells(src), paramCell: -1, defaults: map[string]*syntax.AssignStmt{}}
+	r := &Recipe{Path: path, Dir: dir, Cells: SplitCells(src), paramCell: -1, defaults: map[string]*syntax.AssignStmt{},
+		FuncGlobals: map[string][]string{}}
 	globals := map[string]bool{}
 	isGlobal := func(name string) bool { return globals[name] || (known != nil && known(name)) }
 	for _, c := range r.Cells {
@@ -65,8 +71,7 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 		}
 	}
 	for _, c := range r.Cells {
-		refs := map[string]bool{}
-		r.paramRefs = append(r.paramRefs, refs)
+		r.Deps = append(r.Deps, nil)
 		if !c.Runnable() {
 			continue
 		}
@@ -92,15 +97,12 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 		for _, b := range f.Module.(*resolve.Module).Globals {
 			globals[b.First.Name] = true
 		}
-		syntax.Walk(f, func(n syntax.Node) bool {
-			if id, ok := n.(*syntax.Ident); ok && r.defaults[id.Name] != nil {
-				refs[id.Name] = true
-			}
-			return true
-		})
+		deps, err := r.analyze(c, f)
+		if err != nil {
+			return nil, &InputError{Err: err}
+		}
+		r.Deps[c.Index] = deps
 	}
-	// A cell before the parameters cell cannot mention a parameter, so
-	// paramRefs collected above is complete for every cell.
 	return r, nil
 }
 
@@ -114,14 +116,23 @@ func (c *Cell) Parse(path string) (*syntax.File, error) {
 // IsParams reports whether c is the recipe's parameters cell.
 func (r *Recipe) IsParams(c *Cell) bool { return c.Index == r.paramCell }
 
-// ParamsUsed lists the parameters a cell mentions, sorted.
-func (r *Recipe) ParamsUsed(c *Cell) []string {
-	var names []string
-	for name := range r.paramRefs[c.Index] {
-		names = append(names, name)
+// ParamCell is the parameters cell, or nil.
+func (r *Recipe) ParamCell() *Cell {
+	if r.paramCell < 0 {
+		return nil
 	}
-	sort.Strings(names)
-	return names
+	return r.Cells[r.paramCell]
+}
+
+// CellAt returns the cell holding line of the recipe, or nil.
+func (r *Recipe) CellAt(line int) *Cell {
+	var found *Cell
+	for _, c := range r.Cells {
+		if c.StartLine <= line {
+			found = c
+		}
+	}
+	return found
 }
 
 // CheckOverrides rejects -p names that the parameters cell does not assign.
@@ -140,4 +151,39 @@ func (r *Recipe) CheckOverrides(overrides map[string]string) error {
 		return &InputError{Err: fmt.Errorf("%s: unknown parameter %s: the recipe has no [parameters] cell", r.Path, strings.Join(unknown, ", "))}
 	}
 	return &InputError{Err: fmt.Errorf("%s: unknown parameter %s; the [parameters] cell defines: %s", r.Path, strings.Join(unknown, ", "), strings.Join(r.Params, ", "))}
+}
+
+// HasParam reports whether the parameters cell assigns name.
+func (r *Recipe) HasParam(name string) bool { return r.defaults[name] != nil }
+
+// Ancestors lists the cells that cell idx depends on, directly or
+// through other cells: those that define or change in place a value it
+// reads, and those it runs after. kumo run --only replays just these.
+func (r *Recipe) Ancestors(idx int) map[int]bool {
+	out := map[int]bool{}
+	needed := map[string]bool{}
+	want := func(d *Deps) {
+		for _, n := range d.Reads {
+			needed[n] = true
+		}
+		for _, a := range d.After {
+			out[a] = true
+		}
+	}
+	want(r.Deps[idx])
+	for i := idx - 1; i >= 0; i-- {
+		d := r.Deps[i]
+		if d == nil {
+			continue
+		}
+		take := out[i]
+		for _, n := range append(append([]string{}, d.Defines...), d.Mutates...) {
+			take = take || needed[n]
+		}
+		if take {
+			out[i] = true
+			want(d)
+		}
+	}
+	return out
 }

@@ -75,10 +75,16 @@ func TestRecipeParams(t *testing.T) {
 	if got := strings.Join(r.Params, ","); got != "nodes,name" {
 		t.Errorf("Params = %s, want nodes,name", got)
 	}
-	wantUsed := []string{"", "nodes", "", "name"}
+	// What each cell reads, function bodies included, and defines.
+	wantReads := []string{"", "nodes", "", "name"}
+	wantDefines := []string{"name,nodes", "x", "y", "f"}
 	for i, c := range r.Cells {
-		if got := strings.Join(r.ParamsUsed(c), ","); got != wantUsed[i] && !r.IsParams(c) {
-			t.Errorf("cell %d uses %q, want %q", i, got, wantUsed[i])
+		d := r.Deps[c.Index]
+		if got := strings.Join(d.Reads, ","); got != wantReads[i] && !r.IsParams(c) {
+			t.Errorf("cell %d reads %q, want %q", i, got, wantReads[i])
+		}
+		if got := strings.Join(d.Defines, ","); got != wantDefines[i] {
+			t.Errorf("cell %d defines %q, want %q", i, got, wantDefines[i])
 		}
 	}
 	if err := r.CheckOverrides(map[string]string{"nodes": "5"}); err != nil {
@@ -87,6 +93,103 @@ func TestRecipeParams(t *testing.T) {
 	err = r.CheckOverrides(map[string]string{"nodez": "5"})
 	if !IsInputError(err) || !strings.Contains(err.Error(), "nodez") || !strings.Contains(err.Error(), "nodes, name") {
 		t.Errorf("unknown override: error %v, want an input error naming it and listing nodes, name", err)
+	}
+}
+
+func TestDeps(t *testing.T) {
+	src := `# %% [parameters]
+students = 40
+# %% A
+load("lib.star", "helper")
+names = ["s%d" % i for i in range(students)]
+count = len(names)
+# %% B [after: A]
+total = 0
+for n in names:
+    total += 1
+names.append("x")
+hosts[0] = 1
+def g(x, y = count):
+    return x + seats
+# %% C [always]
+a, (b, c) = 1, (2, 3)
+print(a, b, c, total)
+`
+	known := func(s string) bool { return s == "hosts" || s == "seats" }
+	r, err := ParseRecipe("d.star", src, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(cell int, what string, got []string, want string) {
+		t.Helper()
+		if strings.Join(got, ",") != want {
+			t.Errorf("cell %d %s = %q, want %q", cell, what, strings.Join(got, ","), want)
+		}
+	}
+	check(1, "reads", r.Deps[1].Reads, "students") // len, range: universal; names: assigned first
+	check(1, "defines", r.Deps[1].Defines, "count,helper,names")
+	check(1, "loads", r.Deps[1].Loads, "lib.star")
+	// total is assigned before total += 1 reads it; names.append and
+	// hosts[0] = ... read (and mutate) them; g's default reads count and
+	// its body seats.
+	check(2, "reads", r.Deps[2].Reads, "count,hosts,names,seats")
+	check(2, "defines", r.Deps[2].Defines, "g,n,total")
+	if len(r.Deps[2].After) != 1 || r.Deps[2].After[0] != 1 {
+		t.Errorf("cell 2 after = %v, want [1]", r.Deps[2].After)
+	}
+	check(3, "reads", r.Deps[3].Reads, "total")
+	check(3, "defines", r.Deps[3].Defines, "a,b,c")
+	if !r.Cells[3].Always {
+		t.Error("cell 3 is not [always]")
+	}
+	// The function g uses the global seats in its body.
+	var fg []string
+	for _, v := range r.FuncGlobals {
+		fg = v
+	}
+	check(2, "g's globals", fg, "seats")
+
+	for _, bad := range []struct{ src, want string }{
+		{"# %% A [after: B]\nx = 1\n# %% B\ny = 2\n", "d.star:1:1: cell 0 \"A\" [after: B]: a cell can only run after an earlier one"},
+		{"# %% A\nx = 1\n# %% B [after: Z]\ny = 2\n", `no cell is titled "Z"`},
+	} {
+		if _, err := ParseRecipe("d.star", bad.src, nil); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: error %v, want an input error containing %q", bad.src, err, bad.want)
+		}
+	}
+}
+
+func TestOverrideTypes(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		def  starlark.Value
+		want string // the value's repr, or the error
+	}{
+		{"5", starlark.MakeInt(40), "5"},
+		{"many", starlark.MakeInt(40), `-p n=many: n is an int (its default is 40); "many" is not`},
+		{"2", starlark.Float(1.5), "2.0"},
+		{"x", starlark.Float(1.5), "is a float"},
+		{"3", starlark.String("a"), `"3"`},
+		{`"quoted"`, starlark.String("a"), `"quoted"`},
+		{"true", starlark.False, "True"},
+		{"maybe", starlark.False, "is a bool"},
+		{"[1, 2]", starlark.NewList(nil), "[1, 2]"},
+		{"oops", starlark.NewList(nil), "is a list"},
+		{"anything", starlark.None, `"anything"`},
+	} {
+		v, err := Override("n", tt.raw, tt.def)
+		got := ""
+		if err != nil {
+			got = err.Error()
+			if !IsInputError(err) {
+				t.Errorf("%s: not an input error: %v", tt.raw, err)
+			}
+		} else {
+			got = v.String()
+		}
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("Override(%q, default %s) = %s, want %s", tt.raw, tt.def, got, tt.want)
+		}
 	}
 }
 

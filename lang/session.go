@@ -2,6 +2,8 @@ package lang
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -36,6 +38,7 @@ type Session struct {
 
 	builtins starlark.StringDict
 	modules  map[string]*moduleEntry
+	digests  map[string]string // module key -> ModuleDigest
 }
 
 type moduleEntry struct {
@@ -47,7 +50,7 @@ type moduleEntry struct {
 // ExecREPLChunk knows no predeclared names besides the Universe, so the
 // builtins are globals of the recipe (a recipe may shadow them).
 func NewSession(dir string, builtins starlark.StringDict) *Session {
-	s := &Session{Dir: dir, builtins: builtins, modules: map[string]*moduleEntry{}}
+	s := &Session{Dir: dir, builtins: builtins, modules: map[string]*moduleEntry{}, digests: map[string]string{}}
 	s.Globals = starlark.StringDict{}
 	for k, v := range builtins {
 		s.Globals[k] = v
@@ -130,6 +133,19 @@ func moduleDir(key string) string {
 const stdlibPrefix = "@stdlib//"
 
 func (s *Session) readModule(thread *starlark.Thread, module string) (key string, src []byte, err error) {
+	dir := s.Dir
+	if d, ok := thread.Local(moduleDirKey).(string); ok {
+		dir = d
+	}
+	return readModule(dir, module)
+}
+
+// readModule reads module as loaded from a module in dir (stdlibPrefix
+// for a stdlib module) and returns its key, the name it is cached under.
+func readModule(dir, module string) (key string, src []byte, err error) {
+	if dir == stdlibPrefix && !strings.HasPrefix(module, "@") {
+		module = stdlibPrefix + module // stdlib modules load their siblings
+	}
 	if name, ok := strings.CutPrefix(module, stdlibPrefix); ok {
 		src, err := fs.ReadFile(stdlib.FS, name)
 		if err != nil {
@@ -140,13 +156,6 @@ func (s *Session) readModule(thread *starlark.Thread, module string) (key string
 	if strings.HasPrefix(module, "@") {
 		return "", nil, &InputError{Err: fmt.Errorf("load: %s: only @stdlib// modules and paths relative to the recipe can be loaded", module)}
 	}
-	dir := s.Dir
-	if d, ok := thread.Local(moduleDirKey).(string); ok {
-		if d == stdlibPrefix {
-			return s.readModule(thread, stdlibPrefix+module)
-		}
-		dir = d
-	}
 	path := module
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, module)
@@ -156,6 +165,67 @@ func (s *Session) readModule(thread *starlark.Thread, module string) (key string
 		return "", nil, &InputError{Err: fmt.Errorf("load: %v", err)}
 	}
 	return path, src, nil
+}
+
+// ModuleDigest identifies the source of module as loaded from the
+// recipe, with the modules it loads in turn: it changes when any of
+// their files does. Replay compares it, so a cell that loads an edited
+// module runs again. Digests are cached for the session.
+func (s *Session) ModuleDigest(module string) (string, error) {
+	key, src, err := readModule(s.Dir, module)
+	if err != nil {
+		return "", err
+	}
+	return s.moduleDigest(key, src, map[string]bool{})
+}
+
+// KeyDigest is ModuleDigest of a module by its key (a function's
+// file name), or "" if it is not a module of this session.
+func (s *Session) KeyDigest(key string) string {
+	if d, ok := s.digests[key]; ok {
+		return d
+	}
+	dir, module := filepath.Dir(key), key
+	if strings.HasPrefix(key, stdlibPrefix) {
+		dir = stdlibPrefix
+	}
+	k, src, err := readModule(dir, module)
+	if err != nil {
+		return ""
+	}
+	d, _ := s.moduleDigest(k, src, map[string]bool{})
+	return d
+}
+
+func (s *Session) moduleDigest(key string, src []byte, visiting map[string]bool) (string, error) {
+	if d, ok := s.digests[key]; ok {
+		return d, nil
+	}
+	if visiting[key] {
+		return "cycle:" + key, nil
+	}
+	visiting[key] = true
+	h := sha256.New()
+	h.Write(src)
+	// Its own loads: parse for load statements only.
+	if f, err := FileOptions.Parse(key, src, 0); err == nil {
+		for _, stmt := range f.Stmts {
+			if l, ok := stmt.(*syntax.LoadStmt); ok {
+				k, sub, err := readModule(moduleDir(key), l.ModuleName())
+				if err != nil {
+					return "", err
+				}
+				d, err := s.moduleDigest(k, sub, visiting)
+				if err != nil {
+					return "", err
+				}
+				fmt.Fprintf(h, "\x00%s=%s", l.ModuleName(), d)
+			}
+		}
+	}
+	d := hex.EncodeToString(h.Sum(nil)[:12])
+	s.digests[key] = d
+	return d, nil
 }
 
 // ExecChunk runs a REPL chunk. A chunk that is a single expression is

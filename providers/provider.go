@@ -13,6 +13,9 @@ const (
 	Running  = "RUNNING"
 	PowerOff = "POWER_OFF"
 	Error    = "ERROR"
+	// Gone is kumo's word for a node its provider no longer has
+	// (terminated, or deleted behind kumo's back).
+	Gone = "GONE"
 )
 
 // A NodeRequest asks a provider for one node.
@@ -91,6 +94,15 @@ type Provider interface {
 // credentials, an unknown region, instance type or image fail early.
 type Validator interface {
 	Validate(ctx context.Context, flavor string, spec map[string]any) error
+}
+
+// A Locator resolves where a spec's nodes live beyond the spec itself:
+// the region, endpoint, profile, cloud or inventory that the provider
+// would otherwise take from the environment. kumo records it with the
+// unit, so that destroy and status find the nodes from any shell. It
+// must never return credentials.
+type Locator interface {
+	Locate(spec map[string]any) map[string]any
 }
 
 // A GroupCleaner removes what a provider made for a unit group as a

@@ -3,6 +3,7 @@ package all
 
 import (
 	"sort"
+	"strings"
 
 	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
@@ -26,10 +27,14 @@ func Functions() []*builtins.Def {
 	return defs
 }
 
-// Docs lists every function and method, sorted by name, for kumo doc.
+// Docs lists every function, method, value type and global, sorted by
+// name, for kumo doc and the REPL's help().
 func Docs() []*builtins.Def {
 	defs := append(Functions(), units.MethodDefs()...)
+	defs = append(defs, units.ValueDocs...)
+	defs = append(defs, ssh.ValueDocs...)
 	defs = append(defs, starlarkDocs...)
+	defs = append(defs, replDocs...)
 	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	return defs
 }
@@ -52,16 +57,45 @@ func Globals() starlark.StringDict {
 // starlarkDocs document the names kumo adds from go.starlark.net, and
 // fail, which recipes use to stop a cell.
 var starlarkDocs = []*builtins.Def{{
-	Name: "fail",
+	Name: "fail", Kind: builtins.DocStarlark,
 	Doc: `fail(*args, sep=" ")
 Stops the cell with an error made of args. The cell is marked failed; the
 next run resumes at it.`,
 }, {
-	Name: "struct",
+	Name: "struct", Kind: builtins.DocStarlark,
 	Doc: `struct(**fields)
-Returns an immutable value with the given fields (s.name).`,
+Returns an immutable value with the given fields (s.name). Structs of
+plain values are journaled and compared by content, like lists and dicts.`,
 }, {
-	Name: "json",
-	Doc: `json.encode(x), json.decode(s), json.indent(s)
-JSON encoding and decoding (go.starlark.net/lib/json).`,
+	Name: "json", Kind: builtins.DocStarlark,
+	Doc: `json.encode(x), json.decode(s), json.indent(s, prefix="", indent="\t")
+JSON encoding and decoding (go.starlark.net/lib/json): encode turns
+None, bools, numbers, strings, lists, tuples, dicts and structs into JSON
+text; decode does the reverse; indent reformats JSON text.`,
+}, {
+	Name: "math", Kind: builtins.DocStarlark,
+	Doc: `math.NAME
+Mathematical functions and constants (go.starlark.net/lib/math): ` + mathNames() + `.`,
 }}
+
+// replDocs are the names only kumo repl has.
+var replDocs = []*builtins.Def{{
+	Name: "help", Kind: builtins.DocREPL,
+	Doc: `help(name=None)
+At the REPL: prints the documentation of a builtin, method, value type or
+stdlib module, given by name ("ssh_run") or as the value itself
+(help(ssh_run), help(ug)). help() lists everything, like kumo doc.`,
+}, {
+	Name: "exit", Kind: builtins.DocREPL,
+	Doc: `exit(), quit()
+At the REPL: leaves it, as Ctrl-D on an empty line does.`,
+}}
+
+func mathNames() string {
+	var names []string
+	for name := range math.Module.Members {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

@@ -60,7 +60,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	case content != starlark.None:
 		text, ok, err := builtins.TextArg(env, content)
 		if err != nil {
-			return nil, builtins.Errorf(b, "%v", err)
+			return nil, builtins.Wrap(b, err)
 		}
 		if !ok {
 			return nil, builtins.Inputf(b, "for parameter content: got %s, want string, bytes or secret", content.Type())
@@ -85,7 +85,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	eps, _, err := env.Targets(target)
 	if err != nil {
-		return nil, builtins.Errorf(b, "%v", err)
+		return nil, builtins.Wrap(b, err)
 	}
 	ctx := lang.Context(thread)
 	pool := kssh.PoolOf(env)
@@ -163,7 +163,7 @@ func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	ep, err := env.Target(target)
 	if err != nil {
-		return nil, builtins.Errorf(b, "%v", err)
+		return nil, builtins.Wrap(b, err)
 	}
 	ctx, pool := lang.Context(thread), kssh.PoolOf(env)
 	var out starlark.Value

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -40,7 +41,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	var cmd string
 	var user starlark.Value = starlark.None
 	var stdin starlark.Value = starlark.None
-	var timeout starlark.Value = starlark.String("10m")
+	timeout := builtins.Timeout(10 * time.Minute)
 	var envDict *starlark.Dict
 	sudo, check, parallel := false, true, 64
 	if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &user, "sudo?", &sudo,
@@ -54,10 +55,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	limit, err := builtins.Duration(b, "timeout", timeout)
-	if err != nil {
-		return nil, err
-	}
+	limit := timeout.D()
 	eps, many, err := env.Targets(target)
 	if err != nil {
 		return nil, wrapTargetErr(b, err)
@@ -77,7 +75,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if stdin != starlark.None {
 		s, ok, err := builtins.TextArg(env, stdin)
 		if err != nil {
-			return nil, builtins.Errorf(b, "%v", err)
+			return nil, builtins.Wrap(b, err)
 		}
 		if !ok {
 			return nil, builtins.Inputf(b, "for parameter stdin: got %s, want string, bytes or secret", stdin.Type())
@@ -143,7 +141,7 @@ func wrapTargetErr(b *starlark.Builtin, err error) error {
 	if lang.IsInputError(err) {
 		return builtins.Inputf(b, "for parameter target: %v", err)
 	}
-	return builtins.Errorf(b, "%v", err)
+	return builtins.Wrap(b, err)
 }
 
 func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[string]string, error) {
@@ -158,7 +156,7 @@ func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[stri
 		}
 		v, ok, err := builtins.TextArg(env, kv[1])
 		if err != nil {
-			return nil, builtins.Errorf(b, "%v", err)
+			return nil, builtins.Wrap(b, err)
 		}
 		if !ok {
 			switch x := kv[1].(type) {
@@ -294,3 +292,15 @@ func isVarName(s string) bool {
 	}
 	return true
 }
+
+// ValueDocs document the values of this family, for kumo doc.
+var ValueDocs = []*builtins.Def{{
+	Name: "ssh_result", Kind: builtins.DocValue,
+	Doc: `what ssh_run() returns for one target
+  .stdout     what the command printed (secrets masked)
+  .stderr     what it printed on stderr
+  .exit_code  its exit status
+  .ok         exit_code == 0
+  .node       the node (or the address) it ran on
+  .duration   seconds it took`,
+}}

@@ -1,18 +1,10 @@
 package units
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-
 	"go.starlark.net/starlark"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
 )
@@ -47,88 +39,18 @@ func unitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err := builtins.Unpack(b, args, kwargs, "name", &name); err != nil {
 		return nil, err
 	}
-	if !validName(name) {
+	if !fleet.ValidName(name) {
 		return nil, builtins.Inputf(b, "bad name %q: use letters, digits, '-' and '_'", name)
 	}
-	env, err := builtins.FromThread(thread)
+	env, eng, call, err := engineOf(thread)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ensureGroup(env, name); err != nil {
-		return nil, builtins.Errorf(b, "%v", err)
-	}
-	return &UnitGroup{Run: env.Run, Name: name}, nil
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// ensureGroup returns the group's row, making the group and its key. The
-// key is written before the row, and reused if a crash left it behind.
-func ensureGroup(env *builtins.Env, name string) (state.Resource, error) {
-	g, err := env.Store.Resource(state.Query{Run: env.Run, Kind: state.KindGroup, Name: name})
-	if err == nil {
-		return g, nil
-	}
-	if !errors.Is(err, state.ErrNotFound) {
-		return g, err
-	}
-	keyFile := filepath.Join(env.Store.Dir(), "keys", env.Run, name)
-	if _, err := groupKey(keyFile); err != nil {
-		return g, err
-	}
-	g = state.Resource{Run: env.Run, Kind: state.KindGroup, Group: name, Name: name, Token: newToken(),
-		Status: state.Ready, Data: state.Data{KeyFile: keyFile}}
-	if err := env.Store.InsertIntents([]*state.Resource{&g}); err != nil {
-		return g, err
-	}
-	return g, nil
-}
-
-// groupKey returns the group's public key in authorized_keys form,
-// generating the ed25519 key pair on first use (mode 0600).
-func groupKey(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		signer, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return "", fmt.Errorf("group key %s: %w", path, err)
-		}
-		return string(ssh.MarshalAuthorizedKey(signer.PublicKey())), nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	g, err := eng.Group(call, name)
 	if err != nil {
-		return "", err
+		return nil, builtins.Wrap(b, err)
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "kumo group key")
-	if err != nil {
-		return "", err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", err
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	authorized := ssh.MarshalAuthorizedKey(sshPub)
-	os.WriteFile(path+".pub", authorized, 0o600)
-	return string(authorized), nil
+	return &UnitGroup{Run: env.Run, Name: name, Token: g.Token}, nil
 }
 
 var groupMethods = builtins.Methods{
@@ -139,7 +61,12 @@ Returns the unit called name, creating it with nodes nodes of spec if the
 group has none by that name. Returns when every node is RUNNING and
 answers SSH. Nodes are created in parallel. Creation is crash-safe: each
 node is recorded before its provider is asked for it, and a re-run adopts
-what an interrupted run created instead of creating it again.`,
+what an interrupted run created instead of creating it again.
+
+When its cell runs again, the call returns the unit it made before: nodes
+that have vanished since are made again, and a changed nodes= adds or
+deletes nodes to match (saying so). A different spec is refused: delete
+the unit first.`,
 		Fn: createUnit, Journal: true,
 	},
 	"units": {
@@ -166,11 +93,13 @@ Returns the IP addresses of the group's nodes in node_state (None: all).`,
 		Name: "UnitGroup.delete",
 		Doc: `ug.delete()
 Deletes every unit and node of the group, then the group and its key
-(VCP's cleanup()).`,
+(VCP's cleanup()). Deleting a group that is already gone does nothing, so
+a teardown cell can run again.`,
 		Fn: groupDelete, Journal: true,
 	},
 }
 
+// receiverGroup is the group a method was called on, which must exist.
 func receiverGroup(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env, *UnitGroup, error) {
 	env, err := builtins.FromThread(thread)
 	if err != nil {
@@ -178,8 +107,8 @@ func receiverGroup(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env,
 	}
 	g := b.Receiver().(*UnitGroup)
 	if _, err := env.Store.Resource(state.Query{Run: env.Run, Kind: state.KindGroup, Name: g.Name}); err != nil {
-		if errors.Is(err, state.ErrNotFound) {
-			return nil, nil, builtins.Errorf(b, "unit group %s was deleted", g.Name)
+		if err == state.ErrNotFound {
+			return nil, nil, builtins.Errorf(b, "unit group %s was deleted; run the cell that makes it again", g.Name)
 		}
 		return nil, nil, err
 	}
@@ -200,7 +129,7 @@ func groupUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	var out []starlark.Value
 	for _, r := range rs {
-		out = append(out, &Unit{Run: r.Run, Group: r.Group, Name: r.Name, Provider: r.Provider})
+		out = append(out, unitValue(r))
 	}
 	return starlark.NewList(out), nil
 }
@@ -209,12 +138,13 @@ func groupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := builtins.Unpack(b, args, kwargs); err != nil {
 		return nil, err
 	}
-	env, g, err := receiverGroup(thread, b)
+	_, eng, call, err := engineOf(thread)
 	if err != nil {
 		return nil, err
 	}
-	if err := DeleteGroup(lang.Context(thread), env, g.Name); err != nil {
-		return nil, builtins.Errorf(b, "%v", err)
+	g := b.Receiver().(*UnitGroup)
+	if err := eng.DeleteGroup(lang.Context(thread), call, g.Name); err != nil {
+		return nil, builtins.Wrap(b, err)
 	}
 	return starlark.None, nil
 }

@@ -1,8 +1,9 @@
 package units
 
 import (
+	"crypto/sha256"
 	_ "embed"
-	"encoding/json"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/fleet"
 )
 
 //go:embed flavors.yaml
@@ -30,15 +32,7 @@ func LoadCatalog() (Catalog, error) {
 	if err := yaml.Unmarshal(builtinFlavors, &cat); err != nil {
 		return nil, err
 	}
-	path := os.Getenv("KUMO_FLAVORS")
-	if path == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			path = filepath.Join(home, ".config", "kumo", "flavors.yaml")
-			if _, err := os.Stat(path); err != nil {
-				path = ""
-			}
-		}
-	}
+	path := userCatalog()
 	if path == "" {
 		return cat, nil
 	}
@@ -65,6 +59,35 @@ func LoadCatalog() (Catalog, error) {
 	}
 	return cat, nil
 }
+
+// userCatalog is the user's flavors file, or "".
+func userCatalog() string {
+	if path := os.Getenv("KUMO_FLAVORS"); path != "" {
+		return path
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		path := filepath.Join(home, ".config", "kumo", "flavors.yaml")
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// catalogDigest identifies the catalog spec() reads: a cell that calls
+// spec() runs again when the user's flavors file changes.
+func catalogDigest() string {
+	h := sha256.New()
+	h.Write(builtinFlavors)
+	if path := userCatalog(); path != "" {
+		b, err := os.ReadFile(path)
+		fmt.Fprintf(h, "\x00%s\x00%v\x00", path, err)
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+func init() { builtins.RegisterInput("spec", catalogDigest) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -224,18 +247,17 @@ func (s *Spec) SetField(name string, v starlark.Value) error {
 	return nil
 }
 
-// JSON is the spec as stored with its unit; equal specs give equal text.
-func (s *Spec) JSON() (json.RawMessage, map[string]any, error) {
+// Fleet is the spec as the resource engine stores it with its unit.
+func (s *Spec) Fleet() (fleet.Spec, error) {
 	fields := map[string]any{}
 	for k, v := range s.Fields {
 		x, err := fromStarlark(v)
 		if err != nil {
-			return nil, nil, fmt.Errorf("spec field %s: %w", k, err)
+			return fleet.Spec{}, fmt.Errorf("spec field %s: %w", k, err)
 		}
 		fields[k] = x
 	}
-	b, err := json.Marshal(map[string]any{"provider": s.Provider, "flavor": s.Flavor, "fields": fields})
-	return b, fields, err
+	return fleet.Spec{Provider: s.Provider, Flavor: s.Flavor, Fields: fields}, nil
 }
 
 func fromStarlark(v starlark.Value) (any, error) {

@@ -80,9 +80,10 @@ func TestUserFlavorsOverrideAndExtend(t *testing.T) {
 func TestSpecJSONIsCanonical(t *testing.T) {
 	a, _ := evalSpec(t, `s = spec("local", "small", user = "u", cpus = 2)`)
 	b, _ := evalSpec(t, "s = spec(\"local\", \"small\")\ns.cpus = 2\ns.user = \"u\"")
-	ja, _, _ := a.(*Spec).JSON()
-	jb, _, _ := b.(*Spec).JSON()
-	if string(ja) != string(jb) {
+	fa, _ := a.(*Spec).Fleet()
+	fb, _ := b.(*Spec).Fleet()
+	ja, jb := fa.JSON(), fb.JSON()
+	if string(ja) != string(jb) || !fa.Equal(fb) {
 		t.Errorf("equal specs give different JSON:\n%s\n%s", ja, jb)
 	}
 }

@@ -7,6 +7,8 @@ package units
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -20,15 +22,26 @@ import (
 // world is a method call, which the journal records, never an attribute:
 // replaying a cell must see exactly what the live run saw.
 
-// UnitGroup is the value of unit_group().
+// UnitGroup is the value of unit_group(). Token tells one group from
+// another of the same name made after the first was deleted: cells that
+// hold the old one are not replayed against the new.
 type UnitGroup struct {
 	Run, Name string
+	Token     string `json:",omitempty"`
 }
 
 // Unit is a unit of a group.
 type Unit struct {
 	Run, Group, Name, Provider string
+	Token                      string `json:",omitempty"`
 }
+
+func unitValue(r state.Resource) *Unit {
+	return &Unit{Run: r.Run, Group: r.Group, Name: r.Name, Provider: r.Provider, Token: r.Token}
+}
+
+// defaultTimeout is how long creating and powering nodes may take.
+const defaultTimeout = 10 * time.Minute
 
 // Node is one machine of a unit, as it was when returned.
 type Node struct {
@@ -162,3 +175,36 @@ func decodeInto[T any, P interface {
 	}
 	return P(&v), nil
 }
+
+// ValueDocs document the values of this family, for kumo doc.
+var ValueDocs = []*builtins.Def{{
+	Name: "unit_group", Kind: builtins.DocValue,
+	Doc: `a unit group, as unit_group() returns it
+Attributes: .name. Methods: ` + strings.Join(groupMethods.Names(), "(), ") + `() (kumo doc UnitGroup.NAME).`,
+}, {
+	Name: "unit", Kind: builtins.DocValue,
+	Doc: `a unit, as ug.create_unit() and ug.units() return it
+Attributes: .name, .group (its group's name), .provider. Methods: ` + strings.Join(unitMethods.Names(), "(), ") + `() (kumo doc Unit.NAME).`,
+}, {
+	Name: "node", Kind: builtins.DocValue,
+	Doc: `a node, as unit.nodes(), ug.nodes() and add_nodes() return it
+A node value is what was known when it was returned (call nodes() again
+for fresh states). Nodes compare equal by identity and can be given to
+ssh_run, put_file, get_file and wait_port.
+  .name        web-1: its unit's name and number
+  .unit        its unit's name
+  .group       its group's name
+  .state       RUNNING, STARTING, POWER_OFF, ERROR or GONE
+  .ip          where kumo's host reaches it (its own 127.x address for local nodes)
+  .private_ip  its address inside its network
+  .port        its SSH port
+  .address     ip:port
+  .provider    local, onprem, aws, openstack
+  .id          the provider's id for it (an instance id, a server id)`,
+}, {
+	Name: "spec", Kind: builtins.DocValue,
+	Doc: `a node specification, as spec() returns it
+Attributes: .provider, .flavor and every field of the provider (kumo doc
+spec lists how to get them; kumo flavors shows the catalog). Fields can be
+set: s.disk_gb = 32. An unknown field is an error listing the valid ones.`,
+}}

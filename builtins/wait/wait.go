@@ -60,24 +60,21 @@ func poll(ctx context.Context, limit time.Duration, try func(ctx context.Context
 func waitPort(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var target starlark.Value
 	var port int
-	var timeout starlark.Value = starlark.String("5m")
+	timeout := builtins.Timeout(5 * time.Minute)
 	if err := builtins.Unpack(b, args, kwargs, "target", &target, "port", &port, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
 	if port < 1 || port > 65535 {
 		return nil, builtins.Inputf(b, "port %d is out of range", port)
 	}
-	limit, err := builtins.Duration(b, "timeout", timeout)
-	if err != nil {
-		return nil, err
-	}
+	limit := timeout.D()
 	env, err := builtins.FromThread(thread)
 	if err != nil {
 		return nil, err
 	}
 	eps, _, err := env.Targets(target)
 	if err != nil {
-		return nil, builtins.Errorf(b, "%v", err)
+		return nil, builtins.Wrap(b, err)
 	}
 	for _, ep := range eps {
 		addr := net.JoinHostPort(ep.Host, strconv.Itoa(port))
@@ -99,18 +96,15 @@ func waitPort(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 func waitHTTP(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var url string
 	status := 200
-	var timeout starlark.Value = starlark.String("5m")
+	timeout := builtins.Timeout(5 * time.Minute)
 	if err := builtins.Unpack(b, args, kwargs, "url", &url, "status?", &status, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
-	limit, err := builtins.Duration(b, "timeout", timeout)
-	if err != nil {
-		return nil, err
-	}
+	limit := timeout.D()
 	var got int
 	var body []byte
 	client := &http.Client{Timeout: 10 * time.Second}
-	err = poll(lang.Context(thread), limit, func(ctx context.Context) error {
+	err := poll(lang.Context(thread), limit, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err

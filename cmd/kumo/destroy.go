@@ -3,12 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kumo-dev/kumo/builtins/units"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang/state"
 )
 
@@ -17,6 +18,8 @@ type DestroyOptions struct {
 	IO
 	Store       func() (*state.Store, error)
 	Name        string
+	All         bool
+	Forget      bool
 	Yes         bool
 	Interactive bool // may ask for confirmation
 }
@@ -27,8 +30,19 @@ func newCmdDestroy(f *factory, runF func(*DestroyOptions) error) *cobra.Command 
 		Use:   "destroy",
 		Short: "Delete every node, unit and group of a run, and forget the run",
 		Long: `Delete every resource a run created, including ones an interrupted run
-left half-made, then forget the run's cells and journal so that the next
-run starts from scratch. Asks for confirmation unless --yes is given.`,
+left half-made and nodes the provider has that the state lost track of,
+then forget the run's cells and journal so that the next run starts from
+scratch. Asks for confirmation unless --yes is given.
+
+The state records where each unit's nodes live (region, endpoint, cloud,
+inventory; never credentials), so destroy finds them from any shell.
+Credentials still come from where they always do (~/.aws, clouds.yaml,
+ssh-agent). When a provider cannot be reached at all (an emulator that
+is gone, a cloud account closed), --forget drops those records instead,
+listing them: what they name may still exist there.`,
+		Example: `  kumo destroy --name hello --yes
+  kumo destroy --all
+  kumo destroy --name old-lab --forget --yes`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Store = f.openExistingStore
@@ -40,49 +54,130 @@ run starts from scratch. Asks for confirmation unless --yes is given.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "the run to destroy (default: the only run)")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "destroy every run of the state")
+	cmd.Flags().BoolVar(&opts.Forget, "forget", false, "drop the records of resources whose provider cannot be reached, listing them")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	registerRunCompletion(cmd, f)
 	return cmd
 }
 
 func destroyRun(ctx context.Context, opts *DestroyOptions) error {
+	if opts.All && opts.Name != "" {
+		return usageError{error: errors.New("--all and --name exclude each other")}
+	}
 	store, err := opts.Store()
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	name, err := pickRun(store, opts.Name)
+	var names []string
+	if opts.All {
+		runs, err := store.Runs()
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			names = append(names, r.Name)
+		}
+		if len(names) == 0 {
+			fmt.Fprintf(opts.Out, "no runs in %s\n", store.Path)
+			return nil
+		}
+	} else {
+		name, err := pickRun(store, opts.Name)
+		if err != nil {
+			return err
+		}
+		names = []string{name}
+	}
+	nodes, err := store.Resources(state.Query{Kind: state.KindNode})
 	if err != nil {
 		return err
 	}
-	nodes, err := store.Resources(state.Query{Run: name, Kind: state.KindNode})
-	if err != nil {
-		return err
+	count := 0
+	for _, n := range nodes {
+		for _, name := range names {
+			if n.Run == name {
+				count++
+			}
+		}
+	}
+	what := fmt.Sprintf("run %q and its %s", names[0], plural(count, "node"))
+	if len(names) > 1 {
+		what = fmt.Sprintf("%d runs (%s) and their %s", len(names), strings.Join(names, ", "), plural(count, "node"))
 	}
 	if !opts.Yes {
 		if !opts.Interactive {
-			return usageError{fmt.Errorf("destroy run %q (%d nodes): pass --yes to confirm when not in a terminal", name, len(nodes))}
+			return usageError{error: fmt.Errorf("destroy %s: pass --yes to confirm when not in a terminal", what)}
 		}
-		fmt.Fprintf(opts.Out, "Destroy run %q and its %d node(s)? [y/N] ", name, len(nodes))
+		fmt.Fprintf(opts.Out, "Destroy %s? [y/N] ", what)
 		answer, _ := bufio.NewReader(opts.In).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			fmt.Fprintln(opts.Out, "not destroyed")
 			return nil
 		}
 	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	var errs []error
+	for _, name := range names {
+		if err := destroyOne(ctx, opts, store, name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// destroyOne destroys one run, holding its lock.
+func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, name string) error {
 	held, err := holdRun(store, name)
 	if err != nil {
 		return err
 	}
 	defer held.Release()
-	ctx, stop := interruptible(ctx)
-	defer stop()
-	n, err := units.DestroyRun(ctx, held.Env)
+	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: lineReporter{opts.Out}}
+	if opts.Forget {
+		unreachable := eng.Unreachable(ctx)
+		if len(unreachable) > 0 {
+			dropped, err := eng.ForgetUnreachable(unreachable)
+			if err != nil {
+				return err
+			}
+			for _, r := range dropped {
+				fmt.Fprintf(opts.Out, "forgot %s %s/%s on %s (%s cannot be reached; it may still exist there)\n",
+					r.Kind, r.Group, r.Name, r.Provider, r.Provider)
+			}
+			for prov := range unreachable {
+				delete(held.Env.Providers, prov) // no leak search there either
+			}
+		}
+	}
+	deleted, err := eng.Destroy(ctx)
 	if err != nil {
-		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; run kumo destroy again to retry the rest", name, err)
+		hint := "run kumo destroy again to retry the rest"
+		if !opts.Forget {
+			hint += ", or add --forget to drop the records of what cannot be reached"
+		}
+		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; %s", name, err, hint)
 	}
 	if err := store.ForgetRun(name); err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.Out, "destroyed run %q: %d node(s) deleted\n", name, n)
+	list := ""
+	if len(deleted) > 0 {
+		list = " (" + strings.Join(deleted, ", ") + ")"
+	}
+	fmt.Fprintf(opts.Out, "destroyed run %q: %s deleted%s\n", name, plural(len(deleted), "node"), list)
 	return nil
 }
+
+func plural(n int, word string) string { return fmt.Sprintf("%d %s(s)", n, word) }
+
+// lineReporter prints the engine's notes as lines; commands outside a
+// run have no live status line.
+type lineReporter struct {
+	w interface{ Write([]byte) (int, error) }
+}
+
+func (l lineReporter) Note(text string) { fmt.Fprintf(l.w, "· %s\n", text) }
+func (l lineReporter) Status(string)    {}

@@ -47,14 +47,15 @@ func docRun(opts *DocOptions) error {
 	defs := all.Docs()
 	if opts.Name == "" {
 		tw := tabwriter.NewWriter(opts.Out, 2, 4, 2, ' ', 0)
-		for _, section := range []struct {
-			title   string
-			methods bool
-		}{{"Functions", false}, {"Methods (of unit groups and units)", true}} {
+		for _, section := range docSections {
 			fmt.Fprintf(tw, "%s:\n", section.title)
 			for _, d := range defs {
-				if strings.Contains(d.Name, ".") == section.methods {
-					fmt.Fprintf(tw, "  %s\t%s\n", d.Name, d.Summary())
+				if section.has(d) {
+					summary := d.Summary()
+					if d.Kind == builtins.DocValue {
+						summary, _, _ = strings.Cut(d.Doc, "\n")
+					}
+					fmt.Fprintf(tw, "  %s\t%s\n", d.Name, summary)
 				}
 			}
 		}
@@ -66,10 +67,13 @@ func docRun(opts *DocOptions) error {
 	if src, err := fs.ReadFile(stdlib.FS, strings.TrimPrefix(opts.Name, "@stdlib//")); err == nil {
 		return printModuleDoc(opts, opts.Name, string(src))
 	}
+	if src, err := fs.ReadFile(stdlib.FS, strings.TrimPrefix(opts.Name, "@stdlib//")+".star"); err == nil {
+		return printModuleDoc(opts, opts.Name, string(src))
+	}
 	var found []*builtins.Def
 	want := strings.TrimPrefix(strings.TrimPrefix(opts.Name, "ug."), "unit.")
 	for _, d := range defs {
-		if d.Name == opts.Name || d.ShortName() == want {
+		if d.Name == opts.Name || d.ShortName() == want || sameTypeName(d.Name, opts.Name) {
 			found = append(found, d)
 		}
 	}
@@ -84,15 +88,37 @@ func docRun(opts *DocOptions) error {
 		if len(close) > 0 {
 			hint = "did you mean " + strings.Join(close, ", ") + "?"
 		}
-		return usageError{fmt.Errorf("no builtin %q; %s", opts.Name, hint)}
+		return usageError{error: fmt.Errorf("no builtin %q; %s", opts.Name, hint)}
 	}
 	for i, d := range found {
 		if i > 0 {
 			fmt.Fprintln(opts.Out)
 		}
+		if d.Kind == builtins.DocValue {
+			fmt.Fprintf(opts.Out, "%s: %s\n", d.Name, d.Doc)
+			continue
+		}
 		fmt.Fprintln(opts.Out, d.Doc)
 	}
 	return nil
+}
+
+// docSections order kumo doc's list.
+var docSections = []struct {
+	title string
+	has   func(d *builtins.Def) bool
+}{
+	{"Functions", func(d *builtins.Def) bool { return d.Kind == builtins.DocBuiltin && !strings.Contains(d.Name, ".") }},
+	{"Methods (of unit groups and units)", func(d *builtins.Def) bool { return d.Kind == builtins.DocBuiltin && strings.Contains(d.Name, ".") }},
+	{"Values (their attributes)", func(d *builtins.Def) bool { return d.Kind == builtins.DocValue }},
+	{"From Starlark", func(d *builtins.Def) bool { return d.Kind == builtins.DocStarlark }},
+	{"At the REPL only", func(d *builtins.Def) bool { return d.Kind == builtins.DocREPL }},
+}
+
+// sameTypeName matches UnitGroup to unit_group, SSHResult to ssh_result.
+func sameTypeName(a, b string) bool {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	return norm(a) == norm(b)
 }
 
 // editDistance is the Levenshtein distance, for "did you mean".

@@ -42,7 +42,7 @@ end with no account. It prints the environment variables that point kumo
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Cloud = args[0]
 			if opts.Dir == "" {
-				opts.Dir = filepath.Join(filepath.Dir(*f.statePath), "emulators", opts.Cloud)
+				opts.Dir = filepath.Join(filepath.Dir(f.statePathFor("")), "emulators", opts.Cloud)
 			}
 			if runF != nil {
 				return runF(opts)
@@ -106,7 +106,7 @@ export OS_REGION_NAME=%s
 		<-ctx.Done()
 		emu.Shutdown()
 	default:
-		return usageError{fmt.Errorf("no emulator for %q (have: aws, openstack)", opts.Cloud)}
+		return usageError{error: fmt.Errorf("no emulator for %q (have: aws, openstack)", opts.Cloud)}
 	}
 	return nil
 }

@@ -21,26 +21,81 @@ import (
 	"github.com/kumo-dev/kumo/providers/openstack"
 )
 
-// defaultStatePath is relative to the current folder, like .git.
-const defaultStatePath = ".kumo/state.db"
+// stateName is where a recipe's state lives, relative to the recipe's
+// folder: the state goes with the recipe, so that it is found from any
+// working directory.
+const stateName = ".kumo/state.db"
 
 // factory gives commands what they share: IO and the state.
 type factory struct {
 	IO
-	statePath *string
+	statePath *string // --state; "" for the default
 }
 
-func (f *factory) openStore() (*state.Store, error) {
-	return state.Open(*f.statePath)
-}
-
-// openExistingStore is openStore for commands that only look at runs:
-// they must not leave a new state file behind.
-func (f *factory) openExistingStore() (*state.Store, error) {
-	if _, err := os.Stat(*f.statePath); err != nil {
-		return nil, usageError{fmt.Errorf("no state at %s: no run has used it yet (give --state to use another file)", *f.statePath)}
+// statePathFor is the state of the recipe file (or of the working
+// directory when file is ""), unless --state says otherwise.
+func (f *factory) statePathFor(file string) string {
+	if *f.statePath != "" {
+		return *f.statePath
 	}
-	return state.Open(*f.statePath)
+	if file == "" {
+		return stateName
+	}
+	return filepath.Join(filepath.Dir(file), stateName)
+}
+
+// storeFor opens (creating it if needed) the state of the recipe file.
+func (f *factory) storeFor(file string) func() (*state.Store, error) {
+	return func() (*state.Store, error) { return openState(f.statePathFor(file)) }
+}
+
+// openExistingStore opens the state for commands about runs that exist
+// (status, logs, destroy): --state, else .kumo/state.db in the working
+// directory or the nearest folder above it that has one, as git finds
+// .git. They never leave a new state file behind.
+func (f *factory) openExistingStore() (*state.Store, error) {
+	path := *f.statePath
+	if path == "" {
+		path = findState()
+	}
+	if path == "" {
+		return nil, usageError{error: fmt.Errorf("no kumo state here: no %s in this folder or above it. Run this from the recipe's folder, or give --state", stateName)}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, usageError{error: fmt.Errorf("no state at %s: no run has used it yet (give --state to use another file)", path)}
+	}
+	return openState(path)
+}
+
+// findState looks for .kumo/state.db from the working directory up.
+func findState() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	if _, err := os.Stat(stateName); err == nil {
+		return stateName
+	}
+	for {
+		path := filepath.Join(dir, stateName)
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// openState opens a state file, saying which file a failure is about.
+func openState(path string) (*state.Store, error) {
+	s, err := state.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the state %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // providersFor returns every provider kumo knows, keeping their data
@@ -62,7 +117,24 @@ func newProviders(dir string, alloc onprem.Allocator) map[string]providers.Provi
 
 // newEnv is the builtins' view of run.
 func newEnv(store *state.Store, run string) *builtins.Env {
-	return &builtins.Env{Run: run, Store: store, Providers: providersFor(store), Secrets: &builtins.Masker{}}
+	return &builtins.Env{Run: run, Store: store, Providers: providersFor(store), Secrets: &builtins.Masker{}, Fault: faultFromEnv()}
+}
+
+// faultFromEnv lets the crash tests kill kumo -9 at an exact point of
+// the resource engine: with KUMO_FAULT=after-create, kumo dies right
+// after a provider made a node and before the state recorded it, the
+// window the intent rows cover.
+func faultFromEnv() func(string) {
+	want := os.Getenv("KUMO_FAULT")
+	if want == "" {
+		return nil
+	}
+	return func(point string) {
+		if point == want {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }
 
 // heldRun is a run this process holds the lock of, with the env its
@@ -119,15 +191,15 @@ func pickRun(store *state.Store, name string) (string, error) {
 		if rs, err := store.Resources(state.Query{Run: name}); err == nil && len(rs) > 0 {
 			return name, nil
 		}
-		return "", usageError{fmt.Errorf("no run named %q in %s%s", name, store.Path, runList(runs))}
+		return "", usageError{error: fmt.Errorf("no run named %q in %s%s", name, store.Path, runList(runs))}
 	}
 	switch len(runs) {
 	case 0:
-		return "", usageError{fmt.Errorf("no runs in %s", store.Path)}
+		return "", usageError{error: fmt.Errorf("no runs in %s", store.Path)}
 	case 1:
 		return runs[0].Name, nil
 	}
-	return "", usageError{fmt.Errorf("several runs in %s; pick one with --name%s", store.Path, runList(runs))}
+	return "", usageError{error: fmt.Errorf("several runs in %s; pick one with --name%s", store.Path, runList(runs))}
 }
 
 func runList(runs []state.Run) string {
@@ -145,7 +217,7 @@ func runList(runs []state.Run) string {
 // validRunName keeps run names usable in file names.
 func validRunName(s string) error {
 	if s == "" || strings.ContainsAny(s, "/\\\x00") || s == "." || s == ".." {
-		return usageError{fmt.Errorf("bad run name %q", s)}
+		return usageError{error: fmt.Errorf("bad run name %q", s)}
 	}
 	return nil
 }

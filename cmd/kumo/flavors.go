@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +28,10 @@ func newCmdFlavors(f *factory, runF func(*FlavorsOptions) error) *cobra.Command 
 		Long: `List the flavor catalog: kumo's built-in flavors laid over by
 ~/.config/kumo/flavors.yaml (or $KUMO_FLAVORS), with vCPUs, memory, disk
 and, where known, the on-demand price per hour.`,
-		Args: argsUsage(cobra.MaximumNArgs(1)),
+		Example: `  kumo flavors
+  kumo flavors aws`,
+		Args:              argsUsage(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: completeProviders,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Provider = args[0]
@@ -48,7 +51,7 @@ func flavorsRun(opts *FlavorsOptions) error {
 		return err
 	}
 	// The providers only describe specs here: no state is opened.
-	provs := newProviders(filepath.Dir(defaultStatePath), nil)
+	provs := newProviders(os.TempDir(), nil)
 	var names []string
 	for name := range cat {
 		if opts.Provider == "" || name == opts.Provider {
@@ -56,7 +59,7 @@ func flavorsRun(opts *FlavorsOptions) error {
 		}
 	}
 	if len(names) == 0 {
-		return usageError{fmt.Errorf("no flavors for provider %q", opts.Provider)}
+		return usageError{error: fmt.Errorf("no flavors for provider %q", opts.Provider)}
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(opts.Out, 2, 4, 2, ' ', 0)

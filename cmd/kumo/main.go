@@ -44,6 +44,11 @@ func Main() int {
 	if !errors.As(err, &silent) {
 		fmt.Fprintln(stdio.Err, "kumo: "+lang.FormatError(err))
 	}
+	var usage usageError
+	if errors.As(err, &usage) && usage.cmd != nil {
+		// A command used wrongly: show how it is used.
+		fmt.Fprint(stdio.Err, "\n"+usage.cmd.UsageString())
+	}
 	return exitCode(err)
 }
 
@@ -70,8 +75,13 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// usageError marks errors from flag and argument parsing.
-type usageError struct{ error }
+// usageError marks errors from flag and argument parsing, and other
+// misuses of the command line. cmd, when set, is the command whose usage
+// is printed after the error.
+type usageError struct {
+	error
+	cmd *cobra.Command
+}
 
 func (e usageError) Unwrap() error { return e.error }
 
@@ -94,14 +104,15 @@ touching anything and resumes at the first failed or edited one.`,
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	root.PersistentFlags().StringVar(&statePath, "state", defaultStatePath, "state file (SQLite)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&statePath, "state", "", "state file (SQLite; default: .kumo/state.db beside the recipe)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err, c} })
 	f := &factory{IO: stdio, statePath: &statePath}
 	root.AddCommand(
 		newCmdRun(f, nil),
 		newCmdRepl(f, nil),
 		newCmdTUI(f, nil),
 		newCmdStatus(f, nil),
+		newCmdLogs(f, nil),
 		newCmdDestroy(f, nil),
 		newCmdDoc(f, nil),
 		newCmdEmulate(f, nil),
@@ -115,7 +126,7 @@ touching anything and resumes at the first failed or edited one.`,
 func argsUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return usageError{err}
+			return usageError{err, cmd}
 		}
 		return nil
 	}

@@ -48,7 +48,7 @@ and attributes are on when the prompt is a terminal.`,
 			if len(args) == 1 {
 				opts.File = args[0]
 			}
-			opts.Store = f.openStore
+			opts.Store = f.storeFor(opts.File)
 			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
@@ -89,9 +89,8 @@ func replRun(opts *ReplOptions) error {
 		return err
 	}
 	defer held.Release()
-	if err := store.EnsureRun(name); err != nil {
-		return err
-	}
+	// The run is recorded only if the session leaves something behind.
+	defer keepRunIfUsed(store, name)
 	env := held.Env
 
 	var session *lang.Session
@@ -113,6 +112,12 @@ func replRun(opts *ReplOptions) error {
 	builtins.SetInterceptor(session.Thread, nil)
 	env.Out = &replOutput{w: opts.Out}
 	session.Thread.Print = func(_ *starlark.Thread, msg string) { fmt.Fprintln(opts.Out, env.Secrets.Mask(msg)) }
+	quit := false
+	for k, v := range replBuiltins(opts.IO, &quit) {
+		if _, shadowed := session.Globals[k]; !shadowed {
+			session.Globals[k] = v
+		}
+	}
 
 	read, closeReader, err := newChunkReader(opts, store, session)
 	if err != nil {
@@ -120,11 +125,14 @@ func replRun(opts *ReplOptions) error {
 	}
 	defer closeReader()
 	if opts.Interactive {
-		fmt.Fprintf(opts.Out, "kumo repl — run %q. Tab completes, Ctrl-D quits. kumo doc NAME documents a builtin.\n", name)
+		fmt.Fprintf(opts.Out, "kumo repl — run %q. Tab completes, help(name) documents a builtin, Ctrl-D or exit() leaves.\n", name)
 	}
-	for {
+	for !quit {
 		f, err := read()
 		if errors.Is(err, io.EOF) {
+			if opts.Interactive {
+				fmt.Fprintln(opts.Out)
+			}
 			return nil
 		}
 		if errors.Is(err, readline.ErrInterrupt) {
@@ -145,6 +153,62 @@ func replRun(opts *ReplOptions) error {
 			fmt.Fprintln(opts.Out, env.Secrets.Mask(v.String()))
 		}
 	}
+	return nil
+}
+
+// keepRunIfUsed records a REPL run that made resources, and forgets one
+// that holds nothing: a session that only looked around leaves no run.
+func keepRunIfUsed(store *state.Store, name string) {
+	rs, err := store.Resources(state.Query{Run: name})
+	if err != nil {
+		return
+	}
+	r, had, _ := store.GetRun(name)
+	switch {
+	case len(rs) > 0 && !had:
+		store.EnsureRun(name)
+	case len(rs) == 0 && had && r.Status == state.RunREPL:
+		if cells, _ := store.Cells(name); len(cells) == 0 {
+			store.ForgetRun(name)
+		}
+	}
+}
+
+// replBuiltins are the names only the prompt has: exit() and quit()
+// leave it, help(name) prints a builtin's documentation.
+func replBuiltins(stdio IO, quit *bool) starlark.StringDict {
+	leave := func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+			return nil, err
+		}
+		*quit = true
+		return starlark.None, nil
+	}
+	help := func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var x starlark.Value = starlark.None
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name?", &x); err != nil {
+			return nil, err
+		}
+		name := ""
+		switch v := x.(type) {
+		case starlark.NoneType:
+		case starlark.String:
+			name = string(v)
+		case *starlark.Builtin:
+			name = v.Name()
+		default:
+			name = v.Type() // help(ug) documents unit groups
+		}
+		if err := docRun(&DocOptions{IO: stdio, Name: name}); err != nil {
+			return nil, err
+		}
+		return starlark.None, nil
+	}
+	return starlark.StringDict{
+		"exit": starlark.NewBuiltin("exit", leave),
+		"quit": starlark.NewBuiltin("quit", leave),
+		"help": starlark.NewBuiltin("help", help),
+	}
 }
 
 type replOutput struct{ w io.Writer }
@@ -158,8 +222,12 @@ func (o *replOutput) Line(source, stream, text string) {
 }
 func (o *replOutput) Note(text string) { fmt.Fprintf(o.w, "· %s\n", text) }
 
+// Status is not shown at the prompt: its notes say what was done.
+func (o *replOutput) Status(string) {}
+
 // newChunkReader reads one compound statement at a time: with readline on
-// a terminal, from plain lines otherwise (scripts, tests).
+// a terminal, from plain lines otherwise (scripts, tests). It returns
+// io.EOF at the end of input: Ctrl-D on an empty line.
 func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Session) (func() (*syntax.File, error), func(), error) {
 	if !opts.Interactive {
 		br := bufio.NewReader(opts.In)
@@ -185,9 +253,16 @@ func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Session) (fun
 			return f, err
 		}, func() {}, nil
 	}
+	history := filepath.Join(store.Dir(), "repl_history")
+	// History holds what was typed, which may be sensitive: private, as
+	// the state is, before readline first writes to it.
+	if f, err := os.OpenFile(history, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		f.Close()
+	}
+	os.Chmod(history, 0o600)
 	rl, err := readline.NewEx(&readline.Config{
 		Prompt:          ">>> ",
-		HistoryFile:     filepath.Join(store.Dir(), "repl_history"),
+		HistoryFile:     history,
 		AutoComplete:    &completer{s: s},
 		InterruptPrompt: "^C",
 		EOFPrompt:       "",
@@ -197,14 +272,20 @@ func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Session) (fun
 	}
 	return func() (*syntax.File, error) {
 		rl.SetPrompt(">>> ")
-		return lang.FileOptions.ParseCompoundStmt("<stdin>", func() ([]byte, error) {
+		var ended error
+		f, err := lang.FileOptions.ParseCompoundStmt("<stdin>", func() ([]byte, error) {
 			line, err := rl.Readline()
 			rl.SetPrompt("... ")
 			if err != nil {
+				ended = err // the parser would wrap it into a syntax error
 				return nil, err
 			}
 			return []byte(line + "\n"), nil
 		})
+		if ended != nil {
+			return nil, ended
+		}
+		return f, err
 	}, func() { rl.Close() }, nil
 }
 

@@ -4,17 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path/filepath"
+	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.starlark.net/starlark"
 
-	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
 	"github.com/kumo-dev/kumo/lang/state"
@@ -23,81 +21,123 @@ import (
 // RunOptions are the inputs of `kumo run`.
 type RunOptions struct {
 	IO
-	Store  func() (*state.Store, error)
-	File   string
-	Params []string
-	Name   string
-	From   string
-	Only   string
-	JSON   bool
+	Store    func() (*state.Store, error)
+	File     string
+	Params   []string
+	Defaults bool
+	Name     string
+	From     string
+	Only     string
+	JSON     bool
+	Quiet    bool
 }
 
 func newCmdRun(f *factory, runF func(*RunOptions) error) *cobra.Command {
 	opts := &RunOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "run FILE",
-		Short: "Run a recipe, replaying the cells that already succeeded",
-		Long: `Run a recipe's cells in order. Cells that succeeded before and have not
-changed (nor have the parameters they use) are replayed from the state
-without side effects; the first new, edited, failed or parameter-affected
-cell and every cell after it run live.
+		Short: "Run a recipe: only what changed runs, the rest is replayed",
+		Long: `Run a recipe's cells in order. A cell that succeeded before is replayed
+(its recorded results stand in for its side effects) when its source is
+unchanged and every value it reads (globals of earlier cells, parameters,
+loaded modules, the flavor catalog) is the same as when it ran. Any other
+cell runs live, and the output says why. Calls that make nodes find what
+they made before, so running a cell again never makes a node twice.
+
+A run remembers its -p values: a plain re-run uses them again (and says
+so), -p changes one, --defaults goes back to the recipe's defaults.
+
+The state lives beside the recipe, in .kumo/state.db (--state to choose).
 
 Exit status: 0 when every cell succeeded, 1 when a cell failed, 2 for a
 mistake in the recipe, a parameter or the command line.`,
 		Example: `  kumo run recipes/hello.star
   kumo run tljh.star -p students=40 -p flavor=medium
+  kumo run tljh.star                           # again: the same parameters
+  kumo run tljh.star --defaults                # back to the recipe's values
   kumo run tljh.star --from "Install TLJH"     # force live from that cell
   kumo run tljh.star --only 3 --json`,
-		Args: argsUsage(cobra.ExactArgs(1)),
+		Args:              argsUsage(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.Store = f.openStore
+			opts.Store = f.storeFor(opts.File)
 			if runF != nil {
 				return runF(opts)
 			}
 			return runRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "override a parameter: name=value (repeatable)")
+	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "set a parameter: name=value (repeatable; remembered by the run)")
+	cmd.Flags().BoolVar(&opts.Defaults, "defaults", false, "forget the run's remembered -p values and use the recipe's defaults")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
 	cmd.Flags().StringVar(&opts.From, "from", "", "run live from this cell (number or title) on")
 	cmd.Flags().StringVar(&opts.Only, "only", "", "run only this cell live (earlier cells are replayed)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per cell on stdout")
+	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print what replayed cells printed when they ran")
+	registerCellCompletion(cmd, "from", "only")
+	registerRunCompletion(cmd, f)
+	registerParamCompletion(cmd)
 	return cmd
 }
 
 func runRun(ctx context.Context, opts *RunOptions) error {
+	err := runRecipe(ctx, opts)
+	if err != nil && opts.JSON {
+		if _, silent := err.(*silentError); !silent {
+			// A mistake found before any cell ran is one JSON object too.
+			b, _ := json.Marshal(map[string]any{"error": lang.FormatError(err), "exit_code": exitCode(err)})
+			fmt.Fprintln(opts.Out, string(b))
+		}
+	}
+	return err
+}
+
+func runRecipe(ctx context.Context, opts *RunOptions) error {
 	if opts.From != "" && opts.Only != "" {
-		return usageError{fmt.Errorf("--from and --only exclude each other")}
+		return usageError{error: fmt.Errorf("--from and --only exclude each other")}
 	}
 	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
 	if err != nil {
 		return err
 	}
-	name, recipe, overrides, globals := prep.name, prep.recipe, prep.overrides, prep.globals
 	store, err := opts.Store()
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	held, err := holdRun(store, name)
+	held, err := holdRun(store, prep.name)
 	if err != nil {
 		return err
 	}
 	defer held.Release()
-	if prev, ok, _ := store.GetRun(name); ok && prev.Recipe != "" {
-		if abs, _ := filepath.Abs(opts.File); abs != prev.Recipe {
-			fmt.Fprintf(opts.Err, "kumo: note: run %q was last run from %s; it continues with %s (give --name to keep them apart)\n", name, prev.Recipe, abs)
-		}
+	prev, hadRun, err := store.GetRun(prep.name)
+	if err != nil {
+		return err
+	}
+	params, err := prep.resolveParams(prev, hadRun, opts.Defaults)
+	if err != nil {
+		return err
+	}
+	if err := checkProviders(store, prep.name, prev, params.values, held.Env.ProviderNames()); err != nil {
+		return err
 	}
 	env := held.Env
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	printer := newCellPrinter(opts.IO, opts.JSON, env.Secrets)
-	printer.header(name, opts.File, store.Path)
+	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, env.Secrets)
+	defer printer.close()
+	printer.header(prep.name, opts.File, store.Path)
+	if hadRun && prev.Recipe != "" {
+		if abs, _ := filepath.Abs(opts.File); abs != prev.Recipe {
+			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", prep.name, prev.Recipe, abs)
+		}
+	}
+	params.report(printer)
 	r := runner.New(runner.Options{
-		Recipe: recipe, Run: name, Overrides: overrides, From: opts.From, Only: opts.Only,
-		Builtins: globals, Env: env, Events: printer,
+		Recipe: prep.recipe, Run: prep.name, Overrides: params.values, Remember: params.raw,
+		From: opts.From, Only: opts.Only, Builtins: prep.globals, Env: env, Events: printer,
+		World: units.Engine(env).Missing,
 	})
 	sum, err := r.Run(ctx)
 	if sum == nil || sum.Failed == nil {
@@ -109,7 +149,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	}
 	printer.footer(sum, ctx.Err())
 	if ctx.Err() != nil {
-		fmt.Fprintf(opts.Err, "kumo: interrupted in %s. Run the same command again to resume.\n", sum.Failed.Name())
+		printer.say("interrupted in %s. Run the same command again to resume.", sum.Failed.Name())
 	}
 	code := exitFailed
 	if lang.IsInputError(err) {
@@ -120,10 +160,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 
 // preparedRun is what run and tui check before touching the state.
 type preparedRun struct {
-	name      string
-	recipe    *lang.Recipe
-	overrides map[string]string
-	globals   starlark.StringDict
+	name     string
+	recipe   *lang.Recipe
+	given    map[string]string // -p values given now
+	globals  starlark.StringDict
+	defaults starlark.StringDict // the parameters cell's values; nil if it cannot run alone
 }
 
 // prepareRun names the run and reads and checks the recipe and its -p
@@ -135,7 +176,7 @@ func prepareRun(file, name string, params []string) (*preparedRun, error) {
 	if err := validRunName(name); err != nil {
 		return nil, err
 	}
-	overrides, err := lang.ParseOverrides(params)
+	given, err := lang.ParseOverrides(params)
 	if err != nil {
 		return nil, err
 	}
@@ -144,135 +185,110 @@ func prepareRun(file, name string, params []string) (*preparedRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := recipe.CheckOverrides(overrides); err != nil {
+	if err := recipe.CheckOverrides(given); err != nil {
 		return nil, err
 	}
-	return &preparedRun{name: name, recipe: recipe, overrides: overrides, globals: globals}, nil
-}
-
-// cellPrinter shows a run cell by cell: text for people, or one JSON
-// object per cell (--json) with node output on stderr.
-type cellPrinter struct {
-	IO
-	json bool
-	mask *builtins.Masker // errors can quote output; output can hold secrets
-	mu   sync.Mutex
-	// pending is a live cell whose "▶" line waits for its first output:
-	// a cell that prints nothing shows as one line.
-	pending *lang.Cell
-}
-
-func newCellPrinter(stdio IO, asJSON bool, mask *builtins.Masker) *cellPrinter {
-	return &cellPrinter{IO: stdio, json: asJSON, mask: mask}
-}
-
-// text is where human-readable lines go.
-func (p *cellPrinter) text() io.Writer {
-	if p.json {
-		return p.Err
+	p := &preparedRun{name: name, recipe: recipe, given: given, globals: globals}
+	if d, ok := recipe.Defaults(globals); ok {
+		p.defaults = d
 	}
-	return p.Out
-}
-
-func (p *cellPrinter) header(run, file, statePath string) {
-	fmt.Fprintf(p.text(), "kumo: run %q of %s (state %s)\n", run, file, statePath)
-}
-
-func cellLabel(c *lang.Cell) string {
-	if c.Title == "" && c.Kind != "" {
-		return fmt.Sprintf("[%d] [%s]", c.Index, c.Kind)
-	}
-	if c.Title == "" {
-		return fmt.Sprintf("[%d]", c.Index)
-	}
-	return fmt.Sprintf("[%d] %s", c.Index, c.Title)
-}
-
-func (p *cellPrinter) CellStarted(c *lang.Cell, replay bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !replay {
-		p.pending = c
-	}
-}
-
-func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pending != nil {
-		fmt.Fprintf(p.text(), "▶ %s\n", cellLabel(p.pending))
-		p.pending = nil
-	}
-	switch {
-	case stream == "note":
-		fmt.Fprintf(p.text(), "  · %s\n", text)
-	case source == "":
-		fmt.Fprintf(p.text(), "  %s\n", text)
-	default:
-		fmt.Fprintf(p.text(), "  %s | %s\n", source, text)
-	}
-}
-
-func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pending = nil
-	if p.json {
-		line := struct {
-			Index      int     `json:"index"`
-			Title      string  `json:"title"`
-			Status     string  `json:"status"`
-			DurationMS int64   `json:"duration_ms"`
-			Error      *string `json:"error"` // null unless the cell failed
-		}{c.Index, c.Title, r.Status, r.Duration.Milliseconds(), nil}
-		if r.Err != nil {
-			msg := p.mask.Mask(lang.FormatError(r.Err))
-			line.Error = &msg
-		}
-		b, _ := json.Marshal(line)
-		fmt.Fprintln(p.Out, string(b))
-	}
-	w := p.text()
-	switch r.Status {
-	case runner.Replayed:
-		fmt.Fprintf(w, "↺ %s (replayed)\n", cellLabel(c))
-	case runner.Ran:
-		fmt.Fprintf(w, "✔ %s (%s)\n", cellLabel(c), round(r.Duration))
-	case runner.Skipped:
-		fmt.Fprintf(w, "· %s (skipped)\n", cellLabel(c))
-	case runner.Failed:
-		fmt.Fprintf(w, "✘ %s failed after %s\n", cellLabel(c), round(r.Duration))
-		fmt.Fprintf(p.Err, "%s\n", indentLines(p.mask.Mask(lang.FormatError(r.Err)), "    "))
-	}
-}
-
-func (p *cellPrinter) footer(sum *runner.Summary, ctxErr error) {
-	if sum == nil {
-		return
-	}
-	counts := map[string]int{}
-	for _, r := range sum.Cells {
-		counts[r.Status]++
-	}
-	var parts []string
-	for _, s := range []string{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+	for n, raw := range given {
+		if _, err := lang.Override(n, raw, p.defaults[n]); err != nil {
+			return nil, err
 		}
 	}
-	fmt.Fprintf(p.text(), "kumo: %s\n", strings.Join(parts, ", "))
-	if sum.Failed != nil && ctxErr == nil {
-		fmt.Fprintf(p.Err, "kumo: %s failed. Fix the cause and run the same command again: finished cells are replayed and the run resumes at this cell.\n", sum.Failed.Name())
+	return p, nil
+}
+
+// runParams are the parameters a run uses: the -p values it remembers
+// from its last execution with those given now laid over them.
+type runParams struct {
+	values     map[string]starlark.Value
+	raw        map[string]string // what the run remembers
+	remembered []string          // name=value taken from the last run
+	forgotten  []string          // remembered names the recipe no longer has
+	dropped    bool              // --defaults dropped remembered values
+}
+
+// resolveParams lays the -p values given now over those prev remembers
+// (none with --defaults) and reads each against its default.
+func (p *preparedRun) resolveParams(prev state.Run, had, defaults bool) (*runParams, error) {
+	rp := &runParams{values: map[string]starlark.Value{}, raw: map[string]string{}}
+	if had && !defaults {
+		for n, raw := range prev.Overrides {
+			if _, given := p.given[n]; given {
+				continue
+			}
+			if !p.recipe.HasParam(n) {
+				rp.forgotten = append(rp.forgotten, n)
+				continue
+			}
+			rp.raw[n] = raw
+			rp.remembered = append(rp.remembered, n+"="+raw)
+		}
+	}
+	rp.dropped = had && defaults && len(prev.Overrides) > 0
+	for n, raw := range p.given {
+		rp.raw[n] = raw
+	}
+	for n, raw := range rp.raw {
+		v, err := lang.Override(n, raw, p.defaults[n])
+		if err != nil {
+			return nil, err
+		}
+		rp.values[n] = v
+	}
+	sort.Strings(rp.remembered)
+	sort.Strings(rp.forgotten)
+	return rp, nil
+}
+
+// report says where the parameters came from.
+func (rp *runParams) report(p *cellPrinter) {
+	if len(rp.remembered) > 0 {
+		p.say("parameters from the last run: %s (-p to change one, --defaults to drop them)", strings.Join(rp.remembered, " "))
+	}
+	if len(rp.forgotten) > 0 {
+		p.say("the recipe no longer has the parameters %s; their remembered values are dropped", strings.Join(rp.forgotten, ", "))
+	}
+	if rp.dropped {
+		p.say("back to the recipe's defaults (--defaults)")
 	}
 }
 
-func round(d time.Duration) time.Duration {
-	if d < time.Second {
-		return d.Round(time.Millisecond)
+// checkProviders refuses, before anything runs, a parameter change that
+// would move a run's units to another provider: a recipe whose provider
+// comes from a parameter would build a second set of nodes beside the
+// first. Its sign: a parameter whose last value named a provider the
+// run's units live on now names another provider.
+func checkProviders(store *state.Store, run string, prev state.Run, values map[string]starlark.Value, known []string) error {
+	unitRows, err := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
+	if err != nil || len(unitRows) == 0 {
+		return err
 	}
-	return d.Round(10 * time.Millisecond)
-}
-
-func indentLines(s, prefix string) string {
-	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+	on := map[string][]string{}
+	for _, u := range unitRows {
+		on[u.Provider] = append(on[u.Provider], u.Group+"/"+u.Name)
+	}
+	var last map[string]any
+	json.Unmarshal([]byte(prev.Params), &last)
+	isProvider := func(s string) bool {
+		for _, k := range known {
+			if k == s {
+				return true
+			}
+		}
+		return false
+	}
+	for name, v := range values {
+		now, ok := starlark.AsString(v)
+		was, _ := last[name].(string)
+		if !ok || now == was || !isProvider(now) || on[now] != nil || on[was] == nil {
+			continue
+		}
+		return lang.Inputf("run %q has its units on %s (%s); -p %s=%s would build new ones on %s beside them.\n"+
+			"Give --name for a separate run on %s, or remove this run's units first (kumo destroy --name %s)",
+			run, was, strings.Join(on[was], ", "), name, now, now, now, run)
+	}
+	return nil
 }

@@ -1,42 +1,55 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang/state"
 )
 
 // StatusOptions are the inputs of `kumo status`.
 type StatusOptions struct {
 	IO
-	Store func() (*state.Store, error)
-	Name  string
-	JSON  bool
+	Store  func() (*state.Store, error)
+	Name   string
+	JSON   bool
+	Cached bool
 }
 
 func newCmdStatus(f *factory, runF func(*StatusOptions) error) *cobra.Command {
 	opts := &StatusOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show runs, their cells and their nodes",
-		Args:  argsUsage(cobra.NoArgs),
+		Short: "Show runs, their cells and their nodes as they are now",
+		Long: `Show each run of the state: its recipe, parameters, cells and nodes. Node
+states are asked of their providers (one request per provider), so a node
+that stopped or vanished behind kumo's back shows as it is; --cached shows
+what the state recorded instead, without asking anyone.`,
+		Example: `  kumo status
+  kumo status --name hello --json
+  kumo status --cached`,
+		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Store = f.openExistingStore
 			if runF != nil {
 				return runF(opts)
 			}
-			return statusRun(opts)
+			return statusRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "only this run")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.Cached, "cached", false, "show recorded node states; do not ask the providers")
+	registerRunCompletion(cmd, f)
 	return cmd
 }
 
@@ -44,11 +57,16 @@ type statusRunJSON struct {
 	Name       string            `json:"name"`
 	Recipe     string            `json:"recipe"`
 	Status     string            `json:"status"`
-	Params     map[string]string `json:"params"`
+	Params     map[string]any    `json:"params"`
+	Remembered map[string]string `json:"remembered"` // the -p values a plain re-run uses
 	StartedAt  string            `json:"started_at,omitempty"`
 	FinishedAt string            `json:"finished_at,omitempty"`
 	Cells      []statusCellJSON  `json:"cells"`
 	Nodes      []statusNodeJSON  `json:"nodes"`
+	// Checked says whether node states come from the providers now
+	// (false with --cached, or when a provider could not be asked).
+	Checked bool   `json:"checked"`
+	Warning string `json:"warning,omitempty"`
 }
 
 type statusCellJSON struct {
@@ -69,7 +87,7 @@ type statusNodeJSON struct {
 	Address  string `json:"address"`
 }
 
-func statusRun(opts *StatusOptions) error {
+func statusRun(ctx context.Context, opts *StatusOptions) error {
 	store, err := opts.Store()
 	if err != nil {
 		return err
@@ -87,48 +105,17 @@ func statusRun(opts *StatusOptions) error {
 			}
 		}
 		if len(keep) == 0 {
-			return usageError{fmt.Errorf("no run named %q in %s%s", opts.Name, store.Path, runList(runs))}
+			return usageError{error: fmt.Errorf("no run named %q in %s%s", opts.Name, store.Path, runList(runs))}
 		}
 		runs = keep
 	}
-	var out []statusRunJSON
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	out := []statusRunJSON{}
 	for _, r := range runs {
-		s := statusRunJSON{Name: r.Name, Recipe: r.Recipe, Status: r.Status, Params: map[string]string{}}
-		if pid, held := store.Holder(r.Name); held {
-			s.Status = fmt.Sprintf("running (pid %d)", pid)
-		} else if r.Status == "running" {
-			s.Status = "interrupted" // its process died without finishing
-		}
-		json.Unmarshal([]byte(r.Params), &s.Params)
-		if !r.StartedAt.IsZero() {
-			s.StartedAt = r.StartedAt.Format("2006-01-02 15:04:05")
-		}
-		if !r.FinishedAt.IsZero() {
-			s.FinishedAt = r.FinishedAt.Format("2006-01-02 15:04:05")
-		}
-		cells, err := store.Cells(r.Name)
+		s, err := runStatus(ctx, store, r, !opts.Cached)
 		if err != nil {
 			return err
-		}
-		var idx []int
-		for i := range cells {
-			idx = append(idx, i)
-		}
-		sort.Ints(idx)
-		for _, i := range idx {
-			c := cells[i]
-			s.Cells = append(s.Cells, statusCellJSON{Index: c.Index, Title: c.Title, Status: c.Status, DurationMS: c.Duration.Milliseconds(), Error: c.Error})
-		}
-		nodes, err := store.Resources(state.Query{Run: r.Name, Kind: state.KindNode})
-		if err != nil {
-			return err
-		}
-		for _, n := range nodes {
-			addr := ""
-			if n.Data.IP != "" {
-				addr = fmt.Sprintf("%s:%d", n.Data.IP, n.Data.Port)
-			}
-			s.Nodes = append(s.Nodes, statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider, Status: n.Status, State: n.State, Address: addr})
 		}
 		out = append(out, s)
 	}
@@ -150,6 +137,73 @@ func statusRun(opts *StatusOptions) error {
 	return nil
 }
 
+// runStatus gathers what is known of run r, asking the providers for its
+// nodes' states when check is set.
+func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool) (statusRunJSON, error) {
+	s := statusRunJSON{Name: r.Name, Recipe: r.Recipe, Status: string(r.Status), Params: map[string]any{},
+		Remembered: r.Overrides, Cells: []statusCellJSON{}, Nodes: []statusNodeJSON{}}
+	if s.Remembered == nil {
+		s.Remembered = map[string]string{}
+	}
+	pid, held := store.Holder(r.Name)
+	switch {
+	case held:
+		s.Status = fmt.Sprintf("running (pid %d)", pid)
+	case r.Status == state.RunRunning:
+		s.Status = "interrupted" // its process died without finishing
+	}
+	json.Unmarshal([]byte(r.Params), &s.Params)
+	if !r.StartedAt.IsZero() {
+		s.StartedAt = r.StartedAt.Format("2006-01-02 15:04:05")
+	}
+	if !r.FinishedAt.IsZero() {
+		s.FinishedAt = r.FinishedAt.Format("2006-01-02 15:04:05")
+	}
+	cells, err := store.Cells(r.Name)
+	if err != nil {
+		return s, err
+	}
+	for _, c := range cells {
+		st := string(c.Status)
+		if c.Status == state.CellRunning && !held {
+			st = "interrupted" // killed while it ran
+		}
+		s.Cells = append(s.Cells, statusCellJSON{Index: c.Index, Title: c.Title, Status: st, DurationMS: c.Duration.Milliseconds(), Error: c.Error})
+	}
+	nodes, err := store.Resources(state.Query{Run: r.Name, Kind: state.KindNode})
+	if err != nil {
+		return s, err
+	}
+	live := map[int64]string{}
+	if check && len(nodes) > 0 {
+		var ready []state.Resource
+		for _, n := range nodes {
+			if n.Status == state.Ready {
+				ready = append(ready, n)
+			}
+		}
+		eng := &fleet.Engine{Store: store, Run: r.Name, Providers: providersFor(store)}
+		if live, err = eng.Refresh(ctx, ready); err != nil {
+			s.Warning = "node states as recorded: " + err.Error()
+		} else {
+			s.Checked = true
+		}
+	}
+	for _, n := range nodes {
+		addr := ""
+		if n.Data.IP != "" {
+			addr = n.Data.IP + ":" + strconv.Itoa(n.Data.Port)
+		}
+		st := n.State
+		if l, ok := live[n.ID]; ok {
+			st = l
+		}
+		s.Nodes = append(s.Nodes, statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
+			Status: string(n.Status), State: st, Address: addr})
+	}
+	return s, nil
+}
+
 func printRunStatus(w io.Writer, r statusRunJSON) {
 	fmt.Fprintf(w, "run %s: %s", r.Name, r.Status)
 	if r.Recipe != "" {
@@ -163,12 +217,18 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 	}
 	fmt.Fprintln(w)
 	if len(r.Params) > 0 {
+		fmt.Fprintf(w, "  params: %s\n", renderParams(r.Params))
+	}
+	if len(r.Remembered) > 0 {
 		var kv []string
-		for k, v := range r.Params {
-			kv = append(kv, k+"="+v)
+		for k, v := range r.Remembered {
+			kv = append(kv, "-p "+k+"="+v)
 		}
 		sort.Strings(kv)
-		fmt.Fprintf(w, "  params: %s\n", strings.Join(kv, " "))
+		fmt.Fprintf(w, "  remembered: %s\n", strings.Join(kv, " "))
+	}
+	if r.Warning != "" {
+		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	if len(r.Cells) > 0 {
@@ -181,7 +241,7 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		fmt.Fprintln(tw, "  NODE\tUNIT\tSTATE\tADDRESS\tPROVIDER")
 		for _, n := range r.Nodes {
 			st := n.State
-			if n.Status != state.Ready {
+			if n.Status != string(state.Ready) {
 				st = n.Status + " (interrupted; destroy or re-run cleans it up)"
 			}
 			fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\n", n.Name, n.Group, n.Unit, st, n.Address, n.Provider)
@@ -190,4 +250,15 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		fmt.Fprintln(tw, "  no nodes")
 	}
 	tw.Flush()
+}
+
+// renderParams writes parameters as a recipe would: flavor="small" nodes=3.
+func renderParams(params map[string]any) string {
+	var kv []string
+	for k, v := range params {
+		b, _ := json.Marshal(v)
+		kv = append(kv, k+"="+string(b))
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, " ")
 }

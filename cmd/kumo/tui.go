@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
 	"github.com/kumo-dev/kumo/lang/state"
@@ -19,6 +20,7 @@ type TUIOptions struct {
 	Store       func() (*state.Store, error)
 	File        string
 	Params      []string
+	Defaults    bool
 	Name        string
 	Interactive bool
 	// ProgramOptions are added to the bubbletea program (tests size it).
@@ -38,7 +40,7 @@ the same as kumo run's, so a run stopped in the TUI resumes anywhere.`,
 		Args: argsUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.Store = f.openStore
+			opts.Store = f.storeFor(opts.File)
 			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
@@ -46,7 +48,8 @@ the same as kumo run's, so a run stopped in the TUI resumes anywhere.`,
 			return tuiRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "override a parameter: name=value (repeatable)")
+	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "set a parameter: name=value (repeatable; remembered by the run)")
+	cmd.Flags().BoolVar(&opts.Defaults, "defaults", false, "forget the run's remembered -p values and use the recipe's defaults")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
 	return cmd
 }
@@ -56,7 +59,7 @@ var errStopped = errors.New("stopped in the TUI before this cell; run again to g
 
 func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	if !opts.Interactive && opts.ProgramOptions == nil {
-		return usageError{errors.New("kumo tui needs a terminal; kumo run does the same without one")}
+		return usageError{error: errors.New("kumo tui needs a terminal; kumo run does the same without one")}
 	}
 	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
 	if err != nil {
@@ -72,17 +75,29 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 		return err
 	}
 	defer held.Release()
+	prev, hadRun, err := store.GetRun(prep.name)
+	if err != nil {
+		return err
+	}
+	params, err := prep.resolveParams(prev, hadRun, opts.Defaults)
+	if err != nil {
+		return err
+	}
+	if err := checkProviders(store, prep.name, prev, params.values, held.Env.ProviderNames()); err != nil {
+		return err
+	}
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	answers := make(chan stepAnswer)
+	// Buffered: Update answers without ever waiting for the runner.
+	answers := make(chan stepAnswer, 1)
 	model := newTUIModel(fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name), prep.recipe.Cells, answers, cancel)
 	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out), tea.WithAltScreen()}, opts.ProgramOptions...)...)
 	r := runner.New(runner.Options{
-		Recipe: prep.recipe, Run: prep.name, Overrides: prep.overrides, Builtins: prep.globals, Env: held.Env,
-		Events: tuiBridge{p},
+		Recipe: prep.recipe, Run: prep.name, Overrides: params.values, Remember: params.raw, Builtins: prep.globals, Env: held.Env,
+		Events: tuiBridge{p}, World: units.Engine(held.Env).Missing,
 		Step: func(ctx context.Context, c *lang.Cell) error {
 			p.Send(waitingMsg{c.Index})
 			select {
@@ -112,7 +127,8 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	cancel() // the TUI is gone: stop whatever still runs
 	<-finished
 	// Leave the same summary kumo run prints.
-	printer := newCellPrinter(opts.IO, false, held.Env.Secrets)
+	printer := newCellPrinter(opts.IO, false, true, held.Env.Secrets)
+	defer printer.close()
 	printer.footer(sum, ctx.Err())
 	if sum != nil && sum.Failed != nil {
 		code := exitFailed
@@ -130,7 +146,11 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 // tuiBridge turns runner events into the TUI's messages.
 type tuiBridge struct{ p *tea.Program }
 
-func (b tuiBridge) CellStarted(c *lang.Cell, replay bool) { b.p.Send(cellStartedMsg{c.Index}) }
+func (b tuiBridge) CellStarted(c *lang.Cell, s runner.CellStart) {
+	b.p.Send(cellStartedMsg{c.Index, s.Reason})
+}
+func (b tuiBridge) Status(c *lang.Cell, text string) { b.p.Send(cellStatusMsg{c.Index, text}) }
+func (b tuiBridge) Notice(text string)               { b.p.Send(noticeMsg{text}) }
 func (b tuiBridge) Output(c *lang.Cell, source, stream, text string) {
 	line := text
 	if source != "" {

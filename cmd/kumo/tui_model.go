@@ -23,8 +23,16 @@ import (
 
 // Messages from the runner.
 type (
-	cellStartedMsg struct{ idx int }
-	cellOutputMsg  struct {
+	cellStartedMsg struct {
+		idx    int
+		reason string // why it runs live; "" when replayed
+	}
+	cellStatusMsg struct {
+		idx  int
+		text string
+	}
+	noticeMsg     struct{ text string }
+	cellOutputMsg struct {
 		idx  int
 		line string
 	}
@@ -52,6 +60,9 @@ type tuiModel struct {
 	stopped int  // the cell the user stopped before, or -1
 	done    bool
 	runErr  error
+	// statusLine is the running cell's live status (creating nodes...).
+	statusLine string
+	notices    []string
 
 	selected int
 	width    int
@@ -88,10 +99,22 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.current, m.waiting = msg.idx, -1
 		m.status[msg.idx] = "running"
 		m.selected = msg.idx
+		if msg.reason != "" {
+			m.output[msg.idx] = []string{styleDim.Render("runs live: " + msg.reason)}
+		}
 	case cellOutputMsg:
 		m.output[msg.idx] = append(m.output[msg.idx], msg.line)
+	case cellStatusMsg:
+		m.statusLine = msg.text
+	case noticeMsg:
+		m.notices = append(m.notices, msg.text)
 	case cellFinishedMsg:
-		m.status[msg.idx] = msg.result.Status
+		m.statusLine = ""
+		m.status[msg.idx] = string(msg.result.Status)
+		if msg.result.Status == runner.Replayed && msg.result.Output != "" {
+			// What the cell printed when it ran live.
+			m.output[msg.idx] = strings.Split(strings.TrimRight(msg.result.Output, "\n"), "\n")
+		}
 		m.times[msg.idx] = msg.result.Duration
 		if msg.result.Err != nil {
 			m.errs[msg.idx] = lang.FormatError(msg.result.Err)
@@ -161,13 +184,13 @@ func (m tuiModel) icon(idx int) string {
 	switch m.status[idx] {
 	case "running":
 		return m.spin.View()
-	case runner.Ran:
+	case string(runner.Ran):
 		return styleOK.Render("✔")
-	case runner.Replayed:
+	case string(runner.Replayed):
 		return styleOK.Render("↺")
-	case runner.Failed:
+	case string(runner.Failed):
 		return styleFailed.Render("✘")
-	case runner.Skipped:
+	case string(runner.Skipped):
 		return "·"
 	case "text":
 		return styleDim.Render("¶")
@@ -183,7 +206,7 @@ func (m tuiModel) View() string {
 	var list strings.Builder
 	for _, c := range m.cells {
 		suffix := ""
-		if d, ok := m.times[c.Index]; ok && m.status[c.Index] == runner.Ran {
+		if d, ok := m.times[c.Index]; ok && m.status[c.Index] == string(runner.Ran) {
 			suffix = " " + round(d).String()
 		}
 		label := truncate(cellLabel(c), listWidth-4-len(suffix))
@@ -246,6 +269,8 @@ func (m tuiModel) footer() string {
 		return styleOK.Render("done") + styleDim.Render("  — q quits")
 	case m.waiting >= 0:
 		return fmt.Sprintf("next: %s   ", cellLabel(m.cells[m.waiting])) + styleDim.Render("n/enter run it · c run the rest · ↑↓ look · q stop here")
+	case m.current >= 0 && m.statusLine != "":
+		return m.spin.View() + " " + m.statusLine + styleDim.Render("   q interrupts")
 	case m.current >= 0:
 		return m.spin.View() + " running " + cellLabel(m.cells[m.current]) + styleDim.Render("   q interrupts")
 	}

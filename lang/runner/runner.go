@@ -1,16 +1,23 @@
-// Package runner runs a recipe's cells against a run in the state store:
-// it replays the cells that already succeeded, unchanged, and runs the
-// rest live, journaling every effectful builtin call.
+// Package runner runs a recipe's cells against a run in the state store.
+//
+// Replay is reactive, after marimo's notebooks but with journaled side
+// effects: a cell replays (its code runs, its builtins answered from the
+// journal) when its source is unchanged and every value it reads is the
+// same as when it last succeeded; otherwise it runs live. Values are
+// compared, not cell positions, so an edit whose outputs are unchanged
+// does not disturb the cells after it, and a changed parameter re-runs
+// exactly the cells that depend on it, directly or through values derived
+// from it. Dependencies that pass through the world rather than through
+// values are declared with a cell tag, [after: CELL].
 package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,38 +29,58 @@ import (
 	"github.com/kumo-dev/kumo/lang/state"
 )
 
-// Cell statuses as reported to users (kumo run --json).
+// CellStatus is how one cell went in this run.
+type CellStatus string
+
 const (
-	Ran      = "ran"
-	Replayed = "replayed"
-	Failed   = "failed"
-	Skipped  = "skipped"
+	Ran      CellStatus = "ran"
+	Replayed CellStatus = "replayed"
+	Failed   CellStatus = "failed"
+	Skipped  CellStatus = "skipped"
 )
 
 // Events receives what happens during a run, for the CLI or the TUI.
 type Events interface {
-	CellStarted(c *lang.Cell, replay bool)
+	// CellStarted says a cell begins: replayed, or live and why.
+	CellStarted(c *lang.Cell, start CellStart)
 	// Output is a line printed while a live cell runs: by print() (source
 	// ""), by a node (source is its name) or by kumo itself (stream "note").
 	Output(c *lang.Cell, source, stream, text string)
+	// Status is the live cell's status line for long work ("" clears it).
+	Status(c *lang.Cell, text string)
 	CellFinished(c *lang.Cell, r CellResult)
+	// Notice is a message about the run as a whole.
+	Notice(text string)
+}
+
+// CellStart is how a cell is about to run.
+type CellStart struct {
+	Replay bool
+	Reason string // why a live cell runs live: "edited", "students changed", ...
 }
 
 // CellResult is how one cell went.
 type CellResult struct {
-	Status   string
+	Status   CellStatus
+	Reason   string // for live cells, why
 	Duration time.Duration
 	Err      error
+	// Output is what a replayed cell printed when it ran live.
+	Output string
 }
 
 // Options configure a run.
 type Options struct {
-	Recipe    *lang.Recipe
-	Run       string            // the run's name
-	Overrides map[string]string // -p name=value
-	From      string            // run live from this cell on
-	Only      string            // run only this cell live
-	// ReplayOnly replays the succeeded prefix and stops before the first
+	Recipe *lang.Recipe
+	Run    string // the run's name
+	// Overrides are the -p values, read against their defaults (see
+	// lang.Override); Remember is how they were given, which the run keeps
+	// for its next execution.
+	Overrides map[string]starlark.Value
+	Remember  map[string]string
+	From      string // run live from this cell on
+	Only      string // run only this cell live
+	// ReplayOnly replays what can be replayed and stops before the first
 	// cell that would run live (kumo repl FILE).
 	ReplayOnly bool
 	Builtins   starlark.StringDict
@@ -63,6 +90,11 @@ type Options struct {
 	// block: the step-through TUI waits there for the user. An error (the
 	// user quit) ends the run before that cell.
 	Step func(ctx context.Context, c *lang.Cell) error
+	// World, if set, says which of the given resource tokens are gone
+	// (deleted, or no longer at their provider), and why. It is asked
+	// once, before the first live cell, about what the replayed cells
+	// made: a cell whose work vanished runs live again.
+	World func(ctx context.Context, tokens []string) (map[string]string, error)
 }
 
 // Runner runs one recipe.
@@ -71,6 +103,8 @@ type Runner struct {
 	store   *state.Store
 	session *lang.Session
 	journal *journal
+	records map[int]*state.CellRecord // by cell index
+	events  *eventBuffer
 
 	mu   sync.Mutex
 	cell *lang.Cell
@@ -97,7 +131,7 @@ type Summary struct {
 func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	o := r.opts
 	rec := o.Recipe
-	if err := rec.CheckOverrides(o.Overrides); err != nil {
+	if err := rec.CheckOverrides(o.Remember); err != nil {
 		return nil, err
 	}
 	from, only := -1, -1
@@ -109,115 +143,99 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		if ref.val == "" {
 			continue
 		}
-		c, ok := lang.FindCell(rec.Cells, ref.val)
-		if !ok {
-			return nil, lang.Inputf("%s %s: no such cell (give a number 0-%d or a unique title)", ref.flag, ref.val, len(rec.Cells)-1)
+		c, err := lang.FindCell(rec.Cells, ref.val)
+		if err != nil {
+			return nil, lang.Inputf("%s %s: %v", ref.flag, ref.val, err)
 		}
 		*ref.dst = c.Index
 	}
-	prev, err := r.store.Cells(o.Run)
+	recs, err := r.store.Cells(o.Run)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.store.DropCellsFrom(o.Run, len(rec.Cells)); err != nil {
-		return nil, err
-	}
+	var dropped []state.CellRecord
+	r.records, dropped = align(rec.Cells, recs)
+	r.events = &eventBuffer{out: o.Events}
 	if !o.ReplayOnly {
-		if err := r.store.StartRun(o.Run, r.recipePath(), "{}"); err != nil {
+		if err := r.realign(dropped); err != nil {
+			return nil, err
+		}
+		if err := r.store.StartRun(o.Run, r.recipePath(), o.Remember); err != nil {
 			return nil, err
 		}
 	}
-
 	env := o.Env
 	env.Out = r
 	if env.Secrets == nil {
 		env.Secrets = &builtins.Masker{}
 	}
-	r.session = lang.NewSession(rec.Dir, o.Builtins)
-	env.Attach(r.session.Thread)
-	r.session.Thread.Print = func(_ *starlark.Thread, msg string) { r.Line("", "print", msg) }
-	r.journal = &journal{store: r.store, run: o.Run, masker: env.Secrets}
-	builtins.SetInterceptor(r.session.Thread, r.journal)
 
-	sum := &Summary{Cells: map[int]CellResult{}}
-	live, stopped := false, false
-	for _, c := range rec.Cells {
-		if !c.Runnable() {
-			continue
-		}
-		if sum.Failed != nil || (only >= 0 && c.Index > only) {
-			r.finish(sum, c, CellResult{Status: Skipped})
-			continue
-		}
-		isParams := rec.IsParams(c)
-		paramsHash := ""
-		if !isParams {
-			paramsHash = r.paramsHash(c)
-		}
-		p, had := prev[c.Index]
-		replayable := had && p.Status == "ok" && p.SourceHash == c.Hash() && p.ParamsHash == paramsHash
-		var replay bool
-		switch {
-		case isParams:
-			// The parameters cell holds values only; it always runs (it is
-			// pure), and changes it makes reach later cells through their
-			// params hashes, so it does not end the replayed prefix.
-			replay = false
-		case only >= 0 && c.Index < only:
-			if !replayable {
-				return sum, lang.Inputf("--only %d: %s has not succeeded as it is now; run the recipe up to it first", only, c.Name())
-			}
-			replay = true
-		case only == c.Index, from >= 0 && c.Index >= from, live, !replayable:
-			replay = false
-		default:
-			replay = true
-		}
-		if o.ReplayOnly && !replay && !isParams {
-			break
-		}
-		if !replay && !isParams {
-			live = true
-			if o.Step != nil {
-				if err := o.Step(ctx, c); err != nil {
-					stopped = true
-					break
-				}
-			}
-		}
-		unchanged := had && p.Status == "ok" && p.SourceHash == c.Hash()
-		res := r.execCell(ctx, c, isParams, replay, unchanged, paramsHash, p.ParamsHash)
-		r.finish(sum, c, res)
-		if res.Err != nil {
-			sum.Failed = c
-			if o.ReplayOnly {
-				return sum, res.Err
-			}
-		}
-		if isParams && res.Err == nil && !o.ReplayOnly {
-			if err := r.store.StartRun(o.Run, r.recipePath(), r.paramsJSON()); err != nil {
-				return sum, err
-			}
-		}
+	p := &pass{r: r, from: from, only: only, checked: o.World == nil || o.ReplayOnly}
+	sum, runErr := p.run(ctx)
+	for p.restart != nil {
+		// A replayed cell made something that is gone: run again from
+		// the start, that cell live. Replay touched nothing, so starting
+		// over costs only the replay.
+		p = &pass{r: r, from: from, only: only, checked: true, vanished: p.restart}
+		sum, runErr = p.run(ctx)
 	}
-	status := "ok"
-	if stopped {
-		status = "stopped" // the user stopped stepping; the next run resumes here
+	if o.ReplayOnly {
+		return sum, runErr
 	}
-	var runErr error
-	if sum.Failed != nil {
-		status = "failed"
-		runErr = sum.Cells[sum.Failed.Index].Err
+	status := state.RunOK
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		status = state.RunInterrupted
+	case sum != nil && sum.Failed != nil:
+		status = state.RunFailed
+	case p.stopped:
+		status = state.RunStopped // the user stopped stepping; the next run resumes here
+	case runErr != nil:
+		status = state.RunFailed
 	}
-	if !o.ReplayOnly {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			status = "interrupted"
-		}
-		if err := r.store.FinishRun(o.Run, status); err != nil && runErr == nil {
-			runErr = err
-		}
+	if err := r.store.FinishRun(o.Run, status); err != nil && runErr == nil {
+		runErr = err
 	}
 	return sum, runErr
+}
+
+// realign records where the cells are now and forgets the records of
+// cells no longer in the recipe, saying what those made that remains.
+func (r *Runner) realign(dropped []state.CellRecord) error {
+	positions := map[int64]int{}
+	for idx, rec := range r.records {
+		if rec.Index != idx {
+			positions[rec.ID] = idx
+			rec.Index = idx
+		}
+	}
+	var drop []int64
+	for _, d := range dropped {
+		drop = append(drop, d.ID)
+		if kept := r.stillMade(d.ID); kept != "" {
+			r.events.notice(fmt.Sprintf("the cell %q is no longer in the recipe; what it made stays: %s (delete it in a cell, or kumo destroy)", d.Title, kept))
+		}
+	}
+	if len(positions) == 0 && len(drop) == 0 {
+		return nil
+	}
+	return r.store.Realign(r.opts.Run, positions, drop)
+}
+
+// stillMade names the resources that the cell record id made and that
+// still exist.
+func (r *Runner) stillMade(id int64) string {
+	effects, err := r.store.Effects(r.opts.Run)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, t := range effects[id].Made {
+		if res, err := r.store.Resource(state.Query{Run: r.opts.Run, Token: t}); err == nil && res.Kind == state.KindNode {
+			names = append(names, res.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // recipePath is the recipe's absolute path, as the run records it.
@@ -228,111 +246,424 @@ func (r *Runner) recipePath() string {
 	return r.opts.Recipe.Path
 }
 
-func (r *Runner) finish(sum *Summary, c *lang.Cell, res CellResult) {
-	sum.Cells[c.Index] = res
-	if r.opts.Events != nil {
-		r.opts.Events.CellFinished(c, res)
-	}
+// A pass goes through the cells once. It ends early, asking for a
+// restart, when the world check finds that a cell it already replayed
+// made something that is gone.
+type pass struct {
+	r          *Runner
+	from, only int
+	ancestors  map[int]bool   // with --only: the cells it depends on
+	checked    bool           // the world was checked
+	vanished   map[int]string // cells to run live because what they made is gone
+	replayed   map[int]bool
+	restart    map[int]string
+	stopped    bool
+	digest     *digester
 }
 
-// execCell runs one cell, live or replayed, and records a live one.
-func (r *Runner) execCell(ctx context.Context, c *lang.Cell, isParams, replay, unchanged bool, paramsHash, previousHash string) CellResult {
-	o := r.opts
+func (p *pass) run(ctx context.Context) (*Summary, error) {
+	r, o := p.r, p.r.opts
+	rec := o.Recipe
+	r.session = lang.NewSession(rec.Dir, o.Builtins)
+	o.Env.Attach(r.session.Thread)
+	r.session.Thread.Print = func(_ *starlark.Thread, msg string) {
+		for _, line := range strings.Split(msg, "\n") {
+			r.Line("", "print", line)
+		}
+	}
+	r.journal = &journal{store: r.store, run: o.Run, file: rec.Path, masker: o.Env.Secrets}
+	builtins.SetInterceptor(r.session.Thread, r.journal)
+	p.digest = newDigester(rec, r.session)
+	p.replayed = map[int]bool{}
+	if p.only >= 0 {
+		p.ancestors = rec.Ancestors(p.only)
+	}
+	r.events.hold()
+	defer r.events.flush()
+
+	sum := &Summary{Cells: map[int]CellResult{}}
+	for _, c := range rec.Cells {
+		if !c.Runnable() {
+			continue
+		}
+		if sum.Failed != nil || (p.only >= 0 && c.Index > p.only) || p.stopped {
+			r.finish(sum, c, CellResult{Status: Skipped})
+			continue
+		}
+		if p.only >= 0 && c.Index < p.only && !p.ancestors[c.Index] && !rec.IsParams(c) {
+			r.finish(sum, c, CellResult{Status: Skipped, Reason: "--only does not need it"})
+			continue
+		}
+		if rec.IsParams(c) {
+			if res := p.params(ctx, c); res.Err != nil {
+				r.finish(sum, c, res)
+				sum.Failed = c
+				if o.ReplayOnly {
+					return sum, res.Err
+				}
+			} else {
+				r.finish(sum, c, res)
+			}
+			continue
+		}
+		inputs := p.inputs(c)
+		reason := p.why(c, inputs)
+		if p.only >= 0 && c.Index < p.only && reason != "" {
+			// --only asks for one cell: the ones before it replay as they
+			// were recorded, provided they succeeded as they are written.
+			if rec := r.records[c.Index]; !p.replayable(c, rec) {
+				r.events.discard()
+				return sum, lang.Inputf("--only %d: %s must run live first (%s); run the recipe without --only", p.only, c.Name(), reason)
+			}
+			r.events.notice(fmt.Sprintf("%s would run live (%s); --only replays it as recorded", c.Name(), reason))
+			reason = ""
+		}
+		if reason != "" && o.ReplayOnly {
+			break
+		}
+		if reason != "" && !p.checked {
+			p.checked = true
+			if p.checkWorld(ctx, c) {
+				r.events.discard()
+				return sum, nil // restart
+			}
+			if why := p.vanished[c.Index]; why != "" {
+				reason = why
+			}
+		}
+		if reason != "" {
+			r.events.flush()
+			if o.Step != nil {
+				if err := o.Step(ctx, c); err != nil {
+					p.stopped = true
+					r.finish(sum, c, CellResult{Status: Skipped})
+					continue
+				}
+			}
+		}
+		res := p.exec(ctx, c, inputs, reason)
+		r.finish(sum, c, res)
+		if res.Status == Replayed {
+			p.replayed[c.Index] = true
+		}
+		if res.Err != nil {
+			sum.Failed = c
+			if o.ReplayOnly {
+				return sum, res.Err
+			}
+		}
+	}
+	if sum.Failed != nil {
+		return sum, sum.Cells[sum.Failed.Index].Err
+	}
+	return sum, nil
+}
+
+// inputs digests what cell c reads now: the globals it uses, the modules
+// it loads and the live generations of the cells it runs after.
+func (p *pass) inputs(c *lang.Cell) map[string]string {
+	deps := p.r.opts.Recipe.Deps[c.Index]
+	p.digest.reset()
+	in := map[string]string{}
+	for _, name := range deps.Reads {
+		in[name] = p.digest.digest(p.r.session.Globals[name])
+	}
+	for _, m := range deps.Loads {
+		d, err := p.r.session.ModuleDigest(m)
+		if err != nil {
+			d = "error: " + err.Error()
+		}
+		in["load:"+m] = d
+	}
+	for _, idx := range deps.After {
+		gen := "never"
+		if dep := p.r.records[idx]; dep != nil {
+			gen = strconv.FormatInt(dep.ID, 10) + "@" + strconv.FormatInt(dep.LiveGen, 10)
+		}
+		in["after:"+strconv.Itoa(idx)] = gen
+	}
+	return in
+}
+
+// replayable reports whether c succeeded last time as it is written now.
+func (p *pass) replayable(c *lang.Cell, rec *state.CellRecord) bool {
+	return rec != nil && rec.Status == state.CellOK && rec.SourceHash == c.Hash() && p.vanished[c.Index] == ""
+}
+
+// why says why cell c must run live, or "" when it replays.
+func (p *pass) why(c *lang.Cell, inputs map[string]string) string {
+	rec := p.r.records[c.Index]
+	switch {
+	case p.from >= 0 && c.Index >= p.from:
+		return "--from"
+	case p.only == c.Index:
+		return "--only"
+	case p.vanished[c.Index] != "":
+		return p.vanished[c.Index]
+	case c.Always:
+		return "[always]"
+	case rec == nil:
+		return "new"
+	case rec.Status == state.CellRunning:
+		return "interrupted last time"
+	case rec.Status != state.CellOK:
+		return "failed last time"
+	case rec.SourceHash != c.Hash():
+		return "edited"
+	case rec.Inputs == nil:
+		return "" // recorded by an older kumo: trust the source
+	}
+	var changed []string
+	for k, v := range inputs {
+		if rec.Inputs[k] != v {
+			changed = append(changed, k)
+		}
+	}
+	for k := range rec.Inputs {
+		if _, ok := inputs[k]; !ok {
+			changed = append(changed, k)
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	return p.describe(changed)
+}
+
+// describe renders changed inputs: "students changed", "module lib.star
+// changed", "cell 3 "Write config" ran".
+func (p *pass) describe(keys []string) string {
+	sort.Strings(keys)
+	var names, ran []string
+	for _, k := range keys {
+		switch {
+		case strings.HasPrefix(k, "load:"):
+			names = append(names, "module "+strings.TrimPrefix(k, "load:"))
+		case strings.HasPrefix(k, "after:"):
+			idx, _ := strconv.Atoi(strings.TrimPrefix(k, "after:"))
+			if idx < len(p.r.opts.Recipe.Cells) {
+				ran = append(ran, p.r.opts.Recipe.Cells[idx].Name())
+			}
+		default:
+			names = append(names, k)
+		}
+	}
+	var parts []string
+	if len(names) > 0 {
+		parts = append(parts, strings.Join(names, ", ")+" changed")
+	}
+	if len(ran) > 0 {
+		parts = append(parts, strings.Join(ran, ", ")+" ran")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// checkWorld asks, once per run, whether what the cells made is still
+// there. Cells whose work vanished run live again: those still ahead
+// in this pass are marked, and if one is behind (it was replayed), the
+// pass asks for a restart. It reports whether a restart is needed.
+func (p *pass) checkWorld(ctx context.Context, current *lang.Cell) bool {
+	r, o := p.r, p.r.opts
+	effects, err := r.store.Effects(o.Run)
+	if err != nil {
+		r.events.notice("could not read what the cells made: " + err.Error())
+		return false
+	}
+	// What some cell of the recipe deleted is meant to be gone.
+	meant := map[string]bool{}
+	for _, rec := range r.records {
+		for _, t := range effects[rec.ID].Deleted {
+			meant[t] = true
+		}
+	}
+	maker := map[string]int{}
+	var tokens []string
+	for idx, rec := range r.records {
+		for _, t := range effects[rec.ID].Made {
+			if !meant[t] {
+				if _, dup := maker[t]; !dup {
+					tokens = append(tokens, t)
+				}
+				maker[t] = idx
+			}
+		}
+	}
+	if len(tokens) == 0 {
+		return false
+	}
+	gone, err := o.World(ctx, tokens)
+	if err != nil {
+		r.events.notice("could not check that what the replayed cells made still exists: " + err.Error())
+		return false
+	}
+	if len(gone) == 0 {
+		return false
+	}
+	vanished := map[int]string{}
+	var cells []int
+	for t, why := range gone {
+		idx := maker[t]
+		if vanished[idx] == "" {
+			cells = append(cells, idx)
+			vanished[idx] = why
+		} else if !strings.Contains(vanished[idx], why) {
+			vanished[idx] += "; " + why
+		}
+	}
+	sort.Ints(cells)
+	restart := false
+	for _, idx := range cells {
+		c := o.Recipe.Cells[idx]
+		r.events.notice(fmt.Sprintf("%s: %s runs live again", vanished[idx], c.Name()))
+		if idx < current.Index && p.replayed[idx] {
+			restart = true
+		}
+	}
+	if p.vanished == nil {
+		p.vanished = map[int]string{}
+	}
+	for idx, why := range vanished {
+		p.vanished[idx] = why
+	}
+	if restart {
+		p.restart = p.vanished
+	}
+	return restart
+}
+
+// params runs the parameters cell: it always runs (it is pure), then the
+// -p values are applied. It counts as replayed when it produced the same
+// values as last time.
+func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
+	r, o := p.r, p.r.opts
+	r.journal.begin(c, 0, true, false, nil)
+	start := time.Now()
+	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
+	if err != nil {
+		return CellResult{Status: Failed, Duration: time.Since(start), Err: err}
+	}
+	// Overrides are applied after the defaults, like papermill's
+	// injected cell: a default computed from another parameter is
+	// computed from that parameter's default.
+	for name, v := range o.Overrides {
+		r.session.Globals[name] = v
+	}
+	p.digest.reset()
+	outputs := map[string]string{}
+	for _, name := range o.Recipe.Params {
+		outputs[name] = p.digest.digest(r.session.Globals[name])
+	}
+	dur := time.Since(start)
+	rec := r.records[c.Index]
+	if rec != nil && rec.Status == state.CellOK && rec.SourceHash == c.Hash() && equal(rec.Outputs, outputs) {
+		return CellResult{Status: Replayed, Duration: dur}
+	}
+	if o.ReplayOnly {
+		return CellResult{Status: Ran, Duration: dur}
+	}
+	if rec == nil {
+		rec = &state.CellRecord{}
+		r.records[c.Index] = rec
+	}
+	rec.Index, rec.Title = c.Index, c.Title
+	if err := r.store.StartCell(o.Run, rec); err != nil {
+		return CellResult{Status: Failed, Err: err}
+	}
+	rec.SourceHash, rec.Status, rec.Duration, rec.Inputs, rec.Outputs = c.Hash(), state.CellOK, dur, map[string]string{}, outputs
+	if err := r.store.FinishCell(o.Run, rec); err != nil {
+		return CellResult{Status: Failed, Err: err}
+	}
+	if err := r.store.SetParams(o.Run, paramsJSON(o.Recipe.Params, r.session.Globals, o.Env.Secrets)); err != nil {
+		return CellResult{Status: Failed, Err: err}
+	}
+	return CellResult{Status: Ran, Duration: dur, Reason: "parameters changed"}
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// exec runs one cell, replayed (reason "") or live, and records a live one.
+func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string, reason string) CellResult {
+	r, o := p.r, p.r.opts
+	replay := reason == ""
+	rec := r.records[c.Index]
 	var calls []state.Call
 	if replay {
 		var err error
-		if calls, err = r.store.Calls(o.Run, c.Index); err != nil {
+		if calls, err = r.store.Calls(o.Run, rec.ID); err != nil {
 			return CellResult{Status: Failed, Err: err}
 		}
-	} else if err := r.store.StartCell(o.Run, c.Index, c.Title); err != nil {
-		return CellResult{Status: Failed, Err: err}
+	} else {
+		if rec == nil {
+			rec = &state.CellRecord{}
+			r.records[c.Index] = rec
+		}
+		rec.Index, rec.Title = c.Index, c.Title
+		if err := r.store.StartCell(o.Run, rec); err != nil {
+			return CellResult{Status: Failed, Err: err}
+		}
 	}
-	if o.Events != nil {
-		o.Events.CellStarted(c, replay)
-	}
+	r.events.started(c, CellStart{Replay: replay, Reason: reason})
 	r.mu.Lock()
 	r.cell = c
 	r.out.Reset()
 	r.mu.Unlock()
-	r.journal.begin(c, isParams, replay, calls)
+	r.journal.begin(c, rec.ID, false, replay, calls)
 	start := time.Now()
 	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
-	if err == nil && isParams {
-		// Overrides are applied after the defaults, like papermill's
-		// injected cell: a default computed from another parameter is
-		// computed from that parameter's default.
-		for name, raw := range o.Overrides {
-			r.session.Globals[name] = lang.ParamValue(raw)
-		}
-		// The parameters cell counts as replayed when it produced the
-		// same values as last time.
-		paramsHash = r.hashParams(o.Recipe.Params)
-		unchanged = unchanged && paramsHash == previousHash
-	}
 	if err == nil {
 		err = r.journal.end()
 	}
 	dur := time.Since(start)
-	status := Ran
-	switch {
-	case err != nil:
-		status = Failed
-	case replay, isParams && unchanged:
-		status = Replayed
-	}
-	if replay {
-		return CellResult{Status: status, Duration: dur, Err: err}
-	}
 	r.mu.Lock()
 	output := r.out.String()
 	r.cell = nil
 	r.mu.Unlock()
-	rec := state.CellRecord{Index: c.Index, Title: c.Title, SourceHash: c.Hash(), ParamsHash: paramsHash,
-		Status: "ok", Output: r.opts.Env.Secrets.Mask(output), Duration: dur}
+	if replay {
+		if err != nil {
+			return CellResult{Status: Failed, Duration: dur, Err: err}
+		}
+		if rec.Inputs == nil {
+			// Recorded by an older kumo: learn its inputs now.
+			rec.Inputs = inputs
+			r.store.FinishCell(o.Run, rec)
+		}
+		return CellResult{Status: Replayed, Duration: dur, Output: rec.Output}
+	}
+	rec.SourceHash, rec.Status, rec.Output, rec.Duration = c.Hash(), state.CellOK, o.Env.Secrets.Mask(output), dur
+	rec.Error, rec.Inputs, rec.Outputs = "", inputs, nil
 	if err != nil {
-		rec.Status = "failed"
-		rec.Error = r.opts.Env.Secrets.Mask(lang.FormatError(err))
+		rec.Status = state.CellFailed
+		rec.Error = o.Env.Secrets.Mask(lang.FormatError(err))
+	} else {
+		p.digest.reset()
+		rec.Outputs = map[string]string{}
+		for _, name := range o.Recipe.Deps[c.Index].Defines {
+			rec.Outputs[name] = p.digest.digest(r.session.Globals[name])
+		}
 	}
 	if serr := r.store.FinishCell(o.Run, rec); serr != nil && err == nil {
 		err = serr
+	}
+	status := Ran
+	if err != nil {
 		status = Failed
 	}
-	return CellResult{Status: status, Duration: dur, Err: err}
+	return CellResult{Status: status, Reason: reason, Duration: dur, Err: err}
 }
 
-// paramsHash digests the current values of the parameters cell c uses,
-// so that changing one re-runs exactly the cells that mention it (and,
-// since the replayed prefix ends there, every cell after).
-func (r *Runner) paramsHash(c *lang.Cell) string {
-	return r.hashParams(r.opts.Recipe.ParamsUsed(c))
-}
-
-func (r *Runner) hashParams(used []string) string {
-	if len(used) == 0 {
-		return ""
-	}
-	h := sha256.New()
-	for _, name := range used {
-		v := r.session.Globals[name]
-		repr := "<unset>"
-		if v != nil {
-			repr = v.String()
-		}
-		fmt.Fprintf(h, "%s=%s\x00", name, repr)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
-}
-
-// paramsJSON renders the effective parameters for the state (kumo status).
-func (r *Runner) paramsJSON() string {
-	m := map[string]string{}
-	for _, name := range r.opts.Recipe.Params {
-		if v := r.session.Globals[name]; v != nil {
-			m[name] = r.opts.Env.Secrets.Mask(v.String())
-		}
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
+func (r *Runner) finish(sum *Summary, c *lang.Cell, res CellResult) {
+	sum.Cells[c.Index] = res
+	r.events.finished(c, res)
 }
 
 // Line implements builtins.Output: it keeps the line for the cell's
@@ -345,13 +676,26 @@ func (r *Runner) Line(source, stream, text string) {
 		if source != "" {
 			r.out.WriteString(source + " | ")
 		}
+		if stream == "note" {
+			r.out.WriteString("· ")
+		}
 		r.out.WriteString(text + "\n")
 	}
 	r.mu.Unlock()
-	if r.opts.Events != nil && c != nil && !r.journal.replay {
-		r.opts.Events.Output(c, source, stream, text)
+	if c != nil && !r.journal.replay {
+		r.events.output(c, source, stream, text)
 	}
 }
 
 // Note implements builtins.Output.
 func (r *Runner) Note(text string) { r.Line("", "note", text) }
+
+// Status implements builtins.Output.
+func (r *Runner) Status(text string) {
+	r.mu.Lock()
+	c := r.cell
+	r.mu.Unlock()
+	if c != nil && !r.journal.replay {
+		r.events.status(c, r.opts.Env.Secrets.Mask(text))
+	}
+}

@@ -16,7 +16,7 @@ func BenchmarkAppendCall(b *testing.B) {
 	result := `{"t":"ssh.result","v":{"stdout":"Linux 6.1.0\n","stderr":"","exit_code":0,"duration":0.004}}`
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := s.AppendCall("bench", Call{Cell: i / 10, Seq: i % 10, Builtin: "ssh_run", ArgsDigest: "0123456789abcdef", Args: `ssh_run(node:bench/g/u/u-1#1, "uname -sr")`, Result: result}); err != nil {
+		if err := s.AppendCall("bench", Call{Cell: int64(i / 10), Seq: i % 10, Builtin: "ssh_run", ArgsDigest: "0123456789abcdef", Args: `ssh_run(node:bench/g/u/u-1#1, "uname -sr")`, Result: result}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -20,10 +20,12 @@ const (
 // Ready once the provider's answer is recorded. A crash in between leaves
 // an Intent whose token the provider knows: resuming adopts what the
 // provider made under that token instead of making a second one.
+type ResourceStatus string
+
 const (
-	Intent   = "intent"
-	Ready    = "ready"
-	Deleting = "deleting"
+	Intent   ResourceStatus = "intent"
+	Ready    ResourceStatus = "ready"
+	Deleting ResourceStatus = "deleting"
 )
 
 // A Resource is a unit group, a unit or a node of a run.
@@ -37,7 +39,7 @@ type Resource struct {
 	Seq      int // node number within its unit
 	Provider string
 	Token    string
-	Status   string
+	Status   ResourceStatus
 	State    string          // nodes: RUNNING, POWER_OFF, ...
 	Spec     json.RawMessage // units: the spec they were created with
 	Data     Data
@@ -58,6 +60,23 @@ type Data struct {
 	// its host key must already be known rather than learnt.
 	Existing bool `json:"existing,omitempty"`
 	Jump     *Hop `json:"jump,omitempty"` // a login node to reach it through
+
+	// Origin is the call that made the resource: "CELL/Builtin#N", the
+	// Nth call of that builtin in the cell record CELL (see
+	// lang/runner). When the cell runs again, the same call finds what
+	// it made before instead of making it twice. Empty for the REPL.
+	Origin string `json:"origin,omitempty"`
+	// DeletingBy is the call deleting a node, so that a deletion cut
+	// short is finished, not started over on other nodes.
+	DeletingBy string `json:"deleting_by,omitempty"`
+	// DeletedBy (units) lists, per delete_nodes(count=) call, the nodes
+	// it deleted: run again, the call deletes no more.
+	DeletedBy map[string][]string `json:"deleted_by,omitempty"`
+	// Location (units) is where the provider finds the unit's nodes
+	// beyond its spec (region, endpoint, profile, cloud, inventory),
+	// resolved when the unit was made, so that destroy does not depend
+	// on the shell it runs in. Never credentials.
+	Location map[string]any `json:"location,omitempty"`
 }
 
 // Hop is a jump host (ProxyJump).
@@ -86,8 +105,8 @@ func scanResource(row interface{ Scan(...any) error }) (Resource, error) {
 
 // Query selects resources of a run. Empty fields match anything.
 type Query struct {
-	Run, Kind, Group, Unit, Name string
-	ID                           int64
+	Run, Kind, Group, Unit, Name, Token string
+	ID                                  int64
 }
 
 // Resources returns the resources matching q, in creation order.
@@ -105,6 +124,7 @@ func (s *Store) Resources(q Query) ([]Resource, error) {
 	add("grp", q.Group, q.Group != "")
 	add("unit", q.Unit, q.Unit != "")
 	add("name", q.Name, q.Name != "")
+	add("token", q.Token, q.Token != "")
 	add("id", q.ID, q.ID != 0)
 	rows, err := s.DB.Query(`SELECT `+resourceCols+` FROM resources WHERE `+strings.Join(where, " AND ")+` ORDER BY kind, grp, unit, seq, id`, args...)
 	if err != nil {

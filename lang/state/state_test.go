@@ -2,6 +2,7 @@ package state
 
 import (
 	"bufio"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -97,29 +98,126 @@ func TestLockRefusesLiveHolderAndTakesOverDeadOne(t *testing.T) {
 
 func TestCellsAndJournal(t *testing.T) {
 	s := openTemp(t)
-	if err := s.StartRun("r", "r.star", "{}"); err != nil {
+	if err := s.StartRun("r", "r.star", map[string]string{"n": "3"}); err != nil {
 		t.Fatal(err)
 	}
-	s.StartCell("r", 1, "One")
-	s.AppendCall("r", Call{Cell: 1, Seq: 1, Builtin: "ssh_run", ArgsDigest: "d1", Args: "ssh_run(a)", Result: `{"t":"none"}`})
-	s.AppendCall("r", Call{Cell: 1, Seq: 2, Builtin: "ssh_run", ArgsDigest: "d2", Args: "ssh_run(b)", Result: `{"t":"none"}`})
-	s.FinishCell("r", CellRecord{Index: 1, Title: "One", SourceHash: "h", Status: "ok", Output: "out", Duration: 1500 * time.Millisecond})
+	if r, _, _ := s.GetRun("r"); r.Overrides["n"] != "3" || r.Status != RunRunning {
+		t.Errorf("run = %+v", r)
+	}
+	one := &CellRecord{Index: 1, Title: "One"}
+	if err := s.StartCell("r", one); err != nil || one.ID == 0 {
+		t.Fatalf("StartCell: id %d, %v", one.ID, err)
+	}
+	s.AppendCall("r", Call{Cell: one.ID, Seq: 1, Builtin: "ssh_run", ArgsDigest: "d1", Args: "ssh_run(a)", Result: `{"t":"none"}`, Made: []string{"tok1", "tok2"}})
+	s.AppendCall("r", Call{Cell: one.ID, Seq: 2, Builtin: "ssh_run", ArgsDigest: "d2", Args: "ssh_run(b)", Result: `{"t":"none"}`, Deleted: []string{"tok2"}})
+	one.SourceHash, one.Status, one.Output, one.Duration = "h", CellOK, "out", 1500*time.Millisecond
+	one.Inputs, one.Outputs = map[string]string{"x": "dx"}, map[string]string{"y": "dy"}
+	if err := s.FinishCell("r", one); err != nil {
+		t.Fatal(err)
+	}
 
-	calls, err := s.Calls("r", 1)
-	if err != nil || len(calls) != 2 || calls[0].ArgsDigest != "d1" || calls[1].Seq != 2 {
+	calls, err := s.Calls("r", one.ID)
+	if err != nil || len(calls) != 2 || calls[0].ArgsDigest != "d1" || calls[1].Seq != 2 || len(calls[0].Made) != 2 {
 		t.Fatalf("Calls = %+v, %v", calls, err)
 	}
+	effects, _ := s.Effects("r")
+	if e := effects[one.ID]; len(e.Made) != 2 || len(e.Deleted) != 1 || e.Deleted[0] != "tok2" {
+		t.Errorf("effects = %+v", e)
+	}
 	cells, _ := s.Cells("r")
-	if c := cells[1]; c.Status != "ok" || c.SourceHash != "h" || c.Output != "out" || c.Duration != 1500*time.Millisecond {
+	if len(cells) != 1 {
+		t.Fatalf("cells = %+v", cells)
+	}
+	c := cells[0]
+	if c.Status != CellOK || c.SourceHash != "h" || c.Output != "out" || c.Duration != 1500*time.Millisecond ||
+		c.Inputs["x"] != "dx" || c.Outputs["y"] != "dy" || c.LiveGen != 1 {
 		t.Errorf("cell record = %+v", c)
 	}
-	// Running the cell live again replaces its journal.
-	s.StartCell("r", 1, "One")
-	if calls, _ := s.Calls("r", 1); len(calls) != 0 {
+	// A second cell succeeding gets the next live generation.
+	two := &CellRecord{Index: 2, Title: "Two"}
+	s.StartCell("r", two)
+	two.Status = CellOK
+	s.FinishCell("r", two)
+	if two.LiveGen != 2 || two.ID == one.ID {
+		t.Errorf("second cell: id %d gen %d", two.ID, two.LiveGen)
+	}
+	// Running the cell live again replaces its journal and forgets its inputs.
+	s.StartCell("r", one)
+	if calls, _ := s.Calls("r", one.ID); len(calls) != 0 {
 		t.Errorf("journal kept %d calls after StartCell", len(calls))
 	}
-	if cells, _ := s.Cells("r"); cells[1].Status != "running" {
-		t.Errorf("status after StartCell = %q", cells[1].Status)
+	if cells, _ := s.Cells("r"); cells[0].Status != CellRunning || cells[0].Inputs != nil {
+		t.Errorf("after StartCell: %+v", cells[0])
+	}
+	// Realign moves a record and forgets a dropped one with its journal.
+	s.AppendCall("r", Call{Cell: two.ID, Seq: 1, Builtin: "b", ArgsDigest: "d", Args: "b()", Result: `{"t":"none"}`})
+	if err := s.Realign("r", map[int64]int{one.ID: 5}, []int64{two.ID}); err != nil {
+		t.Fatal(err)
+	}
+	cells, _ = s.Cells("r")
+	if len(cells) != 1 || cells[0].ID != one.ID || cells[0].Index != 5 {
+		t.Errorf("after Realign: %+v", cells)
+	}
+	if calls, _ := s.Calls("r", two.ID); len(calls) != 0 {
+		t.Errorf("dropped cell kept its journal: %+v", calls)
+	}
+}
+
+// A state file written by kumo before cells had ids is migrated in
+// place: its cells keep their records and journals, with unknown inputs.
+func TestMigratesVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE runs (name TEXT PRIMARY KEY, recipe TEXT NOT NULL DEFAULT '', params TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL DEFAULT '', started_at INTEGER NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE cells (run TEXT NOT NULL, idx INTEGER NOT NULL, title TEXT NOT NULL DEFAULT '', source_hash TEXT NOT NULL DEFAULT '', params_hash TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, output TEXT NOT NULL DEFAULT '', duration_ms INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '', updated_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run, idx))`,
+		`CREATE TABLE journal (run TEXT NOT NULL, cell INTEGER NOT NULL, seq INTEGER NOT NULL, builtin TEXT NOT NULL, args_digest TEXT NOT NULL, args TEXT NOT NULL, result TEXT NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run, cell, seq))`,
+		`INSERT INTO runs(name, recipe, status) VALUES('r', '/x/r.star', 'ok')`,
+		`INSERT INTO cells(run, idx, title, source_hash, status, output) VALUES('r', 0, 'P', 'h0', 'ok', ''), ('r', 1, 'One', 'h1', 'ok', 'hello')`,
+		`INSERT INTO journal(run, cell, seq, builtin, args_digest, args, result) VALUES('r', 0, 1, 'b', 'd0', 'b()', '{}'), ('r', 1, 1, 'b', 'd1', 'b(1)', '{}')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cells, err := s.Cells("r")
+	if err != nil || len(cells) != 2 {
+		t.Fatalf("cells = %+v, %v", cells, err)
+	}
+	if c := cells[1]; c.ID != 2 || c.Index != 1 || c.Output != "hello" || c.SourceHash != "h1" || c.Inputs != nil {
+		t.Errorf("migrated cell = %+v", c)
+	}
+	calls, _ := s.Calls("r", 2)
+	if len(calls) != 1 || calls[0].ArgsDigest != "d1" {
+		t.Errorf("cell 1's journal after migration = %+v", calls)
+	}
+	if r, ok, _ := s.GetRun("r"); !ok || r.Recipe != "/x/r.star" {
+		t.Errorf("run after migration = %+v", r)
+	}
+	var v int
+	s.DB.QueryRow(`PRAGMA user_version`).Scan(&v)
+	if v != schemaVersion {
+		t.Errorf("user_version = %d", v)
+	}
+}
+
+// A state file from a newer kumo is refused, not overwritten.
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, _ := sql.Open("sqlite3", "file:"+path)
+	db.Exec(`PRAGMA user_version = 99`)
+	db.Close()
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "newer kumo") {
+		t.Errorf("Open of a newer file: %v", err)
 	}
 }
 

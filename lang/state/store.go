@@ -6,6 +6,7 @@ package state
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,27 +22,37 @@ type Store struct {
 	Path string
 }
 
+// schemaVersion is PRAGMA user_version of a state file this kumo writes.
+// Version 1 (kumo before reactive replay) kept cells by their position;
+// version 2 gives each cell a stable id, so that a cell keeps its journal
+// and what it made when cells are added or moved around it.
+const schemaVersion = 2
+
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
 	name        TEXT PRIMARY KEY,
 	recipe      TEXT NOT NULL DEFAULT '',
 	params      TEXT NOT NULL DEFAULT '{}',
+	overrides   TEXT NOT NULL DEFAULT '{}',
 	status      TEXT NOT NULL DEFAULT '',
 	started_at  INTEGER NOT NULL DEFAULT 0,
 	finished_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS cells (
 	run         TEXT NOT NULL,
+	id          INTEGER NOT NULL,
 	idx         INTEGER NOT NULL,
 	title       TEXT NOT NULL DEFAULT '',
 	source_hash TEXT NOT NULL DEFAULT '',
-	params_hash TEXT NOT NULL DEFAULT '',
 	status      TEXT NOT NULL,
 	output      TEXT NOT NULL DEFAULT '',
 	duration_ms INTEGER NOT NULL DEFAULT 0,
 	error       TEXT NOT NULL DEFAULT '',
+	inputs      TEXT,
+	outputs     TEXT NOT NULL DEFAULT '{}',
+	live_gen    INTEGER NOT NULL DEFAULT 0,
 	updated_at  INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (run, idx)
+	PRIMARY KEY (run, id)
 );
 CREATE TABLE IF NOT EXISTS journal (
 	run         TEXT NOT NULL,
@@ -52,6 +63,8 @@ CREATE TABLE IF NOT EXISTS journal (
 	args        TEXT NOT NULL,
 	result      TEXT NOT NULL,
 	duration_ms INTEGER NOT NULL DEFAULT 0,
+	made        TEXT NOT NULL DEFAULT '',
+	deleted     TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (run, cell, seq)
 );
 CREATE TABLE IF NOT EXISTS resources (
@@ -87,6 +100,38 @@ CREATE TABLE IF NOT EXISTS host_keys (
 );
 `
 
+// migrateV1 brings a version 1 file to version 2: cells get ids (their
+// old position plus one, which the journal's cell column becomes too),
+// and recorded inputs stay unknown (NULL), so that unchanged cells still
+// replay on the first run of the new kumo instead of running again.
+const migrateV1 = `
+ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE cells RENAME TO cells_v1;
+CREATE TABLE cells (
+	run         TEXT NOT NULL,
+	id          INTEGER NOT NULL,
+	idx         INTEGER NOT NULL,
+	title       TEXT NOT NULL DEFAULT '',
+	source_hash TEXT NOT NULL DEFAULT '',
+	status      TEXT NOT NULL,
+	output      TEXT NOT NULL DEFAULT '',
+	duration_ms INTEGER NOT NULL DEFAULT 0,
+	error       TEXT NOT NULL DEFAULT '',
+	inputs      TEXT,
+	outputs     TEXT NOT NULL DEFAULT '{}',
+	live_gen    INTEGER NOT NULL DEFAULT 0,
+	updated_at  INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (run, id)
+);
+INSERT INTO cells(run, id, idx, title, source_hash, status, output, duration_ms, error, updated_at)
+	SELECT run, idx+1, idx, title, source_hash, status, output, duration_ms, error, updated_at FROM cells_v1;
+DROP TABLE cells_v1;
+ALTER TABLE journal ADD COLUMN made TEXT NOT NULL DEFAULT '';
+ALTER TABLE journal ADD COLUMN deleted TEXT NOT NULL DEFAULT '';
+UPDATE journal SET cell = -(cell+1);
+UPDATE journal SET cell = -cell;
+`
+
 // Open opens (creating if needed) the state file at path. The file and
 // its folder are private to the user: the journal holds command output
 // and the folder holds the runs' SSH keys.
@@ -109,11 +154,45 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if err := upgrade(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return &Store{DB: db, Path: path}, nil
+}
+
+// upgrade creates the schema in a new file and migrates an older one, in
+// one transaction: a failure leaves the file as it was.
+func upgrade(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	switch {
+	case version == schemaVersion:
+		return nil
+	case version > schemaVersion:
+		return fmt.Errorf("written by a newer kumo (schema %d; this kumo knows %d): upgrade kumo", version, schemaVersion)
+	}
+	var hasCells int
+	tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type='table' AND name='cells'`).Scan(&hasCells)
+	if version == 0 && hasCells > 0 {
+		if _, err := tx.Exec(migrateV1); err != nil {
+			return fmt.Errorf("migrating to schema 2: %w", err)
+		}
+	}
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Close closes the database.
@@ -129,50 +208,88 @@ func now() int64 { return time.Now().UnixMilli() }
 type Run struct {
 	Name       string
 	Recipe     string
-	Params     string // JSON object: name -> Starlark repr
-	Status     string // running, ok, failed, interrupted
+	Params     string            // JSON object: the effective parameters, name -> value
+	Overrides  map[string]string // the -p values the run remembers, name -> text as given
+	Status     RunStatus
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
 
-// StartRun records that a run of recipe begins, keeping its history.
-func (s *Store) StartRun(name, recipe, params string) error {
-	_, err := s.DB.Exec(`INSERT INTO runs(name, recipe, params, status, started_at) VALUES(?,?,?,?,?)
-		ON CONFLICT(name) DO UPDATE SET recipe=excluded.recipe, params=excluded.params, status=excluded.status, started_at=excluded.started_at, finished_at=0`,
-		name, recipe, params, "running", now())
+// RunStatus is how a run's last execution ended.
+type RunStatus string
+
+const (
+	RunRunning     RunStatus = "running" // or its process died: see Store.Holder
+	RunOK          RunStatus = "ok"
+	RunFailed      RunStatus = "failed"
+	RunInterrupted RunStatus = "interrupted" // Ctrl-C or SIGTERM
+	RunStopped     RunStatus = "stopped"     // the user stopped stepping in the TUI
+	RunREPL        RunStatus = "repl"        // a REPL session's resources, no recipe
+)
+
+// StartRun records that a run of recipe begins with the given -p values,
+// keeping its history. Its parameters are recorded when the parameters
+// cell has run (SetParams).
+func (s *Store) StartRun(name, recipe string, overrides map[string]string) error {
+	if overrides == nil {
+		overrides = map[string]string{}
+	}
+	ov, _ := json.Marshal(overrides)
+	_, err := s.DB.Exec(`INSERT INTO runs(name, recipe, overrides, status, started_at) VALUES(?,?,?,?,?)
+		ON CONFLICT(name) DO UPDATE SET recipe=excluded.recipe, overrides=excluded.overrides,
+		status=excluded.status, started_at=excluded.started_at, finished_at=0`,
+		name, recipe, string(ov), RunRunning, now())
+	return err
+}
+
+// SetParams records the effective parameters once the parameters cell ran.
+func (s *Store) SetParams(name, params string) error {
+	_, err := s.DB.Exec(`UPDATE runs SET params=? WHERE name=?`, params, name)
 	return err
 }
 
 // EnsureRun makes sure a run row exists (the REPL tracks resources in one
 // without running a recipe).
 func (s *Store) EnsureRun(name string) error {
-	_, err := s.DB.Exec(`INSERT INTO runs(name, status, started_at) VALUES(?,?,?) ON CONFLICT(name) DO NOTHING`, name, "repl", now())
+	_, err := s.DB.Exec(`INSERT INTO runs(name, status, started_at) VALUES(?,?,?) ON CONFLICT(name) DO NOTHING`, name, RunREPL, now())
 	return err
 }
 
 // FinishRun records how the run ended.
-func (s *Store) FinishRun(name, status string) error {
+func (s *Store) FinishRun(name string, status RunStatus) error {
 	_, err := s.DB.Exec(`UPDATE runs SET status=?, finished_at=? WHERE name=?`, status, now(), name)
 	return err
 }
 
+const runCols = `name, recipe, params, overrides, status, started_at, finished_at`
+
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var st, fin int64
+	var ov string
+	if err := row.Scan(&r.Name, &r.Recipe, &r.Params, &ov, &r.Status, &st, &fin); err != nil {
+		return r, err
+	}
+	json.Unmarshal([]byte(ov), &r.Overrides)
+	r.StartedAt = time.UnixMilli(st)
+	if fin > 0 {
+		r.FinishedAt = time.UnixMilli(fin)
+	}
+	return r, nil
+}
+
 // Runs lists every run, by name.
 func (s *Store) Runs() ([]Run, error) {
-	rows, err := s.DB.Query(`SELECT name, recipe, params, status, started_at, finished_at FROM runs ORDER BY name`)
+	rows, err := s.DB.Query(`SELECT ` + runCols + ` FROM runs ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
-		var r Run
-		var st, fin int64
-		if err := rows.Scan(&r.Name, &r.Recipe, &r.Params, &r.Status, &st, &fin); err != nil {
+		r, err := scanRun(rows)
+		if err != nil {
 			return nil, err
-		}
-		r.StartedAt = time.UnixMilli(st)
-		if fin > 0 {
-			r.FinishedAt = time.UnixMilli(fin)
 		}
 		out = append(out, r)
 	}
@@ -181,103 +298,41 @@ func (s *Store) Runs() ([]Run, error) {
 
 // GetRun returns the run called name, or ok=false.
 func (s *Store) GetRun(name string) (Run, bool, error) {
-	runs, err := s.Runs()
-	if err != nil {
-		return Run{}, false, err
+	r, err := scanRun(s.DB.QueryRow(`SELECT `+runCols+` FROM runs WHERE name=?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
 	}
-	for _, r := range runs {
-		if r.Name == name {
-			return r, true, nil
-		}
-	}
-	return Run{}, false, nil
+	return r, err == nil, err
 }
 
 // ForgetRun removes everything recorded for a run. Called by destroy once
 // its resources are gone, so that a later run starts from nothing instead
 // of replaying results about nodes that no longer exist.
 func (s *Store) ForgetRun(name string) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM journal WHERE run=?`, `DELETE FROM cells WHERE run=?`,
+			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM runs WHERE name=?`,
+		} {
+			if _, err := tx.Exec(q, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// inTx runs f in one durable transaction.
+func (s *Store) inTx(f func(tx *sql.Tx) error) error {
 	tx, err := s.DB.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, q := range []string{
-		`DELETE FROM journal WHERE run=?`, `DELETE FROM cells WHERE run=?`,
-		`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM runs WHERE name=?`,
-	} {
-		if _, err := tx.Exec(q, name); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// CellRecord is what the store knows of one cell of a run.
-type CellRecord struct {
-	Index      int
-	Title      string
-	SourceHash string
-	ParamsHash string
-	Status     string // running, ok, failed
-	Output     string
-	Duration   time.Duration
-	Error      string
-}
-
-// Cells returns the recorded cells of a run, by index.
-func (s *Store) Cells(run string) (map[int]CellRecord, error) {
-	rows, err := s.DB.Query(`SELECT idx, title, source_hash, params_hash, status, output, duration_ms, error FROM cells WHERE run=? ORDER BY idx`, run)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[int]CellRecord{}
-	for rows.Next() {
-		var c CellRecord
-		var ms int64
-		if err := rows.Scan(&c.Index, &c.Title, &c.SourceHash, &c.ParamsHash, &c.Status, &c.Output, &ms, &c.Error); err != nil {
-			return nil, err
-		}
-		c.Duration = time.Duration(ms) * time.Millisecond
-		out[c.Index] = c
-	}
-	return out, rows.Err()
-}
-
-// StartCell marks a cell as running live and drops its old journal: the
-// calls it makes now replace the ones it made last time.
-func (s *Store) StartCell(run string, idx int, title string) error {
-	tx, err := s.DB.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`DELETE FROM journal WHERE run=? AND cell=?`, run, idx); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(`INSERT INTO cells(run, idx, title, status, updated_at) VALUES(?,?,?,?,?)
-		ON CONFLICT(run, idx) DO UPDATE SET title=excluded.title, status=excluded.status, source_hash='', params_hash='', output='', error='', updated_at=excluded.updated_at`,
-		run, idx, title, "running", now()); err != nil {
+	if err := f(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
-}
-
-// FinishCell records the outcome of a live cell.
-func (s *Store) FinishCell(run string, c CellRecord) error {
-	_, err := s.DB.Exec(`UPDATE cells SET title=?, source_hash=?, params_hash=?, status=?, output=?, duration_ms=?, error=?, updated_at=? WHERE run=? AND idx=?`,
-		c.Title, c.SourceHash, c.ParamsHash, c.Status, c.Output, c.Duration.Milliseconds(), c.Error, now(), run, c.Index)
-	return err
-}
-
-// DropCellsFrom forgets cells at or after idx that the recipe no longer has.
-func (s *Store) DropCellsFrom(run string, idx int) error {
-	_, err := s.DB.Exec(`DELETE FROM cells WHERE run=? AND idx>=?`, run, idx)
-	if err == nil {
-		_, err = s.DB.Exec(`DELETE FROM journal WHERE run=? AND cell>=?`, run, idx)
-	}
-	return err
 }
 
 // ErrNotFound is returned for a missing row.

@@ -1,6 +1,6 @@
 // Package local is kumo's embedded provider. A node is a folder under
-// .kumo/local/ with a node server process (Serve) that answers SSH on
-// 127.0.0.1 with its own host key, runs commands with /bin/sh inside the
+// .kumo/local/ with a node server process (Serve) that answers SSH on an
+// address of its own in 127.0.0.0/8 with its own host key, runs commands with /bin/sh inside the
 // folder and serves SFTP. It needs no credentials and no root, and its
 // nodes outlive the kumo process that made them, like cloud instances.
 package local
@@ -58,7 +58,17 @@ func (p *Provider) SpecFields() []string {
 type meta struct {
 	Token, Run, Group, Unit, Name, User string
 	Port                                int
-	PoweredOff                          bool `json:",omitempty"`
+	// IP is the node's own loopback address (see pickAddress); nodes
+	// made before kumo gave them one use 127.0.0.1.
+	IP         string `json:",omitempty"`
+	PoweredOff bool   `json:",omitempty"`
+}
+
+func (m meta) address() string {
+	if m.IP == "" {
+		return "127.0.0.1"
+	}
+	return m.IP
 }
 
 func (p *Provider) nodeDir(token string) (string, error) {
@@ -122,7 +132,8 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) error {
 		login = currentUser()
 	}
 	// meta.json last: its presence means the folder is complete.
-	return writeMeta(dir, meta{Token: req.Token, Run: req.Run, Group: req.Group, Unit: req.Unit, Name: req.Name, User: login})
+	return writeMeta(dir, meta{Token: req.Token, Run: req.Run, Group: req.Group, Unit: req.Unit, Name: req.Name, User: login,
+		IP: p.pickAddress(req.Token)})
 }
 
 func currentUser() string {
@@ -141,12 +152,18 @@ func (p *Provider) instance(dir string) (providers.Instance, error) {
 	if err != nil {
 		return providers.Instance{}, err
 	}
+	// A server that is down though the node was not powered off has
+	// crashed or was killed: the node is in ERROR, as a VM whose
+	// hypervisor died would be. Create with its token starts it again.
 	st := providers.Running
 	if _, alive := serverPID(dir); !alive {
-		st = providers.PowerOff
+		st = providers.Error
+		if m.PoweredOff {
+			st = providers.PowerOff
+		}
 	}
 	return providers.Instance{
-		ID: m.Token, Token: m.Token, State: st, IP: "127.0.0.1", PrivateIP: "127.0.0.1", Port: m.Port, User: m.User,
+		ID: m.Token, Token: m.Token, State: st, IP: m.address(), PrivateIP: m.address(), Port: m.Port, User: m.User,
 		HostKey: string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
 	}, nil
 }

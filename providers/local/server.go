@@ -20,7 +20,7 @@ import (
 )
 
 // Serve is the node server: the process that is a local node. It serves
-// SSH on 127.0.0.1 for the node folder dir, running each command with
+// SSH on the node's own loopback address for the node folder dir, running each command with
 // /bin/sh inside dir/root, and SFTP for file transfer. It runs until
 // SIGTERM or until its folder disappears, and then kills every process
 // the node started. ready, if not nil, receives the port once listening.
@@ -51,10 +51,11 @@ func Serve(dir string, ready io.WriteCloser) error {
 	}
 	cfg.AddHostKey(hostKey)
 
-	// Keep the port across power cycles so the node's address is stable.
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(m.Port)))
+	// Listen on the node's own loopback address, keeping the port across
+	// power cycles so that its address is stable.
+	ln, err := net.Listen("tcp", net.JoinHostPort(m.address(), strconv.Itoa(m.Port)))
 	if err != nil && m.Port != 0 {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		ln, err = net.Listen("tcp", net.JoinHostPort(m.address(), "0"))
 	}
 	if err != nil {
 		return err
@@ -217,7 +218,7 @@ func (n *node) start(user, command string, env []string, ch ssh.Channel) *proces
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"HOME="+root, "PWD="+root, "USER="+user, "LOGNAME="+user, "SHELL=/bin/sh",
-		"KUMO_NODE="+n.meta.Name, nodeIDVar+"="+n.meta.Token)
+		"KUMO_NODE="+n.meta.Name, "KUMO_NODE_IP="+n.meta.address(), nodeIDVar+"="+n.meta.Token)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdinR, stdinW, err := os.Pipe()

@@ -81,6 +81,7 @@ type instance struct {
 	Tags                                                                             map[string]string
 	Groups                                                                           []string
 	Port                                                                             int
+	Addr                                                                             string // the backing node's loopback address
 	Launch                                                                           time.Time
 	err                                                                              string
 }

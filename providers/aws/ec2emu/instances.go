@@ -48,7 +48,9 @@ func (inst *instance) xml() instanceXML {
 		KeyName: inst.KeyName, Launch: inst.Launch.UTC().Format("2006-01-02T15:04:05.000Z"), SubnetID: inst.SubnetID,
 		ClientToken: inst.ClientToken, Lifecycle: inst.Lifecycle, Groups: inst.Groups, Reason: inst.err}
 	if inst.State == "running" {
-		x.PrivateIP, x.PublicIP = "127.0.0.1", "127.0.0.1"
+		// Both addresses are the backing node's own loopback address:
+		// nothing translates between them on one host.
+		x.PrivateIP, x.PublicIP = inst.Addr, inst.Addr
 		if inst.PrivateIP != "" {
 			x.PrivateIP = inst.PrivateIP
 		}
@@ -164,7 +166,7 @@ func (s *Server) boot(inst *instance, authorizedKey string) {
 		inst.State, inst.err = "terminated", "Server.InternalError: "+err.Error()
 		return
 	}
-	inst.State, inst.Port = "running", node.Port
+	inst.State, inst.Port, inst.Addr = "running", node.Port, node.IP
 }
 
 func (s *Server) reservationResponse(name string, res *reservation) any {
@@ -295,13 +297,14 @@ func (s *Server) finishChange(inst *instance, op string) {
 	ctx := context.Background()
 	var err error
 	var port int
+	var addr string
 	switch op {
 	case "stop":
 		err = s.Local.PowerOff(ctx, providers.Ref{ID: inst.ID})
 	case "start":
 		var node providers.Instance
 		node, err = s.Local.PowerOn(ctx, providers.Ref{ID: inst.ID})
-		port = node.Port
+		port, addr = node.Port, node.IP
 	case "terminate":
 		err = s.Local.Delete(ctx, providers.Ref{ID: inst.ID})
 	}
@@ -314,7 +317,7 @@ func (s *Server) finishChange(inst *instance, op string) {
 	case "stop":
 		inst.State = "stopped"
 	case "start":
-		inst.State, inst.Port = "running", port
+		inst.State, inst.Port, inst.Addr = "running", port, addr
 	case "terminate":
 		inst.State = "terminated"
 	}

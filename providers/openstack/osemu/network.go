@@ -36,7 +36,7 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 				continue
 			}
 			out = append(out, map[string]any{"id": "port-" + id, "device_id": id, "network_id": s.networks[0].ID,
-				"fixed_ips": []map[string]any{{"ip_address": "127.0.0.1"}}, "status": "ACTIVE"})
+				"fixed_ips": []map[string]any{{"ip_address": srv.Addr}}, "status": "ACTIVE"})
 		}
 		return ok(200, map[string]any{"ports": out})
 
@@ -124,7 +124,14 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 		if req.PortID != "" && s.servers[strings.TrimPrefix(req.PortID, "port-")] == nil {
 			return neutronError(404, "PortNotFound", "Port %s could not be found.", req.PortID)
 		}
-		f := &floatingIP{ID: newUUID(), Network: req.Network, PortID: req.PortID, Address: "127.0.0.1"}
+		// On one host nothing translates a floating address to a fixed
+		// one: a floating IP given a server's port takes that server's
+		// own loopback address.
+		addr := "127.0.0.1"
+		if srv := s.servers[strings.TrimPrefix(req.PortID, "port-")]; srv != nil && srv.Addr != "" {
+			addr = srv.Addr
+		}
+		f := &floatingIP{ID: newUUID(), Network: req.Network, PortID: req.PortID, Address: addr}
 		s.fips[f.ID] = f
 		return ok(201, map[string]any{"floatingip": f.json()})
 

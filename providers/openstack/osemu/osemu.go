@@ -100,6 +100,7 @@ type server struct {
 	Groups                                   []string
 	Network                                  string
 	Port                                     int
+	Addr                                     string // the backing node's loopback address
 	Created                                  time.Time
 	fault                                    string
 }
@@ -423,7 +424,7 @@ func (s *Server) boot(srv *server, pub string) {
 		srv.Status, srv.fault = "ERROR", err.Error()
 		return
 	}
-	srv.Status, srv.Port = "ACTIVE", node.Port
+	srv.Status, srv.Port, srv.Addr = "ACTIVE", node.Port, node.IP
 }
 
 func (s *Server) serverJSON(srv *server) map[string]any {
@@ -433,7 +434,7 @@ func (s *Server) serverJSON(srv *server) map[string]any {
 	}
 	addrs := map[string]any{}
 	if srv.Status == "ACTIVE" || srv.Status == "SHUTOFF" {
-		list := []map[string]any{{"addr": "127.0.0.1", "version": 4, "OS-EXT-IPS:type": "fixed"}}
+		list := []map[string]any{{"addr": srv.Addr, "version": 4, "OS-EXT-IPS:type": "fixed"}}
 		for _, f := range s.fips {
 			if f.PortID == "port-"+srv.ID {
 				list = append(list, map[string]any{"addr": f.Address, "version": 4, "OS-EXT-IPS:type": "floating"})
@@ -519,11 +520,12 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 	s.mu.Unlock()
 	go func() {
 		var port int
+		var addr string
 		if stop {
 			s.Local.PowerOff(context.Background(), providers.Ref{ID: id})
 		} else {
 			node, _ := s.Local.PowerOn(context.Background(), providers.Ref{ID: id})
-			port = node.Port
+			port, addr = node.Port, node.IP
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -531,6 +533,9 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 			srv.Status = "SHUTOFF"
 		} else {
 			srv.Status, srv.Port = "ACTIVE", port
+			if addr != "" {
+				srv.Addr = addr
+			}
 		}
 	}()
 	return ok(202, nil)

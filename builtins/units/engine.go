@@ -1,0 +1,65 @@
+package units
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/builtins"
+	kssh "github.com/kumo-dev/kumo/builtins/ssh"
+	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// engineOf is the resource engine serving the run thread belongs to,
+// and where the running builtin was called from.
+func engineOf(thread *starlark.Thread) (*builtins.Env, *fleet.Engine, fleet.Call, error) {
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return nil, nil, fleet.Call{}, err
+	}
+	site := builtins.CallSiteOf(thread)
+	return env, Engine(env), fleet.Call{Site: site.Site, Effects: site.Effects}, nil
+}
+
+// Engine is the resource engine of env's run: nodes are ready when they
+// answer SSH through the run's connection pool.
+func Engine(env *builtins.Env) *fleet.Engine {
+	pool := kssh.PoolOf(env)
+	return &fleet.Engine{
+		Store: env.Store, Run: env.Run, Providers: env.Providers, Report: env, Fault: env.Fault,
+		Ready: func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) },
+		Disconnect: func(n state.Resource) { pool.DropNode(state.NodeKeyTarget(n.ID)) },
+	}
+}
+
+// waitSSH polls until the node completes an SSH login and runs `true`.
+// A refused host key is final; anything else is retried until ctx ends.
+func waitSSH(ctx context.Context, env *builtins.Env, pool *kssh.Pool, n state.Resource) error {
+	ep, err := env.Target(nodeValue(n))
+	if err != nil {
+		return err
+	}
+	delay := 50 * time.Millisecond
+	for {
+		err := pool.Ping(ctx, ep)
+		if err == nil {
+			return nil
+		}
+		var hk *kssh.HostKeyError
+		if errors.As(err, &hk) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer SSH in time: %v", n.Name, err)
+		case <-time.After(delay):
+		}
+		if delay < time.Second {
+			delay *= 2
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// LogsOptions are the inputs of `kumo logs`.
+type LogsOptions struct {
+	IO
+	Store func() (*state.Store, error)
+	Run   string
+	Cell  string
+}
+
+func newCmdLogs(f *factory, runF func(*LogsOptions) error) *cobra.Command {
+	opts := &LogsOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "logs [RUN]",
+		Short: "Print what a run's cells printed, and their errors",
+		Long: `Print the recorded output of a run's cells, as they printed it when they
+last ran live (node output, notes, print()), with each cell's status,
+time and error. The record is what kumo run shows, dimmed, for replayed
+cells. RUN defaults to the only run of the state.`,
+		Example: `  kumo logs
+  kumo logs hello --cell 3
+  kumo logs hello --cell "Say hello"`,
+		Args: argsUsage(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Run = args[0]
+			}
+			opts.Store = f.openExistingStore
+			if runF != nil {
+				return runF(opts)
+			}
+			return logsRun(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Cell, "cell", "", "only this cell (number or title)")
+	return cmd
+}
+
+func logsRun(opts *LogsOptions) error {
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	name, err := pickRun(store, opts.Run)
+	if err != nil {
+		return err
+	}
+	cells, err := store.Cells(name)
+	if err != nil {
+		return err
+	}
+	if opts.Cell != "" {
+		c, err := pickRecord(cells, opts.Cell)
+		if err != nil {
+			return err
+		}
+		cells = []state.CellRecord{c}
+	}
+	_, held := store.Holder(name)
+	for i, c := range cells {
+		if i > 0 {
+			fmt.Fprintln(opts.Out)
+		}
+		st := string(c.Status)
+		if c.Status == state.CellRunning && !held {
+			st = "interrupted"
+		}
+		title := fmt.Sprintf("[%d]", c.Index)
+		if c.Title != "" {
+			title += " " + c.Title
+		}
+		fmt.Fprintf(opts.Out, "── %s · %s · %s · %s\n", title, st, round(c.Duration), c.UpdatedAt.Format("2006-01-02 15:04:05"))
+		if out := strings.TrimRight(c.Output, "\n"); out != "" {
+			fmt.Fprintln(opts.Out, out)
+		}
+		if c.Error != "" {
+			fmt.Fprintln(opts.Out, c.Error)
+		}
+	}
+	if len(cells) == 0 {
+		fmt.Fprintf(opts.Out, "run %s has no recorded cells\n", name)
+	}
+	return nil
+}
+
+// pickRecord finds a recorded cell by number or title (a unique prefix).
+func pickRecord(cells []state.CellRecord, ref string) (state.CellRecord, error) {
+	var titles []string
+	for _, c := range cells {
+		titles = append(titles, fmt.Sprintf("%d %q", c.Index, c.Title))
+	}
+	list := strings.Join(titles, ", ")
+	if n, err := strconv.Atoi(ref); err == nil {
+		for _, c := range cells {
+			if c.Index == n {
+				return c, nil
+			}
+		}
+		return state.CellRecord{}, usageError{error: fmt.Errorf("--cell %d: no recorded cell %d (recorded: %s)", n, n, list)}
+	}
+	var matches []state.CellRecord
+	for _, c := range cells {
+		if strings.EqualFold(c.Title, ref) {
+			return c, nil
+		}
+		if strings.HasPrefix(strings.ToLower(c.Title), strings.ToLower(ref)) {
+			matches = append(matches, c)
+		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		return state.CellRecord{}, usageError{error: fmt.Errorf("--cell %q: no recorded cell has that title (recorded: %s)", ref, list)}
+	}
+	return state.CellRecord{}, usageError{error: fmt.Errorf("--cell %q matches %d cells; give its number (recorded: %s)", ref, len(matches), list)}
+}

@@ -1,0 +1,109 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// Destroy deletes every resource of the run, then asks each provider
+// for nodes of the run the state does not know (a leak) and deletes those
+// too. It returns the nodes deleted, each named once.
+func (e *Engine) Destroy(ctx context.Context) ([]string, error) {
+	all, err := e.Store.Resources(state.Query{Run: e.Run})
+	if err != nil {
+		return nil, err
+	}
+	wheres := unitWheres(all)
+	var deleted []string
+	seen := map[string]bool{} // tokens: a node is counted once
+	for _, r := range all {
+		if r.Kind == state.KindNode {
+			deleted = append(deleted, r.Name)
+			seen[r.Token] = true
+		}
+	}
+	var errs []error
+	for _, r := range all {
+		if r.Kind == state.KindGroup {
+			if err := e.DeleteGroup(ctx, Call{}, r.Name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// Rows whose group row is missing (should not happen) go too.
+	if rest, err := e.Store.Resources(state.Query{Run: e.Run}); err == nil && len(rest) > 0 {
+		errs = append(errs, e.deleteAll(ctx, Call{}, rest))
+	}
+	for _, name := range sortedKeys(e.Providers) {
+		prov := e.Providers[name]
+		stray, err := prov.List(ctx, e.Run, wheres[name])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: listing nodes: %w", name, err))
+			continue
+		}
+		for _, inst := range stray {
+			if err := prov.Delete(ctx, providers.Ref{ID: inst.ID, Token: inst.Token, Spec: inst.Spec}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !seen[inst.Token] {
+				seen[inst.Token] = true
+				e.note("deleted %s node %s, which the state did not know", name, inst.ID)
+				deleted = append(deleted, inst.ID)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return deleted, err
+	}
+	os.RemoveAll(filepath.Join(e.Store.Dir(), "keys", e.Run))
+	return deleted, nil
+}
+
+// ForgetUnreachable drops the run's resources whose provider cannot be reached
+// without deleting them, and returns them: what kumo made there may still
+// exist and is the user's to remove.
+func (e *Engine) ForgetUnreachable(unreachable map[string]bool) ([]state.Resource, error) {
+	all, err := e.Store.Resources(state.Query{Run: e.Run})
+	if err != nil {
+		return nil, err
+	}
+	var dropped []state.Resource
+	for _, r := range all {
+		if r.Kind == state.KindGroup || !unreachable[r.Provider] {
+			continue
+		}
+		if err := e.Store.DeleteResource(r.ID); err != nil {
+			return dropped, err
+		}
+		dropped = append(dropped, r)
+	}
+	return dropped, nil
+}
+
+// Unreachable asks each provider the run's units use for its nodes and
+// returns those that cannot answer at all.
+func (e *Engine) Unreachable(ctx context.Context) map[string]bool {
+	all, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindUnit})
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for prov, wheres := range unitWheres(all) {
+		p, err := e.Provider(prov)
+		if err != nil {
+			out[prov] = true
+			continue
+		}
+		if _, err := p.List(ctx, e.Run, wheres); err != nil {
+			out[prov] = true
+		}
+	}
+	return out
+}

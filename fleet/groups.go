@@ -1,0 +1,142 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// Group returns the unit group called name, making it and its key if the
+// run has none. The key is written before the row, and reused if a crash
+// left it behind.
+func (e *Engine) Group(call Call, name string) (state.Resource, error) {
+	g, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
+	if err == nil {
+		if call.Site != "" && g.Data.Origin == call.Site {
+			call.Effects.Made(g.Token)
+		}
+		return g, nil
+	}
+	if !errors.Is(err, state.ErrNotFound) {
+		return g, err
+	}
+	keyFile := e.keyFile(name)
+	if _, err := GroupKey(keyFile); err != nil {
+		return g, err
+	}
+	g = state.Resource{Run: e.Run, Kind: state.KindGroup, Group: name, Name: name, Token: NewToken(),
+		Status: state.Ready, Data: state.Data{KeyFile: keyFile, Origin: call.Site}}
+	if err := e.Store.InsertIntents([]*state.Resource{&g}); err != nil {
+		return g, err
+	}
+	call.Effects.Made(g.Token)
+	return g, nil
+}
+
+func (e *Engine) keyFile(group string) string {
+	return filepath.Join(e.Store.Dir(), "keys", e.Run, group)
+}
+
+// GroupKey returns the group's public key in authorized_keys form,
+// generating the ed25519 key pair on first use (mode 0600).
+func GroupKey(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		signer, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			return "", fmt.Errorf("group key %s: %w", path, err)
+		}
+		return string(ssh.MarshalAuthorizedKey(signer.PublicKey())), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "kumo group key")
+	if err != nil {
+		return "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	authorized := ssh.MarshalAuthorizedKey(sshPub)
+	os.WriteFile(path+".pub", authorized, 0o600)
+	return string(authorized), nil
+}
+
+// DeleteGroup deletes a unit group with all its units and nodes, then
+// what providers made for the group as a whole. A group that is already
+// gone is not an error: a teardown cell can run again.
+func (e *Engine) DeleteGroup(ctx context.Context, call Call, name string) error {
+	rs, err := e.Store.Resources(state.Query{Run: e.Run, Group: name})
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		e.note("unit group %s is already deleted", name)
+		return nil
+	}
+	// Nodes, then units, then what providers made for the group, then the
+	// group itself: a failure part-way leaves the group recorded, so that
+	// running the deletion (or destroy) again finishes the job.
+	var nodes, units, groups []state.Resource
+	for _, r := range rs {
+		switch r.Kind {
+		case state.KindNode:
+			nodes = append(nodes, r)
+		case state.KindUnit:
+			units = append(units, r)
+		default:
+			groups = append(groups, r)
+		}
+	}
+	if len(nodes) > 0 {
+		e.note("deleting unit group %s: %s", name, plural(len(nodes), "node", "nodes"))
+	} else {
+		e.note("deleting unit group %s", name)
+	}
+	if err := e.deleteAll(ctx, call, append(nodes, units...)); err != nil {
+		return err
+	}
+	for prov, specs := range unitWheres(units) {
+		if p, err := e.Provider(prov); err == nil {
+			if c, ok := p.(providers.GroupCleaner); ok {
+				if err := c.DeleteGroup(ctx, e.Run, name, specs); err != nil {
+					return fmt.Errorf("%s: %w", prov, err)
+				}
+			}
+		}
+	}
+	return e.deleteAll(ctx, call, groups)
+}
+
+// unitWheres gathers where the units among rs live, by provider.
+func unitWheres(rs []state.Resource) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, r := range rs {
+		if r.Kind == state.KindUnit {
+			out[r.Provider] = append(out[r.Provider], where(r))
+		}
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
+)
+
+// Refresh reads the nodes' states from their providers: one List per
+// provider for all its nodes (a cloud answers 100 nodes in one call).
+// A node its provider no longer has is Gone. Nothing is written.
+func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64]string, error) {
+	byProvider := map[string][]state.Resource{}
+	for _, n := range nodes {
+		byProvider[n.Provider] = append(byProvider[n.Provider], n)
+	}
+	out := map[int64]string{}
+	for _, name := range sortedKeys(byProvider) {
+		list := byProvider[name]
+		prov, err := e.Provider(name)
+		if err != nil {
+			return nil, err
+		}
+		var wheres []map[string]any
+		seen := map[string]bool{}
+		for _, n := range list {
+			ref := e.ref(n)
+			key := fmt.Sprint(ref.Spec)
+			if !seen[key] {
+				seen[key] = true
+				wheres = append(wheres, ref.Spec)
+			}
+		}
+		insts, err := prov.List(ctx, e.Run, wheres)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listing nodes: %w", name, err)
+		}
+		byToken := map[string]providers.Instance{}
+		for _, inst := range insts {
+			byToken[inst.Token] = inst
+		}
+		for _, n := range list {
+			st := providers.Gone
+			if inst, ok := byToken[n.Token]; ok {
+				st = inst.State
+			}
+			out[n.ID] = st
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Nodes returns the ready nodes matching q, their states read from their
+// providers and recorded, and only those in nodeState unless it is "".
+func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState string) ([]state.Resource, error) {
+	q.Run, q.Kind = e.Run, state.KindNode
+	all, err := e.Store.Resources(q)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []state.Resource
+	for _, n := range all {
+		if n.Status == state.Ready {
+			nodes = append(nodes, n)
+		}
+	}
+	states, err := e.Refresh(ctx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	var out []state.Resource
+	for _, n := range nodes {
+		if st := states[n.ID]; st != n.State {
+			n.State = st
+			if err := e.Store.UpdateResource(&n); err != nil {
+				return nil, err
+			}
+		}
+		if nodeState == "" || n.State == nodeState {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Missing checks resources by token and returns, for each one that is no
+// longer there, why: deleted (no longer recorded), gone from its provider
+// or in ERROR there. The runner asks before a live cell uses what
+// replayed cells returned.
+func (e *Engine) Missing(ctx context.Context, tokens []string) (map[string]string, error) {
+	out := map[string]string{}
+	var nodes []state.Resource
+	for _, t := range tokens {
+		r, err := e.Store.Resource(state.Query{Run: e.Run, Token: t})
+		switch {
+		case err == state.ErrNotFound:
+			out[t] = "deleted"
+		case err != nil:
+			return nil, err
+		case r.Status == state.Deleting:
+			out[t] = r.Name + " is being deleted"
+		case r.Kind == state.KindNode && r.Status == state.Ready:
+			nodes = append(nodes, r)
+		}
+	}
+	states, err := e.Refresh(ctx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		switch states[n.ID] {
+		case providers.Gone:
+			out[n.Token] = n.Name + " is gone from " + n.Provider
+		case providers.Error:
+			out[n.Token] = n.Name + " is in ERROR at " + n.Provider
+		}
+	}
+	return out, nil
+}

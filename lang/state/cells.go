@@ -1,0 +1,143 @@
+package state
+
+import (
+	"database/sql"
+	"encoding/json"
+	"time"
+)
+
+// CellStatus is what the store knows of a cell's last live execution.
+type CellStatus string
+
+const (
+	CellRunning CellStatus = "running" // started and not finished: it runs now, or its run was killed
+	CellOK      CellStatus = "ok"
+	CellFailed  CellStatus = "failed"
+)
+
+// A CellRecord is what the store knows of one cell of a run.
+//
+// A record has an ID of its own rather than being keyed by the cell's
+// position: the runner matches the recipe's cells to their records by
+// content (lang/runner's alignment), so a cell keeps its journal, and
+// the resources it made stay its own, when cells are inserted, removed
+// or moved around it.
+type CellRecord struct {
+	ID         int64
+	Index      int // the cell's position when it last ran
+	Title      string
+	SourceHash string
+	Status     CellStatus
+	Output     string
+	Duration   time.Duration
+	Error      string
+	// Inputs are digests of the values the cell read when it last
+	// succeeded, by name; nil when not recorded (a file of an older kumo).
+	Inputs map[string]string
+	// Outputs are digests of the values it defined, by name.
+	Outputs map[string]string
+	// LiveGen grows each time the cell succeeds live: cells declared to
+	// run after it ([after: ...]) compare it with the one they saw.
+	LiveGen   int64
+	UpdatedAt time.Time
+}
+
+const cellCols = `id, idx, title, source_hash, status, output, duration_ms, error, inputs, outputs, live_gen, updated_at`
+
+// Cells returns the recorded cells of a run, in recipe order.
+func (s *Store) Cells(run string) ([]CellRecord, error) {
+	rows, err := s.DB.Query(`SELECT `+cellCols+` FROM cells WHERE run=? ORDER BY idx, id`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CellRecord
+	for rows.Next() {
+		var c CellRecord
+		var ms, upd int64
+		var inputs sql.NullString
+		var outputs string
+		if err := rows.Scan(&c.ID, &c.Index, &c.Title, &c.SourceHash, &c.Status, &c.Output, &ms, &c.Error, &inputs, &outputs, &c.LiveGen, &upd); err != nil {
+			return nil, err
+		}
+		c.Duration = time.Duration(ms) * time.Millisecond
+		c.UpdatedAt = time.UnixMilli(upd)
+		if inputs.Valid {
+			c.Inputs = map[string]string{}
+			json.Unmarshal([]byte(inputs.String), &c.Inputs)
+		}
+		json.Unmarshal([]byte(outputs), &c.Outputs)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Realign records where the recipe's cells are now: positions maps a
+// record's id to its cell's index, and the records in drop (cells no
+// longer in the recipe) are forgotten with their journals.
+func (s *Store) Realign(run string, positions map[int64]int, drop []int64) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		for id, idx := range positions {
+			if _, err := tx.Exec(`UPDATE cells SET idx=? WHERE run=? AND id=?`, idx, run, id); err != nil {
+				return err
+			}
+		}
+		for _, id := range drop {
+			if _, err := tx.Exec(`DELETE FROM cells WHERE run=? AND id=?`, run, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`DELETE FROM journal WHERE run=? AND cell=?`, run, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// StartCell marks a cell as running live and drops its old journal: the
+// calls it makes now replace the ones it made last time. A record without
+// an ID is new and gets one.
+func (s *Store) StartCell(run string, c *CellRecord) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		if c.ID == 0 {
+			if err := tx.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM cells WHERE run=?`, run).Scan(&c.ID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(`DELETE FROM journal WHERE run=? AND cell=?`, run, c.ID); err != nil {
+			return err
+		}
+		c.Status = CellRunning
+		_, err := tx.Exec(`INSERT INTO cells(run, id, idx, title, status, updated_at) VALUES(?,?,?,?,?,?)
+			ON CONFLICT(run, id) DO UPDATE SET idx=excluded.idx, title=excluded.title, status=excluded.status,
+			source_hash='', output='', error='', inputs=NULL, outputs='{}', updated_at=excluded.updated_at`,
+			run, c.ID, c.Index, c.Title, c.Status, now())
+		return err
+	})
+}
+
+// FinishCell records the outcome of a live cell. A success gets the next
+// live generation of the run.
+func (s *Store) FinishCell(run string, c *CellRecord) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		if c.Status == CellOK {
+			if err := tx.QueryRow(`SELECT coalesce(max(live_gen), 0) + 1 FROM cells WHERE run=?`, run).Scan(&c.LiveGen); err != nil {
+				return err
+			}
+		}
+		var inputs any // NULL when unknown
+		if c.Inputs != nil {
+			b, _ := json.Marshal(c.Inputs)
+			inputs = string(b)
+		}
+		outputs, _ := json.Marshal(c.Outputs)
+		if c.Outputs == nil {
+			outputs = []byte("{}")
+		}
+		_, err := tx.Exec(`UPDATE cells SET idx=?, title=?, source_hash=?, status=?, output=?, duration_ms=?, error=?,
+			inputs=?, outputs=?, live_gen=?, updated_at=? WHERE run=? AND id=?`,
+			c.Index, c.Title, c.SourceHash, c.Status, c.Output, c.Duration.Milliseconds(), c.Error,
+			inputs, string(outputs), c.LiveGen, now(), run, c.ID)
+		return err
+	})
+}
