@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -29,16 +30,24 @@ func (e *Engine) Destroy(ctx context.Context) ([]string, error) {
 		}
 	}
 	var errs []error
+	groups := map[string]bool{}
 	for _, r := range all {
 		if r.Kind == state.KindGroup {
+			groups[r.Name] = true
 			if err := e.DeleteGroup(ctx, Call{}, r.Name); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	// Rows whose group row is missing (should not happen) go too.
-	if rest, err := e.Store.Resources(state.Query{Run: e.Run}); err == nil && len(rest) > 0 {
-		errs = append(errs, e.deleteAll(ctx, Call{}, rest))
+	var orphans []state.Resource
+	for _, r := range all {
+		if !groups[r.Group] {
+			orphans = append(orphans, r)
+		}
+	}
+	if len(orphans) > 0 {
+		errs = append(errs, e.deleteAll(ctx, Call{}, orphans))
 	}
 	for _, name := range sortedKeys(e.Providers) {
 		prov := e.Providers[name]
@@ -69,14 +78,14 @@ func (e *Engine) Destroy(ctx context.Context) ([]string, error) {
 // ForgetUnreachable drops the run's resources whose provider cannot be reached
 // without deleting them, and returns them: what kumo made there may still
 // exist and is the user's to remove.
-func (e *Engine) ForgetUnreachable(unreachable map[string]bool) ([]state.Resource, error) {
+func (e *Engine) ForgetUnreachable(unreachable map[string]error) ([]state.Resource, error) {
 	all, err := e.Store.Resources(state.Query{Run: e.Run})
 	if err != nil {
 		return nil, err
 	}
 	var dropped []state.Resource
 	for _, r := range all {
-		if r.Kind == state.KindGroup || !unreachable[r.Provider] {
+		if _, gone := unreachable[r.Provider]; r.Kind == state.KindGroup || !gone {
 			continue
 		}
 		if err := e.Store.DeleteResource(r.ID); err != nil {
@@ -88,22 +97,31 @@ func (e *Engine) ForgetUnreachable(unreachable map[string]bool) ([]state.Resourc
 }
 
 // Unreachable asks each provider the run's units use for its nodes and
-// returns those that cannot answer at all.
-func (e *Engine) Unreachable(ctx context.Context) map[string]bool {
+// returns, for those that cannot answer at all, why.
+func (e *Engine) Unreachable(ctx context.Context) map[string]error {
 	all, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindUnit})
 	if err != nil {
 		return nil
 	}
-	out := map[string]bool{}
+	out := map[string]error{}
 	for prov, wheres := range unitWheres(all) {
 		p, err := e.Provider(prov)
-		if err != nil {
-			out[prov] = true
-			continue
+		if err == nil {
+			_, err = p.List(ctx, e.Run, wheres)
 		}
-		if _, err := p.List(ctx, e.Run, wheres); err != nil {
-			out[prov] = true
+		if err != nil {
+			out[prov] = RootCause(err)
 		}
 	}
 	return out
+}
+
+// RootCause is the part of a long chain of wrapped errors that says what
+// happened: for a network failure, the failed dial.
+func RootCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op
+	}
+	return err
 }

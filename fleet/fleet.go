@@ -153,14 +153,15 @@ func (s Spec) String() string {
 }
 
 // where is the spec fields a provider needs to find a unit's nodes: its
-// spec with the location resolved when it was made.
+// spec with the location resolved when it was made laid over it (an
+// inventory path made absolute replaces the relative one).
 func where(u state.Resource) map[string]any {
 	spec, _ := DecodeSpec(u.Spec)
 	out := map[string]any{}
-	for k, v := range u.Data.Location {
+	for k, v := range spec.Fields {
 		out[k] = v
 	}
-	for k, v := range spec.Fields {
+	for k, v := range u.Data.Location {
 		out[k] = v
 	}
 	return out
@@ -217,7 +218,19 @@ func forEach(n, limit int, f func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) each(n int, f func(i int) error) error { return forEach(n, e.Parallel, f) }
+// each is forEach with the engine's bound. When ctx was cancelled (Ctrl-C)
+// the calls cut short all fail alike: that is one error, not one per node.
+func (e *Engine) each(ctx context.Context, n int, f func(i int) error) error {
+	err := forEach(n, e.Parallel, f)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return ErrInterrupted
+	}
+	return err
+}
+
+// ErrInterrupted is work cut short by Ctrl-C. What was done is recorded:
+// running the cell again finishes the job.
+var ErrInterrupted = errors.New("interrupted; what was done is recorded, and running the cell again finishes the job")
 
 // names lists the resources' names for messages.
 func names(rs []state.Resource) string {

@@ -180,7 +180,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 		return nil
 	}
 	e.note("%s/%s: powering off %s", u.Group, u.Name, names(on))
-	return e.each(len(on), func(i int) error {
+	return e.each(ctx, len(on), func(i int) error {
 		n := &on[i]
 		if e.Disconnect != nil {
 			e.Disconnect(*n)
@@ -206,7 +206,7 @@ func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Durat
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	e.note("%s/%s: powering on %s", u.Group, u.Name, names(nodes))
-	return e.each(len(nodes), func(i int) error {
+	return e.each(ctx, len(nodes), func(i int) error {
 		n := &nodes[i]
 		inst, err := prov.PowerOn(ctx, e.ref(*n))
 		if err != nil {

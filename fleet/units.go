@@ -396,7 +396,7 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 	}
 	progress()
 	defer e.status("")
-	err = e.each(total, func(i int) error {
+	err = e.each(ctx, total, func(i int) error {
 		n := &pending[i]
 		inst, err := prov.Create(ctx, providers.NodeRequest{
 			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name, Index: n.Seq,
@@ -479,7 +479,7 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 			others = append(others, r)
 		}
 	}
-	err := e.each(len(nodes), func(i int) error {
+	err := e.each(ctx, len(nodes), func(i int) error {
 		n := &nodes[i]
 		if n.Status != state.Deleting {
 			n.Status = state.Deleting

@@ -27,6 +27,10 @@ type Cell struct {
 	// Always marks a cell that runs live on every run ("[always]"): a
 	// check of the world, say.
 	Always bool
+	// Manual marks a cell that runs only when asked for by name
+	// ("[manual]"): kumo run --only CELL, or --from CELL. A teardown cell
+	// is one. It should define nothing later cells use.
+	Manual bool
 }
 
 // Hash identifies the cell's source, so an edited cell is not replayed.
@@ -124,7 +128,7 @@ func isMarker(line string) bool {
 }
 
 // parseMarker reads "# %% Title [parameters]" into a cell's title and
-// tags: [parameters], [markdown] (or [md]), [always] and
+// tags: [parameters], [markdown] (or [md]), [always], [manual] and
 // [after: CELL, CELL]. Other tags are ignored, as Jupytext does.
 func parseMarker(line string) *Cell {
 	c := &Cell{}
@@ -141,6 +145,8 @@ func parseMarker(line string) *Cell {
 					c.Kind = "markdown"
 				case tag == "always":
 					c.Always = true
+				case tag == "manual":
+					c.Manual = true
 				case strings.HasPrefix(tag, "after:"):
 					for _, ref := range strings.Split(strings.TrimPrefix(tag, "after:"), ",") {
 						if ref = strings.TrimSpace(ref); ref != "" {

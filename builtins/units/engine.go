@@ -31,7 +31,7 @@ func Engine(env *builtins.Env) *fleet.Engine {
 	pool := kssh.PoolOf(env)
 	return &fleet.Engine{
 		Store: env.Store, Run: env.Run, Providers: env.Providers, Report: env, Fault: env.Fault,
-		Ready: func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) },
+		Ready:      func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) },
 		Disconnect: func(n state.Resource) { pool.DropNode(state.NodeKeyTarget(n.ID)) },
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -136,16 +137,25 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 	}
 	defer held.Release()
 	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: lineReporter{opts.Out}}
+	unreachable := eng.Unreachable(ctx)
+	if len(unreachable) > 0 && !opts.Forget {
+		var lines []string
+		for prov, why := range unreachable {
+			lines = append(lines, fmt.Sprintf("  %s: %v", prov, why))
+		}
+		sort.Strings(lines)
+		return fmt.Errorf("destroying run %q: nothing was deleted, because kumo could not ask for the run's nodes:\n%s\nFix that (credentials, endpoint) and run kumo destroy again, or add --forget to drop the records of what that provider holds (listing them)",
+			name, strings.Join(lines, "\n"))
+	}
 	if opts.Forget {
-		unreachable := eng.Unreachable(ctx)
 		if len(unreachable) > 0 {
 			dropped, err := eng.ForgetUnreachable(unreachable)
 			if err != nil {
 				return err
 			}
 			for _, r := range dropped {
-				fmt.Fprintf(opts.Out, "forgot %s %s/%s on %s (%s cannot be reached; it may still exist there)\n",
-					r.Kind, r.Group, r.Name, r.Provider, r.Provider)
+				fmt.Fprintf(opts.Out, "forgot %s %s/%s on %s (kumo could not reach %s: %v; it may still exist there)\n",
+					r.Kind, r.Group, r.Name, r.Provider, r.Provider, unreachable[r.Provider])
 			}
 			for prov := range unreachable {
 				delete(held.Env.Providers, prov) // no leak search there either
@@ -154,11 +164,7 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 	}
 	deleted, err := eng.Destroy(ctx)
 	if err != nil {
-		hint := "run kumo destroy again to retry the rest"
-		if !opts.Forget {
-			hint += ", or add --forget to drop the records of what cannot be reached"
-		}
-		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; %s", name, err, hint)
+		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; run kumo destroy again to retry the rest", name, err)
 	}
 	if err := store.ForgetRun(name); err != nil {
 		return err

@@ -253,7 +253,11 @@ func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 	case runner.Ran:
 		p.println(w, p.style.green("✔")+fmt.Sprintf(" %s (%s)", cellLabel(c), round(r.Duration)))
 	case runner.Skipped:
-		p.println(w, p.style.dim(fmt.Sprintf("· %s (skipped)", cellLabel(c))))
+		why := "skipped"
+		if r.Reason != "" {
+			why += ": " + r.Reason
+		}
+		p.println(w, p.style.dim(fmt.Sprintf("· %s (%s)", cellLabel(c), why)))
 	case runner.Failed:
 		p.println(w, p.style.red(fmt.Sprintf("✘ %s failed after %s", cellLabel(c), round(r.Duration))))
 		p.println(p.Err, p.style.red(indentLines(p.mask.Mask(lang.FormatError(r.Err)), "    ")))

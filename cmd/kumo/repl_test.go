@@ -1,13 +1,22 @@
 package main
 
 import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
 )
 
 func complete(c *completer, line string) ([]string, int) {
@@ -44,5 +53,132 @@ func TestCompleter(t *testing.T) {
 	got, _ = complete(c, "le")
 	if strings.Join(got, ",") != "n" {
 		t.Errorf("le completes to %v, want the universe's len", got)
+	}
+}
+
+// kumoUnderPTY starts this test binary as `kumo args...` in dir, on a
+// real pseudo-terminal (line editing and Ctrl-D behave as for a user; a
+// pipe would hide them), and returns a reader of the screen.
+func kumoUnderPTY(t *testing.T, dir string, args ...string) (*exec.Cmd, *os.File, *screen) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Args[0] = "kumo" // testscript.Main runs the binary as kumo
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "TERM=xterm", "NO_COLOR=1")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		tty.Close()
+	})
+	sc := &screen{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			sc.add(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return cmd, tty, sc
+}
+
+// screen is what a pseudo-terminal showed.
+type screen struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (s *screen) add(b []byte) {
+	s.mu.Lock()
+	s.buf.Write(b)
+	s.mu.Unlock()
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitFor waits until the screen shows want n times.
+func (s *screen) waitFor(t *testing.T, want string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Count(s.String(), want) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the screen never showed %q %d times:\n%s", want, n, s.String())
+}
+
+// exited waits for cmd to end and reports its exit code.
+func exited(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(10 * time.Second):
+		t.Fatal("kumo repl did not leave")
+	}
+	return -1
+}
+
+func TestREPLUnderATerminal(t *testing.T) {
+	dir := t.TempDir()
+	cmd, tty, sc := kumoUnderPTY(t, dir, "repl")
+	sc.waitFor(t, ">>> ", 1)
+	io.WriteString(tty, "1 + 1\r")
+	sc.waitFor(t, "2\r\n", 1)
+	io.WriteString(tty, "help(\"ssh_run\")\r")
+	sc.waitFor(t, "Runs the shell command cmd on target", 1)
+	io.WriteString(tty, "help(ssh_run)\r")
+	sc.waitFor(t, "Runs the shell command cmd on target", 2)
+	sc.waitFor(t, ">>> ", 4)
+	// A statement left open, then Ctrl-D on an empty line: the REPL ends,
+	// with no "EOF" error.
+	io.WriteString(tty, "\x04")
+	if code := exited(t, cmd); code != 0 {
+		t.Errorf("Ctrl-D: exit %d\n%s", code, sc)
+	}
+	if strings.Contains(sc.String(), "EOF") {
+		t.Errorf("Ctrl-D printed an error:\n%s", sc)
+	}
+	// The history is private; a session that made nothing left no run.
+	st, err := os.Stat(filepath.Join(dir, ".kumo", "repl_history"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("repl_history: %v, mode %v", err, st.Mode())
+	}
+	store, err := state.Open(filepath.Join(dir, ".kumo", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := store.Runs()
+	store.Close()
+	if len(runs) != 0 {
+		t.Errorf("runs left behind: %+v", runs)
+	}
+
+	for _, leave := range []string{"exit()", "quit()"} {
+		cmd, tty, sc := kumoUnderPTY(t, dir, "repl")
+		sc.waitFor(t, ">>> ", 1)
+		io.WriteString(tty, leave+"\r")
+		if code := exited(t, cmd); code != 0 {
+			t.Errorf("%s: exit %d\n%s", leave, code, sc)
+		}
 	}
 }

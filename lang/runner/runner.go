@@ -294,6 +294,10 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			r.finish(sum, c, CellResult{Status: Skipped, Reason: "--only does not need it"})
 			continue
 		}
+		if c.Manual && p.only != c.Index && p.from != c.Index {
+			r.finish(sum, c, CellResult{Status: Skipped, Reason: "[manual]: runs when named with --only or --from"})
+			continue
+		}
 		if rec.IsParams(c) {
 			if res := p.params(ctx, c); res.Err != nil {
 				r.finish(sum, c, res)

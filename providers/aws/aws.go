@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/kumo-dev/kumo/providers"
 )
@@ -78,12 +80,45 @@ type client struct {
 
 type groupResources struct{ keyName, groupID string }
 
+// Locate records where a spec's instances live beyond the spec: the
+// region (resolved as the SDK would: AWS_REGION, the profile's region),
+// the endpoint (AWS_ENDPOINT_URL_EC2 or AWS_ENDPOINT_URL) and the
+// profile (AWS_PROFILE). Never keys: destroy from another shell still
+// finds credentials where the SDK looks (~/.aws, the environment).
+func (p *Provider) Locate(spec map[string]any) map[string]any {
+	loc := map[string]any{}
+	set := func(k, v string) {
+		if v != "" && providers.SpecString(spec, k) == "" {
+			loc[k] = v
+		}
+	}
+	set("profile", os.Getenv("AWS_PROFILE"))
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_EC2")
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	set("endpoint", endpoint)
+	if providers.SpecString(spec, "region") == "" {
+		opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+		if prof := providers.SpecString(spec, "profile"); prof != "" {
+			opts = append(opts, config.WithSharedConfigProfile(prof))
+		}
+		if cfg, err := config.LoadDefaultConfig(context.Background(), opts...); err == nil {
+			set("region", cfg.Region)
+		}
+	}
+	return loc
+}
+
 // client returns the EC2 client for spec, failing clearly without
 // credentials or a region.
 func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
 	endpoint := providers.SpecString(spec, "endpoint")
 	if endpoint == "" {
 		endpoint = os.Getenv("AWS_ENDPOINT_URL_EC2")
+	}
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	}
 	key := providers.SpecString(spec, "region") + "|" + providers.SpecString(spec, "profile") + "|" + endpoint
 	p.mu.Lock()
@@ -96,6 +131,10 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 		rate = float64(r)
 	}
 	opts := []func(*config.LoadOptions) error{
+		// The SDK's own log lines (IMDS fallbacks, retries) are not the
+		// user's business: kumo says what failed in its own words.
+		config.WithLogger(logging.Nop{}),
+		config.WithClientLogMode(0),
 		config.WithRetryer(func() aws.Retryer {
 			// Throttling and 5xx are retried with backoff. The client-side
 			// retry quota is off: a burst of throttled calls from many
@@ -104,6 +143,15 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 				o.MaxAttempts = 10
 				o.MaxBackoff = 10 * time.Second
 				o.RateLimiter = ratelimit.None
+				// A refused connection means nothing listens there: the
+				// endpoint is wrong or down, and ten tries with backoff
+				// would only make the user wait a minute to hear it.
+				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+					if errors.Is(err, syscall.ECONNREFUSED) {
+						return aws.FalseTernary
+					}
+					return aws.UnknownTernary
+				})}, o.Retryables...)
 			})
 		}),
 	}

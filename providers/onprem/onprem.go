@@ -47,6 +47,19 @@ func (p *Provider) Name() string { return "onprem" }
 // the login user (else each host's own).
 func (p *Provider) SpecFields() []string { return []string{"inventory", "labels", "user"} }
 
+// Locate records the inventory the spec's hosts come from, so that
+// destroy releases them from any shell ($KUMO_ONPREM_INVENTORY unset).
+func (p *Provider) Locate(spec map[string]any) map[string]any {
+	if path, ok := spec["inventory"].(string); ok && path != "" && filepath.IsAbs(expandHome(path)) {
+		return nil
+	}
+	path, err := filepath.Abs(InventoryPath(spec))
+	if err != nil {
+		return nil
+	}
+	return map[string]any{"inventory": path}
+}
+
 // Host is one inventory entry.
 type Host struct {
 	Name     string            `yaml:"name"`

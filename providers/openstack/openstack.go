@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -80,6 +81,44 @@ type client struct {
 	poll                    *poller
 }
 
+// Locate records where a spec's servers live beyond the spec: the
+// clouds.yaml entry (and file) or, for OS_* authentication, the Keystone
+// address, user, project and domains, and the region. Never a password:
+// destroy from another shell needs OS_PASSWORD, or a clouds.yaml cloud.
+func (p *Provider) Locate(spec map[string]any) map[string]any {
+	loc := map[string]any{}
+	set := func(k, v string) {
+		if v != "" && providers.SpecString(spec, k) == "" {
+			loc[k] = v
+		}
+	}
+	cloud := providers.SpecString(spec, "cloud")
+	if cloud == "" {
+		cloud = os.Getenv("OS_CLOUD")
+		set("cloud", cloud)
+	}
+	if cloud != "" {
+		if f := os.Getenv("OS_CLIENT_CONFIG_FILE"); f != "" {
+			if abs, err := filepath.Abs(f); err == nil {
+				set("clouds_file", abs)
+			}
+		}
+	} else {
+		set("auth_url", os.Getenv("OS_AUTH_URL"))
+		set("username", os.Getenv("OS_USERNAME"))
+		project := os.Getenv("OS_PROJECT_NAME")
+		if project == "" {
+			project = os.Getenv("OS_TENANT_NAME")
+		}
+		set("project_name", project)
+		set("user_domain_name", os.Getenv("OS_USER_DOMAIN_NAME"))
+		set("project_domain_name", os.Getenv("OS_PROJECT_DOMAIN_NAME"))
+		set("domain_name", os.Getenv("OS_DOMAIN_NAME"))
+	}
+	set("region", os.Getenv("OS_REGION_NAME"))
+	return loc
+}
+
 // client authenticates once per cloud and region.
 func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
 	cloud := providers.SpecString(spec, "cloud")
@@ -87,7 +126,8 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 		cloud = os.Getenv("OS_CLOUD")
 	}
 	region := providers.SpecString(spec, "region")
-	key := cloud + "|" + region
+	authURL := providers.SpecString(spec, "auth_url")
+	key := cloud + "|" + region + "|" + authURL
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[key]; ok {
@@ -97,10 +137,26 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 	var eo gophercloud.EndpointOpts
 	var err error
 	if cloud != "" {
-		ao, eo, _, err = clouds.Parse(clouds.WithCloudName(cloud))
+		opts := []clouds.ParseOption{clouds.WithCloudName(cloud)}
+		if f := providers.SpecString(spec, "clouds_file"); f != "" {
+			opts = append(opts, clouds.WithLocations(f))
+		}
+		ao, eo, _, err = clouds.Parse(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("openstack: cloud %s in clouds.yaml: %w", cloud, err)
 		}
+	} else if authURL != "" {
+		// Where a unit was made with OS_* variables, as its state recorded.
+		ao = gophercloud.AuthOptions{IdentityEndpoint: authURL, Username: providers.SpecString(spec, "username"),
+			TenantName: providers.SpecString(spec, "project_name"), DomainName: providers.SpecString(spec, "domain_name"),
+			Password: os.Getenv("OS_PASSWORD")}
+		if d := providers.SpecString(spec, "user_domain_name"); d != "" && ao.DomainName == "" {
+			ao.DomainName = d
+		}
+		if ao.Password == "" {
+			return nil, fmt.Errorf("openstack: no password to authenticate at %s as %s: set OS_PASSWORD (kumo never stores it), or use a clouds.yaml cloud", authURL, ao.Username)
+		}
+		eo.Region = os.Getenv("OS_REGION_NAME")
 	} else {
 		ao, err = gopenstack.AuthOptionsFromEnv()
 		if err != nil {
