@@ -17,7 +17,19 @@ import (
 // A Host is a value that names a node of the run (see builtins/units).
 type Host interface {
 	starlark.Value
-	HostID() int64 // the node's resource id in the state
+	HostID() int64     // the node's resource id in the state
+	HostToken() string // its idempotency token ("" in journals of older kumo)
+	NodeName() string
+}
+
+// DeletedError is a node value used after its node was deleted through
+// kumo. The runner says which cell made it, to run again.
+type DeletedError struct {
+	Node, Token string
+}
+
+func (e *DeletedError) Error() string {
+	return fmt.Sprintf("node %s no longer exists (it was deleted)", e.Node)
 }
 
 // An Endpoint is everything needed to reach one target over SSH.
@@ -68,7 +80,7 @@ func (e *Env) Target(v starlark.Value) (Endpoint, error) {
 	case Host:
 		r, err := e.Store.Resource(state.Query{ID: v.HostID()})
 		if errors.Is(err, state.ErrNotFound) {
-			return Endpoint{}, fmt.Errorf("node %s no longer exists (it was deleted)", v.String())
+			return Endpoint{}, &DeletedError{Node: v.NodeName(), Token: v.HostToken()}
 		}
 		if err != nil {
 			return Endpoint{}, err

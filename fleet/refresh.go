@@ -95,10 +95,11 @@ func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState string) ([]
 	return out, nil
 }
 
-// Missing checks resources by token and returns, for each one that is no
-// longer there, why: deleted (no longer recorded), gone from its provider
-// or in ERROR there. The runner asks before a live cell uses what
-// replayed cells returned.
+// Missing checks nodes by token and returns, for each one its provider
+// no longer has or has in ERROR, why. The runner asks before a live cell
+// uses what replayed cells returned. A resource whose record is gone was
+// deleted through kumo, on purpose (a teardown cell, the REPL): that is
+// not vanishing, and a cell that uses it fails saying where it was made.
 func (e *Engine) Missing(ctx context.Context, tokens []string) (map[string]string, error) {
 	out := map[string]string{}
 	var nodes []state.Resource
@@ -106,11 +107,8 @@ func (e *Engine) Missing(ctx context.Context, tokens []string) (map[string]strin
 		r, err := e.Store.Resource(state.Query{Run: e.Run, Token: t})
 		switch {
 		case err == state.ErrNotFound:
-			out[t] = "deleted"
 		case err != nil:
 			return nil, err
-		case r.Status == state.Deleting:
-			out[t] = r.Name + " is being deleted"
 		case r.Kind == state.KindNode && r.Status == state.Ready:
 			nodes = append(nodes, r)
 		}

@@ -50,12 +50,14 @@ type Node struct {
 	State, IP, PrivateIP, Provider string
 	ProviderID                     string
 	Port                           int
+	Token                          string `json:",omitempty"`
 }
 
 func nodeValue(r state.Resource) *Node {
 	return &Node{
 		ID: r.ID, Run: r.Run, Group: r.Group, Unit: r.Unit, Name: r.Name, State: r.State,
 		IP: r.Data.IP, PrivateIP: r.Data.PrivateIP, Provider: r.Provider, ProviderID: r.Data.ProviderID, Port: r.Data.Port,
+		Token: r.Token,
 	}
 }
 
@@ -119,6 +121,7 @@ func (n *Node) Freeze()               {}
 func (n *Node) Truth() starlark.Bool  { return starlark.True }
 func (n *Node) Hash() (uint32, error) { return starlark.MakeInt64(n.ID).Hash() }
 func (n *Node) HostID() int64         { return n.ID }
+func (n *Node) HostToken() string     { return n.Token }
 func (n *Node) NodeName() string      { return n.Name }
 func (n *Node) AttrNames() []string {
 	return []string{"address", "group", "id", "ip", "name", "port", "private_ip", "provider", "state", "unit"}

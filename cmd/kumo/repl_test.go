@@ -158,6 +158,12 @@ func TestREPLUnderATerminal(t *testing.T) {
 	if strings.Contains(sc.String(), "EOF") {
 		t.Errorf("Ctrl-D printed an error:\n%s", sc)
 	}
+	// No command asks the terminal its colours or cursor at start: a
+	// terminal that does not answer (ssh -tt, CI ptys) would stall it for
+	// seconds (Bubble Tea v1 did this from its package init).
+	if strings.Contains(sc.String(), "\x1b]11;?") || strings.Contains(sc.String(), "\x1b[6n") {
+		t.Errorf("kumo queried the terminal at start: %q", sc)
+	}
 	// The history is private; a session that made nothing left no run.
 	st, err := os.Stat(filepath.Join(dir, ".kumo", "repl_history"))
 	if err != nil || st.Mode().Perm() != 0o600 {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/builtins/units"
@@ -94,12 +94,12 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Buffered: Update answers without ever waiting for the runner.
 	answers := make(chan stepAnswer, 1)
 	model := newTUIModel(fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name), prep.recipe.Cells, answers, cancel)
-	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out), tea.WithAltScreen()}, opts.ProgramOptions...)...)
+	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out)}, opts.ProgramOptions...)...)
 	r := runner.New(runner.Options{
 		Recipe: prep.recipe, Run: prep.name, Overrides: params.values, Remember: params.raw, Builtins: prep.globals, Env: held.Env,
 		Events: tuiBridge{p}, World: units.Engine(held.Env).Missing,
-		Step: func(ctx context.Context, c *lang.Cell) error {
-			p.Send(waitingMsg{c.Index})
+		Step: func(ctx context.Context, c *lang.Cell, reason string) error {
+			p.Send(waitingMsg{c.Index, reason})
 			select {
 			case a := <-answers:
 				if !a {

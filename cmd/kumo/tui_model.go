@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/spinner"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
@@ -40,7 +40,10 @@ type (
 		idx    int
 		result runner.CellResult
 	}
-	waitingMsg struct{ idx int } // the runner waits to run cell idx live
+	waitingMsg struct { // the runner waits to run cell idx live
+		idx    int
+		reason string
+	}
 	runDoneMsg struct{ err error }
 )
 
@@ -60,6 +63,7 @@ type tuiModel struct {
 	stopped int  // the cell the user stopped before, or -1
 	done    bool
 	runErr  error
+	reason  string // why the cell waited for runs live
 	// statusLine is the running cell's live status (creating nodes...).
 	statusLine string
 	notices    []string
@@ -123,13 +127,13 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.current = -1
 		}
 	case waitingMsg:
-		m.waiting, m.selected = msg.idx, msg.idx
+		m.waiting, m.selected, m.reason = msg.idx, msg.idx, msg.reason
 		if m.auto {
 			m.answer(true)
 		}
 	case runDoneMsg:
 		m.done, m.runErr = true, msg.err
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m.key(msg)
 	}
 	return m, nil
@@ -142,7 +146,7 @@ func (m *tuiModel) answer(run bool) {
 	}
 }
 
-func (m tuiModel) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+func (m tuiModel) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	switch k.String() {
 	case "q", "ctrl+c":
 		if m.done {
@@ -154,7 +158,7 @@ func (m tuiModel) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		} else if m.current >= 0 {
 			m.cancel() // interrupt the running cell, like Ctrl-C in kumo run
 		}
-	case "n", "enter", " ":
+	case "n", "enter", "space":
 		m.answer(true)
 	case "c":
 		m.auto = true
@@ -201,7 +205,14 @@ func (m tuiModel) icon(idx int) string {
 	return styleDim.Render("○")
 }
 
-func (m tuiModel) View() string {
+func (m tuiModel) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	return v
+}
+
+// render draws the screen.
+func (m tuiModel) render() string {
 	listWidth := max(24, m.width/3)
 	var list strings.Builder
 	for _, c := range m.cells {
@@ -219,8 +230,9 @@ func (m tuiModel) View() string {
 	height := max(8, m.height-4)
 	detail := m.detail(detailWidth, height)
 	body := lipgloss.JoinHorizontal(lipgloss.Top,
-		styleBox.Width(listWidth).Height(height).Render(list.String()),
-		styleBox.Width(detailWidth).Height(height).Render(detail))
+		// Sizes in Lip Gloss v2 include the border.
+		styleBox.Width(listWidth+2).Height(height+2).Render(list.String()),
+		styleBox.Width(detailWidth+2).Height(height+2).Render(detail))
 	return styleTitle.Render(m.title) + "\n" + body + "\n" + m.footer()
 }
 
@@ -268,7 +280,7 @@ func (m tuiModel) footer() string {
 	case m.done:
 		return styleOK.Render("done") + styleDim.Render("  — q quits")
 	case m.waiting >= 0:
-		return fmt.Sprintf("next: %s   ", cellLabel(m.cells[m.waiting])) + styleDim.Render("n/enter run it · c run the rest · ↑↓ look · q stop here")
+		return fmt.Sprintf("next: %s (%s)   ", cellLabel(m.cells[m.waiting]), m.reason) + styleDim.Render("n/enter run it · c run the rest · ↑↓ look · q stop here")
 	case m.current >= 0 && m.statusLine != "":
 		return m.spin.View() + " " + m.statusLine + styleDim.Render("   q interrupts")
 	case m.current >= 0:

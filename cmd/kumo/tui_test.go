@@ -11,29 +11,44 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/vt"
 
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
 	"github.com/kumo-dev/kumo/lang/state"
 )
 
-// syncBuffer is the TUI's screen, read while the program writes it.
+// syncBuffer is the TUI's screen, read while the program writes it: a
+// virtual terminal replays what the program writes (Bubble Tea draws by
+// changing cells, so the bytes alone seldom hold a whole line), and every
+// screen it showed is kept.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	emu     *vt.Emulator
+	history strings.Builder
+}
+
+func newScreen() *syncBuffer {
+	s := &syncBuffer{emu: vt.NewEmulator(100, 30)}
+	go io.Copy(io.Discard, s.emu) // the terminal's answers to queries
+	return s
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.emu.Write(p)
+	s.history.WriteString(s.emu.String() + "\n")
+	return n, err
 }
 
+// String is every screen shown so far.
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.String()
+	return s.history.String()
 }
 
 func waitScreen(t *testing.T, screen *syncBuffer, want string) {
@@ -58,11 +73,12 @@ func TestTUIStepsThroughCells(t *testing.T) {
 	statePath := filepath.Join(dir, "state.db")
 	session := func(keys func(in io.Writer, screen *syncBuffer)) (string, error) {
 		in, keysIn := io.Pipe()
-		screen := &syncBuffer{}
+		screen := newScreen()
 		var out bytes.Buffer
 		opts := &TUIOptions{IO: IO{In: in, Out: screen, Err: &out}, File: recipe,
-			Store:          func() (*state.Store, error) { return state.Open(statePath) },
-			ProgramOptions: []tea.ProgramOption{tea.WithoutSignalHandler()}}
+			Store: func() (*state.Store, error) { return state.Open(statePath) },
+			// A pipe has no size: give the renderer one, as a terminal would.
+			ProgramOptions: []tea.ProgramOption{tea.WithoutSignalHandler(), tea.WithWindowSize(100, 30)}}
 		errc := make(chan error, 1)
 		go func() { errc <- tuiRun(context.Background(), opts) }()
 		keys(keysIn, screen)
@@ -131,12 +147,12 @@ func TestTUIModelShowsStatusesAndErrors(t *testing.T) {
 	var m tea.Model = newTUIModel("kumo · t", cells, answers, func() {})
 	m, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 20})
 	m, _ = m.Update(cellFinishedMsg{0, runner.CellResult{Status: runner.Ran, Duration: 1500 * time.Millisecond}})
-	m, _ = m.Update(waitingMsg{1})
-	view := m.View()
-	if !strings.Contains(view, "✔ [0] Good 1.5s") || !strings.Contains(view, "▶ [1] Bad") || !strings.Contains(view, "next: [1] Bad") {
+	m, _ = m.Update(waitingMsg{1, "new"})
+	view := ansi.Strip(m.View().Content)
+	if !strings.Contains(view, "✔ [0] Good 1.5s") || !strings.Contains(view, "▶ [1] Bad") || !strings.Contains(view, "next: [1] Bad (new)") {
 		t.Fatalf("view:\n%s", view)
 	}
-	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")})
+	m, _ = m.Update(tea.KeyPressMsg{Code: 'n', Text: "n"})
 	if a := <-answers; !bool(a) {
 		t.Error("n did not answer run")
 	}
@@ -144,18 +160,18 @@ func TestTUIModelShowsStatusesAndErrors(t *testing.T) {
 	m, _ = m.Update(cellOutputMsg{1, "node-1 | working"})
 	m, _ = m.Update(cellFinishedMsg{1, runner.CellResult{Status: runner.Failed, Err: lang.Inputf("bad.star:4:5: boom")}})
 	m, _ = m.Update(runDoneMsg{lang.Inputf("bad.star:4:5: boom")})
-	view = m.View()
+	view = ansi.Strip(m.View().Content)
 	for _, want := range []string{"✘ [1] Bad", "node-1 | working", "bad.star:4:5: boom", "stopped: bad.star:4:5: boom"} {
 		if !strings.Contains(view, want) {
 			t.Errorf("view lacks %q:\n%s", want, view)
 		}
 	}
 	// Looking at another cell shows its code.
-	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyDown})
-	if !strings.Contains(m.View(), "y = 2") {
-		t.Errorf("selecting Later does not show its code:\n%s", m.View())
+	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
+	if !strings.Contains(ansi.Strip(m.View().Content), "y = 2") {
+		t.Errorf("selecting Later does not show its code:\n%s", m.View().Content)
 	}
-	if _, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")}); cmd == nil {
+	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); cmd == nil {
 		t.Error("q after the run did not quit")
 	}
 }

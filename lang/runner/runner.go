@@ -89,7 +89,8 @@ type Options struct {
 	// Step, if set, is called before each cell that will run live and may
 	// block: the step-through TUI waits there for the user. An error (the
 	// user quit) ends the run before that cell.
-	Step func(ctx context.Context, c *lang.Cell) error
+	// reason is why the cell runs live.
+	Step func(ctx context.Context, c *lang.Cell, reason string) error
 	// World, if set, says which of the given resource tokens are gone
 	// (deleted, or no longer at their provider), and why. It is asked
 	// once, before the first live cell, about what the replayed cells
@@ -338,7 +339,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 		if reason != "" {
 			r.events.flush()
 			if o.Step != nil {
-				if err := o.Step(ctx, c); err != nil {
+				if err := o.Step(ctx, c, reason); err != nil {
 					p.stopped = true
 					r.finish(sum, c, CellResult{Status: Skipped})
 					continue
@@ -535,6 +536,28 @@ func (p *pass) checkWorld(ctx context.Context, current *lang.Cell) bool {
 	return restart
 }
 
+// adviseDeleted says, when a cell failed on a node deleted through kumo
+// (outside the recipe's own cells), which cell made it, to run again.
+func (p *pass) adviseDeleted(err error) {
+	var gone *builtins.DeletedError
+	if !errors.As(err, &gone) || gone.Token == "" {
+		return
+	}
+	effects, ferr := p.r.store.Effects(p.r.opts.Run)
+	if ferr != nil {
+		return
+	}
+	for idx, rec := range p.r.records {
+		for _, t := range effects[rec.ID].Made {
+			if t == gone.Token {
+				c := p.r.opts.Recipe.Cells[idx]
+				p.r.events.notice(fmt.Sprintf("%s was made by %s; to make it again: kumo run %s --from %d", gone.Node, c.Name(), p.r.opts.Recipe.Path, idx))
+				return
+			}
+		}
+	}
+}
+
 // params runs the parameters cell: it always runs (it is pure), then the
 // -p values are applied. It counts as replayed when it produced the same
 // values as last time.
@@ -661,6 +684,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	status := Ran
 	if err != nil {
 		status = Failed
+		p.adviseDeleted(err)
 	}
 	return CellResult{Status: status, Reason: reason, Duration: dur, Err: err}
 }

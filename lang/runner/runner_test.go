@@ -657,7 +657,7 @@ func TestStepHookPausesBeforeLiveCellsOnly(t *testing.T) {
 	h.run(Options{From: "3"}) // cells 1-2 succeed once so they can replay
 	var asked []int
 	stop := errors.New("user stopped")
-	step := func(ctx context.Context, c *lang.Cell) error {
+	step := func(ctx context.Context, c *lang.Cell, reason string) error {
 		asked = append(asked, c.Index)
 		return stop
 	}
@@ -673,7 +673,7 @@ func TestStepHookPausesBeforeLiveCellsOnly(t *testing.T) {
 		t.Errorf("run status %q", run.Status)
 	}
 	before := countLines(h.dir + "/effects")
-	if got, _, _ := h.run(Options{Step: func(context.Context, *lang.Cell) error { return nil }}); got != "replayed replayed replayed ran" {
+	if got, _, _ := h.run(Options{Step: func(context.Context, *lang.Cell, string) error { return nil }}); got != "replayed replayed replayed ran" {
 		t.Errorf("stepping on: %s", got)
 	}
 	if countLines(h.dir+"/effects") != before+1 {
