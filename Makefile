@@ -58,7 +58,7 @@ install-debs:
 	fi
 
 build: deps
-	$(GO) build -o $(BIN) ./cmd/kumo
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kumo
 
 # Run the hello recipe in this folder's .kumo state. Run it twice: the
 # second run replays every cell without touching the nodes.

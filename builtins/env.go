@@ -116,7 +116,7 @@ func (e *Env) Note(text string) {
 
 // Status shows a live status line for long work ("" clears it), masked.
 func (e *Env) Status(text string) {
-	if e.Out != nil {
+	if e != nil && e.Out != nil {
 		e.Out.Status(e.Secrets.Mask(text))
 	}
 }

@@ -74,6 +74,15 @@ func (e *Env) Targets(v starlark.Value) (eps []Endpoint, many bool, err error) {
 	return []Endpoint{ep}, false, err
 }
 
+// TargetError wraps an error resolving b's target argument: a mistake in
+// it names the parameter, as UnpackArgs would.
+func TargetError(b *starlark.Builtin, err error) error {
+	if lang.IsInputError(err) {
+		return Inputf(b, "for parameter target: %v", err)
+	}
+	return Wrap(b, err)
+}
+
 // Target resolves one node or address.
 func (e *Env) Target(v starlark.Value) (Endpoint, error) {
 	switch v := v.(type) {

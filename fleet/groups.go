@@ -122,7 +122,7 @@ func (e *Engine) DeleteGroup(ctx context.Context, call Call, name string) error 
 		if p, err := e.Provider(prov); err == nil {
 			if c, ok := p.(providers.GroupCleaner); ok {
 				if err := c.DeleteGroup(ctx, e.Run, name, specs); err != nil {
-					return fmt.Errorf("%s: %w", prov, err)
+					return err // the provider's errors name it
 				}
 			}
 		}

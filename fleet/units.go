@@ -110,6 +110,8 @@ func (e *Engine) checkCapacity(ctx context.Context, prov providers.Provider, spe
 	if wanted <= 0 {
 		return nil
 	}
+	e.status("checking flavor %s with %s", spec.Flavor, spec.Provider)
+	defer e.status("")
 	if v, ok := prov.(providers.Validator); ok {
 		if err := v.Validate(ctx, spec.Flavor, spec.Fields); err != nil {
 			return err

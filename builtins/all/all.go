@@ -87,8 +87,12 @@ stdlib module, given by name ("ssh_run") or as the value itself
 (help(ssh_run), help(ug)). help() lists everything, like kumo doc.`,
 }, {
 	Name: "exit", Kind: builtins.DocREPL,
-	Doc: `exit(), quit()
-At the REPL: leaves it, as Ctrl-D on an empty line does.`,
+	Doc: `exit()
+At the REPL: leaves it, as Ctrl-D on an empty line does (quit() too).`,
+}, {
+	Name: "quit", Kind: builtins.DocREPL,
+	Doc: `quit()
+At the REPL: leaves it, as Ctrl-D on an empty line does (exit() too).`,
 }}
 
 func mathNames() string {

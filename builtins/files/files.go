@@ -85,7 +85,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	eps, _, err := env.Targets(target)
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, builtins.TargetError(b, err)
 	}
 	ctx := lang.Context(thread)
 	pool := kssh.PoolOf(env)
@@ -163,7 +163,7 @@ func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	ep, err := env.Target(target)
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, builtins.TargetError(b, err)
 	}
 	ctx, pool := lang.Context(thread), kssh.PoolOf(env)
 	var out starlark.Value

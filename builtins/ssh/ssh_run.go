@@ -58,7 +58,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	limit := timeout.D()
 	eps, many, err := env.Targets(target)
 	if err != nil {
-		return nil, wrapTargetErr(b, err)
+		return nil, builtins.TargetError(b, err)
 	}
 	if u, ok := user.(starlark.String); ok {
 		for i := range eps {
@@ -135,13 +135,6 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		list[i] = r
 	}
 	return starlark.NewList(list), nil
-}
-
-func wrapTargetErr(b *starlark.Builtin, err error) error {
-	if lang.IsInputError(err) {
-		return builtins.Inputf(b, "for parameter target: %v", err)
-	}
-	return builtins.Wrap(b, err)
 }
 
 func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[string]string, error) {

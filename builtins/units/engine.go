@@ -36,6 +36,10 @@ func Engine(env *builtins.Env) *fleet.Engine {
 	}
 }
 
+// sshPatience is how long a node may fail to answer SSH before kumo says
+// so (and again after as long).
+var sshPatience = 30 * time.Second
+
 // waitSSH polls until the node completes an SSH login and runs `true`.
 // A refused host key is final; anything else is retried until ctx ends.
 func waitSSH(ctx context.Context, env *builtins.Env, pool *kssh.Pool, n state.Resource) error {
@@ -44,6 +48,7 @@ func waitSSH(ctx context.Context, env *builtins.Env, pool *kssh.Pool, n state.Re
 		return err
 	}
 	delay := 50 * time.Millisecond
+	start, told := time.Now(), time.Duration(0)
 	for {
 		err := pool.Ping(ctx, ep)
 		if err == nil {
@@ -52,6 +57,12 @@ func waitSSH(ctx context.Context, env *builtins.Env, pool *kssh.Pool, n state.Re
 		var hk *kssh.HostKeyError
 		if errors.As(err, &hk) {
 			return err
+		}
+		// A node that keeps refusing says why, now and then: a wrong key
+		// or a closed port should not look like a slow boot for minutes.
+		if waited := time.Since(start); waited-told >= sshPatience {
+			told = waited
+			env.Note(fmt.Sprintf("%s does not answer SSH yet (%s): %v", n.Name, waited.Round(time.Second), err))
 		}
 		select {
 		case <-ctx.Done():

@@ -36,16 +36,20 @@ with .status and .body (the first MiB).`,
 	Journal: true,
 }}
 
-// poll calls try with growing pauses until it succeeds or ctx ends.
-func poll(ctx context.Context, limit time.Duration, try func(ctx context.Context) error) error {
+// poll calls try with growing pauses until it succeeds or ctx ends,
+// showing on env's status line what it waits for and what the last try
+// got.
+func poll(ctx context.Context, env *builtins.Env, what string, limit time.Duration, try func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	defer env.Status("")
 	delay := 50 * time.Millisecond
 	for {
 		err := try(ctx)
 		if err == nil {
 			return nil
 		}
+		env.Status(fmt.Sprintf("waiting for %s (%v)", what, err))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("gave up after %s: %v", limit, err)
@@ -74,11 +78,11 @@ func waitPort(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	}
 	eps, _, err := env.Targets(target)
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, builtins.TargetError(b, err)
 	}
 	for _, ep := range eps {
 		addr := net.JoinHostPort(ep.Host, strconv.Itoa(port))
-		err := poll(lang.Context(thread), limit, func(ctx context.Context) error {
+		err := poll(lang.Context(thread), env, fmt.Sprintf("port %d on %s", port, ep.Label), limit, func(ctx context.Context) error {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "tcp", addr)
 			if err == nil {
@@ -101,10 +105,11 @@ func waitHTTP(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, err
 	}
 	limit := timeout.D()
+	env, _ := builtins.FromThread(thread) // wait_http needs no run; without one it shows no status
 	var got int
 	var body []byte
 	client := &http.Client{Timeout: 10 * time.Second}
-	err := poll(lang.Context(thread), limit, func(ctx context.Context) error {
+	err := poll(lang.Context(thread), env, url, limit, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err

@@ -163,6 +163,9 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 		}
 	}
 	deleted, err := eng.Destroy(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("destroying run %q: interrupted; what was deleted is forgotten, and kumo destroy again finishes the job", name)
+	}
 	if err != nil {
 		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; run kumo destroy again to retry the rest", name, err)
 	}

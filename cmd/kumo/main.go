@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -100,7 +102,14 @@ is journaled in a state file, so a re-run replays finished cells without
 touching anything and resumes at the first failed or edited one.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
+		Example: `  kumo run recipes/hello.star        # run a recipe; again: only what changed runs
+  kumo status                        # runs, cells and nodes as they are now
+  kumo logs hello --cell 3           # what a cell printed
+  kumo destroy --name hello --yes    # delete what a run made
+  kumo completion bash > /etc/bash_completion.d/kumo`,
 	}
+	root.SetVersionTemplate("kumo {{.Version}}\n")
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
@@ -120,6 +129,37 @@ touching anything and resumes at the first failed or edited one.`,
 		newCmdNodeServer(),
 	)
 	return root
+}
+
+// version is kumo's version as the build recorded it: the module version
+// for a released build, else the commit (with "+dirty" for local edits).
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := info.Main.Version
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if v == "" || v == "(devel)" || strings.HasPrefix(v, "v0.0.0-") {
+		v = "devel" // a build from a checkout: the commit says which
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " (" + rev + dirty + ")"
+	}
+	return v + " " + runtime.Version()
 }
 
 // argsUsage wraps a cobra.PositionalArgs so that its errors exit 2.

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+	"golang.org/x/term"
+
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
@@ -39,8 +42,8 @@ type cellPrinter struct {
 }
 
 // How often a status line is printed when the output is not a terminal,
-// and how long work must last before it is.
-const (
+// and how long work must last before it is (variables for the tests).
+var (
 	statusEvery = 10 * time.Second
 	statusAfter = 5 * time.Second
 )
@@ -123,7 +126,10 @@ func (p *cellPrinter) draw() {
 	}
 	elapsed := time.Since(p.since).Truncate(time.Second)
 	if p.style.live {
-		fmt.Fprintf(p.text(), "\r\033[K  %s %s %s", spinnerFrames[p.frame%len(spinnerFrames)], p.status, p.style.dim(fmt.Sprintf("(%s)", elapsed)))
+		// One row only: a line that wrapped could not be wiped in place.
+		clock := fmt.Sprintf(" (%s)", elapsed)
+		text := ansi.Truncate(p.status, max(10, p.width()-4-len(clock)-1), "…")
+		fmt.Fprintf(p.text(), "\r\033[K  %s %s%s", spinnerFrames[p.frame%len(spinnerFrames)], text, p.style.dim(clock))
 		p.shown = true
 		return
 	}
@@ -131,6 +137,16 @@ func (p *cellPrinter) draw() {
 		fmt.Fprintf(p.text(), "  … %s (%s)\n", p.status, elapsed)
 		p.last = time.Now()
 	}
+}
+
+// width is the terminal's width in columns (80 when unknown).
+func (p *cellPrinter) width() int {
+	if f, ok := p.text().(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 80
 }
 
 // wipe takes the status line off the screen before another line is

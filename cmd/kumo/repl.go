@@ -40,10 +40,18 @@ func newCmdRepl(f *factory, runF func(*ReplOptions) error) *cobra.Command {
 		Long: `An interactive prompt with every builtin. With FILE, the recipe's
 succeeded cells are replayed first (no side effects), so its globals (unit
 groups, nodes, functions) are at hand. Resources created at the prompt are
-recorded in the run, so kumo status shows them and kumo destroy removes them.
-Line editing, history (kept beside the state) and Tab completion of names
-and attributes are on when the prompt is a terminal.`,
-		Args: argsUsage(cobra.MaximumNArgs(1)),
+recorded in the run, so kumo status shows them and kumo destroy removes them;
+a session that creates nothing leaves no run behind.
+Line editing, history (kept beside the state, private) and Tab completion
+of names and attributes are on when the prompt is a terminal. help(name)
+documents a builtin; Ctrl-D on an empty line, exit() or quit() leave.`,
+		Example: `  kumo repl                     # builtins at hand, state in ./.kumo
+  kumo repl lab.star            # the recipe's globals (ug, nodes...) replayed first
+  >>> ssh_run(n, "uptime")
+  >>> help("create_unit")
+  >>> exit()                    # or Ctrl-D`,
+		Args:              argsUsage(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.File = args[0]

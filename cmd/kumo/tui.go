@@ -37,7 +37,10 @@ the selected cell's code and output on the right. Cells that succeeded
 before are replayed at once; before each cell that would run live, kumo
 waits: n (or enter) runs it, c runs the rest, q stops there. The state is
 the same as kumo run's, so a run stopped in the TUI resumes anywhere.`,
-		Args: argsUsage(cobra.ExactArgs(1)),
+		Example: `  kumo tui lab.star
+  kumo tui lab.star -p students=40`,
+		Args:              argsUsage(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			opts.Store = f.storeFor(opts.File)

@@ -249,20 +249,19 @@ func (c *client) image(ctx context.Context, name string) (string, error) {
 	return id, nil
 }
 
-func groupName(run, group string) string { return "kumo-" + run + "-" + group }
-
 // ensureGroup imports the group's key pair and makes its security group,
 // both idempotent by name, so a resumed run finds what it made.
 func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, ports []int) (groupResources, error) {
-	name := groupName(run, group)
+	name, keyName := providers.GroupName(run, group), providers.KeyPairName(run, group, publicKey)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if g, ok := c.groups[name]; ok {
+	if g, ok := c.groups[keyName]; ok {
 		return g, nil
 	}
-	_, err := c.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(name), PublicKeyMaterial: []byte(publicKey)})
+	// A duplicate holds this very key: the name says which key it is.
+	_, err := c.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(keyName), PublicKeyMaterial: []byte(publicKey)})
 	if err != nil && !hasCode(err, "InvalidKeyPair.Duplicate") {
-		return groupResources{}, fmt.Errorf("aws: importing key pair %s: %w", name, explain(err))
+		return groupResources{}, fmt.Errorf("aws: importing key pair %s: %w", keyName, explain(err))
 	}
 	var groupID string
 	sg, err := c.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String("kumo unit group " + group)})
@@ -286,8 +285,8 @@ func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, 
 	if _, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms}); err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
 		return groupResources{}, fmt.Errorf("aws: opening ports of %s: %w", name, explain(err))
 	}
-	g := groupResources{keyName: name, groupID: groupID}
-	c.groups[name] = g
+	g := groupResources{keyName: keyName, groupID: groupID}
+	c.groups[keyName] = g
 	return g, nil
 }
 
@@ -480,7 +479,7 @@ func (p *Provider) opener(ctx context.Context) func(map[string]any) (*client, er
 // DeleteGroup waits for the group's instances to terminate, then deletes
 // its security group and key pair.
 func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
-	name := groupName(run, group)
+	name := providers.GroupName(run, group)
 	return providers.ForEachClient(specs, p.opener(ctx), func(c *client, _ map[string]any) error {
 		res, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
 			{Name: aws.String("tag:" + TagRun), Values: []string{run}}, {Name: aws.String("tag:" + TagGroup), Values: []string{group}},
@@ -506,12 +505,22 @@ func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []m
 				return fmt.Errorf("aws: deleting security group %s: %w", name, explain(err))
 			}
 		}
-		if _, err := c.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(name)}); err != nil {
-			return fmt.Errorf("aws: deleting key pair %s: %w", name, explain(err))
+		keys, err := c.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+		if err != nil {
+			return fmt.Errorf("aws: listing key pairs: %w", explain(err))
 		}
-		c.mu.Lock()
-		delete(c.groups, name)
-		c.mu.Unlock()
+		for _, k := range keys.KeyPairs {
+			kn := aws.ToString(k.KeyName)
+			if !providers.IsGroupKeyPair(kn, run, group) {
+				continue
+			}
+			if _, err := c.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(kn)}); err != nil {
+				return fmt.Errorf("aws: deleting key pair %s: %w", kn, explain(err))
+			}
+			c.mu.Lock()
+			delete(c.groups, kn)
+			c.mu.Unlock()
+		}
 		return nil
 	})
 }

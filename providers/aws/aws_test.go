@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,40 @@ func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 func ownLoopback(ip string) bool {
 	a := net.ParseIP(ip)
 	return a != nil && a.IsLoopback() && a.To4() != nil && ip != "127.0.0.1"
+}
+
+// A unit group deleted and made again has a new key. Its old key pair may
+// still be there (a destroy cut short): the new nodes must get the new
+// key, and the group's cleanup removes both key pairs.
+func TestAGroupMadeAgainGetsItsNewKey(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, ec2emu.Options{})
+	keyA, keyB := authorizedKey(t), authorizedKey(t)
+	make := func(p *Provider, token, key string) providers.Instance {
+		inst, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst
+	}
+	a := make(fast(), "tok-a", keyA)
+	if err := fast().Delete(ctx, providers.Ref{ID: a.ID, Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	p := fast() // another kumo process, after the group was deleted but not its key pair
+	b := make(p, "tok-b", keyB)
+	got, err := os.ReadFile(filepath.Join(emu.Local.Dir, b.ID, "authorized_keys"))
+	if err != nil || strings.TrimSpace(string(got)) != keyB {
+		t.Fatalf("the new node accepts %q (%v), want the group's new key", got, err)
+	}
+	if n := len(emu.KeyPairs()); n != 2 {
+		t.Errorf("key pairs %v, want the old and the new", emu.KeyPairs())
+	}
+	p.Delete(ctx, providers.Ref{ID: b.ID, Spec: spec})
+	if err := p.DeleteGroup(ctx, "r", "g", []map[string]any{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if left := emu.KeyPairs(); len(left) != 0 {
+		t.Errorf("key pairs left after the group's cleanup: %v", left)
+	}
 }

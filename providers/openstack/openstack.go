@@ -339,20 +339,19 @@ func (c *client) networkID(ctx context.Context, name string, external bool) (str
 	return all[0].ID, nil
 }
 
-func groupName(run, group string) string { return "kumo-" + run + "-" + group }
-
 // ensureGroup makes the group's keypair and security group (with its
 // rules), each tolerating "already exists".
 func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, openPorts []int) error {
-	name := groupName(run, group)
+	name, keyName := providers.GroupName(run, group), providers.KeyPairName(run, group, publicKey)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.groups[name] {
+	if c.groups[keyName] {
 		return nil
 	}
-	_, err := keypairs.Create(ctx, c.compute, keypairs.CreateOpts{Name: name, PublicKey: publicKey}).Extract()
+	// A conflict is this very key: the name says which key it is.
+	_, err := keypairs.Create(ctx, c.compute, keypairs.CreateOpts{Name: keyName, PublicKey: publicKey}).Extract()
 	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-		return fmt.Errorf("openstack: keypair %s: %w", name, err)
+		return fmt.Errorf("openstack: keypair %s: %w", keyName, err)
 	}
 	pages, err := groups.List(c.network, groups.ListOpts{Name: name}).AllPages(ctx)
 	if err != nil {
@@ -379,7 +378,7 @@ func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, 
 			return fmt.Errorf("openstack: opening port %d in %s: %w", port, name, err)
 		}
 	}
-	c.groups[name] = true
+	c.groups[keyName] = true
 	return nil
 }
 
@@ -491,7 +490,7 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, na
 		return nil, err
 	}
 	opts := servers.CreateOpts{
-		Name: name, FlavorRef: flavorID, ImageRef: imageID, SecurityGroups: []string{groupName(req.Run, req.Group)},
+		Name: name, FlavorRef: flavorID, ImageRef: imageID, SecurityGroups: []string{providers.GroupName(req.Run, req.Group)},
 		Metadata: map[string]string{MetaRun: req.Run, MetaGroup: req.Group, MetaUnit: req.Unit, MetaToken: req.Token},
 	}
 	if ud := providers.SpecString(req.Spec, "user_data"); ud != "" {
@@ -510,7 +509,7 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, na
 			DestinationType: servers.DestinationVolume, VolumeSize: gb, DeleteOnTermination: true}}
 	}
 	for attempt := 0; ; attempt++ {
-		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: groupName(req.Run, req.Group)}, nil).Extract()
+		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: providers.KeyPairName(req.Run, req.Group, req.AuthorizedKey)}, nil).Extract()
 		if err == nil {
 			c.mu.Lock()
 			c.made[req.Token] = srv.ID
@@ -720,7 +719,7 @@ func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
 // DeleteGroup deletes the group's security group and keypair once its
 // servers are gone.
 func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
-	name := groupName(run, group)
+	name := providers.GroupName(run, group)
 	return providers.ForEachClient(specs, p.opener(ctx), func(c *client, _ map[string]any) error {
 		all, err := c.allServers(ctx)
 		if err != nil {
@@ -743,12 +742,25 @@ func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []m
 				return fmt.Errorf("openstack: deleting security group %s: %w", name, err)
 			}
 		}
-		if err := keypairs.Delete(ctx, c.compute, name, nil).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-			return fmt.Errorf("openstack: deleting keypair %s: %w", name, err)
+		kpages, err := keypairs.List(c.compute, nil).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("openstack: listing keypairs: %w", err)
 		}
-		c.mu.Lock()
-		delete(c.groups, name)
-		c.mu.Unlock()
+		kps, err := keypairs.ExtractKeyPairs(kpages)
+		if err != nil {
+			return err
+		}
+		for _, kp := range kps {
+			if !providers.IsGroupKeyPair(kp.Name, run, group) {
+				continue
+			}
+			if err := keypairs.Delete(ctx, c.compute, kp.Name, nil).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+				return fmt.Errorf("openstack: deleting keypair %s: %w", kp.Name, err)
+			}
+			c.mu.Lock()
+			delete(c.groups, kp.Name)
+			c.mu.Unlock()
+		}
 		return nil
 	})
 }

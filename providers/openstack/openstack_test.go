@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,7 @@ func TestLifecycleAgainstTheEmulator(t *testing.T) {
 		t.Error("a deleted server is still found")
 	}
 	calls := emu.Calls()
-	if calls["DELETE /network/v2.0/security-groups/{id}"] != 1 || calls["DELETE /compute/v2.1/os-keypairs/kumo-r-g"] != 1 {
+	if calls["DELETE /network/v2.0/security-groups/{id}"] != 1 || len(emu.KeyPairs()) != 0 {
 		t.Errorf("group cleanup calls: %v", calls)
 	}
 }
@@ -177,4 +178,40 @@ func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 func ownLoopback(ip string) bool {
 	a := net.ParseIP(ip)
 	return a != nil && a.IsLoopback() && a.To4() != nil && ip != "127.0.0.1"
+}
+
+// A unit group deleted and made again has a new key. Its old keypair may
+// still be there (a destroy cut short): the new server must get the new
+// key, and the group's cleanup removes both keypairs.
+func TestAGroupMadeAgainGetsItsNewKey(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, osemu.Options{})
+	keyA, keyB := authorizedKey(), authorizedKey()
+	make := func(p *Provider, token, key string) providers.Instance {
+		inst, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst
+	}
+	a := make(fast(), "tok-a", keyA)
+	if err := fast().Delete(ctx, providers.Ref{ID: a.ID, Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	p := fast()
+	b := make(p, "tok-b", keyB)
+	got, err := os.ReadFile(filepath.Join(emu.Local.Dir, b.ID, "authorized_keys"))
+	if err != nil || strings.TrimSpace(string(got)) != keyB {
+		t.Fatalf("the new server accepts %q (%v), want the group's new key", got, err)
+	}
+	if n := len(emu.KeyPairs()); n != 2 {
+		t.Errorf("keypairs %v, want the old and the new", emu.KeyPairs())
+	}
+	p.Delete(ctx, providers.Ref{ID: b.ID, Spec: spec})
+	if err := p.DeleteGroup(ctx, "r", "g", []map[string]any{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if left := emu.KeyPairs(); len(left) != 0 {
+		t.Errorf("keypairs left after the group's cleanup: %v", left)
+	}
 }

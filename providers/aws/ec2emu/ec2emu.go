@@ -430,7 +430,14 @@ func (s *Server) describeKeyPairs(q query) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []kp
-	for _, name := range q.list("KeyName") {
+	names := q.list("KeyName")
+	if len(names) == 0 { // no names: every key pair of the account
+		for name := range s.keyPairs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+	}
+	for _, name := range names {
 		if _, ok := s.keyPairs[name]; !ok {
 			return nil, errorf(400, "InvalidKeyPair.NotFound", "The key pair '%s' does not exist", name)
 		}
@@ -532,4 +539,16 @@ func (s *Server) deleteSecurityGroup(q query) (any, *apiError) {
 	}
 	delete(s.groups, id)
 	return returnTrue("DeleteSecurityGroupResponse"), nil
+}
+
+// KeyPairs lists the key pairs' names (tests).
+func (s *Server) KeyPairs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name := range s.keyPairs {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -292,6 +292,17 @@ func (s *Server) compute(r *http.Request, p []string, body map[string]json.RawMe
 	switch {
 	case len(p) == 1 && p[0] == "os-keypairs" && r.Method == http.MethodPost:
 		return s.createKeypair(body)
+	case len(p) == 1 && p[0] == "os-keypairs" && r.Method == http.MethodGet:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := []map[string]any{}
+		for name, pub := range s.keypairs {
+			out = append(out, map[string]any{"keypair": map[string]any{"name": name, "public_key": pub, "type": "ssh"}})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			return out[i]["keypair"].(map[string]any)["name"].(string) < out[j]["keypair"].(map[string]any)["name"].(string)
+		})
+		return ok(200, map[string]any{"keypairs": out})
 	case len(p) == 2 && p[0] == "os-keypairs" && r.Method == http.MethodDelete:
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -539,4 +550,16 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 		}
 	}()
 	return ok(202, nil)
+}
+
+// KeyPairs lists the keypairs' names (tests).
+func (s *Server) KeyPairs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name := range s.keypairs {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }

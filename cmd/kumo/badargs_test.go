@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/all"
+)
+
+// badCalls call every builtin and method with an argument of the wrong
+// type (or a wrong value where a type cannot be wrong), and say what the
+// message must contain. ug, u, s and n are a group, a unit, a spec and a
+// node from the recipe's first cell.
+var badCalls = map[string][]struct{ call, want string }{
+	"unit_group": {{`unit_group(42)`, "for parameter name: got int, want string"}},
+	"spec":       {{`spec(42, "small")`, "for parameter provider: got int, want string"}},
+	"secret":     {{`secret(42)`, "for parameter name: got int, want string"}},
+	"ssh_run": {
+		{`ssh_run(42, "true")`, "for parameter target: want a node, an address or a list of them, got int"},
+		{`ssh_run(n, 42)`, "for parameter cmd: got int, want string"},
+		{`ssh_run(n, "true", timeout = "soon")`, `for parameter "timeout": "soon" is not a duration`},
+		{`ssh_run(n, "true", env = {"A": [1]})`, "for parameter env: A: got list, want string or secret"},
+	},
+	"put_file": {
+		{`put_file(42, "f", content = "x")`, "for parameter target: want a node, an address or a list of them, got int"},
+		{`put_file(n, "f", content = 42)`, "for parameter content: got int, want string, bytes or secret"},
+	},
+	"get_file":                    {{`get_file(42, "f")`, "for parameter target: want a node, an address or a list of them, got int"}},
+	"wait_port":                   {{`wait_port(n, "x")`, "for parameter port: got string, want int"}},
+	"wait_http":                   {{`wait_http(42)`, "for parameter url: got int, want string"}},
+	"UnitGroup.create_unit":       {{`ug.create_unit(42, s)`, "for parameter name: got int, want string"}, {`ug.create_unit("v", "small")`, "for parameter spec: got string, want spec"}},
+	"UnitGroup.units":             {{`ug.units(42)`, "got 1 arguments, want at most 0"}},
+	"UnitGroup.nodes":             {{`ug.nodes(node_state = 42)`, "for parameter node_state: got int, want string or None"}},
+	"UnitGroup.find_ip_addresses": {{`ug.find_ip_addresses(node_state = 42)`, "for parameter node_state: got int, want string or None"}},
+	"UnitGroup.delete":            {{`ug.delete(42)`, "got 1 arguments, want at most 0"}},
+	"Unit.nodes":                  {{`u.nodes(node_state = [])`, "for parameter node_state: got list, want string or None"}},
+	"Unit.find_ip_addresses":      {{`u.find_ip_addresses(node_state = [])`, "for parameter node_state: got list, want string or None"}},
+	"Unit.add_nodes":              {{`u.add_nodes("two")`, "for parameter n: got string, want int"}},
+	"Unit.delete_nodes":           {{`u.delete_nodes(count = "x")`, "for parameter count: want a positive int"}, {`u.delete_nodes(nodes = "u-1")`, "for parameter nodes: got string, want list"}},
+	"Unit.power_off":              {{`u.power_off(42)`, "got 1 arguments, want at most 0"}},
+	"Unit.power_on":               {{`u.power_on(timeout = [])`, `for parameter "timeout": got list, want a duration string or seconds`}},
+	"Unit.delete":                 {{`u.delete(42)`, "got 1 arguments, want at most 0"}},
+}
+
+// TestEveryBuiltinRefusesBadArgumentsWithExit2 runs each bad call as a
+// recipe cell through the real command: exit 2, the message names the
+// parameter, and the call made nothing (still one node).
+func TestEveryBuiltinRefusesBadArgumentsWithExit2(t *testing.T) {
+	for _, d := range all.Docs() {
+		if d.Kind == builtins.DocBuiltin && badCalls[d.Name] == nil {
+			t.Errorf("no bad call for %s: add one to badCalls", d.Name)
+		}
+	}
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	state := filepath.Join(dir, "state.db")
+	setup := "# %% Setup\nug = unit_group(\"g\")\ns = spec(\"local\", \"small\")\nu = ug.create_unit(\"u\", s)\nn = u.nodes()[0]\n"
+	t.Cleanup(func() { runKumo(t, "destroy", "--state", state, "--yes") })
+	for name, calls := range badCalls {
+		for _, bc := range calls {
+			recipe := filepath.Join(dir, "bad.star")
+			os.WriteFile(recipe, []byte(setup+"# %% Call\n"+bc.call+"\n"), 0o644)
+			code, _, stderr := runKumo(t, "run", "--state", state, recipe)
+			if code != exitBadInput || !strings.Contains(stderr, bc.want) || !strings.Contains(stderr, "bad.star:7:") {
+				t.Errorf("%s: %s: exit %d, want 2 and %q at bad.star:7:\n%s", name, bc.call, code, bc.want, stderr)
+			}
+		}
+	}
+	_, out, _ := runKumo(t, "status", "--state", state, "--cached")
+	if strings.Count(out, "u-") != 1 {
+		t.Errorf("the bad calls made or deleted nodes:\n%s", out)
+	}
+}
+
+// runKumo runs a kumo command in this process.
+func runKumo(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	root := newRootCmd(IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK, out.String(), errb.String()
+	}
+	if _, silent := err.(*silentError); !silent {
+		errb.WriteString(err.Error())
+	}
+	return exitCode(err), out.String(), errb.String()
+}
