@@ -18,7 +18,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check bench bench-fanout bench-cloudscale clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check bench bench-replay bench-fanout bench-cloudscale clean
 
 all: build
 
@@ -60,12 +60,12 @@ install-debs:
 build: deps
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kumo
 
-# Run the hello recipe in this folder's .kumo state. Run it twice: the
-# second run replays every cell without touching the nodes.
+# Run the hello recipe; its state goes beside it (recipes/.kumo). Run it
+# twice: the second run replays every cell without touching the nodes.
 run: build
 	$(BIN) run $(RECIPE)
 	@echo
-	@echo "Nodes keep running: '$(BIN) status' shows them, '$(BIN) destroy --name hello --yes' removes them."
+	@echo "Nodes keep running: 'cd $(dir $(RECIPE)) && kumo status' shows them, 'kumo destroy --name hello --yes' there removes them."
 
 check:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -81,6 +81,13 @@ bench: bench-deps build
 	$(GO) run ./bench/fanout -kumo $(BIN)
 	$(GO) run ./bench/cloudscale -kumo $(BIN)
 
+# Replay only: 50 cells / 500 calls unchanged and with one cell edited,
+# against the last kumo with prefix replay (REPLAY_BASELINE, a git
+# revision) built from this repository and measured in the same run.
+REPLAY_BASELINE ?= b97c0b0
+bench-replay: build
+	./bench/replay.sh 20 $(REPLAY_BASELINE)
+
 # Fan-out only: 50 OpenSSH hosts, kumo against ansible, pssh and OpenSSH.
 bench-fanout: bench-deps build
 	$(GO) run ./bench/fanout -kumo $(BIN)
@@ -91,4 +98,4 @@ bench-cloudscale: build
 	$(GO) run ./bench/cloudscale -kumo $(BIN)
 
 clean:
-	rm -rf bin .kumo
+	rm -rf bin .kumo $(dir $(RECIPE)).kumo

@@ -1,41 +1,83 @@
 #!/usr/bin/env bash
-# Replay benchmark: the whole `kumo run` process replaying a recipe of 50
-# cells and 500 journaled calls (ssh_run on a local node), timed end to
-# end. Target: under 150 ms. Usage: bench/replay.sh [ROUNDS]
+# Replay benchmark: the whole `kumo run` process on a recipe of 50 cells
+# and 500 journaled calls (ssh_run on a local node), timed end to end:
+#
+#   unchanged  nothing changed: every cell replays (target: under 150 ms)
+#   edited     one cell in the middle edited: only that cell runs live
+#
+# Usage: bench/replay.sh [ROUNDS] [BASELINE_REV]
+# With BASELINE_REV (a git revision, e.g. the last commit before reactive
+# replay), that kumo is built from the repository and measured in the same
+# run, on the same recipe, for the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-20}
+baseline=${2:-}
 make -s build >/dev/null
-kumo=$PWD/bin/kumo
+repo=$PWD
 work=$(mktemp -d)
-trap '(cd "$work" && "$kumo" destroy --yes >/dev/null 2>&1); rm -rf "$work"' EXIT
-cd "$work"
+cleanup() {
+  for k in "$work"/bin/*; do (cd "$work/$(basename "$k")" 2>/dev/null && "$k" destroy --yes >/dev/null 2>&1) || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/bin"
+cp bin/kumo "$work/bin/current"
+if [ -n "$baseline" ]; then
+  mkdir "$work/src"
+  git archive "$baseline" | tar -x -C "$work/src"
+  (cd "$work/src" && CGO_ENABLED=1 go build -o "$work/bin/baseline" ./cmd/kumo)
+fi
 
-{
+recipe() { # recipe EDIT: the benchmark recipe, cell 25's first call edited when EDIT=1
   echo '# %% Node'
   echo 'n = unit_group("bench").create_unit("n", spec("local", "small")).nodes()[0]'
   for c in $(seq 0 49); do
     [ "$c" = 0 ] || echo "# %% Cell $c"
     for i in $(seq 1 10); do
-      echo "r${c}_$i = ssh_run(n, \"echo cell $c call $i\")"
+      if [ "$1" = 1 ] && [ "$c" = 25 ] && [ "$i" = 1 ]; then
+        echo "r${c}_$i = ssh_run(n, \"echo cell $c call $i, edited\")"
+      else
+        echo "r${c}_$i = ssh_run(n, \"echo cell $c call $i\")"
+      fi
     done
   done
-} > replay.star
-calls=$(grep -c 'ssh_run' replay.star)  # plus unit_group, create_unit and nodes
+}
 
-start=$(date +%s%N)
-"$kumo" run replay.star >/dev/null
-live_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-times=()
-for _ in $(seq 1 "$rounds"); do
-  start=$(date +%s%N)
-  "$kumo" run replay.star --json 2>/dev/null | grep -c '"status":"replayed"' | grep -qx 50
-  times+=($(( ($(date +%s%N) - start) / 1000000 )))
-done
-sorted=($(printf '%s\n' "${times[@]}" | sort -n))
-median=${sorted[$(( rounds / 2 ))]}
-p90=${sorted[$(( rounds * 9 / 10 ))]}
-echo "cells=50 journaled_calls=$((calls + 3)) live_run_ms=$live_ms"
-echo "replay (whole process, $rounds rounds): median_ms=$median p90_ms=$p90 min_ms=${sorted[0]} max_ms=${sorted[$((rounds-1))]}"
-echo "RESULT replay_median_ms=$median target_ms=150"
+# median of the numbers on stdin
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+measure() { # measure NAME: prints "NAME unchanged_ms edited_ms ran_when_edited"
+  local name=$1 kumo=$work/bin/$1 dir=$work/$1
+  mkdir -p "$dir"
+  cd "$dir"
+  recipe 0 > replay.star
+  "$kumo" run replay.star >/dev/null
+  local unchanged=() edited=() ran=0
+  for _ in $(seq 1 "$rounds"); do
+    local start=$(date +%s%N)
+    "$kumo" run replay.star --json 2>/dev/null | grep -c '"status":"replayed"' | grep -qx 50
+    unchanged+=($(ms "$start"))
+  done
+  for r in $(seq 1 "$rounds"); do
+    recipe $(( r % 2 )) > replay.star # edit the cell, then undo the edit: each run has one edited cell
+    local start=$(date +%s%N)
+    ran=$("$kumo" run replay.star --json 2>/dev/null | grep -c '"status":"ran"' || true)
+    edited+=($(ms "$start"))
+  done
+  echo "$name $(printf '%s\n' "${unchanged[@]}" | median) $(printf '%s\n' "${edited[@]}" | median) $ran"
+  cd "$repo"
+}
+
+calls=$(recipe 0 | grep -c 'ssh_run')
+echo "cells=50 journaled_calls=$((calls + 3)) rounds=$rounds (medians of whole kumo run processes)"
+read -r _ cur_un cur_ed cur_ran < <(measure current)
+echo "current:  unchanged ${cur_un} ms; one cell edited: ${cur_ed} ms, ${cur_ran} cell(s) ran live"
+if [ -n "$baseline" ]; then
+  read -r _ base_un base_ed base_ran < <(measure baseline)
+  echo "baseline ($baseline):  unchanged ${base_un} ms; one cell edited: ${base_ed} ms, ${base_ran} cell(s) ran live"
+  echo "ratios current/baseline: unchanged $(awk "BEGIN {printf \"%.2f\", $cur_un/$base_un}"), edited $(awk "BEGIN {printf \"%.2f\", $cur_ed/$base_ed}")"
+fi
+echo "RESULT replay_unchanged_ms=$cur_un replay_edited_ms=$cur_ed edited_ran=$cur_ran target_ms=150"
