@@ -11,6 +11,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	kssh "github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
 )
 
@@ -23,6 +24,16 @@ func engineOf(thread *starlark.Thread) (*builtins.Env, *fleet.Engine, fleet.Call
 	}
 	site := builtins.CallSiteOf(thread)
 	return env, Engine(env), fleet.Call{Site: site.Site, Effects: site.Effects}, nil
+}
+
+// failed wraps an engine error for builtin b. Work cut short by Ctrl-C
+// fails in as many ways as it had calls under way (each SDK error says
+// "context canceled" its own way): that is one error, saying so.
+func failed(thread *starlark.Thread, b *starlark.Builtin, err error) error {
+	if err != nil && errors.Is(lang.Context(thread).Err(), context.Canceled) {
+		err = fleet.ErrInterrupted
+	}
+	return builtins.Wrap(b, err)
 }
 
 // Engine is the resource engine of env's run: nodes are ready when they

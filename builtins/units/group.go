@@ -48,7 +48,7 @@ func unitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	}
 	g, err := eng.Group(call, name)
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, failed(thread, b, err)
 	}
 	return &UnitGroup{Run: env.Run, Name: name, Token: g.Token}, nil
 }
@@ -144,7 +144,7 @@ func groupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	g := b.Receiver().(*UnitGroup)
 	if err := eng.DeleteGroup(lang.Context(thread), call, g.Name); err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, failed(thread, b, err)
 	}
 	return starlark.None, nil
 }

@@ -93,7 +93,7 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	u, err := eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, failed(thread, b, err)
 	}
 	return unitValue(u), nil
 }
@@ -140,7 +140,7 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 		}
 		nodes, err := eng.Nodes(lang.Context(thread), q, want)
 		if err != nil {
-			return nil, builtins.Wrap(b, err)
+			return nil, failed(thread, b, err)
 		}
 		return render(nodes), nil
 	}
@@ -155,7 +155,7 @@ func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*fleet.Engine, 
 	u := b.Receiver().(*Unit)
 	r, err := eng.Unit(u.Group, u.Name)
 	if err != nil {
-		return nil, r, builtins.Wrap(b, err)
+		return nil, r, failed(thread, b, err)
 	}
 	return eng, r, nil
 }
@@ -175,7 +175,7 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	}
 	made, err := eng.AddNodes(lang.Context(thread), callOf(thread), u, n, timeout.D())
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, failed(thread, b, err)
 	}
 	return nodeList(made), nil
 }
@@ -226,7 +226,7 @@ func deleteNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	deleted, err := eng.DeleteNodes(lang.Context(thread), callOf(thread), u, n, selectors)
 	if err != nil {
-		return nil, builtins.Wrap(b, err)
+		return nil, failed(thread, b, err)
 	}
 	var names []starlark.Value
 	for _, name := range deleted {
@@ -243,7 +243,7 @@ func powerOff(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
-	return starlark.None, builtins.Wrap(b, eng.PowerOff(lang.Context(thread), u))
+	return starlark.None, failed(thread, b, eng.PowerOff(lang.Context(thread), u))
 }
 
 func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -255,7 +255,7 @@ func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	return starlark.None, builtins.Wrap(b, eng.PowerOn(lang.Context(thread), u, timeout.D()))
+	return starlark.None, failed(thread, b, eng.PowerOn(lang.Context(thread), u, timeout.D()))
 }
 
 func unitDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -267,5 +267,5 @@ func unitDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	u := b.Receiver().(*Unit)
-	return starlark.None, builtins.Wrap(b, eng.DeleteUnit(lang.Context(thread), call, u.Group, u.Name))
+	return starlark.None, failed(thread, b, eng.DeleteUnit(lang.Context(thread), call, u.Group, u.Name))
 }

@@ -147,6 +147,13 @@ func TestTUIModelShowsStatusesAndErrors(t *testing.T) {
 	var m tea.Model = newTUIModel("kumo · t", cells, answers, func() {})
 	m, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 20})
 	m, _ = m.Update(cellFinishedMsg{0, runner.CellResult{Status: runner.Ran, Duration: 1500 * time.Millisecond}})
+	// A replayed cell shows what it printed when it ran.
+	m, _ = m.Update(cellFinishedMsg{2, runner.CellResult{Status: runner.Replayed, Output: "node-1 | done before\n"}})
+	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
+	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
+	if v := ansi.Strip(m.View().Content); !strings.Contains(v, "node-1 | done before") || !strings.Contains(v, "↺ [2] Later") {
+		t.Errorf("a replayed cell's recorded output is not shown:\n%s", v)
+	}
 	m, _ = m.Update(waitingMsg{1, "new"})
 	view := ansi.Strip(m.View().Content)
 	if !strings.Contains(view, "✔ [0] Good 1.5s") || !strings.Contains(view, "▶ [1] Bad") || !strings.Contains(view, "next: [1] Bad (new)") {
