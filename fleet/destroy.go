@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
@@ -49,7 +51,7 @@ func (e *Engine) Destroy(ctx context.Context) ([]string, error) {
 	if len(orphans) > 0 {
 		errs = append(errs, e.deleteAll(ctx, Call{}, orphans))
 	}
-	for _, name := range sortedKeys(e.Providers) {
+	for _, name := range slices.Sorted(maps.Keys(e.Providers)) {
 		prov := e.Providers[name]
 		stray, err := prov.List(ctx, e.Run, wheres[name])
 		if err != nil {

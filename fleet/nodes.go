@@ -33,15 +33,7 @@ func (e *Engine) AddNodes(ctx context.Context, call Call, u state.Resource, n in
 	if call.Site != "" {
 		return e.converge(ctx, call, u, g, n, limit, true)
 	}
-	spec, err := DecodeSpec(u.Spec)
-	if err != nil {
-		return nil, err
-	}
-	prov, err := e.Provider(u.Provider)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.checkCapacity(ctx, prov, spec, n); err != nil {
+	if err := e.unitCapacity(ctx, u, n); err != nil {
 		return nil, err
 	}
 	first, err := e.Store.NextSeq(e.Run, u.Group, u.Name)
@@ -161,11 +153,7 @@ func (e *Engine) DeleteNodes(ctx context.Context, call Call, u state.Resource, c
 // PowerOff powers every node of u off; disks are kept. Nodes already off
 // are left alone.
 func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
-	nodes, err := e.unitNodes(u)
-	if err != nil {
-		return err
-	}
-	prov, err := e.Provider(u.Provider)
+	nodes, prov, err := e.unitAndProvider(u)
 	if err != nil {
 		return err
 	}
@@ -195,11 +183,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 
 // PowerOn powers u's nodes back on and waits until they answer.
 func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Duration) error {
-	nodes, err := e.unitNodes(u)
-	if err != nil {
-		return err
-	}
-	prov, err := e.Provider(u.Provider)
+	nodes, prov, err := e.unitAndProvider(u)
 	if err != nil {
 		return err
 	}
@@ -220,6 +204,16 @@ func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Durat
 		}
 		return nil
 	})
+}
+
+// unitAndProvider is what power_off and power_on start from.
+func (e *Engine) unitAndProvider(u state.Resource) ([]state.Resource, providers.Provider, error) {
+	nodes, err := e.unitNodes(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	prov, err := e.Provider(u.Provider)
+	return nodes, prov, err
 }
 
 func removeKey(path string) {

@@ -3,7 +3,8 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
@@ -18,7 +19,7 @@ func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64
 		byProvider[n.Provider] = append(byProvider[n.Provider], n)
 	}
 	out := map[int64]string{}
-	for _, name := range sortedKeys(byProvider) {
+	for _, name := range slices.Sorted(maps.Keys(byProvider)) {
 		list := byProvider[name]
 		prov, err := e.Provider(name)
 		if err != nil {
@@ -53,13 +54,16 @@ func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64
 	return out, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// readyOnly keeps the nodes whose provider answered: not intents, not
+// nodes being deleted.
+func readyOnly(nodes []state.Resource) []state.Resource {
+	var out []state.Resource
+	for _, n := range nodes {
+		if n.Status == state.Ready {
+			out = append(out, n)
+		}
 	}
-	sort.Strings(keys)
-	return keys
+	return out
 }
 
 // Nodes returns the ready nodes matching q, their states read from their
@@ -70,12 +74,7 @@ func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState string) ([]
 	if err != nil {
 		return nil, err
 	}
-	var nodes []state.Resource
-	for _, n := range all {
-		if n.Status == state.Ready {
-			nodes = append(nodes, n)
-		}
-	}
+	nodes := readyOnly(all)
 	states, err := e.Refresh(ctx, nodes)
 	if err != nil {
 		return nil, err

@@ -131,6 +131,19 @@ func (e *Engine) checkCapacity(ctx context.Context, prov providers.Provider, spe
 	return nil
 }
 
+// unitCapacity is checkCapacity for more nodes of an existing unit.
+func (e *Engine) unitCapacity(ctx context.Context, u state.Resource, n int) error {
+	spec, err := DecodeSpec(u.Spec)
+	if err != nil {
+		return err
+	}
+	prov, err := e.Provider(u.Provider)
+	if err != nil {
+		return err
+	}
+	return e.checkCapacity(ctx, prov, spec, n)
+}
+
 func seqs(first, n int) []int {
 	out := make([]int, n)
 	for i := range out {
@@ -234,15 +247,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g st
 		}
 	}
 	if missing := want - len(alive); missing > 0 {
-		spec, err := DecodeSpec(u.Spec)
-		if err != nil {
-			return nil, err
-		}
-		prov, err := e.Provider(u.Provider)
-		if err != nil {
-			return nil, err
-		}
-		if err := e.checkCapacity(ctx, prov, spec, missing); err != nil {
+		if err := e.unitCapacity(ctx, u, missing); err != nil {
 			return nil, err
 		}
 		numbers := reuse
@@ -306,13 +311,7 @@ func namesOf(rs []*state.Resource) string {
 // states updated) stay, and those the provider no longer has or has in
 // ERROR are gone. Nodes at Intent are alive: realize adopts them.
 func (e *Engine) sortOut(ctx context.Context, nodes []state.Resource) (alive, gone []state.Resource, err error) {
-	var ready []state.Resource
-	for _, n := range nodes {
-		if n.Status == state.Ready {
-			ready = append(ready, n)
-		}
-	}
-	states, err := e.Refresh(ctx, ready)
+	states, err := e.Refresh(ctx, readyOnly(nodes))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,31 +34,15 @@ type Deps struct {
 func (r *Recipe) analyze(c *Cell, f *syntax.File) (*Deps, error) {
 	d := &Deps{}
 	bound := map[*syntax.Ident]bool{}
-	var targets func(e syntax.Expr)
-	targets = func(e syntax.Expr) {
-		switch e := e.(type) {
-		case *syntax.Ident:
-			bound[e] = true
-		case *syntax.TupleExpr:
-			for _, x := range e.List {
-				targets(x)
-			}
-		case *syntax.ListExpr:
-			for _, x := range e.List {
-				targets(x)
-			}
-		case *syntax.ParenExpr:
-			targets(e.X)
-		}
-	}
+	bind := func(id *syntax.Ident) { bound[id] = true }
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.AssignStmt:
 			if n.Op == syntax.EQ {
-				targets(n.LHS)
+				targets(n.LHS, bind)
 			}
 		case *syntax.ForStmt:
-			targets(n.Vars)
+			targets(n.Vars, bind)
 		case *syntax.DefStmt:
 			bound[n.Name] = true
 			r.FuncGlobals[posKey(n.Def)] = globalsUsed(n.Body)
@@ -110,31 +94,33 @@ func (r *Recipe) analyze(c *Cell, f *syntax.File) (*Deps, error) {
 	return d, nil
 }
 
+// targets calls f for each name an assignment target binds: x, and the
+// names in (x, [y, z]). x[i] and x.f bind none.
+func targets(e syntax.Expr, f func(*syntax.Ident)) {
+	switch e := e.(type) {
+	case *syntax.Ident:
+		f(e)
+	case *syntax.TupleExpr:
+		for _, x := range e.List {
+			targets(x, f)
+		}
+	case *syntax.ListExpr:
+		for _, x := range e.List {
+			targets(x, f)
+		}
+	case *syntax.ParenExpr:
+		targets(e.X, f)
+	}
+}
+
 // surelyAssigns lists the globals a top-level statement assigns whenever
 // it runs to its end.
 func surelyAssigns(stmt syntax.Stmt) []string {
 	var out []string
-	var targets func(e syntax.Expr)
-	targets = func(e syntax.Expr) {
-		switch e := e.(type) {
-		case *syntax.Ident:
-			out = append(out, e.Name)
-		case *syntax.TupleExpr:
-			for _, x := range e.List {
-				targets(x)
-			}
-		case *syntax.ListExpr:
-			for _, x := range e.List {
-				targets(x)
-			}
-		case *syntax.ParenExpr:
-			targets(e.X)
-		}
-	}
 	switch s := stmt.(type) {
 	case *syntax.AssignStmt:
 		if s.Op == syntax.EQ {
-			targets(s.LHS)
+			targets(s.LHS, func(id *syntax.Ident) { out = append(out, id.Name) })
 		}
 	case *syntax.DefStmt:
 		out = append(out, s.Name.Name)

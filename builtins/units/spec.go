@@ -5,9 +5,10 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -89,14 +90,7 @@ func catalogDigest() string {
 
 func init() { builtins.RegisterInput("spec", catalogDigest) }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // Spec is what spec() returns: a provider, a flavor and its fields,
 // which a recipe may change (spec.disk_gb = 32) before create_unit.

@@ -101,44 +101,25 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	store, err := opts.Store()
+	run, err := openRun(prep, opts.Store, opts.Defaults)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	held, err := holdRun(store, prep.name)
-	if err != nil {
-		return err
-	}
-	defer held.Release()
-	prev, hadRun, err := store.GetRun(prep.name)
-	if err != nil {
-		return err
-	}
-	params, err := prep.resolveParams(prev, hadRun, opts.Defaults)
-	if err != nil {
-		return err
-	}
-	if err := checkProviders(store, prep.name, prev, params.values, held.Env.ProviderNames()); err != nil {
-		return err
-	}
-	env := held.Env
+	defer run.Close()
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, env.Secrets)
+	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, run.held.Env.Secrets)
 	defer printer.close()
-	printer.header(prep.name, opts.File, store.Path)
-	if hadRun && prev.Recipe != "" {
-		if abs, _ := filepath.Abs(opts.File); abs != prev.Recipe {
-			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", prep.name, prev.Recipe, abs)
+	printer.header(prep.name, opts.File, run.store.Path)
+	if run.hadRun && run.prev.Recipe != "" {
+		if abs, _ := filepath.Abs(opts.File); abs != run.prev.Recipe {
+			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", prep.name, run.prev.Recipe, abs)
 		}
 	}
-	params.report(printer)
-	r := runner.New(runner.Options{
-		Recipe: prep.recipe, Run: prep.name, Overrides: params.values, Remember: params.raw,
-		From: opts.From, Only: opts.Only, Builtins: prep.globals, Env: env, Events: printer,
-		World: units.Engine(env).Missing,
-	})
+	run.params.report(printer)
+	ro := run.runnerOptions()
+	ro.From, ro.Only, ro.Events = opts.From, opts.Only, printer
+	r := runner.New(ro)
 	sum, err := r.Run(ctx)
 	if sum == nil || sum.Failed == nil {
 		if err != nil {
@@ -198,6 +179,60 @@ func prepareRun(file, name string, params []string) (*preparedRun, error) {
 		}
 	}
 	return p, nil
+}
+
+// openedRun is a prepared run with its state open, its lock held and its
+// parameters worked out: what run and tui start from.
+type openedRun struct {
+	*preparedRun
+	store  *state.Store
+	held   *heldRun
+	prev   state.Run // the run as last recorded
+	hadRun bool
+	params *runParams
+}
+
+// openRun opens the state, takes the run's lock and lays the -p values
+// over the remembered ones (none with defaults), refusing a change of
+// provider: all before anything runs.
+func openRun(prep *preparedRun, open func() (*state.Store, error), defaults bool) (_ *openedRun, err error) {
+	o := &openedRun{preparedRun: prep}
+	if o.store, err = open(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			o.Close()
+		}
+	}()
+	if o.held, err = holdRun(o.store, prep.name); err != nil {
+		return nil, err
+	}
+	if o.prev, o.hadRun, err = o.store.GetRun(prep.name); err != nil {
+		return nil, err
+	}
+	if o.params, err = prep.resolveParams(o.prev, o.hadRun, defaults); err != nil {
+		return nil, err
+	}
+	if err := checkProviders(o.store, prep.name, o.prev, o.params.values, o.held.Env.ProviderNames()); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Close releases the run and the state.
+func (o *openedRun) Close() {
+	if o.held != nil {
+		o.held.Release()
+	}
+	o.store.Close()
+}
+
+// runnerOptions are the runner's options for the opened run; the caller
+// adds its events and --from/--only.
+func (o *openedRun) runnerOptions() runner.Options {
+	return runner.Options{Recipe: o.recipe, Run: o.name, Overrides: o.params.values, Remember: o.params.raw,
+		Builtins: o.globals, Env: o.held.Env, World: units.Engine(o.held.Env).Missing}
 }
 
 // runParams are the parameters a run uses: the -p values it remembers

@@ -8,7 +8,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
 	"github.com/kumo-dev/kumo/lang/state"
@@ -68,27 +67,11 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	if err != nil {
 		return err
 	}
-	store, err := opts.Store()
+	run, err := openRun(prep, opts.Store, opts.Defaults)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	held, err := holdRun(store, prep.name)
-	if err != nil {
-		return err
-	}
-	defer held.Release()
-	prev, hadRun, err := store.GetRun(prep.name)
-	if err != nil {
-		return err
-	}
-	params, err := prep.resolveParams(prev, hadRun, opts.Defaults)
-	if err != nil {
-		return err
-	}
-	if err := checkProviders(store, prep.name, prev, params.values, held.Env.ProviderNames()); err != nil {
-		return err
-	}
+	defer run.Close()
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -98,22 +81,21 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	answers := make(chan stepAnswer, 1)
 	model := newTUIModel(fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name), prep.recipe.Cells, answers, cancel)
 	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out)}, opts.ProgramOptions...)...)
-	r := runner.New(runner.Options{
-		Recipe: prep.recipe, Run: prep.name, Overrides: params.values, Remember: params.raw, Builtins: prep.globals, Env: held.Env,
-		Events: tuiBridge{p}, World: units.Engine(held.Env).Missing,
-		Step: func(ctx context.Context, c *lang.Cell, reason string) error {
-			p.Send(waitingMsg{c.Index, reason})
-			select {
-			case a := <-answers:
-				if !a {
-					return errStopped
-				}
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+	ro := run.runnerOptions()
+	ro.Events = tuiBridge{p}
+	ro.Step = func(ctx context.Context, c *lang.Cell, reason string) error {
+		p.Send(waitingMsg{c.Index, reason})
+		select {
+		case a := <-answers:
+			if !a {
+				return errStopped
 			}
-		},
-	})
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r := runner.New(ro)
 	var sum *runner.Summary
 	var runErr error
 	finished := make(chan struct{})
@@ -130,7 +112,7 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	cancel() // the TUI is gone: stop whatever still runs
 	<-finished
 	// Leave the same summary kumo run prints.
-	printer := newCellPrinter(opts.IO, false, true, held.Env.Secrets)
+	printer := newCellPrinter(opts.IO, false, true, run.held.Env.Secrets)
 	defer printer.close()
 	printer.footer(sum, ctx.Err())
 	if sum != nil && sum.Failed != nil {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -582,18 +583,14 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	}
 	dur := time.Since(start)
 	rec := r.records[c.Index]
-	if rec != nil && rec.Status == state.CellOK && rec.SourceHash == c.Hash() && equal(rec.Outputs, outputs) {
+	if rec != nil && rec.Status == state.CellOK && rec.SourceHash == c.Hash() && maps.Equal(rec.Outputs, outputs) {
 		return CellResult{Status: Replayed, Duration: dur}
 	}
 	if o.ReplayOnly {
 		return CellResult{Status: Ran, Duration: dur}
 	}
-	if rec == nil {
-		rec = &state.CellRecord{}
-		r.records[c.Index] = rec
-	}
-	rec.Index, rec.Title = c.Index, c.Title
-	if err := r.store.StartCell(o.Run, rec); err != nil {
+	rec, err = r.startCell(c)
+	if err != nil {
 		return CellResult{Status: Failed, Err: err}
 	}
 	rec.SourceHash, rec.Status, rec.Duration, rec.Inputs, rec.Outputs = c.Hash(), state.CellOK, dur, map[string]string{}, outputs
@@ -606,16 +603,15 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	return CellResult{Status: Ran, Duration: dur, Reason: "parameters changed"}
 }
 
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
+// startCell records that c runs live, making its record if it has none.
+func (r *Runner) startCell(c *lang.Cell) (*state.CellRecord, error) {
+	rec := r.records[c.Index]
+	if rec == nil {
+		rec = &state.CellRecord{}
+		r.records[c.Index] = rec
 	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
+	rec.Index, rec.Title = c.Index, c.Title
+	return rec, r.store.StartCell(r.opts.Run, rec)
 }
 
 // exec runs one cell, replayed (reason "") or live, and records a live one.
@@ -630,12 +626,8 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 			return CellResult{Status: Failed, Err: err}
 		}
 	} else {
-		if rec == nil {
-			rec = &state.CellRecord{}
-			r.records[c.Index] = rec
-		}
-		rec.Index, rec.Title = c.Index, c.Title
-		if err := r.store.StartCell(o.Run, rec); err != nil {
+		var err error
+		if rec, err = r.startCell(c); err != nil {
 			return CellResult{Status: Failed, Err: err}
 		}
 	}

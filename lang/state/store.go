@@ -100,34 +100,23 @@ CREATE TABLE IF NOT EXISTS host_keys (
 );
 `
 
-// migrateV1 brings a version 1 file to version 2: cells get ids (their
-// old position plus one, which the journal's cell column becomes too),
-// and recorded inputs stay unknown (NULL), so that unchanged cells still
-// replay on the first run of the new kumo instead of running again.
+// A version 1 file (kumo before reactive replay) is migrated around the
+// schema: migrateV1 moves the old cells table aside, the schema creates
+// the new one, and migrateV1Rows copies the records over. Cells get ids
+// (their old position plus one, which the journal's cell column becomes
+// too), and their inputs stay unknown (NULL), so that unchanged cells
+// still replay on the first run of the new kumo instead of running again.
 const migrateV1 = `
 ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE cells RENAME TO cells_v1;
-CREATE TABLE cells (
-	run         TEXT NOT NULL,
-	id          INTEGER NOT NULL,
-	idx         INTEGER NOT NULL,
-	title       TEXT NOT NULL DEFAULT '',
-	source_hash TEXT NOT NULL DEFAULT '',
-	status      TEXT NOT NULL,
-	output      TEXT NOT NULL DEFAULT '',
-	duration_ms INTEGER NOT NULL DEFAULT 0,
-	error       TEXT NOT NULL DEFAULT '',
-	inputs      TEXT,
-	outputs     TEXT NOT NULL DEFAULT '{}',
-	live_gen    INTEGER NOT NULL DEFAULT 0,
-	updated_at  INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (run, id)
-);
+ALTER TABLE journal ADD COLUMN made TEXT NOT NULL DEFAULT '';
+ALTER TABLE journal ADD COLUMN deleted TEXT NOT NULL DEFAULT '';
+`
+
+const migrateV1Rows = `
 INSERT INTO cells(run, id, idx, title, source_hash, status, output, duration_ms, error, updated_at)
 	SELECT run, idx+1, idx, title, source_hash, status, output, duration_ms, error, updated_at FROM cells_v1;
 DROP TABLE cells_v1;
-ALTER TABLE journal ADD COLUMN made TEXT NOT NULL DEFAULT '';
-ALTER TABLE journal ADD COLUMN deleted TEXT NOT NULL DEFAULT '';
 UPDATE journal SET cell = -(cell+1);
 UPDATE journal SET cell = -cell;
 `
@@ -181,13 +170,19 @@ func upgrade(db *sql.DB) error {
 	}
 	var hasCells int
 	tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type='table' AND name='cells'`).Scan(&hasCells)
-	if version == 0 && hasCells > 0 {
+	fromV1 := version == 0 && hasCells > 0
+	if fromV1 {
 		if _, err := tx.Exec(migrateV1); err != nil {
 			return fmt.Errorf("migrating to schema 2: %w", err)
 		}
 	}
 	if _, err := tx.Exec(schema); err != nil {
 		return err
+	}
+	if fromV1 {
+		if _, err := tx.Exec(migrateV1Rows); err != nil {
+			return fmt.Errorf("migrating to schema 2: %w", err)
+		}
 	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 		return err
