@@ -131,17 +131,43 @@ func (e *Engine) checkCapacity(ctx context.Context, prov providers.Provider, spe
 	return nil
 }
 
-// unitCapacity is checkCapacity for more nodes of an existing unit.
-func (e *Engine) unitCapacity(ctx context.Context, u state.Resource, n int) error {
+// unitSpec is a unit's spec and provider.
+func (e *Engine) unitSpec(u state.Resource) (Spec, providers.Provider, error) {
 	spec, err := DecodeSpec(u.Spec)
 	if err != nil {
-		return err
+		return spec, nil, err
 	}
 	prov, err := e.Provider(u.Provider)
+	return spec, prov, err
+}
+
+// unitCapacity is checkCapacity for more nodes of an existing unit.
+func (e *Engine) unitCapacity(ctx context.Context, u state.Resource, n int) error {
+	spec, prov, err := e.unitSpec(u)
 	if err != nil {
 		return err
 	}
 	return e.checkCapacity(ctx, prov, spec, n)
+}
+
+// asker makes the requests for nodes of unit u of group g: the same for a
+// node made, adopted or revived under its token.
+func (e *Engine) asker(u, g state.Resource) (providers.Provider, func(n state.Resource) providers.NodeRequest, error) {
+	spec, prov, err := e.unitSpec(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := GroupKey(g.Data.KeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	fields := where(u)
+	return prov, func(n state.Resource) providers.NodeRequest {
+		return providers.NodeRequest{
+			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name, Index: n.Seq,
+			Flavor: spec.Flavor, Spec: fields, AuthorizedKey: strings.TrimSpace(pub),
+		}
+	}, nil
 }
 
 func seqs(first, n int) []int {
@@ -333,24 +359,13 @@ func (e *Engine) sortOut(ctx context.Context, nodes []state.Resource) (alive, go
 // token: a provider that can start it again (a local node whose server
 // died) returns it running, with its disk. Anything else fails.
 func (e *Engine) revive(ctx context.Context, u, g state.Resource, n state.Resource, limit time.Duration) error {
-	prov, err := e.Provider(n.Provider)
-	if err != nil {
-		return err
-	}
-	spec, err := DecodeSpec(u.Spec)
-	if err != nil {
-		return err
-	}
-	pub, err := GroupKey(g.Data.KeyFile)
+	prov, request, err := e.asker(u, g)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	inst, err := prov.Create(ctx, providers.NodeRequest{
-		Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name, Index: n.Seq,
-		Flavor: spec.Flavor, Spec: where(u), AuthorizedKey: strings.TrimSpace(pub),
-	})
+	inst, err := prov.Create(ctx, request(n))
 	if err != nil {
 		return err
 	}
@@ -375,19 +390,10 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 	if len(pending) == 0 {
 		return nil
 	}
-	spec, err := DecodeSpec(u.Spec)
+	prov, request, err := e.asker(u, g)
 	if err != nil {
 		return err
 	}
-	prov, err := e.Provider(u.Provider)
-	if err != nil {
-		return err
-	}
-	pub, err := GroupKey(g.Data.KeyFile)
-	if err != nil {
-		return err
-	}
-	fields := where(u)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var made, ready atomic.Int32
@@ -399,10 +405,7 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 	defer e.status("")
 	err = e.each(ctx, total, func(i int) error {
 		n := &pending[i]
-		inst, err := prov.Create(ctx, providers.NodeRequest{
-			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name, Index: n.Seq,
-			Flavor: spec.Flavor, Spec: fields, AuthorizedKey: strings.TrimSpace(pub),
-		})
+		inst, err := prov.Create(ctx, request(*n))
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
