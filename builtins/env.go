@@ -100,13 +100,6 @@ func (e *Env) Line(source, stream, text string) {
 	}
 }
 
-// Notef prints a progress note, masked.
-func (e *Env) Notef(format string, args ...any) {
-	if e.Out != nil {
-		e.Out.Note(e.Secrets.Mask(fmt.Sprintf(format, args...)))
-	}
-}
-
 // Note prints a line of kumo's own, masked.
 func (e *Env) Note(text string) {
 	if e.Out != nil {
