@@ -483,8 +483,16 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 			others = append(others, r)
 		}
 	}
+	var done atomic.Int32
+	if len(nodes) > 0 {
+		e.status("deleting %s: 0/%d deleted", plural(len(nodes), "node", "nodes"), len(nodes))
+		defer e.status("")
+	}
 	err := e.each(ctx, len(nodes), func(i int) error {
 		n := &nodes[i]
+		defer func() {
+			e.status("deleting %s: %d/%d deleted", plural(len(nodes), "node", "nodes"), done.Add(1), len(nodes))
+		}()
 		if n.Status != state.Deleting {
 			n.Status = state.Deleting
 			if n.Data.DeletingBy == "" {

@@ -136,7 +136,9 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 		return err
 	}
 	defer held.Release()
-	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: lineReporter{opts.Out}}
+	printer := newCellPrinter(opts.IO, false, true, held.Env.Secrets)
+	defer printer.close()
+	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: engineReport{printer}}
 	unreachable := eng.Unreachable(ctx)
 	if len(unreachable) > 0 && !opts.Forget {
 		var lines []string

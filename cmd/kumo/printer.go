@@ -214,7 +214,9 @@ func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
 	}
 }
 
-func (p *cellPrinter) Status(c *lang.Cell, text string) {
+func (p *cellPrinter) Status(c *lang.Cell, text string) { p.setStatus(text) }
+
+func (p *cellPrinter) setStatus(text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if text == "" {
@@ -232,6 +234,13 @@ func (p *cellPrinter) Status(c *lang.Cell, text string) {
 }
 
 func (p *cellPrinter) Notice(text string) { p.say("%s", text) }
+
+// engineReport shows the resource engine's notes and live status through
+// a printer, for commands that work outside a cell (destroy).
+type engineReport struct{ p *cellPrinter }
+
+func (r engineReport) Note(text string)   { r.p.Output(nil, "", "note", text) }
+func (r engineReport) Status(text string) { r.p.setStatus(text) }
 
 // cellJSON is one line of kumo run --json.
 type cellJSON struct {
