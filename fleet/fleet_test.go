@@ -267,7 +267,11 @@ func TestVanishedNodesAreMadeAgain(t *testing.T) {
 	pid, _ := os.ReadFile(filepath.Join(dir1, "server.pid"))
 	killPID(t, string(pid))
 	os.RemoveAll(filepath.Join(f.local.Dir, web2.Token))
-	waitFor(t, func() bool { return f.nodesAtProvider() == 1 })
+	// The kill and the removal take effect when the processes have exited.
+	waitFor(t, func() bool {
+		states, _ := f.eng.Refresh(ctx, []state.Resource{web1, web2})
+		return states[web1.ID] == providers.Error && states[web2.ID] == providers.Gone
+	})
 
 	missing, err := f.eng.Missing(ctx, []string{web1.Token, web2.Token})
 	if err != nil || !strings.Contains(missing[web1.Token], "web-1 is in ERROR at local") || !strings.Contains(missing[web2.Token], "web-2 is gone from local") {

@@ -232,9 +232,13 @@ func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.In
 	if err != nil {
 		return providers.Instance{}, fmt.Errorf("local: node %s: %w", id, err)
 	}
-	m.PoweredOff = false
-	if err := writeMeta(dir, m); err != nil {
-		return providers.Instance{}, err
+	if m.PoweredOff {
+		// Written only when it changes: the server writes its port to the
+		// same file as it starts.
+		m.PoweredOff = false
+		if err := writeMeta(dir, m); err != nil {
+			return providers.Instance{}, err
+		}
 	}
 	if err := p.ensureServer(ctx, dir); err != nil {
 		return providers.Instance{}, err
@@ -270,7 +274,7 @@ func (p *Provider) List(ctx context.Context, run string, _ []map[string]any) ([]
 // kumo exiting, leaves the node up.
 func (p *Provider) ensureServer(ctx context.Context, dir string) error {
 	if _, alive := serverPID(dir); alive {
-		return nil
+		return waitServing(ctx, dir) // it may still be starting
 	}
 	argv := p.ServerCommand
 	if len(argv) == 0 {
@@ -311,6 +315,11 @@ func (p *Provider) ensureServer(ctx context.Context, dir string) error {
 	select {
 	case s := <-line:
 		if _, err := strconv.Atoi(strings.TrimSpace(s)); err != nil {
+			if serverUp(dir) {
+				// Another server took the node while this one started
+				// (two kumo processes, or one resumed after kill -9).
+				return waitServing(ctx, dir)
+			}
 			return fmt.Errorf("local: node server for %s did not start; see %s", dir, filepath.Join(dir, "server.log"))
 		}
 		return nil
@@ -321,6 +330,27 @@ func (p *Provider) ensureServer(ctx context.Context, dir string) error {
 		cmd.Process.Kill()
 		return ctx.Err()
 	}
+}
+
+// waitServing waits until the server that holds the node's lock has
+// written its pid, which it does once it listens.
+func waitServing(ctx context.Context, dir string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		pid, up := serverPID(dir)
+		if !up {
+			return fmt.Errorf("local: node server for %s stopped while starting; see %s", dir, filepath.Join(dir, "server.log"))
+		}
+		if pid > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("local: node server for %s did not start in 20s; see %s", dir, filepath.Join(dir, "server.log"))
 }
 
 // nodeEnv is the environment nodes inherit: kumo's, less its own
@@ -345,14 +375,26 @@ func readMeta(dir string) (meta, error) {
 	return m, json.Unmarshal(b, &m)
 }
 
-// writeMeta replaces meta.json atomically.
+// writeMeta replaces meta.json atomically. Each write has a temporary
+// file of its own: two writers (the server and a power call) may race.
 func writeMeta(dir string, m meta) error {
 	b, _ := json.MarshalIndent(m, "", "  ")
-	tmp := filepath.Join(dir, "meta.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.CreateTemp(dir, "meta.json.*.tmp")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, "meta.json"))
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o600)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, "meta.json"))
 }
 
 func readSigner(path string) (ssh.Signer, error) {

@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +219,65 @@ func TestServerStopsWhenItsFolderIsRemoved(t *testing.T) {
 func ownLoopback(ip string) bool {
 	a := net.ParseIP(ip)
 	return a != nil && a.IsLoopback() && a.To4() != nil && ip != "127.0.0.1"
+}
+
+// One node has one server, however many callers start it at once (two
+// kumo processes, or a run resumed after kill -9 while the server it
+// started was still starting): the server holds a lock on its node.
+func TestOneServerPerNode(t *testing.T) {
+	ctx := context.Background()
+	p := newProvider(t)
+	_, pub := clientKey(t)
+	req := providers.NodeRequest{Token: "tok1", Run: "r", Group: "g", Unit: "u", Name: "u-1", AuthorizedKey: pub, Spec: map[string]any{}}
+	if _, err := p.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(p.Dir, "tok1")
+	// Stop it, then start it from eight callers at once.
+	if err := p.PowerOff(ctx, providers.Ref{ID: "tok1"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.PowerOn(ctx, providers.Ref{ID: "tok1"})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(serversOf(dir)); n != 1 {
+		t.Fatalf("%d servers for one node, want 1", n)
+	}
+	// A server started by hand for a served node refuses to serve it.
+	out, err := exec.Command(os.Args[0], "node-server", "--dir", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another server already serves this node") {
+		t.Errorf("a second server: %v, %s", err, out)
+	}
+	if n := len(serversOf(dir)); n != 1 {
+		t.Errorf("%d servers after the refused one, want 1", n)
+	}
+}
+
+// serversOf lists the live processes serving dir.
+func serversOf(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if bytes.Contains(cmdline, []byte("node-server")) && bytes.Contains(cmdline, []byte(dir)) && !isZombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -11,51 +11,108 @@ import (
 	"time"
 )
 
-// serverPID returns the node server's pid and whether it is alive. The
-// pid is only trusted if that process is a node server for this folder,
-// so a recycled pid is never mistaken for the node.
+// A node's server holds an flock on server.lock in the node's folder for
+// as long as it runs. The kernel drops it when the server dies, however it
+// dies, so "is the node up" is "is its lock held": no pid to trust, and
+// no second server for one node. A second one could otherwise start when
+// kumo is killed while a server it started is still starting (its pid
+// file not written yet) and the resumed run starts it again.
+const serverLockName = "server.lock"
+
+// errServed says another server already serves the node.
+var errServed = errors.New("another server already serves this node")
+
+// takeServerLock takes the node's lock, trying for a while: serverUp
+// holds it for an instant when it looks.
+func takeServerLock(dir string, wait time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, serverLockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, errServed
+			}
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serverUp reports whether a server holds the node's lock.
+func serverUp(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, serverLockName), os.O_RDWR, 0)
+	if err != nil {
+		return false // no server ever ran, or the folder is gone
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// serverPID returns the node server's pid (0 while it is still starting,
+// or when the pid file names a process that is not this node's server:
+// a stale file, a recycled pid) and whether it is up.
 func serverPID(dir string) (int, bool) {
+	up := serverUp(dir)
 	b, err := os.ReadFile(filepath.Join(dir, "server.pid"))
 	if err != nil {
-		return 0, false
+		return 0, up
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, false
+		return 0, up
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
-		return pid, false
+	if err != nil || !bytes.Contains(cmdline, []byte(dir)) || isZombie(pid) {
+		return 0, up
 	}
-	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		// A zombie server is not running.
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
-			return pid, false
-		}
-	}
-	return pid, true
+	return pid, up
 }
 
 // stopServer stops the node server (it kills the node's processes on its
 // way out), then kills any process of the node still left, including ones
 // that escaped its process groups or outlived a server killed with -9.
 func stopServer(dir, token string) error {
-	if pid, alive := serverPID(dir); alive {
-		syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, alive := serverPID(dir); !alive {
-				break
+	if _, alive := serverPID(dir); alive {
+		if pid := waitPID(dir); pid > 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
+				if _, alive := serverPID(dir); !alive {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if _, alive := serverPID(dir); alive {
-			syscall.Kill(pid, syscall.SIGKILL)
+			if _, alive := serverPID(dir); alive {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	}
 	killNodeProcesses(token, 0)
 	os.Remove(filepath.Join(dir, "server.pid"))
 	return nil
+}
+
+// waitPID waits (a little) for a starting server to write its pid.
+func waitPID(dir string) int {
+	for i := 0; i < 250; i++ {
+		if pid, up := serverPID(dir); pid > 0 || !up {
+			return pid
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0
 }
 
 // killNodeProcesses kills every process whose environment marks it as

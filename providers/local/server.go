@@ -29,6 +29,12 @@ func Serve(dir string, ready io.WriteCloser) error {
 	if err != nil {
 		return err
 	}
+	// One server per node: the lock is held until this process ends.
+	lock, err := takeServerLock(dir, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	m, err := readMeta(dir)
 	if err != nil {
 		return err
