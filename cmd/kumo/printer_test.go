@@ -34,18 +34,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func waitOutput(t *testing.T, out *lockedBuffer, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(out.String(), want) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("output never showed %q:\n%q", want, out.String())
-}
-
 var testCell = &lang.Cell{Index: 2, Title: "Create"}
 
 // On a terminal, a long step is one line rewritten in place with a
@@ -58,7 +46,7 @@ func TestStatusLineOnATerminal(t *testing.T) {
 	defer p.close()
 	p.CellStarted(testCell, runner.CellStart{Reason: "new"})
 	p.Status(testCell, "web on local: 1/3 created")
-	waitOutput(t, out, "\r\033[K  ⠙ web on local: 1/3 created (0s)") // the clock turned the spinner
+	waitShows(t, out, "\r\033[K  ⠙ web on local: 1/3 created (0s)") // the clock turned the spinner
 	p.Output(testCell, "", "note", "creating unit g/web")
 	s := out.String()
 	if !regexp.MustCompile("\r\033\\[K  · creating unit g/web\n\r\033\\[K  [⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] web on local").MatchString(s) {
@@ -83,7 +71,7 @@ func TestStatusLinesInALog(t *testing.T) {
 	if strings.Contains(out.String(), "waiting") {
 		t.Error("a status was printed before it lasted statusAfter")
 	}
-	waitOutput(t, out, "  … waiting for http://x/ (connection refused) (0s)\n")
+	waitShows(t, out, "  … waiting for http://x/ (connection refused) (0s)\n")
 	time.Sleep(400 * time.Millisecond)
 	p.Status(testCell, "")
 	n := strings.Count(out.String(), "… waiting")

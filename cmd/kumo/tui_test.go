@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,16 +52,17 @@ func (s *syncBuffer) String() string {
 	return s.history.String()
 }
 
-func waitScreen(t *testing.T, screen *syncBuffer, want string) {
+// waitShows waits up to 10 s for what s shows to contain want.
+func waitShows(t *testing.T, s fmt.Stringer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if strings.Contains(screen.String(), want) {
+		if strings.Contains(s.String(), want) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("the screen never showed %q; it shows:\n%s", want, screen.String())
+	t.Fatalf("never showed %q; it shows:\n%q", want, s.String())
 }
 
 // TestTUIStepsThroughCells drives `kumo tui` with keystrokes: it waits
@@ -93,12 +95,12 @@ func TestTUIStepsThroughCells(t *testing.T) {
 	}
 
 	_, err := session(func(in io.Writer, screen *syncBuffer) {
-		waitScreen(t, screen, "next: [0] First")
+		waitShows(t, screen, "next: [0] First")
 		io.WriteString(in, "n")
-		waitScreen(t, screen, "first ran")
-		waitScreen(t, screen, "next: [1] Second")
+		waitShows(t, screen, "first ran")
+		waitShows(t, screen, "next: [1] Second")
 		io.WriteString(in, "q") // stop before Second
-		waitScreen(t, screen, "stopped")
+		waitShows(t, screen, "stopped")
 		io.WriteString(in, "q")
 	})
 	if err != nil {
@@ -120,9 +122,9 @@ func TestTUIStepsThroughCells(t *testing.T) {
 
 	// A second session replays First without asking and runs the rest on c.
 	screen, err := session(func(in io.Writer, screen *syncBuffer) {
-		waitScreen(t, screen, "next: [1] Second")
+		waitShows(t, screen, "next: [1] Second")
 		io.WriteString(in, "c")
-		waitScreen(t, screen, "done")
+		waitShows(t, screen, "done")
 		io.WriteString(in, "q")
 	})
 	if err != nil {
