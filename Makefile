@@ -7,10 +7,13 @@ BIN     := bin/kumo
 RECIPE  ?= recipes/hello.star
 # Debian packages: gcc for cgo (mattn/go-sqlite3); python3 and curl are
 # what the hello recipe's nodes serve and fetch a page with. The tests
-# also start OpenSSH's sshd and use sudo; the fan-out benchmark compares
-# with ansible and pssh.
+# also start OpenSSH's sshd and use sudo, and boot container nodes
+# (debootstrap builds their image, systemd-nspawn boots them, nftables
+# gives their networks NAT); the fan-out benchmark compares with ansible
+# and pssh.
 DEB_DEPS       := gcc:gcc python3:python3 curl:curl
-TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo
+TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
+                  debootstrap:debootstrap systemd-nspawn:systemd-container nft:nftables
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
 # Unprivileged users the tests run sshd as: kumotest may sudo without a
 # password, kumotest2 may not.
@@ -18,7 +21,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check bench bench-replay bench-fanout bench-cloudscale clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check container-image bench bench-replay bench-fanout bench-cloudscale clean
 
 all: build
 
@@ -36,7 +39,13 @@ test-deps: deps
 		echo 'kumotest ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/kumotest; \
 		echo 'kumotest2 ALL=(ALL) ALL' > /etc/sudoers.d/kumotest2; \
 		chmod 0440 /etc/sudoers.d/kumotest /etc/sudoers.d/kumotest2; \
+		$(MAKE) -s container-image; \
 	fi
+
+# The image container nodes boot, built once per machine (about a minute)
+# and kept in ~/.cache/kumo/images: tests and recipes reuse it.
+container-image: build
+	@$(BIN) image list | grep -q '^debian-bookworm ' || $(BIN) image build -q
 
 bench-deps: test-deps
 	@$(MAKE) -s install-debs PKGS="$(BENCH_DEB_DEPS)"

@@ -16,6 +16,7 @@ import (
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/aws"
+	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/local"
 	"github.com/kumo-dev/kumo/providers/onprem"
 	"github.com/kumo-dev/kumo/providers/openstack"
@@ -109,6 +110,7 @@ func providersFor(store *state.Store) map[string]providers.Provider {
 func newProviders(dir string, alloc onprem.Allocator) map[string]providers.Provider {
 	return map[string]providers.Provider{
 		"local":     local.New(filepath.Join(dir, "local")),
+		"container": container.New(filepath.Join(dir, "container")),
 		"onprem":    onprem.New(alloc),
 		"aws":       aws.New(),
 		"openstack": openstack.New(),

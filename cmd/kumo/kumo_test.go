@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
+	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/crypto/ssh"
 )
@@ -34,6 +38,9 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Scripts get a HOME of their own; container images stay in the
+	// machine's cache (built once, by make test-deps).
+	images := container.DefaultImagesDir()
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -45,23 +52,35 @@ func TestScripts(t *testing.T) {
 			env.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 			env.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 			env.Setenv("KUMO_FLAVORS", "")
+			env.Setenv("KUMO_IMAGES", images)
 			home := filepath.Join(env.WorkDir, "home")
 			if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
 				return err
 			}
 			env.Setenv("HOME", home)
 			work := env.WorkDir
-			// Should a script fail half-way, stop its nodes anyway.
-			env.Defer(func() { killUnder(work) })
+			// Should a script fail half-way, stop its nodes anyway:
+			// container nodes cleanly (killing nspawn would orphan them).
+			env.Defer(func() {
+				filepath.WalkDir(work, func(path string, d fs.DirEntry, err error) error {
+					if err == nil && d.IsDir() && d.Name() == "container" && filepath.Base(filepath.Dir(path)) == ".kumo" {
+						container.Cleanup(path)
+						return filepath.SkipDir
+					}
+					return nil
+				})
+				killUnder(work)
+			})
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile": cmdWaitFile,
-			"procs":    cmdProcs,
-			"rekey":    cmdRekey,
-			"sshd":     cmdSSHD,
-			"killpid":  cmdKillPID,
-			"waitport": cmdWaitPort,
+			"waitfile":   cmdWaitFile,
+			"procs":      cmdProcs,
+			"rekey":      cmdRekey,
+			"sshd":       cmdSSHD,
+			"killpid":    cmdKillPID,
+			"waitport":   cmdWaitPort,
+			"containers": cmdContainers,
 		},
 	})
 }
@@ -238,4 +257,81 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("nothing listens on port %s after 30s", args[0])
+}
+
+// containers N checks, from outside kumo, that exactly N container nodes
+// of the script's state exist: systemd-nspawn processes, overlay mounts
+// and node cgroups; with N = 0, also that no bridge or nftables rule of
+// its networks is left. Node and bridge names seen are remembered in
+// $WORK/.containers-seen, so that leftovers of deleted nodes count.
+func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: containers N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	work := ts.Getenv("WORK")
+	seenFile := filepath.Join(work, ".containers-seen")
+	seen := map[string]bool{}
+	if b, err := os.ReadFile(seenFile); err == nil {
+		for _, l := range strings.Fields(string(b)) {
+			seen[l] = true
+		}
+	}
+	metas, _ := filepath.Glob(filepath.Join(work, "*", ".kumo", "container", "nodes", "*", "meta.json"))
+	more, _ := filepath.Glob(filepath.Join(work, ".kumo", "container", "nodes", "*", "meta.json"))
+	for _, m := range append(metas, more...) {
+		var meta struct{ Machine, Bridge string }
+		if b, err := os.ReadFile(m); err == nil && json.Unmarshal(b, &meta) == nil {
+			seen["machine:"+meta.Machine], seen["bridge:"+meta.Bridge] = true, true
+		}
+	}
+	var list []string
+	for k := range seen {
+		list = append(list, k)
+	}
+	os.WriteFile(seenFile, []byte(strings.Join(list, "\n")), 0o644)
+
+	var nspawns, mounts, cgroups, bridges, rules int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nspawns, mounts, cgroups, bridges, rules = 0, 0, 0, 0, 0
+		for _, pid := range processesUnder(work) {
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(cmd)) == "systemd-nspawn" {
+				nspawns++
+			}
+		}
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range strings.Split(string(mi), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], work+"/") {
+				mounts++
+			}
+		}
+		ruleset, _ := exec.Command("nft", "list", "table", "ip", container.NftTable).Output()
+		for k := range seen {
+			name, isMachine := strings.CutPrefix(k, "machine:")
+			if isMachine {
+				if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/kumo", name)); err == nil {
+					cgroups++
+				} else if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/kumo", name)); err == nil {
+					cgroups++
+				}
+			} else if br, ok := strings.CutPrefix(k, "bridge:"); ok {
+				if _, err := net.InterfaceByName(br); err == nil {
+					bridges++
+				}
+				if bytes.Contains(ruleset, []byte(br)) {
+					rules++
+				}
+			}
+		}
+		ok := nspawns == want && mounts == want && cgroups == want && (want > 0 || bridges+rules == 0)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("containers: %d nspawn, %d mounts, %d cgroups, %d bridges, %d nft rules; want %d nodes", nspawns, mounts, cgroups, bridges, rules, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -126,6 +126,7 @@ touching anything and resumes at the first failed or edited one.`,
 		newCmdDoc(f, nil),
 		newCmdEmulate(f, nil),
 		newCmdFlavors(f, nil),
+		newCmdImage(f, nil),
 		newCmdNodeServer(),
 	)
 	return root

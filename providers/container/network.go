@@ -1,0 +1,298 @@
+package container
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Each unit group has a network of its own, like a cloud VPC: a bridge
+// on the host with a /24 of private addresses, the host's address on it
+// as the nodes' gateway, and NAT to the host's uplink so that nodes reach
+// the package mirrors the host reaches. Traffic between two groups'
+// bridges is dropped unless a spec joins the other group's network.
+//
+// Bridges, addresses and firewall rules are the host's, whatever state
+// file made them, so networks are recorded host-wide, in NetDir, under a
+// lock; kumo's nftables table "ip kumo" is written whole from those
+// records each time one changes.
+type network struct {
+	Key    string            `json:"key"`    // who owns it: a digest of state folder, run and group
+	Bridge string            `json:"bridge"` // kb + key, at most 15 characters
+	Subnet netip.Prefix      `json:"subnet"`
+	Owner  string            `json:"owner"` // readable: state folder, run, group
+	Nodes  map[string]string `json:"nodes"` // node token -> its address
+}
+
+// DefaultRange is where group networks take their /24s from: the
+// benchmarking range, never in use on a real network (RFC 2544).
+var DefaultRange = netip.MustParsePrefix("198.18.0.0/15")
+
+// DefaultNetDir keeps the host's kumo networks: /run is emptied at boot,
+// as the bridges are.
+const DefaultNetDir = "/run/kumo/networks"
+
+// netLock serializes network changes across kumo processes.
+func netLock(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+func netKey(stateDir, run, group string) string {
+	sum := sha256.Sum256([]byte(stateDir + "\x00" + run + "\x00" + group))
+	return hex.EncodeToString(sum[:])[:12]
+}
+
+func readNetworks(dir string) (map[string]*network, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*network{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var n network
+		if err := json.Unmarshal(b, &n); err != nil {
+			return nil, fmt.Errorf("container: network record %s: %w", f, err)
+		}
+		out[n.Key] = &n
+	}
+	return out, nil
+}
+
+func writeNetwork(dir string, n *network) error {
+	b, _ := json.MarshalIndent(n, "", "  ")
+	return writeFileAtomic(filepath.Join(dir, n.Key+".json"), b, 0o600)
+}
+
+// hostPrefixes are the networks the host has addresses on: a group
+// network must not overlap any of them.
+func hostPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if p, err := netip.ParsePrefix(ipn.String()); err == nil {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	return out
+}
+
+// attach gives the node with token an address on the network key
+// (making the network if it is new) and returns the network and the
+// address. Asking again for the same token returns the same address.
+func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix) (*network, netip.Addr, error) {
+	unlock, err := netLock(p.NetDir)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	defer unlock()
+	all, err := readNetworks(p.NetDir)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	n := all[key]
+	if n == nil {
+		subnet, err := freeSubnet(rng, all, hostPrefixes())
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+		n = &network{Key: key, Bridge: "kb" + key, Subnet: subnet, Owner: owner, Nodes: map[string]string{}}
+		all[key] = n
+	}
+	addr, err := n.address(token, index)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	if err := writeNetwork(p.NetDir, n); err != nil {
+		return nil, netip.Addr{}, err
+	}
+	if err := ensureBridge(n); err != nil {
+		return nil, netip.Addr{}, err
+	}
+	return n, addr, applyRules(all)
+}
+
+// address is token's address on n: the one after the gateway by the
+// node's number when free (web-1 is .2), else the first free one.
+func (n *network) address(token string, index int) (netip.Addr, error) {
+	if s, ok := n.Nodes[token]; ok {
+		return netip.ParseAddr(s)
+	}
+	used := map[string]bool{}
+	for _, s := range n.Nodes {
+		used[s] = true
+	}
+	if index > 0 && index < 250 {
+		b := n.gateway().As4()
+		b[3] += byte(index)
+		if a := netip.AddrFrom4(b); n.Subnet.Contains(a) && !used[a.String()] {
+			n.Nodes[token] = a.String()
+			return a, nil
+		}
+	}
+	for a := n.gateway().Next(); n.Subnet.Contains(a); a = a.Next() {
+		if !used[a.String()] && a.Next().IsValid() && n.Subnet.Contains(a.Next()) { // not the broadcast
+			n.Nodes[token] = a.String()
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("container: network %s (%s) is full", n.Subnet, n.Owner)
+}
+
+// gateway is the host's address on the network: the first one.
+func (n *network) gateway() netip.Addr { return n.Subnet.Addr().Next() }
+
+// freeSubnet is the first /24 of rng that no network uses and that does
+// not overlap the host's own networks (host).
+func freeSubnet(rng netip.Prefix, all map[string]*network, host []netip.Prefix) (netip.Prefix, error) {
+	taken := append([]netip.Prefix(nil), host...)
+	for _, n := range all {
+		taken = append(taken, n.Subnet)
+	}
+	if rng.Bits() > 24 {
+		return netip.Prefix{}, fmt.Errorf("container: range %s is smaller than a /24", rng)
+	}
+	for a := rng.Masked().Addr(); rng.Contains(a); {
+		candidate := netip.PrefixFrom(a, 24)
+		free := true
+		for _, t := range taken {
+			if t.Overlaps(candidate) {
+				free = false
+				break
+			}
+		}
+		if free {
+			return candidate, nil
+		}
+		b := a.As4()
+		if b[2] == 255 {
+			b[1]++
+			b[2] = 0
+		} else {
+			b[2]++
+		}
+		a = netip.AddrFrom4(b)
+	}
+	return netip.Prefix{}, fmt.Errorf("container: no free /24 left in %s (give another range with network_range= or $KUMO_CONTAINER_RANGE)", rng)
+}
+
+// detach releases token's address; a network left without nodes is
+// removed with its bridge and rules.
+func (p *Provider) detach(key, token string) error {
+	unlock, err := netLock(p.NetDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	all, err := readNetworks(p.NetDir)
+	if err != nil {
+		return err
+	}
+	n := all[key]
+	if n == nil {
+		return nil
+	}
+	delete(n.Nodes, token)
+	if len(n.Nodes) > 0 {
+		return writeNetwork(p.NetDir, n)
+	}
+	if err := exec.Command("ip", "link", "del", n.Bridge).Run(); err != nil && bridgeExists(n.Bridge) {
+		return fmt.Errorf("container: removing bridge %s: %w", n.Bridge, err)
+	}
+	if err := os.Remove(filepath.Join(p.NetDir, key+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	delete(all, key)
+	return applyRules(all)
+}
+
+func bridgeExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
+
+// ensureBridge makes n's bridge with the gateway address, and lets the
+// host forward for it.
+func ensureBridge(n *network) error {
+	if !bridgeExists(n.Bridge) {
+		steps := [][]string{
+			{"ip", "link", "add", n.Bridge, "type", "bridge"},
+			{"ip", "addr", "add", netip.PrefixFrom(n.gateway(), n.Subnet.Bits()).String(), "dev", n.Bridge},
+			{"ip", "link", "set", n.Bridge, "up"},
+		}
+		for _, s := range steps {
+			if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+				exec.Command("ip", "link", "del", n.Bridge).Run()
+				return fmt.Errorf("container: %s: %v: %s", strings.Join(s, " "), err, strings.TrimSpace(string(out)))
+			}
+		}
+	}
+	// Nodes reach mirrors through the host: it must forward.
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("container: letting the host forward (net.ipv4.ip_forward): %w", err)
+	}
+	return nil
+}
+
+// NftTable is kumo's nftables table.
+const NftTable = "kumo"
+
+// applyRules writes kumo's nftables table whole: NAT from each network
+// to anywhere but itself, and between networks only what a network
+// allows itself.
+func applyRules(all map[string]*network) error {
+	var keys []string
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	// Creating the table first makes the delete safe when it is absent.
+	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\n", NftTable, NftTable)
+	if len(keys) > 0 {
+		fmt.Fprintf(&b, "table ip %s {\n", NftTable)
+		b.WriteString("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n")
+		for _, k := range keys {
+			n := all[k]
+			fmt.Fprintf(&b, "    ip saddr %s oifname != %q masquerade\n", n.Subnet, n.Bridge)
+		}
+		b.WriteString("  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
+		for _, k := range keys {
+			n := all[k]
+			fmt.Fprintf(&b, "    iifname %q oifname %q accept\n", n.Bridge, n.Bridge)
+		}
+		b.WriteString("    iifname \"kb*\" oifname \"kb*\" drop\n  }\n}\n")
+	}
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("container: nftables: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
