@@ -21,7 +21,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check container-image bench bench-replay bench-fanout bench-cloudscale clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check container-image bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -89,6 +89,7 @@ bench: bench-deps build
 	./bench/replay.sh
 	$(GO) run ./bench/fanout -kumo $(BIN)
 	$(GO) run ./bench/cloudscale -kumo $(BIN)
+	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./bench/containers -kumo $(BIN); fi
 
 # Replay only: 50 cells / 500 calls unchanged and with one cell edited,
 # against the last kumo with prefix replay (REPLAY_BASELINE, a git
@@ -105,6 +106,11 @@ bench-fanout: bench-deps build
 # emulators with 300 ms per API call and rate limits.
 bench-cloudscale: build
 	$(GO) run ./bench/cloudscale -kumo $(BIN)
+
+# Container nodes only (root): a fresh image build, create-to-SSH for 1,
+# 5 and 10 nodes, memory and disk per idle node.
+bench-containers: test-deps build
+	$(GO) run ./bench/containers -kumo $(BIN)
 
 clean:
 	rm -rf bin .kumo $(dir $(RECIPE)).kumo
