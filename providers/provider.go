@@ -18,6 +18,11 @@ const (
 	Gone = "GONE"
 )
 
+// EmulatorPortKey is the tag (EC2) or metadata key (Nova) with which
+// kumo's cloud emulators tell an instance's SSH port: their instances
+// share 127.0.0.1. Real instances do not carry it and listen on 22.
+const EmulatorPortKey = "kumo:emulator-ssh-port"
+
 // A NodeRequest asks a provider for one node.
 type NodeRequest struct {
 	// Token is the idempotency token written into the state's intent row
@@ -74,8 +79,10 @@ type Ref struct {
 // concurrently for different nodes; N nodes take about as long as one.
 type Provider interface {
 	Name() string
-	// SpecFields lists the fields a spec for this provider may set.
-	SpecFields() []string
+	// NewSpec returns a pointer to a new, zero typed spec of this
+	// provider: a struct whose json tags name the fields a spec may set
+	// (see SpecFieldNames and DecodeSpec).
+	NewSpec() any
 	// Create makes the node, or returns the one already made under req.Token.
 	Create(ctx context.Context, req NodeRequest) (Instance, error)
 	// Find looks a node up by ref.Token; ok is false when it does not exist.

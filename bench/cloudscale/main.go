@@ -21,6 +21,7 @@ import (
 
 	"github.com/kumo-dev/kumo/bench/benchkit"
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
+	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 )
 
@@ -77,9 +78,10 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 		var env []string
 		var specCall string
 		node := []string{kumo, "node-server"}
+		faults := emulate.Faults{Latency: latency, RatePerSecond: rate, Burst: burst}
 		switch cloud {
 		case "aws":
-			e := ec2emu.New(ec2emu.Options{Dir: filepath.Join(dir, "emu"), Latency: latency, RatePerSecond: rate, Burst: burst, LocalServer: node})
+			e := ec2emu.New(ec2emu.Options{Dir: filepath.Join(dir, "emu"), Faults: faults, LocalServer: node})
 			url, err := e.Listen(ctx, "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -89,7 +91,7 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 				"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent"}
 			specCall = `spec("aws", "small")`
 		case "openstack":
-			e := osemu.New(osemu.Options{Dir: filepath.Join(dir, "emu"), Latency: latency, RatePerSecond: rate, Burst: burst, LocalServer: node})
+			e := osemu.New(osemu.Options{Dir: filepath.Join(dir, "emu"), Faults: faults, LocalServer: node})
 			url, err := e.Listen(ctx, "127.0.0.1:0")
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/providers"
 )
 
 //go:embed flavors.yaml
@@ -99,6 +100,7 @@ type Spec struct {
 	Flavor   string
 	Fields   map[string]starlark.Value
 	allowed  []string
+	newSpec  func() any // the provider's typed spec, which checks values
 	frozen   bool
 }
 
@@ -134,7 +136,7 @@ func specFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if !ok {
 		return nil, builtins.Inputf(b, "unknown flavor %q for provider %s (have: %s)", flavor, provider, strings.Join(sortedKeys(cat[provider]), ", "))
 	}
-	s := &Spec{Provider: provider, Flavor: flavor, Fields: map[string]starlark.Value{}, allowed: p.SpecFields()}
+	s := &Spec{Provider: provider, Flavor: flavor, Fields: map[string]starlark.Value{}, allowed: providers.SpecFieldNames(p.NewSpec()), newSpec: p.NewSpec}
 	for k, v := range fields {
 		sv, err := toStarlark(v)
 		if err != nil {
@@ -236,6 +238,15 @@ func (s *Spec) SetField(name string, v starlark.Value) error {
 	}
 	if !s.allows(name) {
 		return fmt.Errorf("unknown field %q for provider %s (valid: %s)", name, s.Provider, strings.Join(s.allowed, ", "))
+	}
+	// The value's type is checked now, where the recipe sets it, not when
+	// a unit is made from the spec.
+	x, err := fromStarlark(v)
+	if err != nil {
+		return fmt.Errorf("spec field %s: %w", name, err)
+	}
+	if err := providers.DecodeSpec(s.Provider, map[string]any{name: x}, s.newSpec()); err != nil {
+		return err
 	}
 	s.Fields[name] = v
 	return nil

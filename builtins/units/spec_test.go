@@ -39,8 +39,14 @@ func TestSpec(t *testing.T) {
 		{"s = spec(\"local\", \"small\")\ns.user = \"ubuntu\"\ns.cpus = s.cpus * 2", `spec("local", "small", cpus=2, disk_gb=10, memory_gb=1, user="ubuntu")`, false},
 		{`s = spec("local", "huge")`, `unknown flavor "huge" for provider local (have: large, medium, small)`, true},
 		{`s = spec("aws", "small")`, `unknown provider "aws" (have: local)`, true},
-		{`s = spec("local", "small", gpus = 1)`, `unknown field "gpus" for provider local (valid: cpus, memory_gb, disk_gb, user)`, true},
+		{`s = spec("local", "small", gpus = 1)`, `unknown field "gpus" for provider local (valid: cpus, disk_gb, memory_gb, user)`, true},
 		{"s = spec(\"local\", \"small\")\ns.gpus = 1", `unknown field "gpus"`, false},
+		// Values are checked against the provider's typed spec where they are set.
+		{`s = spec("local", "small", cpus = "two")`, `local field cpus is a string, want a whole number`, true},
+		{`s = spec("local", "small", cpus = 1.5)`, `local field cpus is 1.5, want a whole number`, true},
+		{`s = spec("local", "small", user = ["a"])`, `local field user is a list, want a string`, true},
+		{"s = spec(\"local\", \"small\")\ns.disk_gb = \"big\"", `local field disk_gb is a string, want a whole number`, false},
+		{`s = spec("local", "small", memory_gb = 0.5)`, `spec("local", "small", cpus=1, disk_gb=10, memory_gb=0.5)`, false},
 		{`s = spec("local")`, `spec: missing argument for flavor`, true},
 	}
 	for _, tt := range tests {

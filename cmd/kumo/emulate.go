@@ -4,24 +4,21 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
+	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 )
 
 // EmulateOptions are the inputs of `kumo emulate`.
 type EmulateOptions struct {
 	IO
-	Cloud         string
-	Addr          string
-	Dir           string
-	Latency       time.Duration
-	ThrottleEvery int
-	FailEvery     int
-	Rate          float64
+	Cloud  string
+	Addr   string
+	Dir    string
+	Faults emulate.Faults
 }
 
 func newCmdEmulate(f *factory, runF func(*EmulateOptions) error) *cobra.Command {
@@ -52,10 +49,10 @@ end with no account. It prints the environment variables that point kumo
 	}
 	cmd.Flags().StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address to serve on")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "where the instances' nodes live (default: beside the state)")
-	cmd.Flags().DurationVar(&opts.Latency, "latency", 0, "delay added to every API call")
-	cmd.Flags().IntVar(&opts.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
-	cmd.Flags().IntVar(&opts.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
-	cmd.Flags().Float64Var(&opts.Rate, "rate", 0, "calls per second before throttling (0: unlimited)")
+	cmd.Flags().DurationVar(&opts.Faults.Latency, "latency", 0, "delay added to every API call")
+	cmd.Flags().IntVar(&opts.Faults.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
+	cmd.Flags().IntVar(&opts.Faults.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
+	cmd.Flags().Float64Var(&opts.Faults.RatePerSecond, "rate", 0, "calls per second before throttling (0: unlimited)")
 	return cmd
 }
 
@@ -64,7 +61,7 @@ func emulateRun(ctx context.Context, opts *EmulateOptions) error {
 	defer stop()
 	switch opts.Cloud {
 	case "aws":
-		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery, FailEvery: opts.FailEvery, RatePerSecond: opts.Rate})
+		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Faults: opts.Faults})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err
@@ -80,7 +77,7 @@ export AWS_REGION=us-east-1
 		<-ctx.Done()
 		emu.Shutdown()
 	case "openstack":
-		emu := osemu.New(osemu.Options{Dir: opts.Dir, Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery, FailEvery: opts.FailEvery, RatePerSecond: opts.Rate})
+		emu := osemu.New(osemu.Options{Dir: opts.Dir, Faults: opts.Faults})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err

@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -33,11 +32,8 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/aws/sizes"
 )
-
-// PortTag carries the SSH port of an instance of kumo's emulator, where
-// all instances share 127.0.0.1. Real instances do not have it: port 22.
-const PortTag = "kumo:emulator-ssh-port"
 
 // Tags kumo puts on what it makes.
 const (
@@ -52,83 +48,98 @@ type Provider struct {
 	// PollInterval is how often instance states are polled (default 2s).
 	PollInterval time.Duration
 
-	mu      sync.Mutex
-	clients map[string]*client
+	clients providers.Memo[*client] // by region, profile and endpoint
 }
 
 // New returns the provider.
-func New() *Provider { return &Provider{clients: map[string]*client{}} }
+func New() *Provider { return &Provider{} }
 
 func (p *Provider) Name() string { return "aws" }
 
-// SpecFields of an aws spec.
-func (p *Provider) SpecFields() []string {
-	return []string{"region", "profile", "endpoint", "instance_type", "image", "volume_size", "volume_type",
-		"subnet_id", "ip_addresses", "user_data", "spot", "ports", "user", "api_rate"}
+// Spec is an aws spec's fields.
+type Spec struct {
+	Region       string   `json:"region"`
+	Profile      string   `json:"profile"`
+	Endpoint     string   `json:"endpoint"`
+	InstanceType string   `json:"instance_type"`
+	Image        string   `json:"image"` // an AMI id, or a name (its newest image)
+	VolumeSize   int      `json:"volume_size"`
+	VolumeType   string   `json:"volume_type"`
+	SubnetID     string   `json:"subnet_id"`
+	IPAddresses  []string `json:"ip_addresses"` // one private address per node, in order
+	UserData     string   `json:"user_data"`
+	Spot         bool     `json:"spot"`
+	Ports        []int    `json:"ports"` // opened besides SSH
+	User         string   `json:"user"`
+	APIRate      int      `json:"api_rate"` // requests per second
 }
 
-// client is an EC2 client for one region/profile/endpoint, with the
-// group resources it has ensured and its shared state poller.
+func (p *Provider) NewSpec() any { return &Spec{} }
+
+func specOf(fields map[string]any) (Spec, error) { return providers.ReadSpec[Spec]("aws", fields) }
+
+// endpoint is where the spec's EC2 API is: endpoint=, else the SDK's
+// variables.
+func (s Spec) endpoint() string {
+	for _, e := range []string{s.Endpoint, os.Getenv("AWS_ENDPOINT_URL_EC2"), os.Getenv("AWS_ENDPOINT_URL")} {
+		if e != "" {
+			return e
+		}
+	}
+	return ""
+}
+
+// client is an EC2 client for one region/profile/endpoint, with what it
+// has looked up and made, and its shared state poller.
 type client struct {
 	ec2    *ec2.Client
 	region string
-	mu     sync.Mutex
-	groups map[string]groupResources
-	images map[string]string
-	poll   *poller
+	access providers.Accesses
+	images providers.Memo[string] // AMI id by name
+	poll   *providers.Poller[types.Instance]
 }
-
-type groupResources struct{ keyName, groupID string }
 
 // Locate records where a spec's instances live beyond the spec: the
 // region (resolved as the SDK would: AWS_REGION, the profile's region),
 // the endpoint (AWS_ENDPOINT_URL_EC2 or AWS_ENDPOINT_URL) and the
 // profile (AWS_PROFILE). Never keys: destroy from another shell still
 // finds credentials where the SDK looks (~/.aws, the environment).
-func (p *Provider) Locate(spec map[string]any) map[string]any {
+func (p *Provider) Locate(fields map[string]any) map[string]any {
+	s, _ := specOf(fields)
 	loc := map[string]any{}
-	set := func(k, v string) {
-		if v != "" && providers.SpecString(spec, k) == "" {
-			loc[k] = v
-		}
+	if s.Profile == "" && os.Getenv("AWS_PROFILE") != "" {
+		loc["profile"] = os.Getenv("AWS_PROFILE")
 	}
-	set("profile", os.Getenv("AWS_PROFILE"))
-	endpoint := os.Getenv("AWS_ENDPOINT_URL_EC2")
-	if endpoint == "" {
-		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	if s.Endpoint == "" && s.endpoint() != "" {
+		loc["endpoint"] = s.endpoint()
 	}
-	set("endpoint", endpoint)
-	if providers.SpecString(spec, "region") == "" {
+	if s.Region == "" {
 		opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
-		if prof := providers.SpecString(spec, "profile"); prof != "" {
-			opts = append(opts, config.WithSharedConfigProfile(prof))
+		if s.Profile != "" {
+			opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 		}
-		if cfg, err := config.LoadDefaultConfig(context.Background(), opts...); err == nil {
-			set("region", cfg.Region)
+		if cfg, err := config.LoadDefaultConfig(context.Background(), opts...); err == nil && cfg.Region != "" {
+			loc["region"] = cfg.Region
 		}
 	}
 	return loc
 }
 
-// client returns the EC2 client for spec, failing clearly without
-// credentials or a region.
-func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
-	endpoint := providers.SpecString(spec, "endpoint")
-	if endpoint == "" {
-		endpoint = os.Getenv("AWS_ENDPOINT_URL_EC2")
+// client returns the EC2 client for the spec's fields, failing clearly
+// without credentials or a region.
+func (p *Provider) client(ctx context.Context, fields map[string]any) (*client, Spec, error) {
+	s, err := specOf(fields)
+	if err != nil {
+		return nil, s, err
 	}
-	if endpoint == "" {
-		endpoint = os.Getenv("AWS_ENDPOINT_URL")
-	}
-	key := providers.SpecString(spec, "region") + "|" + providers.SpecString(spec, "profile") + "|" + endpoint
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.clients[key]; ok {
-		return c, nil
-	}
+	c, err := p.clients.Get(s.Region+"|"+s.Profile+"|"+s.endpoint(), func() (*client, error) { return p.newClient(ctx, s) })
+	return c, s, err
+}
+
+func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 	rate := providers.DefaultAPIRate
-	if r := providers.SpecInt(spec, "api_rate"); r > 0 {
-		rate = float64(r)
+	if s.APIRate > 0 {
+		rate = float64(s.APIRate)
 	}
 	opts := []func(*config.LoadOptions) error{
 		// The SDK's own log lines (IMDS fallbacks, retries) are not the
@@ -155,11 +166,11 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 			})
 		}),
 	}
-	if r := providers.SpecString(spec, "region"); r != "" {
-		opts = append(opts, config.WithRegion(r))
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
 	}
-	if prof := providers.SpecString(spec, "profile"); prof != "" {
-		opts = append(opts, config.WithSharedConfigProfile(prof))
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -171,38 +182,32 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("aws: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or configure ~/.aws (%v)", err)
 	}
-	c := &client{region: cfg.Region, groups: map[string]groupResources{}, images: map[string]string{}}
+	c := &client{region: cfg.Region}
 	c.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
+		if e := s.endpoint(); e != "" {
+			o.BaseEndpoint = aws.String(e)
 		}
 		// Calls wait for the request budget instead of being throttled.
 		o.HTTPClient = providers.RateLimitedDoer(o.HTTPClient, rate, max(providers.DefaultAPIBurst, rate))
 	})
-	interval := p.PollInterval
-	if interval == 0 {
-		interval = 2 * time.Second
-	}
-	c.poll = newPoller(c.ec2, interval)
-	p.clients[key] = c
+	c.poll = &providers.Poller[types.Instance]{List: c.instances, Interval: p.PollInterval}
 	return c, nil
 }
 
 // Validate checks credentials, region, instance type and image before
 // anything is created.
-func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]any) error {
-	c, err := p.client(ctx, spec)
+func (p *Provider) Validate(ctx context.Context, flavor string, fields map[string]any) error {
+	c, s, err := p.client(ctx, fields)
 	if err != nil {
 		return err
 	}
-	itype := providers.SpecString(spec, "instance_type")
-	if itype == "" {
+	if s.InstanceType == "" {
 		return fmt.Errorf("aws: flavor %s sets no instance_type", flavor)
 	}
-	if _, err := c.ec2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(itype)}}); err != nil {
-		return fmt.Errorf("aws: instance type %s in %s: %w", itype, c.region, explain(err))
+	if _, err := c.ec2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(s.InstanceType)}}); err != nil {
+		return fmt.Errorf("aws: instance type %s in %s: %w", s.InstanceType, c.region, explain(err))
 	}
-	_, err = c.image(ctx, providers.SpecString(spec, "image"))
+	_, err = c.image(ctx, s.Image)
 	return err
 }
 
@@ -220,12 +225,10 @@ func (c *client) image(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", errors.New("aws: the spec gives no image (an AMI id or name)")
 	}
-	c.mu.Lock()
-	id, ok := c.images[name]
-	c.mu.Unlock()
-	if ok {
-		return id, nil
-	}
+	return c.images.Get(name, func() (string, error) { return c.lookUpImage(ctx, name) })
+}
+
+func (c *client) lookUpImage(ctx context.Context, name string) (string, error) {
 	in := &ec2.DescribeImagesInput{}
 	if strings.HasPrefix(name, "ami-") {
 		in.ImageIds = []string{name}
@@ -242,52 +245,75 @@ func (c *client) image(ctx context.Context, name string) (string, error) {
 	sort.Slice(out.Images, func(i, j int) bool {
 		return aws.ToString(out.Images[i].CreationDate) > aws.ToString(out.Images[j].CreationDate)
 	})
-	id = aws.ToString(out.Images[0].ImageId)
-	c.mu.Lock()
-	c.images[name] = id
-	c.mu.Unlock()
-	return id, nil
+	return aws.ToString(out.Images[0].ImageId), nil
 }
 
-// ensureGroup imports the group's key pair and makes its security group,
-// both idempotent by name, so a resumed run finds what it made.
-func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, ports []int) (groupResources, error) {
-	name, keyName := providers.GroupName(run, group), providers.KeyPairName(run, group, publicKey)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if g, ok := c.groups[keyName]; ok {
-		return g, nil
-	}
-	// A duplicate holds this very key: the name says which key it is.
-	_, err := c.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(keyName), PublicKeyMaterial: []byte(publicKey)})
+// The calls behind providers.Accesses: a key pair, a security group.
+
+func (c *client) ImportKeyPair(ctx context.Context, name, publicKey string) error {
+	_, err := c.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(name), PublicKeyMaterial: []byte(publicKey)})
 	if err != nil && !hasCode(err, "InvalidKeyPair.Duplicate") {
-		return groupResources{}, fmt.Errorf("aws: importing key pair %s: %w", keyName, explain(err))
+		return fmt.Errorf("aws: importing key pair %s: %w", name, explain(err))
 	}
-	var groupID string
-	sg, err := c.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String("kumo unit group " + group)})
+	return nil
+}
+
+func (c *client) SecurityGroup(ctx context.Context, name, description string) (string, error) {
+	sg, err := c.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(description)})
 	switch {
 	case err == nil:
-		groupID = aws.ToString(sg.GroupId)
+		return aws.ToString(sg.GroupId), nil
 	case hasCode(err, "InvalidGroup.Duplicate"):
 		out, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupNames: []string{name}})
 		if err != nil || len(out.SecurityGroups) == 0 {
-			return groupResources{}, fmt.Errorf("aws: finding security group %s: %w", name, explain(err))
+			return "", fmt.Errorf("aws: finding security group %s: %w", name, explain(err))
 		}
-		groupID = aws.ToString(out.SecurityGroups[0].GroupId)
+		return aws.ToString(out.SecurityGroups[0].GroupId), nil
 	default:
-		return groupResources{}, fmt.Errorf("aws: creating security group %s: %w", name, explain(err))
+		return "", fmt.Errorf("aws: creating security group %s: %w", name, explain(err))
 	}
-	var perms []types.IpPermission
-	for _, port := range append([]int{22}, ports...) {
-		perms = append(perms, types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(int32(port)), ToPort: aws.Int32(int32(port)),
-			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}})
+}
+
+func (c *client) AllowTCP(ctx context.Context, groupID string, port int) error {
+	perm := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(int32(port)), ToPort: aws.Int32(int32(port)),
+		IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}
+	_, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: []types.IpPermission{perm}})
+	if err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
+		return fmt.Errorf("aws: opening port %d of %s: %w", port, groupID, explain(err))
 	}
-	if _, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms}); err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
-		return groupResources{}, fmt.Errorf("aws: opening ports of %s: %w", name, explain(err))
+	return nil
+}
+
+func (c *client) DeleteSecurityGroups(ctx context.Context, name string) error {
+	sgs, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	if err != nil {
+		return fmt.Errorf("aws: %w", explain(err))
 	}
-	g := groupResources{keyName: keyName, groupID: groupID}
-	c.groups[keyName] = g
-	return g, nil
+	for _, sg := range sgs.SecurityGroups {
+		if _, err := c.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: sg.GroupId}); err != nil && !hasCode(err, "InvalidGroup.NotFound") {
+			return fmt.Errorf("aws: deleting security group %s: %w", name, explain(err))
+		}
+	}
+	return nil
+}
+
+func (c *client) KeyPairNames(ctx context.Context) ([]string, error) {
+	keys, err := c.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		return nil, fmt.Errorf("aws: listing key pairs: %w", explain(err))
+	}
+	var names []string
+	for _, k := range keys.KeyPairs {
+		names = append(names, aws.ToString(k.KeyName))
+	}
+	return names, nil
+}
+
+func (c *client) DeleteKeyPair(ctx context.Context, name string) error {
+	if _, err := c.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(name)}); err != nil && !hasCode(err, "InvalidKeyPair.NotFound") {
+		return fmt.Errorf("aws: deleting key pair %s: %w", name, explain(err))
+	}
+	return nil
 }
 
 func hasCode(err error, code string) bool {
@@ -298,45 +324,45 @@ func hasCode(err error, code string) bool {
 // Create launches the node's instance (or gets it back by its
 // ClientToken) and waits until it runs.
 func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
-	c, err := p.client(ctx, req.Spec)
+	c, s, err := p.client(ctx, req.Spec)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	imageID, err := c.image(ctx, providers.SpecString(req.Spec, "image"))
+	imageID, err := c.image(ctx, s.Image)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	g, err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, providers.SpecInts(req.Spec, "ports"))
+	g, err := c.access.Ensure(ctx, c, req.Run, req.Group, req.AuthorizedKey, s.Ports)
 	if err != nil {
 		return providers.Instance{}, err
 	}
 	in := &ec2.RunInstancesInput{
-		ImageId: aws.String(imageID), InstanceType: types.InstanceType(providers.SpecString(req.Spec, "instance_type")),
+		ImageId: aws.String(imageID), InstanceType: types.InstanceType(s.InstanceType),
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), ClientToken: aws.String(req.Token),
-		KeyName: aws.String(g.keyName), SecurityGroupIds: []string{g.groupID},
+		KeyName: aws.String(g.KeyPair), SecurityGroupIds: []string{g.SecurityGroup},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{
 			{Key: aws.String("Name"), Value: aws.String(req.Group + "/" + req.Name)},
 			{Key: aws.String(TagRun), Value: aws.String(req.Run)}, {Key: aws.String(TagGroup), Value: aws.String(req.Group)},
 			{Key: aws.String(TagUnit), Value: aws.String(req.Unit)}, {Key: aws.String(TagNode), Value: aws.String(req.Name)},
 		}}},
 	}
-	if s := providers.SpecString(req.Spec, "subnet_id"); s != "" {
-		in.SubnetId = aws.String(s)
+	if s.SubnetID != "" {
+		in.SubnetId = aws.String(s.SubnetID)
 	}
-	if ips, ok := req.Spec["ip_addresses"].([]any); ok && req.Index >= 1 && req.Index <= len(ips) {
-		in.PrivateIpAddress = aws.String(fmt.Sprint(ips[req.Index-1]))
+	if req.Index >= 1 && req.Index <= len(s.IPAddresses) {
+		in.PrivateIpAddress = aws.String(s.IPAddresses[req.Index-1])
 	}
-	if ud := providers.SpecString(req.Spec, "user_data"); ud != "" {
-		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(ud)))
+	if s.UserData != "" {
+		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(s.UserData)))
 	}
-	if size := providers.SpecInt(req.Spec, "volume_size"); size > 0 {
-		ebs := &types.EbsBlockDevice{VolumeSize: aws.Int32(int32(size)), DeleteOnTermination: aws.Bool(true)}
-		if vt := providers.SpecString(req.Spec, "volume_type"); vt != "" {
-			ebs.VolumeType = types.VolumeType(vt)
+	if s.VolumeSize > 0 {
+		ebs := &types.EbsBlockDevice{VolumeSize: aws.Int32(int32(s.VolumeSize)), DeleteOnTermination: aws.Bool(true)}
+		if s.VolumeType != "" {
+			ebs.VolumeType = types.VolumeType(s.VolumeType)
 		}
 		in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: ebs}}
 	}
-	if spot, _ := req.Spec["spot"].(bool); spot {
+	if s.Spot {
 		in.InstanceMarketOptions = &types.InstanceMarketOptionsRequest{MarketType: types.MarketTypeSpot}
 	}
 	out, err := c.ec2.RunInstances(ctx, in)
@@ -346,16 +372,17 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 	if len(out.Instances) == 0 {
 		return providers.Instance{}, fmt.Errorf("aws: launching %s: no instance in the reservation", req.Name)
 	}
-	inst, err := c.poll.wait(ctx, aws.ToString(out.Instances[0].InstanceId), types.InstanceStateNameRunning)
+	inst, err := c.wait(ctx, aws.ToString(out.Instances[0].InstanceId), types.InstanceStateNameRunning)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	return instance(inst, req.Spec), nil
+	return instance(inst, s, req.Spec), nil
 }
 
-func instance(i types.Instance, spec map[string]any) providers.Instance {
+// instance is kumo's view of an EC2 instance; fields locate it again.
+func instance(i types.Instance, s Spec, fields map[string]any) providers.Instance {
 	inst := providers.Instance{ID: aws.ToString(i.InstanceId), Token: aws.ToString(i.ClientToken), Port: 22,
-		IP: aws.ToString(i.PublicIpAddress), PrivateIP: aws.ToString(i.PrivateIpAddress), User: providers.SpecString(spec, "user"), Spec: spec}
+		IP: aws.ToString(i.PublicIpAddress), PrivateIP: aws.ToString(i.PrivateIpAddress), User: s.User, Spec: fields}
 	if inst.IP == "" {
 		inst.IP = inst.PrivateIP
 	}
@@ -363,7 +390,7 @@ func instance(i types.Instance, spec map[string]any) providers.Instance {
 		inst.User = "ubuntu"
 	}
 	for _, t := range i.Tags {
-		if aws.ToString(t.Key) == PortTag {
+		if aws.ToString(t.Key) == providers.EmulatorPortKey {
 			inst.Port, _ = strconv.Atoi(aws.ToString(t.Value))
 		}
 	}
@@ -383,29 +410,21 @@ func instance(i types.Instance, spec map[string]any) providers.Instance {
 
 // Find gets a node back by its ClientToken.
 func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Instance, bool, error) {
-	c, err := p.client(ctx, ref.Spec)
+	c, s, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return providers.Instance{}, false, err
 	}
-	out, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-		{Name: aws.String("client-token"), Values: []string{ref.Token}},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-	}})
-	if err != nil {
-		return providers.Instance{}, false, fmt.Errorf("aws: %w", explain(err))
+	found, err := c.describe(ctx, filter("client-token", ref.Token), filter("instance-state-name", "pending", "running", "stopping", "stopped"))
+	if err != nil || len(found) == 0 {
+		return providers.Instance{}, false, err
 	}
-	for _, r := range out.Reservations {
-		for _, i := range r.Instances {
-			return instance(i, ref.Spec), true, nil
-		}
-	}
-	return providers.Instance{}, false, nil
+	return instance(found[0], s, ref.Spec), true, nil
 }
 
 // Delete terminates the instance and waits until it is gone, so that a
 // scaled-in unit is really smaller when delete_nodes returns.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
-	c, err := p.client(ctx, ref.Spec)
+	c, _, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return err
 	}
@@ -416,55 +435,51 @@ func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 	if err != nil {
 		return fmt.Errorf("aws: terminating %s: %w", ref.ID, explain(err))
 	}
-	_, err = c.poll.wait(ctx, ref.ID, types.InstanceStateNameTerminated)
+	_, err = c.wait(ctx, ref.ID, types.InstanceStateNameTerminated)
 	return err
 }
 
 // PowerOff stops the instance and waits until it is stopped.
 func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
-	c, err := p.client(ctx, ref.Spec)
+	c, _, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return err
 	}
 	if _, err := c.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{ref.ID}}); err != nil {
 		return fmt.Errorf("aws: stopping %s: %w", ref.ID, explain(err))
 	}
-	_, err = c.poll.wait(ctx, ref.ID, types.InstanceStateNameStopped)
+	_, err = c.wait(ctx, ref.ID, types.InstanceStateNameStopped)
 	return err
 }
 
 // PowerOn starts the instance and waits until it runs.
 func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.Instance, error) {
-	c, err := p.client(ctx, ref.Spec)
+	c, s, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return providers.Instance{}, err
 	}
 	if _, err := c.ec2.StartInstances(ctx, &ec2.StartInstancesInput{InstanceIds: []string{ref.ID}}); err != nil {
 		return providers.Instance{}, fmt.Errorf("aws: starting %s: %w", ref.ID, explain(err))
 	}
-	i, err := c.poll.wait(ctx, ref.ID, types.InstanceStateNameRunning)
+	i, err := c.wait(ctx, ref.ID, types.InstanceStateNameRunning)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	return instance(i, ref.Spec), nil
+	return instance(i, s, ref.Spec), nil
 }
 
 // List returns the run's instances that are not terminated, in every
 // region and endpoint the run's units used.
 func (p *Provider) List(ctx context.Context, run string, specs []map[string]any) ([]providers.Instance, error) {
 	var out []providers.Instance
-	err := providers.ForEachClient(specs, p.opener(ctx), func(c *client, spec map[string]any) error {
-		res, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-			{Name: aws.String("tag:" + TagRun), Values: []string{run}},
-			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-		}})
+	err := providers.ForEachClient(specs, p.opener(ctx), func(c *client, fields map[string]any) error {
+		found, err := c.describe(ctx, filter("tag:"+TagRun, run), filter("instance-state-name", "pending", "running", "stopping", "stopped"))
 		if err != nil {
-			return fmt.Errorf("aws: listing %s: %w", run, explain(err))
+			return err
 		}
-		for _, r := range res.Reservations {
-			for _, i := range r.Instances {
-				out = append(out, instance(i, spec))
-			}
+		s, _ := specOf(fields)
+		for _, i := range found {
+			out = append(out, instance(i, s, fields))
 		}
 		return nil
 	})
@@ -473,54 +488,111 @@ func (p *Provider) List(ctx context.Context, run string, specs []map[string]any)
 
 // opener is p.client bound to ctx, for providers.ForEachClient.
 func (p *Provider) opener(ctx context.Context) func(map[string]any) (*client, error) {
-	return func(spec map[string]any) (*client, error) { return p.client(ctx, spec) }
+	return func(fields map[string]any) (*client, error) {
+		c, _, err := p.client(ctx, fields)
+		return c, err
+	}
 }
 
 // DeleteGroup waits for the group's instances to terminate, then deletes
 // its security group and key pair.
 func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
-	name := providers.GroupName(run, group)
 	return providers.ForEachClient(specs, p.opener(ctx), func(c *client, _ map[string]any) error {
-		res, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-			{Name: aws.String("tag:" + TagRun), Values: []string{run}}, {Name: aws.String("tag:" + TagGroup), Values: []string{group}},
-		}})
+		found, err := c.describe(ctx, filter("tag:"+TagRun, run), filter("tag:"+TagGroup, group))
 		if err != nil {
-			return fmt.Errorf("aws: %w", explain(err))
+			return err
 		}
-		for _, r := range res.Reservations {
-			for _, i := range r.Instances {
-				if i.State == nil || i.State.Name != types.InstanceStateNameTerminated {
-					if _, err := c.poll.wait(ctx, aws.ToString(i.InstanceId), types.InstanceStateNameTerminated); err != nil {
-						return err
-					}
+		for _, i := range found {
+			if i.State == nil || i.State.Name != types.InstanceStateNameTerminated {
+				if _, err := c.wait(ctx, aws.ToString(i.InstanceId), types.InstanceStateNameTerminated); err != nil {
+					return err
 				}
 			}
 		}
-		sgs, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
-		if err != nil {
-			return fmt.Errorf("aws: %w", explain(err))
-		}
-		for _, sg := range sgs.SecurityGroups {
-			if _, err := c.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: sg.GroupId}); err != nil && !hasCode(err, "InvalidGroup.NotFound") {
-				return fmt.Errorf("aws: deleting security group %s: %w", name, explain(err))
-			}
-		}
-		keys, err := c.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
-		if err != nil {
-			return fmt.Errorf("aws: listing key pairs: %w", explain(err))
-		}
-		for _, k := range keys.KeyPairs {
-			kn := aws.ToString(k.KeyName)
-			if !providers.IsGroupKeyPair(kn, run, group) {
-				continue
-			}
-			if _, err := c.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(kn)}); err != nil {
-				return fmt.Errorf("aws: deleting key pair %s: %w", kn, explain(err))
-			}
-			c.mu.Lock()
-			delete(c.groups, kn)
-			c.mu.Unlock()
-		}
-		return nil
+		return c.access.Remove(ctx, c, run, group)
 	})
+}
+
+func filter(name string, values ...string) types.Filter {
+	return types.Filter{Name: aws.String(name), Values: values}
+}
+
+// describe lists the instances that pass the filters, every page.
+func (c *client) describe(ctx context.Context, filters ...types.Filter) ([]types.Instance, error) {
+	var out []types.Instance
+	pages := ec2.NewDescribeInstancesPaginator(c.ec2, &ec2.DescribeInstancesInput{Filters: filters})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("aws: describing instances: %w", explain(err))
+		}
+		for _, r := range page.Reservations {
+			out = append(out, r.Instances...)
+		}
+	}
+	return out, nil
+}
+
+// instances is the poller's listing: the instances among ids, by id. It
+// filters by id rather than asking for the ids, which EC2 refuses whole
+// when one of them is not visible yet (its API is eventually consistent).
+func (c *client) instances(ctx context.Context, ids []string) (map[string]types.Instance, error) {
+	out := map[string]types.Instance{}
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), maxFilterValues)]
+		ids = ids[len(batch):]
+		found, err := c.describe(ctx, filter("instance-id", batch...))
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range found {
+			out[aws.ToString(i.InstanceId)] = i
+		}
+	}
+	return out, nil
+}
+
+// maxFilterValues is how many values EC2 takes in one filter.
+const maxFilterValues = 200
+
+// invisibleFor bounds how long a launched instance may stay invisible to
+// DescribeInstances before kumo calls it lost.
+const invisibleFor = 5 * time.Minute
+
+// wait returns the instance once it is in state want, or fails when it
+// reaches a state it cannot leave for want (a launch that ended in
+// terminated, say).
+func (c *client) wait(ctx context.Context, id string, want types.InstanceStateName) (types.Instance, error) {
+	since := time.Now()
+	return c.poll.Wait(ctx, id, func(i types.Instance, found bool) (bool, error) {
+		if !found || i.State == nil {
+			if want == types.InstanceStateNameTerminated {
+				return true, nil
+			}
+			if time.Since(since) < invisibleFor {
+				return false, nil
+			}
+			return false, fmt.Errorf("aws: instance %s not found while waiting for it to be %s", id, want)
+		}
+		have := i.State.Name
+		switch {
+		case have == want:
+			return true, nil
+		case want != types.InstanceStateNameTerminated && (have == types.InstanceStateNameTerminated || have == types.InstanceStateNameShuttingDown):
+			reason := ""
+			if i.StateReason != nil {
+				reason = ": " + aws.ToString(i.StateReason.Message)
+			}
+			return false, fmt.Errorf("aws: instance %s is %s while waiting for it to be %s%s", id, have, want, reason)
+		}
+		return false, nil
+	})
+}
+
+// Describe gives the size of a spec's instances, where known.
+func (p *Provider) Describe(fields map[string]any) providers.Size {
+	s, _ := specOf(fields)
+	size := sizes.InstanceTypes[s.InstanceType]
+	size.DiskGB = s.VolumeSize
+	return size
 }

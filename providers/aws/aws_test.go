@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
+	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/local"
 )
 
@@ -111,7 +114,7 @@ func TestLifecycleAgainstTheEmulator(t *testing.T) {
 
 func TestThrottlingAnd5xxAreRetried(t *testing.T) {
 	ctx := context.Background()
-	emu, spec := emulator(t, ec2emu.Options{ThrottleEvery: 3, FailEvery: 5})
+	emu, spec := emulator(t, ec2emu.Options{Faults: emulate.Faults{ThrottleEvery: 3, FailEvery: 5}})
 	p := fast()
 	key := authorizedKey(t)
 	errs := make(chan error, 4)
@@ -210,5 +213,27 @@ func TestAGroupMadeAgainGetsItsNewKey(t *testing.T) {
 	}
 	if left := emu.KeyPairs(); len(left) != 0 {
 		t.Errorf("key pairs left after the group's cleanup: %v", left)
+	}
+}
+
+// Units of one group may open different ports; each is opened once, and
+// a later kumo process finds them open.
+func TestEveryUnitOpensItsPorts(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, ec2emu.Options{})
+	key := authorizedKey(t)
+	create := func(p *Provider, token, unit string, ports ...any) {
+		s := maps.Clone(spec)
+		s["ports"] = ports
+		if _, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: unit, Name: unit + "-1", Index: 1, Spec: s, AuthorizedKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := fast()
+	create(p, "tok-web", "web", 8080)
+	create(p, "tok-db", "db", 5432)
+	create(fast(), "tok-web-2", "web", 8080)
+	if got := emu.OpenPorts(providers.GroupName("r", "g")); !slices.Equal(got, []int{22, 5432, 8080}) {
+		t.Errorf("open ports %v, want 22, 5432 and 8080", got)
 	}
 }

@@ -52,12 +52,40 @@ func New(dir string) *Provider {
 
 func (p *Provider) Name() string { return "container" }
 
-// SpecFields of a container spec. cpus, memory_gb and pids are enforced
-// by the node's cgroups; disk_gb is recorded (nodes share the host's
-// disk); shared maps paths in the node to host folders ("" for a folder
-// the group shares); network joins another unit group's network.
-func (p *Provider) SpecFields() []string {
-	return []string{"image", "cpus", "memory_gb", "disk_gb", "pids", "shared", "network", "network_range", "user"}
+// Spec is a container spec's fields. cpus, memory_gb and pids are
+// enforced by the node's cgroups; disk_gb is recorded (nodes share the
+// host's disk).
+type Spec struct {
+	Image    string  `json:"image"` // a built image (kumo image list), default debian-bookworm
+	CPUs     float64 `json:"cpus"`  // a CPU quota: 0.5 is half a CPU
+	MemoryGB float64 `json:"memory_gb"`
+	DiskGB   int     `json:"disk_gb"`
+	Pids     int     `json:"pids"` // default 4096
+	// Shared maps paths in the node to host folders ("" for a folder the
+	// unit group shares).
+	Shared       map[string]string `json:"shared"`
+	Network      string            `json:"network"`       // join another unit group's network
+	NetworkRange string            `json:"network_range"` // where group networks take their /24 from
+	User         string            `json:"user"`          // the login user, default root
+}
+
+func (p *Provider) NewSpec() any { return &Spec{} }
+
+// specOf reads and checks a container spec.
+func specOf(fields map[string]any) (Spec, error) {
+	s, err := providers.ReadSpec[Spec]("container", fields)
+	if err != nil {
+		return s, err
+	}
+	if _, err := s.networkRange(); err != nil {
+		return s, err
+	}
+	for inNode := range s.Shared {
+		if !filepath.IsAbs(inNode) {
+			return s, fmt.Errorf("container: shared: %q is not an absolute path in the node", inNode)
+		}
+	}
+	return s, nil
 }
 
 // meta is a node's own record.
@@ -102,79 +130,47 @@ func checkHost() error {
 
 // Validate refuses, before anything is made, a host that cannot run
 // nodes, an image that is not built and a range that is not private.
-func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]any) error {
+func (p *Provider) Validate(ctx context.Context, flavor string, fields map[string]any) error {
 	if err := checkHost(); err != nil {
 		return err
 	}
-	if _, err := p.Images.Current(imageOf(spec)); err != nil {
+	s, err := specOf(fields)
+	if err != nil {
 		return err
 	}
-	if _, err := rangeOf(spec); err != nil {
-		return err
-	}
-	_, err := sharedOf(spec)
+	_, err = p.Images.Current(s.image())
 	return err
 }
 
-func imageOf(spec map[string]any) string {
-	if s := providers.SpecString(spec, "image"); s != "" {
-		return s
+func (s Spec) image() string {
+	if s.Image != "" {
+		return s.Image
 	}
 	return DefaultImage
 }
 
-// rangeOf is where the group's network takes its /24 from: network_range=,
-// else $KUMO_CONTAINER_RANGE, else 198.18.0.0/15.
-func rangeOf(spec map[string]any) (netip.Prefix, error) {
-	s := providers.SpecString(spec, "network_range")
-	if s == "" {
-		s = os.Getenv("KUMO_CONTAINER_RANGE")
+// networkRange is where the group's network takes its /24 from:
+// network_range=, else $KUMO_CONTAINER_RANGE, else 198.18.0.0/15.
+func (s Spec) networkRange() (netip.Prefix, error) {
+	r := s.NetworkRange
+	if r == "" {
+		r = os.Getenv("KUMO_CONTAINER_RANGE")
 	}
-	if s == "" {
+	if r == "" {
 		return DefaultRange, nil
 	}
-	r, err := netip.ParsePrefix(s)
-	if err != nil || !r.Addr().Is4() {
-		return r, fmt.Errorf("container: network range %q: want an IPv4 prefix such as 198.18.0.0/15", s)
+	prefix, err := netip.ParsePrefix(r)
+	if err != nil || !prefix.Addr().Is4() {
+		return prefix, fmt.Errorf("container: network range %q: want an IPv4 prefix such as 198.18.0.0/15", r)
 	}
-	return r, nil
+	return prefix, nil
 }
 
-// sharedOf reads shared={"/home": "", "/data": "/srv/data"}.
-func sharedOf(spec map[string]any) (map[string]string, error) {
-	raw, ok := spec["shared"].(map[string]any)
-	if !ok {
-		if spec["shared"] != nil {
-			return nil, errors.New(`container: shared: want a dict of paths in the node to host folders ("" for the group's own), such as {"/home": ""}`)
-		}
-		return nil, nil
-	}
-	out := map[string]string{}
-	for k, v := range raw {
-		s, _ := v.(string)
-		if !filepath.IsAbs(k) {
-			return nil, fmt.Errorf("container: shared: %q is not an absolute path in the node", k)
-		}
-		out[k] = s
-	}
-	return out, nil
-}
-
-func limitsOf(spec map[string]any) limits {
-	l := limits{Pids: providers.SpecInt(spec, "pids")}
+func (s Spec) limits() limits {
+	l := limits{Pids: s.Pids, MemoryBytes: int64(s.MemoryGB * (1 << 30)), CPUs: s.CPUs}
 	if l.Pids == 0 {
 		l.Pids = 4096
 	}
-	mem, ok := spec["memory_gb"].(float64)
-	if !ok {
-		mem = float64(providers.SpecInt(spec, "memory_gb"))
-	}
-	l.MemoryBytes = int64(mem * (1 << 30))
-	cpus, ok := spec["cpus"].(float64)
-	if !ok {
-		cpus = float64(providers.SpecInt(spec, "cpus"))
-	}
-	l.CPUs = cpus
 	return l
 }
 
@@ -212,21 +208,18 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 // what makes it this node: hostname, address, SSH host key, the group's
 // key for root, and the host's resolver, apt proxy and /etc/hosts pins.
 func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error) {
-	img, err := p.Images.Current(imageOf(req.Spec))
+	s, err := specOf(req.Spec)
 	if err != nil {
 		return meta{}, err
 	}
-	rng, err := rangeOf(req.Spec)
+	img, err := p.Images.Current(s.image())
 	if err != nil {
 		return meta{}, err
 	}
-	shared, err := sharedOf(req.Spec)
-	if err != nil {
-		return meta{}, err
-	}
+	rng, _ := s.networkRange() // checked by specOf
 	netGroup := req.Group
-	if g := providers.SpecString(req.Spec, "network"); g != "" {
-		netGroup = g // join another group's network
+	if s.Network != "" {
+		netGroup = s.Network // join another group's network
 	}
 	stateDir := filepath.Dir(p.Dir)
 	key := netKey(stateDir, req.Run, netGroup)
@@ -234,14 +227,14 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	if err != nil {
 		return meta{}, err
 	}
-	user := providers.SpecString(req.Spec, "user")
+	user := s.User
 	if user == "" {
 		user = "root"
 	}
 	m := meta{Token: req.Token, Run: req.Run, Group: req.Group, Unit: req.Unit, Name: req.Name, User: user,
 		Image: img.Name, ImageRoot: img.Root, Machine: "k" + req.Token[:min(len(req.Token), 11)],
-		NetKey: key, Bridge: nw.Bridge, IP: addr.String(), Limits: limitsOf(req.Spec), Shared: map[string]string{}}
-	for inNode, host := range shared {
+		NetKey: key, Bridge: nw.Bridge, IP: addr.String(), Limits: s.limits(), Shared: map[string]string{}}
+	for inNode, host := range s.Shared {
 		if host == "" { // the group's own shared folder for that path
 			host = filepath.Join(p.Dir, "shared", req.Run, req.Group, strings.ReplaceAll(strings.Trim(inNode, "/"), "/", "_"))
 		}
@@ -705,9 +698,9 @@ func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []m
 }
 
 // Describe gives the sizes the spec enforces.
-func (p *Provider) Describe(spec map[string]any) providers.Size {
-	l := limitsOf(spec)
-	return providers.Size{VCPUs: int(l.CPUs), MemoryGB: float64(l.MemoryBytes) / (1 << 30), DiskGB: providers.SpecInt(spec, "disk_gb")}
+func (p *Provider) Describe(fields map[string]any) providers.Size {
+	s, _ := specOf(fields)
+	return providers.Size{VCPUs: int(s.CPUs), MemoryGB: s.MemoryGB, DiskGB: s.DiskGB}
 }
 
 func readMeta(dir string) (meta, error) {

@@ -130,11 +130,15 @@ func TestMirrorAndHostsFromTheHost(t *testing.T) {
 }
 
 func TestLimitsFromTheSpec(t *testing.T) {
-	l := limitsOf(map[string]any{"memory_gb": 0.5, "cpus": 2, "pids": 100})
+	s, err := specOf(map[string]any{"memory_gb": 0.5, "cpus": 2, "pids": 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.limits()
 	if l.MemoryBytes != 1<<29 || l.CPUs != 2 || l.Pids != 100 {
 		t.Errorf("limits %+v", l)
 	}
-	if d := limitsOf(map[string]any{}); d.Pids != 4096 || d.MemoryBytes != 0 {
+	if d := (Spec{}).limits(); d.Pids != 4096 || d.MemoryBytes != 0 {
 		t.Errorf("defaults %+v", d)
 	}
 }

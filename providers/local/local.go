@@ -48,11 +48,17 @@ func New(dir string) *Provider {
 
 func (p *Provider) Name() string { return "local" }
 
-// SpecFields: local nodes share the host's CPUs and memory; the sizes
-// are recorded so that a recipe moves to a cloud unchanged.
-func (p *Provider) SpecFields() []string {
-	return []string{"cpus", "memory_gb", "disk_gb", "user"}
+// Spec is a local spec's fields. Local nodes share the host's CPUs and
+// memory; the sizes are recorded so that a recipe moves to a cloud
+// unchanged.
+type Spec struct {
+	CPUs     int     `json:"cpus"`
+	MemoryGB float64 `json:"memory_gb"`
+	DiskGB   int     `json:"disk_gb"`
+	User     string  `json:"user"` // the login name nodes report (commands run as you)
 }
+
+func (p *Provider) NewSpec() any { return &Spec{} }
 
 // meta is a node's own record, in its folder.
 type meta struct {
@@ -127,7 +133,11 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) error {
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(req.AuthorizedKey+"\n"), 0o600); err != nil {
 		return err
 	}
-	login, _ := req.Spec["user"].(string)
+	s, err := providers.ReadSpec[Spec]("local", req.Spec)
+	if err != nil {
+		return err
+	}
+	login := s.User
 	if login == "" {
 		login = currentUser()
 	}
@@ -406,12 +416,9 @@ func readSigner(path string) (ssh.Signer, error) {
 }
 
 // Describe gives the sizes the spec records (local nodes share the host).
-func (p *Provider) Describe(spec map[string]any) providers.Size {
-	mem, _ := spec["memory_gb"].(float64) // fractions of a GB stay
-	if mem == 0 {
-		mem = float64(providers.SpecInt(spec, "memory_gb"))
-	}
-	return providers.Size{VCPUs: providers.SpecInt(spec, "cpus"), MemoryGB: mem, DiskGB: providers.SpecInt(spec, "disk_gb")}
+func (p *Provider) Describe(fields map[string]any) providers.Size {
+	s, _ := providers.ReadSpec[Spec]("local", fields)
+	return providers.Size{VCPUs: s.CPUs, MemoryGB: s.MemoryGB, DiskGB: s.DiskGB}
 }
 
 // ServeIfAsked serves a node and exits when this process was started as

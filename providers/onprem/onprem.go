@@ -43,17 +43,25 @@ func New(alloc Allocator) *Provider { return &Provider{alloc: alloc} }
 
 func (p *Provider) Name() string { return "onprem" }
 
-// SpecFields: the inventory file, labels every host must also carry, and
-// the login user (else each host's own).
-func (p *Provider) SpecFields() []string { return []string{"inventory", "labels", "user"} }
+// Spec is an onprem spec's fields.
+type Spec struct {
+	Inventory string            `json:"inventory"` // the inventory file (see InventoryPath)
+	Labels    map[string]string `json:"labels"`    // labels every host must carry besides the flavor
+	User      string            `json:"user"`      // the login user, else each host's own
+}
+
+func (p *Provider) NewSpec() any { return &Spec{} }
+
+func specOf(fields map[string]any) (Spec, error) { return providers.ReadSpec[Spec]("onprem", fields) }
 
 // Locate records the inventory the spec's hosts come from, so that
 // destroy releases them from any shell ($KUMO_ONPREM_INVENTORY unset).
-func (p *Provider) Locate(spec map[string]any) map[string]any {
-	if path, ok := spec["inventory"].(string); ok && path != "" && filepath.IsAbs(expandHome(path)) {
+func (p *Provider) Locate(fields map[string]any) map[string]any {
+	s, _ := specOf(fields)
+	if s.Inventory != "" && filepath.IsAbs(expandHome(s.Inventory)) {
 		return nil
 	}
-	path, err := filepath.Abs(InventoryPath(spec))
+	path, err := filepath.Abs(s.InventoryPath())
 	if err != nil {
 		return nil
 	}
@@ -85,9 +93,9 @@ type Inventory struct {
 // InventoryPath is where the inventory is read from: the spec's
 // inventory field, else $KUMO_ONPREM_INVENTORY, else
 // ~/.config/kumo/onprem.yaml.
-func InventoryPath(spec map[string]any) string {
-	if p, ok := spec["inventory"].(string); ok && p != "" {
-		return expandHome(p)
+func (s Spec) InventoryPath() string {
+	if s.Inventory != "" {
+		return expandHome(s.Inventory)
 	}
 	if p := os.Getenv("KUMO_ONPREM_INVENTORY"); p != "" {
 		return expandHome(p)
@@ -169,12 +177,10 @@ func (inv *Inventory) byID(id string) *Host {
 }
 
 // matching lists the hosts whose labels fit the flavor and the spec's labels.
-func (inv *Inventory) matching(flavor string, spec map[string]any) []*Host {
+func (inv *Inventory) matching(flavor string, labels map[string]string) []*Host {
 	want := map[string]string{"flavor": flavor}
-	if labels, ok := spec["labels"].(map[string]any); ok {
-		for k, v := range labels {
-			want[k] = fmt.Sprint(v)
-		}
+	for k, v := range labels {
+		want[k] = v
 	}
 	var out []*Host
 	for _, h := range inv.Hosts {
@@ -192,12 +198,16 @@ func (inv *Inventory) matching(flavor string, spec map[string]any) []*Host {
 }
 
 // Capacity counts the hosts fit for a flavor and those of them free.
-func (p *Provider) Capacity(ctx context.Context, flavor string, spec map[string]any) (free, total int, err error) {
-	inv, err := LoadInventory(InventoryPath(spec))
+func (p *Provider) Capacity(ctx context.Context, flavor string, fields map[string]any) (free, total int, err error) {
+	s, err := specOf(fields)
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, h := range inv.matching(flavor, spec) {
+	inv, err := LoadInventory(s.InventoryPath())
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, h := range inv.matching(flavor, s.Labels) {
 		total++
 		if _, taken, err := p.alloc.AllocationOf(h.ID()); err != nil {
 			return 0, 0, err
@@ -221,32 +231,38 @@ func (e *ExhaustedError) Error() string {
 // Create allocates a free host for the node, or returns the one already
 // allocated to req.Token (a resumed run adopts it).
 func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
+	s, err := specOf(req.Spec)
+	if err != nil {
+		return providers.Instance{}, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if a, ok, err := p.alloc.Allocated(req.Token); err != nil {
 		return providers.Instance{}, err
 	} else if ok {
-		return p.instanceOf(a, req.Spec)
+		return p.instanceOf(a, s.User)
 	}
-	path := InventoryPath(req.Spec)
+	path := s.InventoryPath()
 	inv, err := LoadInventory(path)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	candidates := inv.matching(req.Flavor, req.Spec)
+	candidates := inv.matching(req.Flavor, s.Labels)
 	for _, h := range candidates {
 		ok, err := p.alloc.Allocate(state.Allocation{Host: h.ID(), Token: req.Token, Run: req.Run, Inventory: path})
 		if err != nil {
 			return providers.Instance{}, err
 		}
 		if ok {
-			return instance(inv, h, req.Token, req.Spec), nil
+			return instance(inv, h, req.Token, s.User), nil
 		}
 	}
 	return providers.Instance{}, &ExhaustedError{Flavor: req.Flavor, Wanted: 1, Free: 0, Total: len(candidates)}
 }
 
-func (p *Provider) instanceOf(a state.Allocation, spec map[string]any) (providers.Instance, error) {
+// instanceOf is the node on an allocated host; login overrides the
+// host's user.
+func (p *Provider) instanceOf(a state.Allocation, login string) (providers.Instance, error) {
 	inv, err := LoadInventory(a.Inventory)
 	if err != nil {
 		return providers.Instance{}, err
@@ -255,13 +271,12 @@ func (p *Provider) instanceOf(a state.Allocation, spec map[string]any) (provider
 	if h == nil {
 		return providers.Instance{}, fmt.Errorf("onprem: host %s is no longer in %s", a.Host, a.Inventory)
 	}
-	return instance(inv, h, a.Token, spec), nil
+	return instance(inv, h, a.Token, login), nil
 }
 
-func instance(inv *Inventory, h *Host, token string, spec map[string]any) providers.Instance {
-	login := h.User
-	if u, ok := spec["user"].(string); ok && u != "" {
-		login = u
+func instance(inv *Inventory, h *Host, token, login string) providers.Instance {
+	if login == "" {
+		login = h.User
 	}
 	inst := providers.Instance{
 		ID: h.ID(), Token: token, State: providers.Running, IP: h.Address, PrivateIP: h.Address, Port: h.Port,
@@ -279,7 +294,7 @@ func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Insta
 	if err != nil || !ok {
 		return providers.Instance{}, false, err
 	}
-	inst, err := p.instanceOf(a, nil)
+	inst, err := p.instanceOf(a, "")
 	return inst, err == nil, err
 }
 
@@ -302,7 +317,7 @@ func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.In
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	return p.instanceOf(a, nil)
+	return p.instanceOf(a, "")
 }
 
 func (p *Provider) power(ctx context.Context, id, which string) error {
@@ -345,7 +360,7 @@ func (p *Provider) List(ctx context.Context, run string, _ []map[string]any) ([]
 	}
 	var out []providers.Instance
 	for _, a := range allocs {
-		inst, err := p.instanceOf(a, nil)
+		inst, err := p.instanceOf(a, "")
 		if err != nil {
 			// The inventory changed under it: still report the host, so
 			// that destroy releases it.

@@ -149,14 +149,14 @@ func TestInventoryErrors(t *testing.T) {
 func TestInventoryPath(t *testing.T) {
 	t.Setenv("HOME", "/home/u")
 	t.Setenv("KUMO_ONPREM_INVENTORY", "")
-	if got := InventoryPath(nil); got != "/home/u/.config/kumo/onprem.yaml" {
+	if got := (Spec{}).InventoryPath(); got != "/home/u/.config/kumo/onprem.yaml" {
 		t.Errorf("default = %s", got)
 	}
 	t.Setenv("KUMO_ONPREM_INVENTORY", "~/inv.yaml")
-	if got := InventoryPath(nil); got != "/home/u/inv.yaml" {
+	if got := (Spec{}).InventoryPath(); got != "/home/u/inv.yaml" {
 		t.Errorf("from the environment = %s", got)
 	}
-	if got := InventoryPath(map[string]any{"inventory": "/etc/farm.yaml"}); got != "/etc/farm.yaml" {
+	if got := (Spec{Inventory: "/etc/farm.yaml"}).InventoryPath(); got != "/etc/farm.yaml" {
 		t.Errorf("from the spec = %s", got)
 	}
 }

@@ -37,10 +37,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/openstack/sizes"
 )
-
-// PortKey is metadata kumo's emulator adds with a server's SSH port.
-const PortKey = "kumo:emulator-ssh-port"
 
 // Metadata keys kumo sets on servers.
 const (
@@ -54,50 +52,81 @@ const (
 type Provider struct {
 	PollInterval time.Duration // default 2s
 
-	mu      sync.Mutex
-	clients map[string]*client
+	clients providers.Memo[*client] // by cloud, region and Keystone address
 }
 
 // New returns the provider.
-func New() *Provider { return &Provider{clients: map[string]*client{}} }
+func New() *Provider { return &Provider{} }
 
 func (p *Provider) Name() string { return "openstack" }
 
-// SpecFields of an openstack spec.
-func (p *Provider) SpecFields() []string {
-	return []string{"cloud", "region", "flavor_name", "image", "network", "volume_size", "floating_ip", "floating_network",
-		"ports", "user", "user_data", "api_rate"}
+// Spec is an openstack spec's fields.
+type Spec struct {
+	Cloud           string `json:"cloud"` // a clouds.yaml entry
+	Region          string `json:"region"`
+	FlavorName      string `json:"flavor_name"`
+	Image           string `json:"image"`   // a name or an id
+	Network         string `json:"network"` // a name or an id
+	VolumeSize      int    `json:"volume_size"`
+	FloatingIP      bool   `json:"floating_ip"`
+	FloatingNetwork string `json:"floating_network"`
+	Ports           []int  `json:"ports"` // opened besides SSH
+	User            string `json:"user"`
+	UserData        string `json:"user_data"`
+	APIRate         int    `json:"api_rate"` // requests per second
+
+	// Where a unit made with OS_* variables lives, as Locate records it.
+	CloudsFile        string `json:"clouds_file" kumo:"located"`
+	AuthURL           string `json:"auth_url" kumo:"located"`
+	Username          string `json:"username" kumo:"located"`
+	ProjectName       string `json:"project_name" kumo:"located"`
+	UserDomainName    string `json:"user_domain_name" kumo:"located"`
+	ProjectDomainName string `json:"project_domain_name" kumo:"located"`
+	DomainName        string `json:"domain_name" kumo:"located"`
+}
+
+func (p *Provider) NewSpec() any { return &Spec{} }
+
+func specOf(fields map[string]any) (Spec, error) {
+	return providers.ReadSpec[Spec]("openstack", fields)
+}
+
+// cloud is the clouds.yaml entry: cloud=, else OS_CLOUD.
+func (s Spec) cloud() string {
+	if s.Cloud != "" {
+		return s.Cloud
+	}
+	return os.Getenv("OS_CLOUD")
 }
 
 type client struct {
 	compute, network, image *gophercloud.ServiceClient
 	region                  string
-	mu                      sync.Mutex
-	groups                  map[string]bool
-	list                    *serverList
-	made                    map[string]string // token -> id of servers this process created
-	flavors                 map[string]string
-	images                  map[string]string
-	poll                    *poller
+	access                  providers.Accesses
+	flavors, images         providers.Memo[string] // ids by name
+
+	mu   sync.Mutex
+	list *serverList
+	made map[string]string // token -> id of servers this process created
+	poll *providers.Poller[servers.Server]
 }
 
 // Locate records where a spec's servers live beyond the spec: the
 // clouds.yaml entry (and file) or, for OS_* authentication, the Keystone
 // address, user, project and domains, and the region. Never a password:
 // destroy from another shell needs OS_PASSWORD, or a clouds.yaml cloud.
-func (p *Provider) Locate(spec map[string]any) map[string]any {
+func (p *Provider) Locate(fields map[string]any) map[string]any {
+	s, _ := specOf(fields)
 	loc := map[string]any{}
 	set := func(k, v string) {
-		if v != "" && providers.SpecString(spec, k) == "" {
+		if v != "" && fields[k] == nil {
 			loc[k] = v
 		}
 	}
-	cloud := providers.SpecString(spec, "cloud")
-	if cloud == "" {
-		cloud = os.Getenv("OS_CLOUD")
-		set("cloud", cloud)
+	if s.Cloud == "" {
+		set("cloud", s.cloud())
 	}
-	if cloud != "" {
+	if s.cloud() != "" {
 		if f := os.Getenv("OS_CLIENT_CONFIG_FILE"); f != "" {
 			if abs, err := filepath.Abs(f); err == nil {
 				set("clouds_file", abs)
@@ -120,26 +149,24 @@ func (p *Provider) Locate(spec map[string]any) map[string]any {
 }
 
 // client authenticates once per cloud and region.
-func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, error) {
-	cloud := providers.SpecString(spec, "cloud")
-	if cloud == "" {
-		cloud = os.Getenv("OS_CLOUD")
+func (p *Provider) client(ctx context.Context, fields map[string]any) (*client, Spec, error) {
+	s, err := specOf(fields)
+	if err != nil {
+		return nil, s, err
 	}
-	region := providers.SpecString(spec, "region")
-	authURL := providers.SpecString(spec, "auth_url")
-	key := cloud + "|" + region + "|" + authURL
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.clients[key]; ok {
-		return c, nil
-	}
+	c, err := p.clients.Get(s.cloud()+"|"+s.Region+"|"+s.AuthURL, func() (*client, error) { return p.newClient(ctx, s) })
+	return c, s, err
+}
+
+func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
+	cloud, region, authURL := s.cloud(), s.Region, s.AuthURL
 	var ao gophercloud.AuthOptions
 	var eo gophercloud.EndpointOpts
 	var err error
 	if cloud != "" {
 		opts := []clouds.ParseOption{clouds.WithCloudName(cloud)}
-		if f := providers.SpecString(spec, "clouds_file"); f != "" {
-			opts = append(opts, clouds.WithLocations(f))
+		if s.CloudsFile != "" {
+			opts = append(opts, clouds.WithLocations(s.CloudsFile))
 		}
 		ao, eo, _, err = clouds.Parse(opts...)
 		if err != nil {
@@ -147,11 +174,10 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 		}
 	} else if authURL != "" {
 		// Where a unit was made with OS_* variables, as its state recorded.
-		ao = gophercloud.AuthOptions{IdentityEndpoint: authURL, Username: providers.SpecString(spec, "username"),
-			TenantName: providers.SpecString(spec, "project_name"), DomainName: providers.SpecString(spec, "domain_name"),
-			Password: os.Getenv("OS_PASSWORD")}
-		if d := providers.SpecString(spec, "user_domain_name"); d != "" && ao.DomainName == "" {
-			ao.DomainName = d
+		ao = gophercloud.AuthOptions{IdentityEndpoint: authURL, Username: s.Username, TenantName: s.ProjectName,
+			DomainName: s.DomainName, Password: os.Getenv("OS_PASSWORD")}
+		if ao.DomainName == "" {
+			ao.DomainName = s.UserDomainName
 		}
 		if ao.Password == "" {
 			return nil, fmt.Errorf("openstack: no password to authenticate at %s as %s: set OS_PASSWORD (kumo never stores it), or use a clouds.yaml cloud", authURL, ao.Username)
@@ -173,8 +199,8 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 		return nil, fmt.Errorf("openstack: %w", err)
 	}
 	rate := providers.DefaultAPIRate
-	if r := providers.SpecInt(spec, "api_rate"); r > 0 {
-		rate = float64(r)
+	if s.APIRate > 0 {
+		rate = float64(s.APIRate)
 	}
 	// Calls wait for the request budget instead of being rate limited.
 	pc.HTTPClient = *providers.RateLimitedClient(rate, max(providers.DefaultAPIBurst, rate))
@@ -184,7 +210,7 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 	if err := gopenstack.Authenticate(ctx, pc, ao); err != nil {
 		return nil, fmt.Errorf("openstack: authenticating at %s: %w", ao.IdentityEndpoint, err)
 	}
-	c := &client{region: eo.Region, groups: map[string]bool{}, flavors: map[string]string{}, images: map[string]string{}, made: map[string]string{}}
+	c := &client{region: eo.Region, made: map[string]string{}}
 	if c.compute, err = gopenstack.NewComputeV2(pc, eo); err != nil {
 		return nil, fmt.Errorf("openstack: compute in region %q: %w", eo.Region, err)
 	}
@@ -194,12 +220,7 @@ func (p *Provider) client(ctx context.Context, spec map[string]any) (*client, er
 	if c.image, err = gopenstack.NewImageV2(pc, eo); err != nil {
 		return nil, fmt.Errorf("openstack: image in region %q: %w", eo.Region, err)
 	}
-	interval := p.PollInterval
-	if interval == 0 {
-		interval = 2 * time.Second
-	}
-	c.poll = &poller{c: c, interval: interval, window: 100 * time.Millisecond}
-	p.clients[key] = c
+	c.poll = &providers.Poller[servers.Server]{List: c.serversByID, Interval: p.PollInterval}
 	return c, nil
 }
 
@@ -238,19 +259,19 @@ func retryServerErrors(ctx context.Context, method, url string, _ *gophercloud.R
 
 // Validate checks credentials, region, flavor, image and network before
 // anything is created.
-func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]any) error {
-	c, err := p.client(ctx, spec)
+func (p *Provider) Validate(ctx context.Context, flavor string, fields map[string]any) error {
+	c, s, err := p.client(ctx, fields)
 	if err != nil {
 		return err
 	}
-	if _, err := c.flavorID(ctx, providers.SpecString(spec, "flavor_name")); err != nil {
+	if _, err := c.flavorID(ctx, s.FlavorName); err != nil {
 		return err
 	}
-	if _, err := c.imageID(ctx, providers.SpecString(spec, "image")); err != nil {
+	if _, err := c.imageID(ctx, s.Image); err != nil {
 		return err
 	}
-	if n := providers.SpecString(spec, "network"); n != "" {
-		if _, err := c.networkID(ctx, n, false); err != nil {
+	if s.Network != "" {
+		if _, err := c.networkID(ctx, s.Network); err != nil {
 			return err
 		}
 	}
@@ -258,12 +279,10 @@ func (p *Provider) Validate(ctx context.Context, flavor string, spec map[string]
 }
 
 func (c *client) flavorID(ctx context.Context, name string) (string, error) {
-	c.mu.Lock()
-	id, ok := c.flavors[name]
-	c.mu.Unlock()
-	if ok {
-		return id, nil
-	}
+	return c.flavors.Get(name, func() (string, error) { return c.lookUpFlavor(ctx, name) })
+}
+
+func (c *client) lookUpFlavor(ctx context.Context, name string) (string, error) {
 	pages, err := flavors.ListDetail(c.compute, flavors.ListOpts{}).AllPages(ctx)
 	if err != nil {
 		return "", fmt.Errorf("openstack: listing flavors: %w", err)
@@ -276,9 +295,6 @@ func (c *client) flavorID(ctx context.Context, name string) (string, error) {
 	for _, f := range all {
 		names = append(names, f.Name)
 		if f.Name == name || f.ID == name {
-			c.mu.Lock()
-			c.flavors[name] = f.ID
-			c.mu.Unlock()
 			return f.ID, nil
 		}
 	}
@@ -291,12 +307,10 @@ func (c *client) imageID(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", errors.New("openstack: the spec gives no image")
 	}
-	c.mu.Lock()
-	id, ok := c.images[name]
-	c.mu.Unlock()
-	if ok {
-		return id, nil
-	}
+	return c.images.Get(name, func() (string, error) { return c.lookUpImage(ctx, name) })
+}
+
+func (c *client) lookUpImage(ctx context.Context, name string) (string, error) {
 	opts := images.ListOpts{Name: name}
 	if uuidRE.MatchString(name) {
 		opts = images.ListOpts{ID: name}
@@ -311,16 +325,13 @@ func (c *client) imageID(ctx context.Context, name string) (string, error) {
 	}
 	for _, im := range all {
 		if im.Name == name || im.ID == name {
-			c.mu.Lock()
-			c.images[name] = im.ID
-			c.mu.Unlock()
 			return im.ID, nil
 		}
 	}
 	return "", fmt.Errorf("openstack: no image %q in region %q", name, c.region)
 }
 
-func (c *client) networkID(ctx context.Context, name string, external bool) (string, error) {
+func (c *client) networkID(ctx context.Context, name string) (string, error) {
 	opts := networks.ListOpts{Name: name}
 	if uuidRE.MatchString(name) {
 		opts = networks.ListOpts{ID: name}
@@ -339,46 +350,78 @@ func (c *client) networkID(ctx context.Context, name string, external bool) (str
 	return all[0].ID, nil
 }
 
-// ensureGroup makes the group's keypair and security group (with its
-// rules), each tolerating "already exists".
-func (c *client) ensureGroup(ctx context.Context, run, group, publicKey string, openPorts []int) error {
-	name, keyName := providers.GroupName(run, group), providers.KeyPairName(run, group, publicKey)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.groups[keyName] {
-		return nil
-	}
-	// A conflict is this very key: the name says which key it is.
-	_, err := keypairs.Create(ctx, c.compute, keypairs.CreateOpts{Name: keyName, PublicKey: publicKey}).Extract()
+// The calls behind providers.Accesses: a keypair, a security group.
+
+func (c *client) ImportKeyPair(ctx context.Context, name, publicKey string) error {
+	_, err := keypairs.Create(ctx, c.compute, keypairs.CreateOpts{Name: name, PublicKey: publicKey}).Extract()
 	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-		return fmt.Errorf("openstack: keypair %s: %w", keyName, err)
+		return fmt.Errorf("openstack: keypair %s: %w", name, err)
 	}
+	return nil
+}
+
+func (c *client) SecurityGroup(ctx context.Context, name, description string) (string, error) {
+	found, err := c.securityGroups(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if len(found) > 0 {
+		return found[0].ID, nil
+	}
+	sg, err := groups.Create(ctx, c.network, groups.CreateOpts{Name: name, Description: description}).Extract()
+	if err != nil {
+		return "", fmt.Errorf("openstack: creating security group %s: %w", name, err)
+	}
+	return sg.ID, nil
+}
+
+func (c *client) securityGroups(ctx context.Context, name string) ([]groups.SecGroup, error) {
 	pages, err := groups.List(c.network, groups.ListOpts{Name: name}).AllPages(ctx)
 	if err != nil {
-		return fmt.Errorf("openstack: security group %s: %w", name, err)
+		return nil, fmt.Errorf("openstack: security group %s: %w", name, err)
 	}
-	found, err := groups.ExtractGroups(pages)
+	return groups.ExtractGroups(pages)
+}
+
+func (c *client) AllowTCP(ctx context.Context, groupID string, port int) error {
+	_, err := rules.Create(ctx, c.network, rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: groupID,
+		PortRangeMin: port, PortRangeMax: port, Protocol: rules.ProtocolTCP, RemoteIPPrefix: "0.0.0.0/0"}).Extract()
+	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		return fmt.Errorf("openstack: opening port %d in %s: %w", port, groupID, err)
+	}
+	return nil
+}
+
+func (c *client) DeleteSecurityGroups(ctx context.Context, name string) error {
+	sgs, err := c.securityGroups(ctx, name)
 	if err != nil {
 		return err
 	}
-	var sgID string
-	if len(found) > 0 {
-		sgID = found[0].ID
-	} else {
-		sg, err := groups.Create(ctx, c.network, groups.CreateOpts{Name: name, Description: "kumo unit group " + group}).Extract()
-		if err != nil {
-			return fmt.Errorf("openstack: creating security group %s: %w", name, err)
-		}
-		sgID = sg.ID
-	}
-	for _, port := range append([]int{22}, openPorts...) {
-		_, err := rules.Create(ctx, c.network, rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: sgID,
-			PortRangeMin: port, PortRangeMax: port, Protocol: rules.ProtocolTCP, RemoteIPPrefix: "0.0.0.0/0"}).Extract()
-		if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-			return fmt.Errorf("openstack: opening port %d in %s: %w", port, name, err)
+	for _, sg := range sgs {
+		if err := groups.Delete(ctx, c.network, sg.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return fmt.Errorf("openstack: deleting security group %s: %w", name, err)
 		}
 	}
-	c.groups[keyName] = true
+	return nil
+}
+
+func (c *client) KeyPairNames(ctx context.Context) ([]string, error) {
+	pages, err := keypairs.List(c.compute, nil).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("openstack: listing keypairs: %w", err)
+	}
+	kps, err := keypairs.ExtractKeyPairs(pages)
+	var names []string
+	for _, kp := range kps {
+		names = append(names, kp.Name)
+	}
+	return names, err
+}
+
+func (c *client) DeleteKeyPair(ctx context.Context, name string) error {
+	if err := keypairs.Delete(ctx, c.compute, name, nil).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return fmt.Errorf("openstack: deleting keypair %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -448,68 +491,69 @@ func serverName(req providers.NodeRequest) string { return req.Run + "-" + req.G
 
 // Create makes the node's server, or adopts the one made under its token.
 func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (providers.Instance, error) {
-	c, err := p.client(ctx, req.Spec)
+	c, s, err := p.client(ctx, req.Spec)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	name := serverName(req)
 	srv, err := c.findByToken(ctx, req.Token)
 	if err != nil {
 		return providers.Instance{}, err
 	}
 	if srv == nil {
-		if srv, err = c.createServer(ctx, req, name); err != nil {
+		if srv, err = c.createServer(ctx, req, s); err != nil {
 			return providers.Instance{}, err
 		}
 	}
-	active, err := c.poll.wait(ctx, srv.ID, "ACTIVE")
+	active, err := c.wait(ctx, srv.ID, "ACTIVE")
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	if floating, _ := req.Spec["floating_ip"].(bool); floating {
-		if err := c.ensureFloatingIP(ctx, active.ID, providers.SpecString(req.Spec, "floating_network")); err != nil {
+	if s.FloatingIP {
+		if err := c.ensureFloatingIP(ctx, active.ID, s.FloatingNetwork); err != nil {
 			return providers.Instance{}, err
 		}
 		if active, err = servers.Get(ctx, c.compute, active.ID).Extract(); err != nil {
 			return providers.Instance{}, err
 		}
 	}
-	return instance(*active, req.Spec), nil
+	return instance(*active, s, req.Spec), nil
 }
 
-func (c *client) createServer(ctx context.Context, req providers.NodeRequest, name string) (*servers.Server, error) {
-	flavorID, err := c.flavorID(ctx, providers.SpecString(req.Spec, "flavor_name"))
+func (c *client) createServer(ctx context.Context, req providers.NodeRequest, s Spec) (*servers.Server, error) {
+	name := serverName(req)
+	flavorID, err := c.flavorID(ctx, s.FlavorName)
 	if err != nil {
 		return nil, err
 	}
-	imageID, err := c.imageID(ctx, providers.SpecString(req.Spec, "image"))
+	imageID, err := c.imageID(ctx, s.Image)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ensureGroup(ctx, req.Run, req.Group, req.AuthorizedKey, providers.SpecInts(req.Spec, "ports")); err != nil {
+	g, err := c.access.Ensure(ctx, c, req.Run, req.Group, req.AuthorizedKey, s.Ports)
+	if err != nil {
 		return nil, err
 	}
 	opts := servers.CreateOpts{
 		Name: name, FlavorRef: flavorID, ImageRef: imageID, SecurityGroups: []string{providers.GroupName(req.Run, req.Group)},
 		Metadata: map[string]string{MetaRun: req.Run, MetaGroup: req.Group, MetaUnit: req.Unit, MetaToken: req.Token},
 	}
-	if ud := providers.SpecString(req.Spec, "user_data"); ud != "" {
-		opts.UserData = []byte(ud)
+	if s.UserData != "" {
+		opts.UserData = []byte(s.UserData)
 	}
-	if n := providers.SpecString(req.Spec, "network"); n != "" {
-		id, err := c.networkID(ctx, n, false)
+	if s.Network != "" {
+		id, err := c.networkID(ctx, s.Network)
 		if err != nil {
 			return nil, err
 		}
 		opts.Networks = []servers.Network{{UUID: id}}
 	}
-	if gb := providers.SpecInt(req.Spec, "volume_size"); gb > 0 {
+	if s.VolumeSize > 0 {
 		opts.ImageRef = ""
 		opts.BlockDevice = []servers.BlockDevice{{BootIndex: 0, UUID: imageID, SourceType: servers.SourceImage,
-			DestinationType: servers.DestinationVolume, VolumeSize: gb, DeleteOnTermination: true}}
+			DestinationType: servers.DestinationVolume, VolumeSize: s.VolumeSize, DeleteOnTermination: true}}
 	}
 	for attempt := 0; ; attempt++ {
-		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: providers.KeyPairName(req.Run, req.Group, req.AuthorizedKey)}, nil).Extract()
+		srv, err := servers.Create(ctx, c.compute, keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: g.KeyPair}, nil).Extract()
 		if err == nil {
 			c.mu.Lock()
 			c.made[req.Token] = srv.ID
@@ -550,7 +594,7 @@ func (c *client) ensureFloatingIP(ctx context.Context, serverID, netName string)
 	if have, _ := floatingips.ExtractFloatingIPs(fp); len(have) > 0 {
 		return nil
 	}
-	ext, err := c.networkID(ctx, netName, true)
+	ext, err := c.networkID(ctx, netName)
 	if err != nil {
 		return err
 	}
@@ -582,12 +626,13 @@ func (c *client) releaseFloatingIPs(ctx context.Context, serverID string) error 
 	return nil
 }
 
-func instance(s servers.Server, spec map[string]any) providers.Instance {
-	inst := providers.Instance{ID: s.ID, Token: s.Metadata[MetaToken], Port: 22, User: providers.SpecString(spec, "user"), Spec: spec}
+// instance is kumo's view of a server; fields locate it again.
+func instance(srv servers.Server, s Spec, fields map[string]any) providers.Instance {
+	inst := providers.Instance{ID: srv.ID, Token: srv.Metadata[MetaToken], Port: 22, User: s.User, Spec: fields}
 	if inst.User == "" {
 		inst.User = "ubuntu"
 	}
-	for _, list := range s.Addresses {
+	for _, list := range srv.Addresses {
 		addrs, _ := list.([]any)
 		for _, a := range addrs {
 			m, _ := a.(map[string]any)
@@ -605,10 +650,10 @@ func instance(s servers.Server, spec map[string]any) providers.Instance {
 	if inst.IP == "" {
 		inst.IP = inst.PrivateIP
 	}
-	if port, err := strconv.Atoi(s.Metadata[PortKey]); err == nil {
+	if port, err := strconv.Atoi(srv.Metadata[providers.EmulatorPortKey]); err == nil {
 		inst.Port = port
 	}
-	switch s.Status {
+	switch srv.Status {
 	case "ACTIVE":
 		inst.State = providers.Running
 	case "BUILD":
@@ -623,7 +668,7 @@ func instance(s servers.Server, spec map[string]any) providers.Instance {
 
 // Find looks the node up by its token.
 func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Instance, bool, error) {
-	c, err := p.client(ctx, ref.Spec)
+	c, s, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return providers.Instance{}, false, err
 	}
@@ -632,13 +677,13 @@ func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Insta
 	if err != nil || srv == nil {
 		return providers.Instance{}, false, err
 	}
-	return instance(*srv, ref.Spec), true, nil
+	return instance(*srv, s, ref.Spec), true, nil
 }
 
 // Delete releases the server's floating IPs, deletes it and waits until
 // it is gone.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
-	c, err := p.client(ctx, ref.Spec)
+	c, _, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return err
 	}
@@ -652,50 +697,51 @@ func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 	if err != nil {
 		return fmt.Errorf("openstack: deleting %s: %w", ref.ID, err)
 	}
-	_, err = c.poll.wait(ctx, ref.ID, "DELETED")
+	_, err = c.wait(ctx, ref.ID, deleted)
 	return err
 }
 
 // PowerOff stops the server and waits for SHUTOFF.
 func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
-	c, err := p.client(ctx, ref.Spec)
+	c, _, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return err
 	}
 	if err := servers.Stop(ctx, c.compute, ref.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
 		return fmt.Errorf("openstack: stopping %s: %w", ref.ID, err)
 	}
-	_, err = c.poll.wait(ctx, ref.ID, "SHUTOFF")
+	_, err = c.wait(ctx, ref.ID, "SHUTOFF")
 	return err
 }
 
 // PowerOn starts the server and waits for ACTIVE.
 func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.Instance, error) {
-	c, err := p.client(ctx, ref.Spec)
+	c, s, err := p.client(ctx, ref.Spec)
 	if err != nil {
 		return providers.Instance{}, err
 	}
 	if err := servers.Start(ctx, c.compute, ref.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
 		return providers.Instance{}, fmt.Errorf("openstack: starting %s: %w", ref.ID, err)
 	}
-	srv, err := c.poll.wait(ctx, ref.ID, "ACTIVE")
+	srv, err := c.wait(ctx, ref.ID, "ACTIVE")
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	return instance(*srv, ref.Spec), nil
+	return instance(*srv, s, ref.Spec), nil
 }
 
 // List returns the run's servers in the clouds its units used.
 func (p *Provider) List(ctx context.Context, run string, specs []map[string]any) ([]providers.Instance, error) {
 	var out []providers.Instance
-	err := providers.ForEachClient(specs, p.opener(ctx), func(c *client, spec map[string]any) error {
+	err := providers.ForEachClient(specs, p.opener(ctx), func(c *client, fields map[string]any) error {
 		all, err := c.allServers(ctx)
 		if err != nil {
 			return err
 		}
-		for _, s := range all {
-			if s.Metadata[MetaRun] == run {
-				out = append(out, instance(s, spec))
+		s, _ := specOf(fields)
+		for _, srv := range all {
+			if srv.Metadata[MetaRun] == run {
+				out = append(out, instance(srv, s, fields))
 			}
 		}
 		return nil
@@ -705,7 +751,10 @@ func (p *Provider) List(ctx context.Context, run string, specs []map[string]any)
 
 // opener is p.client bound to ctx, for providers.ForEachClient.
 func (p *Provider) opener(ctx context.Context) func(map[string]any) (*client, error) {
-	return func(spec map[string]any) (*client, error) { return p.client(ctx, spec) }
+	return func(fields map[string]any) (*client, error) {
+		c, _, err := p.client(ctx, fields)
+		return c, err
+	}
 }
 
 func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
@@ -716,51 +765,67 @@ func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
 	return servers.ExtractServers(pages)
 }
 
+// serversByID is the poller's listing. Nova lists every server in one
+// call, so it does not narrow to the ids asked about.
+func (c *client) serversByID(ctx context.Context, _ []string) (map[string]servers.Server, error) {
+	all, err := c.allServers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]servers.Server, len(all))
+	for _, srv := range all {
+		out[srv.ID] = srv
+	}
+	return out, nil
+}
+
+// deleted is the status kumo waits for when a server is to be gone.
+const deleted = "DELETED"
+
+// wait returns the server once its status is status (deleted: once it is
+// gone), or fails when it goes to ERROR or disappears.
+func (c *client) wait(ctx context.Context, id, status string) (*servers.Server, error) {
+	srv, err := c.poll.Wait(ctx, id, func(srv servers.Server, found bool) (bool, error) {
+		switch {
+		case !found && status == deleted:
+			return true, nil
+		case !found:
+			return false, fmt.Errorf("openstack: server %s disappeared while waiting for %s", id, status)
+		case srv.Status == status:
+			return true, nil
+		case srv.Status == "ERROR":
+			return false, fmt.Errorf("openstack: server %s went to ERROR: %s", id, srv.Fault.Message)
+		}
+		return false, nil
+	})
+	return &srv, err
+}
+
 // DeleteGroup deletes the group's security group and keypair once its
 // servers are gone.
 func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error {
-	name := providers.GroupName(run, group)
 	return providers.ForEachClient(specs, p.opener(ctx), func(c *client, _ map[string]any) error {
 		all, err := c.allServers(ctx)
 		if err != nil {
 			return err
 		}
-		for _, s := range all {
-			if s.Metadata[MetaRun] == run && s.Metadata[MetaGroup] == group {
-				if _, err := c.poll.wait(ctx, s.ID, "DELETED"); err != nil {
+		for _, srv := range all {
+			if srv.Metadata[MetaRun] == run && srv.Metadata[MetaGroup] == group {
+				if _, err := c.wait(ctx, srv.ID, deleted); err != nil {
 					return err
 				}
 			}
 		}
-		pages, err := groups.List(c.network, groups.ListOpts{Name: name}).AllPages(ctx)
-		if err != nil {
-			return err
-		}
-		sgs, _ := groups.ExtractGroups(pages)
-		for _, sg := range sgs {
-			if err := groups.Delete(ctx, c.network, sg.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-				return fmt.Errorf("openstack: deleting security group %s: %w", name, err)
-			}
-		}
-		kpages, err := keypairs.List(c.compute, nil).AllPages(ctx)
-		if err != nil {
-			return fmt.Errorf("openstack: listing keypairs: %w", err)
-		}
-		kps, err := keypairs.ExtractKeyPairs(kpages)
-		if err != nil {
-			return err
-		}
-		for _, kp := range kps {
-			if !providers.IsGroupKeyPair(kp.Name, run, group) {
-				continue
-			}
-			if err := keypairs.Delete(ctx, c.compute, kp.Name, nil).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-				return fmt.Errorf("openstack: deleting keypair %s: %w", kp.Name, err)
-			}
-			c.mu.Lock()
-			delete(c.groups, kp.Name)
-			c.mu.Unlock()
-		}
-		return nil
+		return c.access.Remove(ctx, c, run, group)
 	})
+}
+
+// Describe gives the size of a spec's servers, where known.
+func (p *Provider) Describe(fields map[string]any) providers.Size {
+	s, _ := specOf(fields)
+	size := sizes.Flavors[s.FlavorName]
+	if s.VolumeSize > 0 {
+		size.DiskGB = s.VolumeSize
+	}
+	return size
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/local"
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 )
@@ -114,7 +117,7 @@ func TestLifecycleAgainstTheEmulator(t *testing.T) {
 
 func TestRateLimitsAnd5xxAreRetried(t *testing.T) {
 	ctx := context.Background()
-	_, spec := emulator(t, osemu.Options{ThrottleEvery: 3, FailEvery: 7})
+	_, spec := emulator(t, osemu.Options{Faults: emulate.Faults{ThrottleEvery: 3, FailEvery: 7}})
 	p := fast()
 	key := authorizedKey()
 	errs := make(chan error, 4)
@@ -213,5 +216,27 @@ func TestAGroupMadeAgainGetsItsNewKey(t *testing.T) {
 	}
 	if left := emu.KeyPairs(); len(left) != 0 {
 		t.Errorf("keypairs left after the group's cleanup: %v", left)
+	}
+}
+
+// Units of one group may open different ports; each is opened once, and
+// a later kumo process finds them open.
+func TestEveryUnitOpensItsPorts(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, osemu.Options{})
+	key := authorizedKey()
+	create := func(p *Provider, token, unit string, ports ...any) {
+		s := maps.Clone(spec)
+		s["ports"] = ports
+		if _, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: unit, Name: unit + "-1", Index: 1, Spec: s, AuthorizedKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := fast()
+	create(p, "tok-web", "web", 8080)
+	create(p, "tok-db", "db", 5432)
+	create(fast(), "tok-web-2", "web", 8080)
+	if got := emu.OpenPorts(providers.GroupName("r", "g")); !slices.Equal(got, []int{22, 5432, 8080}) {
+		t.Errorf("open ports %v, want 22, 5432 and 8080", got)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,23 +43,18 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kumo-dev/kumo/providers/aws/sizes"
 	"github.com/kumo-dev/kumo/providers/emulate"
 )
 
-// PortTag is the tag that tells an emulated instance's SSH port.
-const PortTag = "kumo:emulator-ssh-port"
-
 // Options configure an emulator.
 type Options struct {
-	Dir           string        // where the backing local nodes live
-	Latency       time.Duration // added to every request
-	ThrottleEvery int           // every Nth request fails with RequestLimitExceeded (0: never)
-	FailEvery     int           // every Nth request fails with InternalError (0: never)
-	RatePerSecond float64       // sustained requests per second before RequestLimitExceeded (0: unlimited)
-	Burst         float64       // requests allowed at once (default: RatePerSecond)
-	Regions       []string      // valid regions (default: a few real ones)
-	LocalServer   []string      // node server command for the local nodes (tests)
-	Now           func() time.Time
+	Dir         string   // where the backing local nodes live
+	Regions     []string // valid regions (default: a few real ones)
+	LocalServer []string // node server command for the local nodes (tests)
+	Now         func() time.Time
+	// Faults: throttling answers RequestLimitExceeded, failures InternalError.
+	emulate.Faults
 }
 
 // Server is an emulated EC2 endpoint.
@@ -106,14 +102,6 @@ var Images = []image{
 	{"ami-0a1b2c3d4e5f60003", "debian-12-amd64-20260101"},
 }
 
-// InstanceTypes are the instance types the emulator accepts, with
-// their size (vCPUs, MiB), after the EC2 documentation.
-var InstanceTypes = map[string][2]int{
-	"t3.micro": {2, 1024}, "t3.small": {2, 2048}, "t3.medium": {2, 4096}, "t3.large": {2, 8192},
-	"m5.large": {2, 8192}, "m5.xlarge": {4, 16384}, "m5.2xlarge": {8, 32768},
-	"c5.xlarge": {4, 8192}, "g4dn.xlarge": {4, 16384}, "p3.2xlarge": {8, 62464},
-}
-
 // New makes an emulator keeping its nodes in opts.Dir.
 func New(opts Options) *Server {
 	if len(opts.Regions) == 0 {
@@ -122,8 +110,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	base := emulate.NewBase(opts.Dir, opts.LocalServer, emulate.Faults{Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery,
-		FailEvery: opts.FailEvery, RatePerSecond: opts.RatePerSecond, Burst: opts.Burst})
+	base := emulate.NewBase(opts.Dir, opts.LocalServer, opts.Faults)
 	return &Server{Base: base, opts: opts, instances: map[string]*instance{}, tokens: map[string]*reservation{},
 		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images}
 }
@@ -336,15 +323,15 @@ func (s *Server) describeInstanceTypes(q query) (any, *apiError) {
 	var out []itype
 	want := q.list("InstanceType")
 	for _, t := range want {
-		size, ok := InstanceTypes[t]
+		size, ok := sizes.InstanceTypes[t]
 		if !ok {
 			return nil, errorf(400, "InvalidInstanceType", "The following supplied instance types do not exist: [%s]", t)
 		}
-		out = append(out, itype{t, size[0], size[1]})
+		out = append(out, itype{t, size.VCPUs, int(size.MemoryGB * 1024)})
 	}
 	if len(want) == 0 {
-		for t, size := range InstanceTypes {
-			out = append(out, itype{t, size[0], size[1]})
+		for t, size := range sizes.InstanceTypes {
+			out = append(out, itype{t, size.VCPUs, int(size.MemoryGB * 1024)})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
 	}
@@ -518,10 +505,17 @@ func (s *Server) authorizeIngress(q query) (any, *apiError) {
 	if g == nil {
 		return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", q.get("GroupId"))
 	}
+	// Like EC2, a request with one rule the group has already is
+	// refused whole.
+	var ports []int
 	for _, p := range q.structs("IpPermissions") {
 		from, _ := strconv.Atoi(p.get("FromPort"))
-		g.Ports = append(g.Ports, from)
+		if slices.Contains(g.Ports, from) {
+			return nil, errorf(400, "InvalidPermission.Duplicate", "the specified rule \"peer: 0.0.0.0/0, TCP, from port: %d, to port: %d, ALLOW\" already exists", from, from)
+		}
+		ports = append(ports, from)
 	}
+	g.Ports = append(g.Ports, ports...)
 	return returnTrue("AuthorizeSecurityGroupIngressResponse"), nil
 }
 
@@ -539,6 +533,21 @@ func (s *Server) deleteSecurityGroup(q query) (any, *apiError) {
 	}
 	delete(s.groups, id)
 	return returnTrue("DeleteSecurityGroupResponse"), nil
+}
+
+// OpenPorts lists, sorted, the TCP ports the security group called name
+// lets in (tests).
+func (s *Server) OpenPorts(name string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for _, g := range s.groups {
+		if g.Name == name {
+			out = append(out, g.Ports...)
+		}
+	}
+	sort.Ints(out)
+	return out
 }
 
 // KeyPairs lists the key pairs' names (tests).

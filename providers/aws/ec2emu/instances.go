@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/aws/sizes"
 )
 
 // Instance states and their codes, per the EC2 API Reference (InstanceState).
@@ -59,7 +60,7 @@ func (inst *instance) xml() instanceXML {
 		x.Tags = append(x.Tags, tagXML{k, v})
 	}
 	if inst.Port > 0 && inst.State == "running" {
-		x.Tags = append(x.Tags, tagXML{PortTag, strconv.Itoa(inst.Port)})
+		x.Tags = append(x.Tags, tagXML{providers.EmulatorPortKey, strconv.Itoa(inst.Port)})
 	}
 	return x
 }
@@ -81,7 +82,7 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 	if itype == "" {
 		itype = "m1.small" // EC2's default, which this emulator does not offer
 	}
-	if _, ok := InstanceTypes[itype]; !ok {
+	if _, ok := sizes.InstanceTypes[itype]; !ok {
 		return nil, errorf(400, "InvalidParameterValue", "Invalid value '%s' for InstanceType.", itype)
 	}
 	found := false
@@ -222,6 +223,8 @@ func (inst *instance) matches(filters map[string][]string) bool {
 		switch {
 		case name == "instance-state-name":
 			have = inst.State
+		case name == "instance-id":
+			have = inst.ID
 		case name == "client-token":
 			have = inst.ClientToken
 		case strings.HasPrefix(name, "tag:"):

@@ -40,10 +40,8 @@ import (
 
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/emulate"
+	"github.com/kumo-dev/kumo/providers/openstack/sizes"
 )
-
-// PortKey is the metadata key that tells an emulated server's SSH port.
-const PortKey = "kumo:emulator-ssh-port"
 
 // Credentials the emulator accepts.
 const (
@@ -56,19 +54,10 @@ const (
 
 // Options configure an emulator.
 type Options struct {
-	Dir           string
-	Latency       time.Duration
-	ThrottleEvery int     // every Nth request gets 429 (0: never)
-	FailEvery     int     // every Nth request gets 503 (0: never)
-	RatePerSecond float64 // sustained requests per second before 429 (0: unlimited)
-	Burst         float64 // requests allowed at once (default: RatePerSecond)
-	LocalServer   []string
-}
-
-// Flavors the emulator offers: name -> vcpus, MiB, GB.
-var Flavors = map[string][3]int{
-	"m1.tiny": {1, 512, 1}, "m1.small": {1, 2048, 20}, "m1.medium": {2, 4096, 40},
-	"m1.large": {4, 8192, 80}, "m1.xlarge": {8, 16384, 160}, "g1.xlarge": {8, 65536, 160},
+	Dir         string   // where the backing local nodes live
+	LocalServer []string // node server command for the local nodes (tests)
+	// Faults: throttling answers 429 with Retry-After, failures 503.
+	emulate.Faults
 }
 
 // Images the emulator offers: id -> name.
@@ -121,8 +110,7 @@ type floatingIP struct {
 
 // New makes an emulator keeping its nodes in opts.Dir.
 func New(opts Options) *Server {
-	base := emulate.NewBase(opts.Dir, opts.LocalServer, emulate.Faults{Latency: opts.Latency, ThrottleEvery: opts.ThrottleEvery,
-		FailEvery: opts.FailEvery, RatePerSecond: opts.RatePerSecond, Burst: opts.Burst})
+	base := emulate.NewBase(opts.Dir, opts.LocalServer, opts.Faults)
 	return &Server{Base: base, opts: opts, token: newID(), keypairs: map[string]string{},
 		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
 		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}}}
@@ -313,8 +301,8 @@ func (s *Server) compute(r *http.Request, p []string, body map[string]json.RawMe
 		return ok(202, nil)
 	case len(p) == 2 && p[0] == "flavors" && p[1] == "detail":
 		var out []map[string]any
-		for name, f := range Flavors {
-			out = append(out, map[string]any{"id": "flavor-" + name, "name": name, "vcpus": f[0], "ram": f[1], "disk": f[2]})
+		for name, f := range sizes.Flavors {
+			out = append(out, map[string]any{"id": "flavor-" + name, "name": name, "vcpus": f.VCPUs, "ram": int(f.MemoryGB * 1024), "disk": f.DiskGB})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 		return ok(200, map[string]any{"flavors": out})
@@ -388,7 +376,7 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		return novaError(400, "badRequest", "Can not find requested image")
 	}
 	flavor := strings.TrimPrefix(req.FlavorRef, "flavor-")
-	if _, ok := Flavors[flavor]; !ok {
+	if _, ok := sizes.Flavors[flavor]; !ok {
 		return novaError(400, "badRequest", "Flavor %s could not be found.", req.FlavorRef)
 	}
 	s.mu.Lock()
@@ -453,7 +441,7 @@ func (s *Server) serverJSON(srv *server) map[string]any {
 		}
 		addrs[srv.Network] = list
 		if srv.Status == "ACTIVE" {
-			meta[PortKey] = strconv.Itoa(srv.Port)
+			meta[providers.EmulatorPortKey] = strconv.Itoa(srv.Port)
 		}
 	}
 	var groups []map[string]string
@@ -550,6 +538,26 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 		}
 	}()
 	return ok(202, nil)
+}
+
+// OpenPorts lists, sorted, the TCP ports the security group called name
+// lets in (tests).
+func (s *Server) OpenPorts(name string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for _, g := range s.groups {
+		if g.Name != name {
+			continue
+		}
+		for _, r := range g.Rules {
+			if port, ok := r["port_range_min"].(float64); ok {
+				out = append(out, int(port))
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
 }
 
 // KeyPairs lists the keypairs' names (tests).

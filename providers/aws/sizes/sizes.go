@@ -1,10 +1,13 @@
-package aws
+// Package sizes holds the EC2 instance types kumo knows, with their sizes
+// and prices: the aws provider describes flavors with it and kumo's EC2
+// emulator offers exactly these types.
+package sizes
 
 import "github.com/kumo-dev/kumo/providers"
 
-// instanceTypes are sizes and Linux on-demand prices in us-east-1 (USD
+// InstanceTypes are sizes and Linux on-demand prices in us-east-1 (USD
 // per hour, from the EC2 pricing pages) of the types the catalog uses.
-var instanceTypes = map[string]providers.Size{
+var InstanceTypes = map[string]providers.Size{
 	"t3.micro":    {VCPUs: 2, MemoryGB: 1, PriceHour: 0.0104},
 	"t3.small":    {VCPUs: 2, MemoryGB: 2, PriceHour: 0.0208},
 	"t3.medium":   {VCPUs: 2, MemoryGB: 4, PriceHour: 0.0416},
@@ -15,11 +18,4 @@ var instanceTypes = map[string]providers.Size{
 	"c5.xlarge":   {VCPUs: 4, MemoryGB: 8, PriceHour: 0.17},
 	"g4dn.xlarge": {VCPUs: 4, MemoryGB: 16, PriceHour: 0.526},
 	"p3.2xlarge":  {VCPUs: 8, MemoryGB: 61, PriceHour: 3.06},
-}
-
-// Describe gives the size of a spec's instances, where known.
-func (p *Provider) Describe(spec map[string]any) providers.Size {
-	s := instanceTypes[providers.SpecString(spec, "instance_type")]
-	s.DiskGB = providers.SpecInt(spec, "volume_size")
-	return s
 }
