@@ -47,13 +47,25 @@ type (
 	runDoneMsg struct{ err error }
 )
 
+// A cellView is where a cell stands on screen: the runner's status once
+// it has finished, else one of these.
+type cellView string
+
+const (
+	viewPending cellView = "pending" // not reached yet
+	viewText    cellView = "text"    // a markdown cell: nothing to run
+	viewRunning cellView = "running"
+)
+
+func finishedView(s runner.CellStatus) cellView { return cellView(s) }
+
 // stepAnswer is the model's answer to waitingMsg.
 type stepAnswer bool // true: run it; false: stop
 
 type tuiModel struct {
 	title   string
 	cells   []*lang.Cell
-	status  map[int]string
+	status  map[int]cellView
 	output  map[int][]string
 	errs    map[int]string
 	times   map[int]time.Duration
@@ -77,13 +89,13 @@ type tuiModel struct {
 }
 
 func newTUIModel(title string, cells []*lang.Cell, answers chan<- stepAnswer, cancel context.CancelFunc) tuiModel {
-	m := tuiModel{title: title, cells: cells, status: map[int]string{}, output: map[int][]string{}, errs: map[int]string{},
+	m := tuiModel{title: title, cells: cells, status: map[int]cellView{}, output: map[int][]string{}, errs: map[int]string{},
 		times: map[int]time.Duration{}, current: -1, waiting: -1, stopped: -1, answers: answers, cancel: cancel,
 		spin: spinner.New(spinner.WithSpinner(spinner.Dot)), width: 100, height: 30}
 	for _, c := range cells {
-		m.status[c.Index] = "pending"
+		m.status[c.Index] = viewPending
 		if !c.Runnable() {
-			m.status[c.Index] = "text"
+			m.status[c.Index] = viewText
 		}
 	}
 	return m
@@ -101,7 +113,7 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	case cellStartedMsg:
 		m.current, m.waiting = msg.idx, -1
-		m.status[msg.idx] = "running"
+		m.status[msg.idx] = viewRunning
 		m.selected = msg.idx
 		if msg.reason != "" {
 			m.output[msg.idx] = []string{styleDim.Render("runs live: " + msg.reason)}
@@ -114,7 +126,7 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.notices = append(m.notices, msg.text)
 	case cellFinishedMsg:
 		m.statusLine = ""
-		m.status[msg.idx] = string(msg.result.Status)
+		m.status[msg.idx] = finishedView(msg.result.Status)
 		if msg.result.Status == runner.Replayed && msg.result.Output != "" {
 			// What the cell printed when it ran live.
 			m.output[msg.idx] = strings.Split(strings.TrimRight(msg.result.Output, "\n"), "\n")
@@ -186,17 +198,17 @@ var (
 
 func (m tuiModel) icon(idx int) string {
 	switch m.status[idx] {
-	case "running":
+	case viewRunning:
 		return m.spin.View()
-	case string(runner.Ran):
+	case finishedView(runner.Ran):
 		return styleOK.Render("✔")
-	case string(runner.Replayed):
+	case finishedView(runner.Replayed):
 		return styleOK.Render("↺")
-	case string(runner.Failed):
+	case finishedView(runner.Failed):
 		return styleFailed.Render("✘")
-	case string(runner.Skipped):
+	case finishedView(runner.Skipped):
 		return "·"
-	case "text":
+	case viewText:
 		return styleDim.Render("¶")
 	}
 	if idx == m.waiting {
@@ -217,7 +229,7 @@ func (m tuiModel) render() string {
 	var list strings.Builder
 	for _, c := range m.cells {
 		suffix := ""
-		if d, ok := m.times[c.Index]; ok && m.status[c.Index] == string(runner.Ran) {
+		if d, ok := m.times[c.Index]; ok && m.status[c.Index] == finishedView(runner.Ran) {
 			suffix = " " + round(d).String()
 		}
 		label := truncate(cellLabel(c), listWidth-4-len(suffix))
