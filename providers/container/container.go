@@ -401,6 +401,11 @@ func (p *Provider) start(ctx context.Context, dir string, m meta) error {
 	for inNode, host := range m.Shared {
 		args = append(args, "--bind="+host+":"+inNode)
 	}
+	// FUSE lets nodes mount each other's folders (sshfs): this kernel
+	// has no NFS, and nspawn does not give containers /dev/fuse.
+	if _, err := os.Stat("/dev/fuse"); err == nil {
+		args = append(args, "--bind=/dev/fuse")
+	}
 	// The shell puts itself in the node's cgroups and becomes nspawn.
 	script := `for f in "$@"; do case "$f" in --) break;; esac; echo $$ > "$f" || exit 1; done; while [ "$1" != -- ]; do shift; done; shift; exec "$@"`
 	shArgs := append([]string{"-c", script, "sh"}, procs...)
