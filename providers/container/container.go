@@ -18,7 +18,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -422,7 +421,7 @@ func (p *Provider) start(ctx context.Context, dir string, m meta) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("container: starting systemd-nspawn for %s: %w", m.Name, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "nspawn.pid"), []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o600); err != nil {
+	if err := providers.WriteFileAtomic(filepath.Join(dir, "nspawn.pid"), []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o600); err != nil {
 		return err
 	}
 	go cmd.Wait() // reaped if it exits while kumo runs
@@ -710,16 +709,11 @@ func (p *Provider) Describe(fields map[string]any) providers.Size {
 
 func readMeta(dir string) (meta, error) {
 	var m meta
-	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
-	if err != nil {
-		return m, err
-	}
-	return m, json.Unmarshal(b, &m)
+	return m, providers.ReadJSON(filepath.Join(dir, "meta.json"), &m)
 }
 
 func writeMeta(dir string, m meta) error {
-	b, _ := json.MarshalIndent(m, "", "  ")
-	return writeFileAtomic(filepath.Join(dir, "meta.json"), b, 0o600)
+	return providers.WriteJSON(filepath.Join(dir, "meta.json"), m)
 }
 
 // Cleanup stops and removes every container node under dir (a state's

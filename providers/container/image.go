@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kumo-dev/kumo/providers"
 )
 
 // Images are the root file systems nodes boot from. One is built once
@@ -165,7 +167,7 @@ func (im Images) Build(ctx context.Context, name string, log io.Writer) (Image, 
 			return Image{}, err
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "current"), []byte(hash+"\n"), 0o644); err != nil {
+	if err := providers.WriteFileAtomic(filepath.Join(dir, "current"), []byte(hash+"\n"), 0o644); err != nil {
 		return Image{}, err
 	}
 	return im.image(name, hash)
@@ -267,24 +269,4 @@ func fileHash(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-// writeFileAtomic replaces path through a temporary file beside it.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), mode)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

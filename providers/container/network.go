@@ -3,7 +3,6 @@ package container
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/kumo-dev/kumo/providers"
 )
 
 // Each unit group has a network of its own, like a cloud VPC: a bridge
@@ -70,12 +71,8 @@ func readNetworks(dir string) (map[string]*network, error) {
 	}
 	out := map[string]*network{}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
 		var n network
-		if err := json.Unmarshal(b, &n); err != nil {
+		if err := providers.ReadJSON(f, &n); err != nil {
 			return nil, fmt.Errorf("container: network record %s: %w", f, err)
 		}
 		out[n.Key] = &n
@@ -84,8 +81,7 @@ func readNetworks(dir string) (map[string]*network, error) {
 }
 
 func writeNetwork(dir string, n *network) error {
-	b, _ := json.MarshalIndent(n, "", "  ")
-	return writeFileAtomic(filepath.Join(dir, n.Key+".json"), b, 0o600)
+	return providers.WriteJSON(filepath.Join(dir, n.Key+".json"), n)
 }
 
 // hostPrefixes are the networks the host has addresses on: a group

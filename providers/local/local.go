@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -378,33 +377,13 @@ func nodeEnv() []string {
 
 func readMeta(dir string) (meta, error) {
 	var m meta
-	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
-	if err != nil {
-		return m, err
-	}
-	return m, json.Unmarshal(b, &m)
+	return m, providers.ReadJSON(filepath.Join(dir, "meta.json"), &m)
 }
 
-// writeMeta replaces meta.json atomically. Each write has a temporary
-// file of its own: two writers (the server and a power call) may race.
+// writeMeta replaces meta.json atomically: the server and a power call
+// may both write it.
 func writeMeta(dir string, m meta) error {
-	b, _ := json.MarshalIndent(m, "", "  ")
-	f, err := os.CreateTemp(dir, "meta.json.*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o600)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, "meta.json"))
+	return providers.WriteJSON(filepath.Join(dir, "meta.json"), m)
 }
 
 func readSigner(path string) (ssh.Signer, error) {
