@@ -166,3 +166,12 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 		PinTarget: "addr:" + net.JoinHostPort(host, strconv.Itoa(port)),
 	}, nil
 }
+
+// A Handle is a value that names a part of the world whose contents
+// change while the value stays the same: a unit group, a unit (see
+// builtins/units). A cell that reads one depends on the earlier cells
+// that made or deleted something in it (see lang/runner).
+type Handle interface {
+	starlark.Value
+	Scope() (group, unit string) // unit is "" for a whole group
+}

@@ -23,7 +23,7 @@ func (e *Engine) Group(call Call, name string) (state.Resource, error) {
 	g, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
 	if err == nil {
 		if call.Site != "" && g.Data.Origin == call.Site {
-			call.Effects.Made(g.Token)
+			call.Effects.Made(g)
 		}
 		return g, nil
 	}
@@ -39,7 +39,7 @@ func (e *Engine) Group(call Call, name string) (state.Resource, error) {
 	if err := e.Store.InsertIntents([]*state.Resource{&g}); err != nil {
 		return g, err
 	}
-	call.Effects.Made(g.Token)
+	call.Effects.Made(g)
 	return g, nil
 }
 

@@ -70,7 +70,7 @@ func (e *Engine) CreateUnit(ctx context.Context, call Call, group, name string, 
 			}
 		}
 	}
-	call.Effects.Made(u.Token)
+	call.Effects.Made(u)
 	if _, err := e.converge(ctx, call, u, g, nodes, limit, u.Status == state.Ready); err != nil {
 		return u, err
 	}
@@ -319,7 +319,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g st
 	for _, n := range done {
 		if n.Data.Origin == call.Site && n.Status == state.Ready {
 			out = append(out, n)
-			call.Effects.Made(n.Token)
+			call.Effects.Made(n)
 		}
 	}
 	return out, nil
@@ -508,7 +508,7 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 		if err := e.deleteAtProvider(ctx, n); err != nil {
 			return fmt.Errorf("%s: %w (it stays recorded; run the deletion or kumo destroy again)", n.Name, err)
 		}
-		call.Effects.Deleted(n.Token)
+		call.Effects.Deleted(*n)
 		return e.Store.DeleteResource(n.ID)
 	})
 	if err != nil {
@@ -518,7 +518,7 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 		if r.Kind == state.KindGroup && r.Data.KeyFile != "" {
 			removeKey(r.Data.KeyFile)
 		}
-		call.Effects.Deleted(r.Token)
+		call.Effects.Deleted(r)
 		if err := e.Store.DeleteResource(r.ID); err != nil {
 			return err
 		}

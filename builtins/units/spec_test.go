@@ -39,7 +39,7 @@ func TestSpec(t *testing.T) {
 		{"s = spec(\"local\", \"small\")\ns.user = \"ubuntu\"\ns.cpus = s.cpus * 2", `spec("local", "small", cpus=2, disk_gb=10, memory_gb=1, user="ubuntu")`, false},
 		{`s = spec("local", "huge")`, `unknown flavor "huge" for provider local (have: large, medium, small)`, true},
 		{`s = spec("aws", "small")`, `unknown provider "aws" (have: local)`, true},
-		{`s = spec("local", "small", gpus = 1)`, `unknown field "gpus" for provider local (valid: cpus, disk_gb, memory_gb, user)`, true},
+		{`s = spec("local", "small", gpus = 1)`, `unknown field "gpus" for provider local (valid: cpus, disk_gb, memory_gb, ports, user)`, true},
 		{"s = spec(\"local\", \"small\")\ns.gpus = 1", `unknown field "gpus"`, false},
 		// Values are checked against the provider's typed spec where they are set.
 		{`s = spec("local", "small", cpus = "two")`, `local field cpus is a string, want a whole number`, true},

@@ -66,19 +66,22 @@ var (
 	_ builtins.Journaled = (*Unit)(nil)
 	_ builtins.Journaled = (*Node)(nil)
 	_ builtins.Host      = (*Node)(nil)
+	_ builtins.Handle    = (*UnitGroup)(nil)
+	_ builtins.Handle    = (*Unit)(nil)
 )
 
 // --- UnitGroup ---
 
-func (g *UnitGroup) String() string        { return fmt.Sprintf("unit_group(%q)", g.Name) }
-func (g *UnitGroup) Type() string          { return "unit_group" }
-func (g *UnitGroup) Freeze()               {}
-func (g *UnitGroup) Truth() starlark.Bool  { return starlark.True }
-func (g *UnitGroup) Hash() (uint32, error) { return starlark.String(g.Name).Hash() }
-func (g *UnitGroup) AttrNames() []string   { return append([]string{"name"}, groupMethods.Names()...) }
-func (g *UnitGroup) JournalKind() string   { return "unit_group" }
-func (g *UnitGroup) JournalData() any      { return g }
-func (g *UnitGroup) DigestString() string  { return "unit_group:" + g.Run + "/" + g.Name }
+func (g *UnitGroup) String() string          { return fmt.Sprintf("unit_group(%q)", g.Name) }
+func (g *UnitGroup) Type() string            { return "unit_group" }
+func (g *UnitGroup) Freeze()                 {}
+func (g *UnitGroup) Truth() starlark.Bool    { return starlark.True }
+func (g *UnitGroup) Hash() (uint32, error)   { return starlark.String(g.Name).Hash() }
+func (g *UnitGroup) AttrNames() []string     { return append([]string{"name"}, groupMethods.Names()...) }
+func (g *UnitGroup) JournalKind() string     { return "unit_group" }
+func (g *UnitGroup) JournalData() any        { return g }
+func (g *UnitGroup) DigestString() string    { return "unit_group:" + g.Run + "/" + g.Name }
+func (g *UnitGroup) Scope() (string, string) { return g.Name, "" }
 func (g *UnitGroup) Attr(name string) (starlark.Value, error) {
 	if name == "name" {
 		return starlark.String(g.Name), nil
@@ -96,9 +99,10 @@ func (u *Unit) Hash() (uint32, error) { return starlark.String(u.Group + "/" + u
 func (u *Unit) AttrNames() []string {
 	return append([]string{"group", "name", "provider"}, unitMethods.Names()...)
 }
-func (u *Unit) JournalKind() string  { return "unit" }
-func (u *Unit) JournalData() any     { return u }
-func (u *Unit) DigestString() string { return "unit:" + u.Run + "/" + u.Group + "/" + u.Name }
+func (u *Unit) JournalKind() string     { return "unit" }
+func (u *Unit) JournalData() any        { return u }
+func (u *Unit) DigestString() string    { return "unit:" + u.Run + "/" + u.Group + "/" + u.Name }
+func (u *Unit) Scope() (string, string) { return u.Group, u.Name }
 func (u *Unit) Attr(name string) (starlark.Value, error) {
 	switch name {
 	case "name":

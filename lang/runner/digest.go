@@ -32,6 +32,7 @@ type digester struct {
 	session *lang.Session
 	memo    map[starlark.Value]string // functions digested in this pass
 	active  map[any]bool              // values being digested: cycles
+	handles map[scope]bool            // when set, the handles met (see world.go)
 }
 
 func newDigester(rec *lang.Recipe, s *lang.Session) *digester {
@@ -49,6 +50,7 @@ func (d *digester) digest(v starlark.Value) string {
 }
 
 func (d *digester) write(h hash.Hash, v starlark.Value) {
+	d.noteHandle(v)
 	switch v := v.(type) {
 	case nil:
 		h.Write([]byte("unset;"))

@@ -232,8 +232,8 @@ func (r *Runner) stillMade(id int64) string {
 		return ""
 	}
 	var names []string
-	for _, t := range effects[id].Made {
-		if res, err := r.store.Resource(state.Query{Run: r.opts.Run, Token: t}); err == nil && res.Kind == state.KindNode {
+	for _, e := range effects[id].Made {
+		if res, err := r.store.Resource(state.Query{Run: r.opts.Run, Token: e.Token}); err == nil && res.Kind == state.KindNode {
 			names = append(names, res.Name)
 		}
 	}
@@ -261,6 +261,9 @@ type pass struct {
 	restart    map[int]string
 	stopped    bool
 	digest     *digester
+
+	effectsCache map[int64]state.CellEffects // see effects
+	worldCells   map[int64][]string          // see worldInput
 }
 
 func (p *pass) run(ctx context.Context) (*Summary, error) {
@@ -348,6 +351,9 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			}
 		}
 		res := p.exec(ctx, c, inputs, reason)
+		if res.Status != Replayed {
+			p.effectsCache = nil // a live cell may have made or deleted resources
+		}
 		r.finish(sum, c, res)
 		if res.Status == Replayed {
 			p.replayed[c.Index] = true
@@ -370,10 +376,15 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 func (p *pass) inputs(c *lang.Cell) map[string]string {
 	deps := p.r.opts.Recipe.Deps[c.Index]
 	p.digest.reset()
+	p.digest.handles = map[scope]bool{}
 	in := map[string]string{}
 	for _, name := range deps.Reads {
 		in[name] = p.digest.digest(p.r.session.Globals[name])
 	}
+	if w := p.worldInput(c.Index, p.digest.handles); w != "" {
+		in[worldKey] = w
+	}
+	p.digest.handles = nil
 	for _, m := range deps.Loads {
 		d, err := p.r.session.ModuleDigest(m)
 		if err != nil {
@@ -421,19 +432,23 @@ func (p *pass) why(c *lang.Cell, inputs map[string]string) string {
 	}
 	var changed []string
 	for k, v := range inputs {
-		if rec.Inputs[k] != v {
+		if rec.Inputs[k] != v && k != worldKey {
 			changed = append(changed, k)
 		}
 	}
 	for k := range rec.Inputs {
-		if _, ok := inputs[k]; !ok {
+		if _, ok := inputs[k]; !ok && k != worldKey {
 			changed = append(changed, k)
 		}
 	}
-	if len(changed) == 0 {
-		return ""
+	var reasons []string
+	if len(changed) > 0 {
+		reasons = append(reasons, p.describe(changed))
 	}
-	return p.describe(changed)
+	if inputs[worldKey] != rec.Inputs[worldKey] {
+		reasons = append(reasons, p.worldReason(rec.Inputs[worldKey], inputs[worldKey]))
+	}
+	return strings.Join(reasons, "; ")
 }
 
 // describe renders changed inputs: "students changed", "module lib.star
@@ -478,15 +493,15 @@ func (p *pass) checkWorld(ctx context.Context, current *lang.Cell) bool {
 	// What some cell of the recipe deleted is meant to be gone.
 	meant := map[string]bool{}
 	for _, rec := range r.records {
-		for _, t := range effects[rec.ID].Deleted {
-			meant[t] = true
+		for _, e := range effects[rec.ID].Deleted {
+			meant[e.Token] = true
 		}
 	}
 	maker := map[string]int{}
 	var tokens []string
 	for idx, rec := range r.records {
-		for _, t := range effects[rec.ID].Made {
-			if !meant[t] {
+		for _, e := range effects[rec.ID].Made {
+			if t := e.Token; !meant[t] {
 				if _, dup := maker[t]; !dup {
 					tokens = append(tokens, t)
 				}
@@ -549,8 +564,8 @@ func (p *pass) adviseDeleted(err error) {
 		return
 	}
 	for idx, rec := range p.r.records {
-		for _, t := range effects[rec.ID].Made {
-			if t == gone.Token {
+		for _, e := range effects[rec.ID].Made {
+			if e.Token == gone.Token {
 				c := p.r.opts.Recipe.Cells[idx]
 				p.r.events.notice(fmt.Sprintf("%s was made by %s; to make it again: kumo run %s --from %d", gone.Node, c.Name(), p.r.opts.Recipe.Path, idx))
 				return

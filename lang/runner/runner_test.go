@@ -63,7 +63,7 @@ var makeDef = &builtins.Def{
 			return nil, err
 		}
 		bump.Fn(thread, b, starlark.Tuple{starlark.String(path), starlark.String("made " + token)}, nil)
-		builtins.CallSiteOf(thread).Effects.Made(token)
+		builtins.CallSiteOf(thread).Effects.Made(state.Resource{Token: token})
 		return starlark.String(token), nil
 	},
 }
@@ -500,7 +500,7 @@ func TestDeletedByTheRecipeIsNotVanished(t *testing.T) {
 	h.run(Options{})
 	// Record a deletion of t1 by the second cell, as a teardown cell would.
 	cells, _ := h.store.Cells("r")
-	h.store.AppendCall("r", state.Call{Cell: cells[1].ID, Seq: 9, Builtin: "x", ArgsDigest: "d", Args: "x()", Result: `{"t":"none"}`, Deleted: []string{"t1"}})
+	h.store.AppendCall("r", state.Call{Cell: cells[1].ID, Seq: 9, Builtin: "x", ArgsDigest: "d", Args: "x()", Result: `{"t":"none"}`, Deleted: []state.Effect{{Token: "t1"}}})
 	h.gone = map[string]bool{"t1": true}
 	h.write("r.star", "# %% Make\ntok = make(\"$DIR/effects\", \"t1\")\n# %% Edit me\nbump(\"$DIR/effects\", \"v2\")\n")
 	if got, _, _ := h.run(Options{}); got != "replayed ran" {

@@ -11,9 +11,10 @@ import (
 // Args holds a readable rendering of the arguments (secrets appear as
 // <secret NAME>, never their value) so that a divergence can show both
 // sides; ArgsDigest is what replay compares. Made and Deleted are the
-// tokens of the resources the call made (or found already made by the
-// same call before) and deleted: with them the runner tells which cell
-// to run again when something it made has vanished from the world.
+// resources the call made (or found already made by the same call
+// before) and deleted: with them the runner tells which cell to run
+// again when something it made has vanished from the world, and which
+// cells changed a unit group or unit that a later cell uses.
 type Call struct {
 	Cell       int64 // the cell record's ID
 	Seq        int
@@ -22,8 +23,25 @@ type Call struct {
 	Args       string
 	Result     string // the encoded Starlark value
 	Duration   time.Duration
-	Made       []string
-	Deleted    []string
+	Made       []Effect
+	Deleted    []Effect
+}
+
+// An Effect is a resource a call made or deleted: its token, and the
+// group and unit it belongs to (a group's own Unit is "").
+type Effect struct {
+	Token string `json:"token"`
+	Group string `json:"group,omitempty"`
+	Unit  string `json:"unit,omitempty"`
+}
+
+// EffectOf is the effect on r.
+func EffectOf(r Resource) Effect { return Effect{Token: r.Token, Group: r.Group, Unit: r.Unit} }
+
+// In reports whether the effect is on the unit group, or on the unit
+// when unit is set (the group's own record counts for its units).
+func (e Effect) In(group, unit string) bool {
+	return e.Group == group && (unit == "" || e.Unit == unit || e.Unit == "")
 }
 
 // Calls returns the journal of one cell, in call order.
@@ -42,7 +60,7 @@ func (s *Store) Calls(run string, cell int64) ([]Call, error) {
 			return nil, err
 		}
 		c.Duration = time.Duration(ms) * time.Millisecond
-		c.Made, c.Deleted = tokenList(made), tokenList(deleted)
+		c.Made, c.Deleted = effectList(made), effectList(deleted)
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -52,13 +70,13 @@ func (s *Store) Calls(run string, cell int64) ([]Call, error) {
 // durably before the builtin's result reaches the recipe.
 func (s *Store) AppendCall(run string, c Call) error {
 	_, err := s.DB.Exec(`INSERT OR REPLACE INTO journal(run, cell, seq, builtin, args_digest, args, result, duration_ms, made, deleted) VALUES(?,?,?,?,?,?,?,?,?,?)`,
-		run, c.Cell, c.Seq, c.Builtin, c.ArgsDigest, c.Args, c.Result, c.Duration.Milliseconds(), tokenText(c.Made), tokenText(c.Deleted))
+		run, c.Cell, c.Seq, c.Builtin, c.ArgsDigest, c.Args, c.Result, c.Duration.Milliseconds(), effectText(c.Made), effectText(c.Deleted))
 	return err
 }
 
-// CellEffects are the tokens a cell's journal says it made and deleted.
+// CellEffects are what a cell's journal says it made and deleted.
 type CellEffects struct {
-	Made, Deleted []string
+	Made, Deleted []Effect
 }
 
 // Effects returns, per cell record ID, what the journaled calls of the
@@ -77,25 +95,36 @@ func (s *Store) Effects(run string) (map[int64]CellEffects, error) {
 			return nil, err
 		}
 		e := out[cell]
-		e.Made = append(e.Made, tokenList(made)...)
-		e.Deleted = append(e.Deleted, tokenList(deleted)...)
+		e.Made = append(e.Made, effectList(made)...)
+		e.Deleted = append(e.Deleted, effectList(deleted)...)
 		out[cell] = e
 	}
 	return out, rows.Err()
 }
 
-func tokenText(tokens []string) string {
-	if len(tokens) == 0 {
+func effectText(effects []Effect) string {
+	if len(effects) == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(tokens)
+	b, _ := json.Marshal(effects)
 	return string(b)
 }
 
-func tokenList(s string) []string {
-	var out []string
-	if s != "" {
-		json.Unmarshal([]byte(s), &out)
+// effectList reads a journal's effects; a state written before they had
+// a scope holds bare tokens.
+func effectList(s string) []Effect {
+	if s == "" {
+		return nil
+	}
+	var out []Effect
+	if json.Unmarshal([]byte(s), &out) == nil {
+		return out
+	}
+	out = nil // what the failed decode left
+	var tokens []string
+	json.Unmarshal([]byte(s), &tokens)
+	for _, t := range tokens {
+		out = append(out, Effect{Token: t})
 	}
 	return out
 }
@@ -105,36 +134,36 @@ func tokenList(s string) []string {
 // it when the call returns.
 type Effects struct {
 	mu      sync.Mutex
-	made    []string
-	deleted []string
+	made    []Effect
+	deleted []Effect
 }
 
-// Made notes that the call made (or kept) the resource with token.
-func (e *Effects) Made(token string) {
+// Made notes that the call made (or kept) r.
+func (e *Effects) Made(r Resource) {
 	if e == nil {
 		return
 	}
 	e.mu.Lock()
-	e.made = append(e.made, token)
+	e.made = append(e.made, EffectOf(r))
 	e.mu.Unlock()
 }
 
-// Deleted notes that the call deleted the resource with token.
-func (e *Effects) Deleted(token string) {
+// Deleted notes that the call deleted r.
+func (e *Effects) Deleted(r Resource) {
 	if e == nil {
 		return
 	}
 	e.mu.Lock()
-	e.deleted = append(e.deleted, token)
+	e.deleted = append(e.deleted, EffectOf(r))
 	e.mu.Unlock()
 }
 
-// Lists returns the tokens noted so far.
-func (e *Effects) Lists() (made, deleted []string) {
+// Lists returns what was noted so far.
+func (e *Effects) Lists() (made, deleted []Effect) {
 	if e == nil {
 		return nil, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]string(nil), e.made...), append([]string(nil), e.deleted...)
+	return append([]Effect(nil), e.made...), append([]Effect(nil), e.deleted...)
 }

@@ -108,8 +108,8 @@ func TestCellsAndJournal(t *testing.T) {
 	if err := s.StartCell("r", one); err != nil || one.ID == 0 {
 		t.Fatalf("StartCell: id %d, %v", one.ID, err)
 	}
-	s.AppendCall("r", Call{Cell: one.ID, Seq: 1, Builtin: "ssh_run", ArgsDigest: "d1", Args: "ssh_run(a)", Result: `{"t":"none"}`, Made: []string{"tok1", "tok2"}})
-	s.AppendCall("r", Call{Cell: one.ID, Seq: 2, Builtin: "ssh_run", ArgsDigest: "d2", Args: "ssh_run(b)", Result: `{"t":"none"}`, Deleted: []string{"tok2"}})
+	s.AppendCall("r", Call{Cell: one.ID, Seq: 1, Builtin: "ssh_run", ArgsDigest: "d1", Args: "ssh_run(a)", Result: `{"t":"none"}`, Made: []Effect{{Token: "tok1", Group: "g", Unit: "u"}, {Token: "tok2", Group: "g"}}})
+	s.AppendCall("r", Call{Cell: one.ID, Seq: 2, Builtin: "ssh_run", ArgsDigest: "d2", Args: "ssh_run(b)", Result: `{"t":"none"}`, Deleted: []Effect{{Token: "tok2", Group: "g"}}})
 	one.SourceHash, one.Status, one.Output, one.Duration = "h", CellOK, "out", 1500*time.Millisecond
 	one.Inputs, one.Outputs = map[string]string{"x": "dx"}, map[string]string{"y": "dy"}
 	if err := s.FinishCell("r", one); err != nil {
@@ -121,7 +121,7 @@ func TestCellsAndJournal(t *testing.T) {
 		t.Fatalf("Calls = %+v, %v", calls, err)
 	}
 	effects, _ := s.Effects("r")
-	if e := effects[one.ID]; len(e.Made) != 2 || len(e.Deleted) != 1 || e.Deleted[0] != "tok2" {
+	if e := effects[one.ID]; len(e.Made) != 2 || len(e.Deleted) != 1 || e.Deleted[0] != (Effect{Token: "tok2", Group: "g"}) || e.Made[0].Unit != "u" {
 		t.Errorf("effects = %+v", e)
 	}
 	cells, _ := s.Cells("r")
@@ -261,5 +261,17 @@ func TestResourcesAndPins(t *testing.T) {
 	}
 	if _, err := s.Resource(Query{ID: n.ID}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted resource still found: %v", err)
+	}
+}
+
+// Journals written before effects had a scope hold bare tokens.
+func TestEffectsOfOlderJournalsAreTokens(t *testing.T) {
+	got := effectList(`["t1","t2"]`)
+	if len(got) != 2 || got[0] != (Effect{Token: "t1"}) || got[1].Token != "t2" {
+		t.Errorf("old effects = %+v", got)
+	}
+	got = effectList(effectText([]Effect{{Token: "t3", Group: "g", Unit: "u"}}))
+	if len(got) != 1 || got[0] != (Effect{Token: "t3", Group: "g", Unit: "u"}) || !got[0].In("g", "u") || !got[0].In("g", "") || got[0].In("g", "v") {
+		t.Errorf("effects = %+v", got)
 	}
 }

@@ -66,6 +66,9 @@ type Spec struct {
 	Network      string            `json:"network"`       // join another unit group's network
 	NetworkRange string            `json:"network_range"` // where group networks take their /24 from
 	User         string            `json:"user"`          // the login user, default root
+	// Ports are all open on the group's network and from the host:
+	// recorded, so that a recipe written for a cloud runs unchanged.
+	Ports []int `json:"ports"`
 }
 
 func (p *Provider) NewSpec() any { return &Spec{} }

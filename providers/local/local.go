@@ -55,6 +55,9 @@ type Spec struct {
 	MemoryGB float64 `json:"memory_gb"`
 	DiskGB   int     `json:"disk_gb"`
 	User     string  `json:"user"` // the login name nodes report (commands run as you)
+	// Ports are all open on a node's loopback address: recorded, so that
+	// a recipe written for a cloud runs unchanged.
+	Ports []int `json:"ports"`
 }
 
 func (p *Provider) NewSpec() any { return &Spec{} }
