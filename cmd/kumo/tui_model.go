@@ -283,6 +283,23 @@ func (m tuiModel) detail(width, height int) string {
 	return b.String()
 }
 
+// tally counts the cells by how they went: "2 ran, 1 replayed".
+func (m tuiModel) tally() string {
+	var parts []string
+	for _, st := range []runner.CellStatus{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
+		n := 0
+		for _, v := range m.status {
+			if v == finishedView(st) {
+				n++
+			}
+		}
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (m tuiModel) footer() string {
 	switch {
 	case m.done && m.stopped >= 0:
@@ -290,7 +307,7 @@ func (m tuiModel) footer() string {
 	case m.done && m.runErr != nil:
 		return styleFailed.Render("stopped: "+firstLine(lang.FormatError(m.runErr))) + styleDim.Render("  — q quits; run again to resume")
 	case m.done:
-		return styleOK.Render("done") + styleDim.Render("  — q quits")
+		return styleOK.Render("done: "+m.tally()) + styleDim.Render("  — q quits")
 	case m.waiting >= 0:
 		return fmt.Sprintf("next: %s (%s)   ", cellLabel(m.cells[m.waiting]), m.reason) + styleDim.Render("n/enter run it · c run the rest · ↑↓ look · q stop here")
 	case m.current >= 0 && m.statusLine != "":

@@ -124,7 +124,7 @@ func TestTUIStepsThroughCells(t *testing.T) {
 	screen, err := session(func(in io.Writer, screen *syncBuffer) {
 		waitShows(t, screen, "next: [1] Second")
 		io.WriteString(in, "c")
-		waitShows(t, screen, "done")
+		waitShows(t, screen, "done: 2 ran, 1 replayed")
 		io.WriteString(in, "q")
 	})
 	if err != nil {
