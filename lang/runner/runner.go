@@ -351,9 +351,6 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			}
 		}
 		res := p.exec(ctx, c, inputs, reason)
-		if res.Status != Replayed {
-			p.effectsCache = nil // a live cell may have made or deleted resources
-		}
 		r.finish(sum, c, res)
 		if res.Status == Replayed {
 			p.replayed[c.Index] = true
@@ -485,11 +482,7 @@ func (p *pass) describe(keys []string) string {
 // pass asks for a restart. It reports whether a restart is needed.
 func (p *pass) checkWorld(ctx context.Context, current *lang.Cell) bool {
 	r, o := p.r, p.r.opts
-	effects, err := r.store.Effects(o.Run)
-	if err != nil {
-		r.events.notice("could not read what the cells made: " + err.Error())
-		return false
-	}
+	effects := p.effects()
 	// What some cell of the recipe deleted is meant to be gone.
 	meant := map[string]bool{}
 	for _, rec := range r.records {
@@ -559,10 +552,7 @@ func (p *pass) adviseDeleted(err error) {
 	if !errors.As(err, &gone) || gone.Token == "" {
 		return
 	}
-	effects, ferr := p.r.store.Effects(p.r.opts.Run)
-	if ferr != nil {
-		return
-	}
+	effects := p.effects()
 	for idx, rec := range p.r.records {
 		for _, e := range effects[rec.ID].Made {
 			if e.Token == gone.Token {
@@ -673,6 +663,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 		}
 		return CellResult{Status: Replayed, Duration: dur, Output: rec.Output}
 	}
+	p.effectsCache = nil // a live cell may have made or deleted resources
 	rec.SourceHash, rec.Status, rec.Output, rec.Duration = c.Hash(), state.CellOK, o.Env.Secrets.Mask(output), dur
 	rec.Error, rec.Inputs, rec.Outputs = "", inputs, nil
 	if err != nil {
