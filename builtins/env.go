@@ -27,6 +27,9 @@ type Env struct {
 	// Fault, if set, is called at named points of the resource engine
 	// (the crash tests kill kumo there; see fleet.Engine.Fault).
 	Fault func(point string)
+	// Join, if set, lets this process work on another run's unit groups
+	// (see fleet.Engine.In): the CLI takes that run's lock.
+	Join func(run string) error
 
 	mu      sync.Mutex
 	plugins map[string]any

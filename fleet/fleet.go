@@ -51,6 +51,29 @@ type Engine struct {
 	// kumo there): "after-create" is after a provider made a node and
 	// before the state recorded it.
 	Fault func(point string)
+	// Join, if set, is called before this process works on the unit
+	// groups of another run (see In): the CLI takes that run's lock.
+	Join func(run string) error
+}
+
+// In returns the engine for the resources of run: this one, or, for a
+// unit group that another run made, a copy working in that run once
+// this process has joined it. Recipes beside each other share their
+// state and work on the same groups (a cluster, and the recipes that add
+// its users or nodes); what they make in a group belongs to the run that
+// made the group, which destroy removes whole.
+func (e *Engine) In(run string) (*Engine, error) {
+	if run == "" || run == e.Run {
+		return e, nil
+	}
+	if e.Join != nil {
+		if err := e.Join(run); err != nil {
+			return nil, err
+		}
+	}
+	other := *e
+	other.Run = run
+	return &other, nil
 }
 
 // Reporter shows what the engine does.

@@ -1,14 +1,20 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 
@@ -16,9 +22,48 @@ import (
 	"github.com/kumo-dev/kumo/providers"
 )
 
-// Group returns the unit group called name, making it and its key if the
-// run has none. The key is written before the row, and reused if a crash
-// left it behind.
+// OpenGroup returns the unit group called name: this run's, made if
+// create and the run has none. Without create it may be another run's:
+// a family of recipes works on the group one of them made (a cluster,
+// and the recipes that add its users or nodes), and work on it then goes
+// to that run (see In). Without create, a group no run has made is an
+// error saying to run the recipe that makes it first. (With create, a
+// run never takes another's group: the same recipe run under another
+// --name makes a copy of its environment.)
+func (e *Engine) OpenGroup(call Call, name string, create bool) (state.Resource, *Engine, error) {
+	_, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
+	if err == nil || create {
+		g, err := e.Group(call, name)
+		return g, e, err
+	}
+	if !errors.Is(err, state.ErrNotFound) {
+		return state.Resource{}, nil, err
+	}
+	found, err := e.Store.Resources(state.Query{Kind: state.KindGroup, Name: name})
+	if err != nil {
+		return state.Resource{}, nil, err
+	}
+	switch len(found) {
+	case 0:
+		return state.Resource{}, nil, inputf("no run of %s has made unit group %s: run the recipe that makes it first", e.Store.Path, name)
+	case 1:
+		owner, err := e.In(found[0].Run)
+		if err != nil {
+			return state.Resource{}, nil, err
+		}
+		e.note("unit group %s was made by run %s: working on it there", name, found[0].Run)
+		return found[0], owner, nil
+	}
+	var runs []string
+	for _, g := range found {
+		runs = append(runs, g.Run)
+	}
+	return state.Resource{}, nil, inputf("unit group %s was made by several runs (%s): each copy of an environment needs a group name of its own", name, strings.Join(runs, ", "))
+}
+
+// Group returns the run's unit group called name, making it and its key
+// if the run has none. The key is written before the row, and reused if
+// a crash left it behind.
 func (e *Engine) Group(call Call, name string) (state.Resource, error) {
 	g, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
 	if err == nil {
@@ -139,4 +184,54 @@ func unitWheres(rs []state.Resource) map[string][]map[string]any {
 		}
 	}
 	return out
+}
+
+// Vars returns the variables kept with the run's unit group name.
+func (e *Engine) Vars(name string) (map[string]json.RawMessage, error) {
+	g, err := e.groupRow(name)
+	if err != nil {
+		return nil, err
+	}
+	return g.Data.Vars, nil
+}
+
+// SetVars sets variables of the run's unit group name, keeping the others,
+// and says which changed.
+func (e *Engine) SetVars(call Call, name string, values map[string]json.RawMessage) error {
+	g, err := e.groupRow(name)
+	if err != nil {
+		return err
+	}
+	if g.Data.Vars == nil {
+		g.Data.Vars = map[string]json.RawMessage{}
+	}
+	var changed []string
+	for k, v := range values {
+		if !bytes.Equal(g.Data.Vars[k], v) {
+			changed = append(changed, k)
+			g.Data.Vars[k] = v
+		}
+	}
+	if len(changed) > 0 {
+		if err := e.Store.UpdateResource(&g); err != nil {
+			return err
+		}
+		sort.Strings(changed)
+		e.note("unit group %s: set %s", name, strings.Join(changed, ", "))
+	}
+	// The digest of what this call set tells the later cells that use
+	// the group that it changed.
+	b, _ := json.Marshal(values)
+	sum := sha256.Sum256(b)
+	call.Effects.Changed(g, ":vars="+hex.EncodeToString(sum[:6]))
+	return nil
+}
+
+// groupRow is the run's unit group name, which must exist.
+func (e *Engine) groupRow(name string) (state.Resource, error) {
+	g, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
+	if errors.Is(err, state.ErrNotFound) {
+		return g, fmt.Errorf("unit group %s was deleted", name)
+	}
+	return g, err
 }

@@ -5,22 +5,28 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
 )
 
 // Refresh reads the nodes' states from their providers: one List per
-// provider for all its nodes (a cloud answers 100 nodes in one call).
-// A node its provider no longer has is Gone. Nothing is written.
+// provider and run for all its nodes (a cloud answers 100 nodes in one
+// call). A node its provider no longer has is Gone. Nothing is written.
 func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64]string, error) {
-	byProvider := map[string][]state.Resource{}
+	type where struct{ provider, run string }
+	byProvider := map[where][]state.Resource{}
 	for _, n := range nodes {
-		byProvider[n.Provider] = append(byProvider[n.Provider], n)
+		w := where{n.Provider, n.Run}
+		byProvider[w] = append(byProvider[w], n)
 	}
+	keys := slices.SortedFunc(maps.Keys(byProvider), func(a, b where) int {
+		return strings.Compare(a.provider+"\x00"+a.run, b.provider+"\x00"+b.run)
+	})
 	out := map[int64]string{}
-	for _, name := range slices.Sorted(maps.Keys(byProvider)) {
-		list := byProvider[name]
+	for _, w := range keys {
+		list, name := byProvider[w], w.provider
 		prov, err := e.Provider(name)
 		if err != nil {
 			return nil, err
@@ -35,7 +41,7 @@ func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64
 				wheres = append(wheres, ref.Spec)
 			}
 		}
-		insts, err := prov.List(ctx, e.Run, wheres)
+		insts, err := prov.List(ctx, w.run, wheres)
 		if err != nil {
 			return nil, fmt.Errorf("%s: listing nodes: %w", name, err)
 		}
@@ -103,7 +109,8 @@ func (e *Engine) Missing(ctx context.Context, tokens []string) (map[string]strin
 	out := map[string]string{}
 	var nodes []state.Resource
 	for _, t := range tokens {
-		r, err := e.Store.Resource(state.Query{Run: e.Run, Token: t})
+		// Any run's: a cell may have made nodes in another run's group.
+		r, err := e.Store.Resource(state.Query{Token: t})
 		switch {
 		case err == state.ErrNotFound:
 		case err != nil:

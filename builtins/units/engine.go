@@ -22,8 +22,23 @@ func engineOf(thread *starlark.Thread) (*builtins.Env, *fleet.Engine, fleet.Call
 	if err != nil {
 		return nil, nil, fleet.Call{}, err
 	}
+	return env, Engine(env), callOf(thread), nil
+}
+
+// engineIn is engineOf working in run: a value's unit group may be
+// another run's (see fleet.Engine.In).
+func engineIn(thread *starlark.Thread, run string) (*builtins.Env, *fleet.Engine, fleet.Call, error) {
+	env, eng, call, err := engineOf(thread)
+	if err != nil {
+		return nil, nil, call, err
+	}
+	eng, err = eng.In(run)
+	return env, eng, call, err
+}
+
+func callOf(thread *starlark.Thread) fleet.Call {
 	site := builtins.CallSiteOf(thread)
-	return env, Engine(env), fleet.Call{Site: site.Site, Effects: site.Effects}, nil
+	return fleet.Call{Site: site.Site, Effects: site.Effects}
 }
 
 // failed wraps an engine error for builtin b. Work cut short by Ctrl-C
@@ -41,7 +56,7 @@ func failed(thread *starlark.Thread, b *starlark.Builtin, err error) error {
 func Engine(env *builtins.Env) *fleet.Engine {
 	pool := kssh.PoolOf(env)
 	return &fleet.Engine{
-		Store: env.Store, Run: env.Run, Providers: env.Providers, Report: env, Fault: env.Fault,
+		Store: env.Store, Run: env.Run, Providers: env.Providers, Report: env, Fault: env.Fault, Join: env.Join,
 		Ready:      func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) },
 		Disconnect: func(n state.Resource) { pool.DropNode(state.NodeKeyTarget(n.ID)) },
 	}

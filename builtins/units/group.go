@@ -1,6 +1,11 @@
 package units
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
@@ -25,32 +30,40 @@ func MethodDefs() []*builtins.Def {
 
 var unitGroupBuiltin = &builtins.Def{
 	Name: "unit_group",
-	Doc: `unit_group(name)
-Returns the unit group called name, creating it if this run has none by
-that name. A group holds related units (servers, clients, ...) that may
-live on different providers. Its nodes share an SSH key that kumo makes
-and keeps, private, beside the state.`,
+	Doc: `unit_group(name, create=True)
+Returns the unit group called name. A group holds related units
+(servers, clients, ...) that may live on different providers. Its nodes
+share an SSH key that kumo makes and keeps, private, beside the state.
+
+With create=True the group is this run's own, made if the run has none
+(the same recipe run under another --name makes another copy). With
+create=False it is an existing group, which may be another run's of the
+same state (a recipe beside this one): a family of recipes works on the
+group one of them made, as day-2 recipes add users or nodes to a
+cluster, reading what it decided with ug.vars(). A group no run has made
+is then an error saying to run the recipe that makes it first.`,
 	Fn:      unitGroup,
 	Journal: true,
 }
 
 func unitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
-	if err := builtins.Unpack(b, args, kwargs, "name", &name); err != nil {
+	create := true
+	if err := builtins.Unpack(b, args, kwargs, "name", &name, "create?", &create); err != nil {
 		return nil, err
 	}
 	if !fleet.ValidName(name) {
 		return nil, builtins.Inputf(b, "bad name %q: use letters, digits, '-' and '_'", name)
 	}
-	env, eng, call, err := engineOf(thread)
+	_, eng, call, err := engineOf(thread)
 	if err != nil {
 		return nil, err
 	}
-	g, err := eng.Group(call, name)
+	g, _, err := eng.OpenGroup(call, name, create)
 	if err != nil {
 		return nil, failed(thread, b, err)
 	}
-	return &UnitGroup{Run: env.Run, Name: name, Token: g.Token}, nil
+	return &UnitGroup{Run: g.Run, Name: name, Token: g.Token}, nil
 }
 
 var groupMethods = builtins.Methods{
@@ -89,6 +102,24 @@ providers.`,
 Returns the IP addresses of the group's nodes in node_state (None: all).`,
 		Fn: listNodes(starlark.String("RUNNING"), ipList), Journal: true,
 	},
+	"set_vars": {
+		Name: "UnitGroup.set_vars",
+		Doc: `ug.set_vars(**values)
+Keeps values with the group, in the state: what the recipe that made it
+decided (addresses, partition names, a generated secret), for the
+recipes that work on the group later to read with ug.vars() instead of
+retyping. Values are plain data (strings, numbers, lists, dicts) or
+secrets, which are kept by name only. Other variables stay as they are;
+the output says which changed.`,
+		Fn: setVars, Journal: true,
+	},
+	"vars": {
+		Name: "UnitGroup.vars",
+		Doc: `ug.vars()
+Returns the group's variables as a dict (see set_vars): ug.vars()["partition"],
+ug.vars().get("users", []).`,
+		Fn: getVars, Journal: true,
+	},
 	"delete": {
 		Name: "UnitGroup.delete",
 		Doc: `ug.delete()
@@ -106,7 +137,7 @@ func receiverGroup(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env,
 		return nil, nil, err
 	}
 	g := b.Receiver().(*UnitGroup)
-	if _, err := env.Store.Resource(state.Query{Run: env.Run, Kind: state.KindGroup, Name: g.Name}); err != nil {
+	if _, err := env.Store.Resource(state.Query{Run: g.Run, Kind: state.KindGroup, Name: g.Name}); err != nil {
 		if err == state.ErrNotFound {
 			return nil, nil, builtins.Errorf(b, "unit group %s was deleted; run the cell that makes it again", g.Name)
 		}
@@ -123,7 +154,7 @@ func groupUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	rs, err := env.Store.Resources(state.Query{Run: env.Run, Kind: state.KindUnit, Group: g.Name})
+	rs, err := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindUnit, Group: g.Name})
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +169,11 @@ func groupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := builtins.Unpack(b, args, kwargs); err != nil {
 		return nil, err
 	}
-	_, eng, call, err := engineOf(thread)
+	g := b.Receiver().(*UnitGroup)
+	_, eng, call, err := engineIn(thread, g.Run)
 	if err != nil {
 		return nil, err
 	}
-	g := b.Receiver().(*UnitGroup)
 	if err := eng.DeleteGroup(lang.Context(thread), call, g.Name); err != nil {
 		return nil, failed(thread, b, err)
 	}
@@ -163,4 +194,58 @@ func nodeList(nodes []state.Resource) *starlark.List {
 		out = append(out, nodeValue(n))
 	}
 	return starlark.NewList(out)
+}
+
+func setVars(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) > 0 {
+		return nil, builtins.Inputf(b, "give variables by name: ug.set_vars(partition = \"debug\")")
+	}
+	if len(kwargs) == 0 {
+		return nil, builtins.Inputf(b, "no variables given")
+	}
+	values := map[string]json.RawMessage{}
+	for _, kv := range kwargs {
+		name := string(kv[0].(starlark.String))
+		v, err := builtins.EncodeValue(kv[1])
+		if err != nil {
+			return nil, builtins.Inputf(b, "variable %s: %v", name, err)
+		}
+		values[name] = v
+	}
+	g, err := receiverGroupRow(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	_, eng, call, err := engineIn(thread, g.Run)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.None, failed(thread, b, eng.SetVars(call, g.Name, values))
+}
+
+func getVars(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := builtins.Unpack(b, args, kwargs); err != nil {
+		return nil, err
+	}
+	g, err := receiverGroupRow(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	_, eng, _, err := engineIn(thread, g.Run)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := eng.Vars(g.Name)
+	if err != nil {
+		return nil, failed(thread, b, err)
+	}
+	out := starlark.NewDict(len(vars))
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		v, err := builtins.DecodeValue(vars[name])
+		if err != nil {
+			return nil, fmt.Errorf("unit group %s: variable %s: %w", g.Name, name, err)
+		}
+		out.SetKey(starlark.String(name), v)
+	}
+	return out, nil
 }

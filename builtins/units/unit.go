@@ -79,11 +79,11 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if nodes < 0 || nodes > 1000 {
 		return nil, builtins.Inputf(b, "nodes=%d: want 0 to 1000", nodes)
 	}
-	_, eng, call, err := engineOf(thread)
+	g, err := receiverGroupRow(thread, b)
 	if err != nil {
 		return nil, err
 	}
-	g, err := receiverGroupRow(thread, b)
+	_, eng, call, err := engineIn(thread, g.Run)
 	if err != nil {
 		return nil, err
 	}
@@ -120,23 +120,26 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 			return nil, builtins.Inputf(b, "for parameter node_state: got %s, want string or None", nodeState.Type())
 		}
 		var q state.Query
+		var eng *fleet.Engine
 		switch recv := b.Receiver().(type) {
 		case *UnitGroup:
 			if _, err := receiverGroupRow(thread, b); err != nil {
 				return nil, err
 			}
 			q = state.Query{Group: recv.Name}
-		case *Unit:
-			if _, _, err := receiverUnit(thread, b); err != nil {
+			_, e, _, err := engineIn(thread, recv.Run)
+			if err != nil {
 				return nil, err
 			}
-			q = state.Query{Group: recv.Group, Unit: recv.Name}
+			eng = e
+		case *Unit:
+			e, _, err := receiverUnit(thread, b)
+			if err != nil {
+				return nil, err
+			}
+			q, eng = state.Query{Group: recv.Group, Unit: recv.Name}, e
 		default:
 			return nil, fmt.Errorf("%s: unexpected receiver %s", b.Name(), recv.Type())
-		}
-		_, eng, _, err := engineOf(thread)
-		if err != nil {
-			return nil, err
 		}
 		nodes, err := eng.Nodes(lang.Context(thread), q, want)
 		if err != nil {
@@ -148,11 +151,11 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 
 // receiverUnit is the unit a method was called on, which must exist.
 func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*fleet.Engine, state.Resource, error) {
-	_, eng, _, err := engineOf(thread)
+	u := b.Receiver().(*Unit)
+	_, eng, _, err := engineIn(thread, u.Run)
 	if err != nil {
 		return nil, state.Resource{}, err
 	}
-	u := b.Receiver().(*Unit)
 	r, err := eng.Unit(u.Group, u.Name)
 	if err != nil {
 		return nil, r, failed(thread, b, err)
@@ -178,11 +181,6 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, failed(thread, b, err)
 	}
 	return nodeList(made), nil
-}
-
-func callOf(thread *starlark.Thread) fleet.Call {
-	site := builtins.CallSiteOf(thread)
-	return fleet.Call{Site: site.Site, Effects: site.Effects}
 }
 
 func deleteNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -262,10 +260,10 @@ func unitDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := builtins.Unpack(b, args, kwargs); err != nil {
 		return nil, err
 	}
-	_, eng, call, err := engineOf(thread)
+	u := b.Receiver().(*Unit)
+	_, eng, call, err := engineIn(thread, u.Run)
 	if err != nil {
 		return nil, err
 	}
-	u := b.Receiver().(*Unit)
 	return starlark.None, failed(thread, b, eng.DeleteUnit(lang.Context(thread), call, u.Group, u.Name))
 }

@@ -16,7 +16,7 @@ import (
 // message must contain. ug, u, s and n are a group, a unit, a spec and a
 // node from the recipe's first cell.
 var badCalls = map[string][]struct{ call, want string }{
-	"unit_group": {{`unit_group(42)`, "for parameter name: got int, want string"}},
+	"unit_group": {{`unit_group(42)`, "for parameter name: got int, want string"}, {`unit_group("g", create = 42)`, `for parameter "create": got int, want bool`}},
 	"spec":       {{`spec(42, "small")`, "for parameter provider: got int, want string"}},
 	"secret":     {{`secret(42)`, "for parameter name: got int, want string"}},
 	"ssh_run": {
@@ -37,6 +37,8 @@ var badCalls = map[string][]struct{ call, want string }{
 	"UnitGroup.nodes":             {{`ug.nodes(node_state = 42)`, "for parameter node_state: got int, want string or None"}},
 	"UnitGroup.find_ip_addresses": {{`ug.find_ip_addresses(node_state = 42)`, "for parameter node_state: got int, want string or None"}},
 	"UnitGroup.delete":            {{`ug.delete(42)`, "got 1 arguments, want at most 0"}},
+	"UnitGroup.set_vars":          {{`ug.set_vars(42)`, "give variables by name"}, {`ug.set_vars(f = len)`, "variable f: cannot journal a value of type builtin_function_or_method"}},
+	"UnitGroup.vars":              {{`ug.vars(42)`, "got 1 arguments, want at most 0"}},
 	"Unit.nodes":                  {{`u.nodes(node_state = [])`, "for parameter node_state: got list, want string or None"}},
 	"Unit.find_ip_addresses":      {{`u.find_ip_addresses(node_state = [])`, "for parameter node_state: got list, want string or None"}},
 	"Unit.add_nodes":              {{`u.add_nodes("two")`, "for parameter n: got string, want int"}},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/term"
@@ -144,6 +145,9 @@ func faultFromEnv() func(string) {
 type heldRun struct {
 	Env  *builtins.Env
 	lock *state.Lock
+
+	mu     sync.Mutex
+	joined map[string]*state.Lock // other runs whose unit groups this one works on
 }
 
 // holdRun locks run, failing at once if another live process holds it.
@@ -152,12 +156,37 @@ func holdRun(store *state.Store, run string) (*heldRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &heldRun{Env: newEnv(store, run), lock: lock}, nil
+	h := &heldRun{Env: newEnv(store, run), lock: lock, joined: map[string]*state.Lock{}}
+	h.Env.Join = func(other string) error { return h.join(store, other) }
+	return h, nil
 }
 
-// Release closes the run's connections and unlocks it.
+// join takes the lock of another run whose unit group this run works on,
+// once, and keeps it until Release: two processes never change one
+// run's resources at once.
+func (h *heldRun) join(store *state.Store, run string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.joined[run]; ok {
+		return nil
+	}
+	lock, err := store.LockRun(run)
+	if err != nil {
+		return err
+	}
+	h.joined[run] = lock
+	return nil
+}
+
+// Release closes the run's connections and unlocks it and the runs it
+// joined.
 func (h *heldRun) Release() {
 	h.Env.Close()
+	h.mu.Lock()
+	for _, l := range h.joined {
+		l.Unlock()
+	}
+	h.mu.Unlock()
 	h.lock.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
+	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/crypto/ssh"
@@ -334,4 +336,39 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// A run that works on another run's unit group holds that run too: two
+// processes never change one run's resources at once.
+func TestJoiningARunTakesItsLock(t *testing.T) {
+	store, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	build, err := holdRun(store, "build")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grow, err := holdRun(store, "grow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locked *state.LockedError
+	if err := grow.Env.Join("build"); !errors.As(err, &locked) || locked.Run != "build" {
+		t.Fatalf("joining a held run: %v, want it refused", err)
+	}
+	build.Release()
+	if err := grow.Env.Join("build"); err != nil {
+		t.Fatalf("joining a free run: %v", err)
+	}
+	if _, err := holdRun(store, "build"); !errors.As(err, &locked) {
+		t.Errorf("a joined run could be held by another: %v", err)
+	}
+	grow.Release()
+	again, err := holdRun(store, "build")
+	if err != nil {
+		t.Fatalf("after Release, the joined run is still held: %v", err)
+	}
+	again.Release()
 }

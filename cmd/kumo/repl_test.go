@@ -47,7 +47,7 @@ func TestCompleter(t *testing.T) {
 		t.Errorf("ug.find completes to %v (replacing %d)", got, n)
 	}
 	got, _ = complete(c, "ug.")
-	if len(got) != 6 || got[0] != "create_unit" {
+	if len(got) != 8 || got[0] != "create_unit" || got[5] != "set_vars" {
 		t.Errorf("ug. completes to %v, want name and the group's methods", got)
 	}
 	got, _ = complete(c, "le")

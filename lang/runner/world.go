@@ -104,7 +104,7 @@ func within(e state.CellEffects, s scope) []string {
 	var out []string
 	for _, x := range e.Made {
 		if x.In(s.group, s.unit) {
-			out = append(out, "+"+x.Token)
+			out = append(out, "+"+x.Token+x.Detail)
 		}
 	}
 	for _, x := range e.Deleted {

@@ -33,6 +33,9 @@ type Effect struct {
 	Token string `json:"token"`
 	Group string `json:"group,omitempty"`
 	Unit  string `json:"unit,omitempty"`
+	// Detail tells one change of a kept resource from another (a digest
+	// of a group's variables after the call set them).
+	Detail string `json:"detail,omitempty"`
 }
 
 // EffectOf is the effect on r.
@@ -145,6 +148,19 @@ func (e *Effects) Made(r Resource) {
 	}
 	e.mu.Lock()
 	e.made = append(e.made, EffectOf(r))
+	e.mu.Unlock()
+}
+
+// Changed notes that the call changed r (kept, as Made), detail telling
+// how.
+func (e *Effects) Changed(r Resource, detail string) {
+	if e == nil {
+		return
+	}
+	x := EffectOf(r)
+	x.Detail = detail
+	e.mu.Lock()
+	e.made = append(e.made, x)
 	e.mu.Unlock()
 }
 

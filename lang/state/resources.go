@@ -77,6 +77,10 @@ type Data struct {
 	// resolved when the unit was made, so that destroy does not depend
 	// on the shell it runs in. Never credentials.
 	Location map[string]any `json:"location,omitempty"`
+	// Vars (groups) are the unit group's variables: what the recipe that
+	// made it decided, for the recipes that work on it later. Each is a
+	// value as the journal encodes it (secrets by name only).
+	Vars map[string]json.RawMessage `json:"vars,omitempty"`
 }
 
 // Hop is a jump host (ProxyJump).
