@@ -31,6 +31,7 @@ func Functions() []*builtins.Def {
 // name, for kumo doc and the REPL's help().
 func Docs() []*builtins.Def {
 	defs := append(Functions(), units.MethodDefs()...)
+	defs = append(defs, secret.MethodDefs()...)
 	defs = append(defs, units.ValueDocs...)
 	defs = append(defs, ssh.ValueDocs...)
 	defs = append(defs, starlarkDocs...)
@@ -51,6 +52,7 @@ func Globals() starlark.StringDict {
 	for _, d := range Functions() {
 		g[d.Name] = d.Builtin()
 	}
+	g["secret"] = secret.Global() // callable, with methods
 	return g
 }
 

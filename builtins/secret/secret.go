@@ -1,9 +1,15 @@
-// Package secret holds the secret() builtin: passwords and tokens that a
-// recipe needs but that kumo never prints, journals or exports.
+// Package secret holds the secret builtin: passwords, tokens and keys
+// that a recipe needs but that kumo never prints, journals or exports.
+// secret(name) is one the user gives; secret.generate(name) is one kumo
+// makes once and keeps, sealed, in the state; secret.format(...) is text
+// with secrets in it, such as a configuration file.
 package secret
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -12,21 +18,52 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/lang/state"
 )
 
-// Builtins of this family.
-var Builtins = []*builtins.Def{{
+var secretDef = &builtins.Def{
 	Name: "secret",
 	Doc: `secret(name)
-Returns a secret value, read from the environment variable
-KUMO_SECRET_<NAME> or, failing that, asked for at the terminal without
-echo. The value is fetched only when a live builtin uses it (ssh_run's env
-and stdin, put_file's content), so a replayed cell never asks. It never
-appears in output, the TUI, the state or exports: wherever it would be
-printed it is masked, and calls record only its name.`,
+Returns a secret value: one generated with secret.generate(name) by any
+recipe of this state, else the environment variable KUMO_SECRET_<NAME>,
+else asked for at the terminal without echo. The value is fetched only
+when a live builtin uses it (ssh_run's env and stdin, put_file's content),
+so a replayed cell never asks. It never appears in output, the TUI, the
+state or exports: wherever it would be printed it is masked, and calls
+record only its name. Methods: secret.generate, secret.format.`,
 	Fn: secretFn,
 	// Not journaled: its value must not be stored, and it is lazy anyway.
-}}
+}
+
+// Builtins of this family.
+var Builtins = []*builtins.Def{secretDef}
+
+// MethodDefs are secret's methods, for kumo doc.
+func MethodDefs() []*builtins.Def { return []*builtins.Def{generateDef, formatDef} }
+
+var methods = builtins.Methods{"generate": generateDef, "format": formatDef}
+
+// Global is the value recipes call secret: callable, with methods.
+func Global() starlark.Value { return &global{fn: secretDef.Builtin()} }
+
+type global struct{ fn *starlark.Builtin }
+
+var (
+	_ starlark.Callable = (*global)(nil)
+	_ starlark.HasAttrs = (*global)(nil)
+)
+
+func (g *global) String() string        { return "<built-in function secret>" }
+func (g *global) Type() string          { return "builtin_function_or_method" }
+func (g *global) Freeze()               {}
+func (g *global) Truth() starlark.Bool  { return starlark.True }
+func (g *global) Hash() (uint32, error) { return starlark.String("secret").Hash() }
+func (g *global) Name() string          { return "secret" }
+func (g *global) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return starlark.Call(thread, g.fn, args, kwargs)
+}
+func (g *global) Attr(name string) (starlark.Value, error) { return methods.Attr(g, name), nil }
+func (g *global) AttrNames() []string                      { return methods.Names() }
 
 func secretFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
@@ -39,10 +76,17 @@ func secretFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	return &Secret{Name: name}, nil
 }
 
-// Secret is a named secret; see builtins.SecretValue.
-type Secret struct{ Name string }
+// Secret is a named secret; see builtins.SecretValue. Its value is never
+// part of it: journaled (a group variable, a generate() result) it is
+// its name alone.
+type Secret struct {
+	Name string `json:"name"`
+}
 
-var _ builtins.SecretValue = (*Secret)(nil)
+var (
+	_ builtins.SecretValue = (*Secret)(nil)
+	_ builtins.Journaled   = (*Secret)(nil)
+)
 
 func (s *Secret) String() string        { return fmt.Sprintf("<secret %s>", s.Name) }
 func (s *Secret) Type() string          { return "secret" }
@@ -50,8 +94,20 @@ func (s *Secret) Freeze()               {}
 func (s *Secret) Truth() starlark.Bool  { return starlark.True }
 func (s *Secret) Hash() (uint32, error) { return starlark.String(s.Name).Hash() }
 func (s *Secret) SecretName() string    { return s.Name }
+func (s *Secret) JournalKind() string   { return "secret" }
+func (s *Secret) JournalData() any      { return s }
+func (s *Secret) DigestString() string  { return s.String() }
 
-// EnvVar is where a secret's value is looked for first.
+func init() {
+	builtins.RegisterDecoder("secret", func(data json.RawMessage) (starlark.Value, error) {
+		var s Secret
+		err := json.Unmarshal(data, &s)
+		return &s, err
+	})
+}
+
+// EnvVar is where a secret's value is looked for when kumo did not
+// generate it.
 func EnvVar(name string) string {
 	return "KUMO_SECRET_" + strings.Map(func(r rune) rune {
 		switch {
@@ -78,18 +134,56 @@ func (s *Secret) Reveal(env *builtins.Env) (string, error) {
 	if v, ok := c.values[s.Name]; ok {
 		return v, nil
 	}
-	v, ok := os.LookupEnv(EnvVar(s.Name))
-	if !ok {
-		var err error
-		if v, err = prompt(s.Name); err != nil {
-			return "", fmt.Errorf("secret %s is not set: export %s=... or run kumo in a terminal to be asked (%v)", s.Name, EnvVar(s.Name), err)
-		}
+	v, err := s.lookUp(env)
+	if err != nil {
+		return "", err
 	}
 	if len(v) < 4 {
 		return "", fmt.Errorf("secret %s is shorter than 4 characters; kumo cannot keep so short a value out of its output", s.Name)
 	}
 	env.Secrets.Add(v)
 	c.values[s.Name] = v
+	return v, nil
+}
+
+// lookUp finds the value: generated, from the environment, or asked.
+// A generated one comes first: a variable that differs from it must not
+// make a node's password differ from what the state keeps.
+func (s *Secret) lookUp(env *builtins.Env) (string, error) {
+	if env.Store != nil {
+		v, err := Generated(env.Store, s.Name)
+		if err == nil || !errors.Is(err, state.ErrNotFound) {
+			return v, err
+		}
+	}
+	if v, ok := os.LookupEnv(EnvVar(s.Name)); ok {
+		return v, nil
+	}
+	v, err := prompt(s.Name)
+	if err != nil {
+		return "", fmt.Errorf("secret %s is not set: export %s=..., run kumo in a terminal to be asked, or let a recipe make it with secret.generate(%q) (%v)", s.Name, EnvVar(s.Name), s.Name, err)
+	}
+	return v, nil
+}
+
+// Generated opens the generated secret called name (state.ErrNotFound if
+// there is none).
+func Generated(store *state.Store, name string) (string, error) {
+	sec, err := store.Secret(name)
+	if err != nil {
+		return "", err
+	}
+	key, err := loadKey(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = errors.New("there is no such file")
+	}
+	if err != nil {
+		return "", fmt.Errorf("secret %s was generated and sealed with a key this user does not have (%s: %v): copy that file from the account that made it, or `kumo secret delete %s` to make a new value", name, KeyFile(), err, name)
+	}
+	v, err := unseal(key, name, sec.Sealed)
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %v (%s): it was sealed with another key; copy that key file here, or `kumo secret delete %s` to make a new value", name, err, KeyFile(), name)
+	}
 	return v, nil
 }
 

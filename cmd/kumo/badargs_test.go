@@ -38,6 +38,8 @@ var badCalls = map[string][]struct{ call, want string }{
 	"UnitGroup.find_ip_addresses": {{`ug.find_ip_addresses(node_state = 42)`, "for parameter node_state: got int, want string or None"}},
 	"UnitGroup.delete":            {{`ug.delete(42)`, "got 1 arguments, want at most 0"}},
 	"UnitGroup.set_vars":          {{`ug.set_vars(42)`, "give variables by name"}, {`ug.set_vars(f = len)`, "variable f: cannot journal a value of type builtin_function_or_method"}},
+	"secret.generate":             {{`secret.generate("pw", length = 4)`, "length=4: want 8 to 4096"}, {`secret.generate("pw", alphabet = "emoji")`, `alphabet "emoji": want alnum, hex or base64`}},
+	"secret.format":               {{`secret.format("{a}{b}", a = "x")`, "the template uses {b}, which is not given (have: a)"}, {`secret.format("x", a = [])`, "value a: got list, want string, number or secret"}},
 	"UnitGroup.vars":              {{`ug.vars(42)`, "got 1 arguments, want at most 0"}},
 	"Unit.nodes":                  {{`u.nodes(node_state = [])`, "for parameter node_state: got list, want string or None"}},
 	"Unit.find_ip_addresses":      {{`u.find_ip_addresses(node_state = [])`, "for parameter node_state: got list, want string or None"}},

@@ -60,6 +60,9 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("HOME", home)
+			// The key that seals generated secrets lives in HOME too.
+			env.Setenv("XDG_CONFIG_HOME", "")
+			env.Setenv("KUMO_SECRET_KEY_FILE", "")
 			work := env.WorkDir
 			// Should a script fail half-way, stop its nodes anyway:
 			// container nodes cleanly (killing nspawn would orphan them).

@@ -127,6 +127,7 @@ touching anything and resumes at the first failed or edited one.`,
 		newCmdEmulate(f, nil),
 		newCmdFlavors(f, nil),
 		newCmdImage(f, nil),
+		newCmdSecret(f, nil),
 		newCmdNodeServer(),
 	)
 	return root

@@ -25,8 +25,9 @@ type Store struct {
 // schemaVersion is PRAGMA user_version of a state file this kumo writes.
 // Version 1 (kumo before reactive replay) kept cells by their position;
 // version 2 gives each cell a stable id, so that a cell keeps its journal
-// and what it made when cells are added or moved around it.
-const schemaVersion = 2
+// and what it made when cells are added or moved around it; version 3
+// adds generated secrets (a table of its own: nothing to migrate).
+const schemaVersion = 3
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -91,6 +92,13 @@ CREATE TABLE IF NOT EXISTS allocations (
 	run         TEXT NOT NULL,
 	inventory   TEXT NOT NULL DEFAULT '',
 	allocated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS secrets (
+	name        TEXT PRIMARY KEY,
+	sealed      BLOB NOT NULL,
+	kind        TEXT NOT NULL DEFAULT '',
+	run         TEXT NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS host_keys (
 	target      TEXT PRIMARY KEY,
