@@ -21,7 +21,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check container-image bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -39,13 +39,30 @@ test-deps: deps
 		echo 'kumotest ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/kumotest; \
 		echo 'kumotest2 ALL=(ALL) ALL' > /etc/sudoers.d/kumotest2; \
 		chmod 0440 /etc/sudoers.d/kumotest /etc/sudoers.d/kumotest2; \
-		$(MAKE) -s container-image; \
+		$(MAKE) -s container-image apt-cache; \
 	fi
 
 # The image container nodes boot, built once per machine (about a minute)
 # and kept in ~/.cache/kumo/images: tests and recipes reuse it.
 container-image: build
 	@$(BIN) image list | grep -q '^debian-bookworm ' || $(BIN) image build -q
+
+# The package cache container nodes download through (root): Debian's
+# apt-cacher-ng on port 3142, fetching from the mirror the host's apt
+# uses (its default mirror list names hosts this machine may not reach),
+# so the recipes' tests download each package once. The container
+# provider finds it there; KUMO_APT_CACHE=off does without.
+ACNG_CONF := /etc/apt-cacher-ng/zzz_kumo.conf
+apt-cache:
+	@$(MAKE) -s install-debs PKGS="/usr/sbin/apt-cacher-ng:apt-cacher-ng"
+	@mirror=$$(grep -rhoE '^(URIs:|deb) +http://[^ ]+/debian/?$$|^deb +http://[^ ]+/debian/? ' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | awk '{print $$2}' | head -1); \
+	want="Remap-debrep: file:deb_mirror*.gz /debian ; $${mirror:-http://deb.debian.org/debian}"; \
+	if [ "$$(cat $(ACNG_CONF) 2>/dev/null)" != "$$want" ]; then \
+		echo "$$want" > $(ACNG_CONF); /etc/init.d/apt-cacher-ng restart >/dev/null; \
+	elif ! curl -s -o /dev/null http://127.0.0.1:3142/; then \
+		/etc/init.d/apt-cacher-ng start >/dev/null; \
+	fi
 
 bench-deps: test-deps
 	@$(MAKE) -s install-debs PKGS="$(BENCH_DEB_DEPS)"

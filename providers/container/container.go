@@ -21,6 +21,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -101,6 +102,7 @@ type meta struct {
 	Limits                        limits
 	Shared                        map[string]string // path in the node -> host folder
 	HostKey                       string            // its SSH host key, authorized_keys format
+	AptCache                      string            `json:",omitempty"` // the package cache its apt uses
 	PoweredOff                    bool              `json:",omitempty"`
 }
 
@@ -281,6 +283,14 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 			mode os.FileMode
 		}{strings.TrimPrefix(f, "/"), hostFile(f), 0o644})
 	}
+	if url := aptCache(nw.gateway()); url != "" {
+		m.AptCache = url
+		files = append(files, struct {
+			path string
+			data []byte
+			mode os.FileMode
+		}{"etc/apt/apt.conf.d/99kumo-apt-cache", aptCacheConf(url), 0o644})
+	}
 	for _, f := range files {
 		path := filepath.Join(upper, f.path)
 		os.MkdirAll(filepath.Dir(path), 0o755)
@@ -341,6 +351,32 @@ func hostAptProxies() []string {
 		}
 	}
 	return out
+}
+
+// aptCache is the package cache a node fetches through: $KUMO_APT_CACHE
+// (a proxy URL; "off" for none), else apt-cacher-ng on this host when it
+// listens on its port 3142, reached at the group bridge's gateway. Nodes
+// then download each package from the mirror once between them.
+func aptCache(gateway netip.Addr) string {
+	switch v := os.Getenv("KUMO_APT_CACHE"); v {
+	case "off", "none":
+		return ""
+	case "":
+		c, err := net.DialTimeout("tcp", "127.0.0.1:3142", 300*time.Millisecond)
+		if err != nil {
+			return ""
+		}
+		c.Close()
+		return "http://" + net.JoinHostPort(gateway.String(), "3142")
+	default:
+		return v
+	}
+}
+
+// aptCacheConf points apt's HTTP downloads at the cache; HTTPS sources go
+// direct, since apt-cacher-ng does not tunnel them unless told to.
+func aptCacheConf(url string) []byte {
+	return []byte(fmt.Sprintf("# kumo: packages through the host's cache\nAcquire::http::Proxy %q;\nAcquire::https::Proxy \"DIRECT\";\n", url))
 }
 
 // running reports whether the node's systemd-nspawn runs, and its pid.
