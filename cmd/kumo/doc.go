@@ -2,16 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"go.starlark.net/syntax"
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
-	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/stdlib"
 )
 
@@ -64,11 +61,11 @@ func docRun(opts *DocOptions) error {
 		fmt.Fprintln(opts.Out, "kumo doc NAME shows one in full.")
 		return nil
 	}
-	if src, err := fs.ReadFile(stdlib.FS, strings.TrimPrefix(opts.Name, "@stdlib//")); err == nil {
-		return printModuleDoc(opts, opts.Name, string(src))
+	if file, src, ok := moduleSource(opts.Name); ok {
+		return printModuleDoc(opts, file, src)
 	}
-	if src, err := fs.ReadFile(stdlib.FS, strings.TrimPrefix(opts.Name, "@stdlib//")+".star"); err == nil {
-		return printModuleDoc(opts, opts.Name, string(src))
+	if ok, err := printModuleFunc(opts, opts.Name); ok || err != nil {
+		return err
 	}
 	var found []*builtins.Def
 	want := strings.TrimPrefix(strings.TrimPrefix(opts.Name, "ug."), "unit.")
@@ -140,34 +137,4 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
-}
-
-// printModuleDoc prints a stdlib module's docstring and its public names.
-func printModuleDoc(opts *DocOptions, name, src string) error {
-	f, err := lang.FileOptions.Parse(name, src, 0)
-	if err != nil {
-		return err
-	}
-	if len(f.Stmts) > 0 {
-		if e, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
-			if lit, ok := e.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
-				fmt.Fprintln(opts.Out, strings.TrimSpace(lit.Value.(string)))
-			}
-		}
-	}
-	var names []string
-	for _, stmt := range f.Stmts {
-		switch st := stmt.(type) {
-		case *syntax.DefStmt:
-			if !strings.HasPrefix(st.Name.Name, "_") {
-				names = append(names, st.Name.Name+"()")
-			}
-		case *syntax.AssignStmt:
-			if id, ok := st.LHS.(*syntax.Ident); ok && !strings.HasPrefix(id.Name, "_") {
-				names = append(names, id.Name)
-			}
-		}
-	}
-	fmt.Fprintf(opts.Out, "\nExports: %s\n", strings.Join(names, ", "))
-	return nil
 }
