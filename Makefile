@@ -13,7 +13,8 @@ RECIPE  ?= recipes/hello.star
 # and pssh.
 DEB_DEPS       := gcc:gcc python3:python3 curl:curl
 TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
-                  debootstrap:debootstrap systemd-nspawn:systemd-container nft:nftables
+                  debootstrap:debootstrap systemd-nspawn:systemd-container nft:nftables \
+                  tmux:tmux /usr/lib/python3/dist-packages/nbformat:python3-nbformat
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
 # Unprivileged users the tests run sshd as: kumotest may sudo without a
 # password, kumotest2 may not.
@@ -67,12 +68,13 @@ apt-cache:
 bench-deps: test-deps
 	@$(MAKE) -s install-debs PKGS="$(BENCH_DEB_DEPS)"
 
-# install-debs PKGS="cmd:package ...": apt-get the packages whose command is missing.
+# install-debs PKGS="cmd:package ...": apt-get the packages whose command
+# (or file, for a path) is missing.
 install-debs:
 	@missing=""; \
 	for pair in $(PKGS); do \
 		cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+		{ command -v $$cmd || test -e $$cmd; } >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \

@@ -31,6 +31,9 @@ type Def struct {
 	// answered from the journal when it is replayed. Pure builtins
 	// (spec, secret) run every time.
 	Journal bool
+	// Plan, for journaled builtins that change the world, says what a
+	// call would do (kumo plan). Without it, a plan shows the call.
+	Plan Planner
 
 	// Kind sorts entries that are not kumo's own builtins, for kumo doc:
 	// DocValue documents a type of value and its attributes, DocStarlark

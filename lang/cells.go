@@ -231,3 +231,48 @@ func onlyComments(src string) bool {
 	}
 	return true
 }
+
+// Body is the cell's text without its marker line and surrounding blank
+// lines: what a notebook shows as the cell's source.
+func (c *Cell) Body() string {
+	body := c.Source
+	if strings.HasPrefix(body, "# %%") {
+		if i := strings.IndexByte(body, '\n'); i >= 0 {
+			body = body[i+1:]
+		} else {
+			body = ""
+		}
+	}
+	return strings.Trim(body, "\n")
+}
+
+// Prose is a markdown cell's text as Markdown: its comment lines with
+// the "# " taken off, as Jupytext writes them.
+func (c *Cell) Prose() string {
+	var out []string
+	for _, line := range strings.Split(c.Body(), "\n") {
+		t := strings.TrimRight(line, " \t\r")
+		switch {
+		case strings.HasPrefix(t, "# "):
+			t = t[2:]
+		case t == "#":
+			t = ""
+		}
+		out = append(out, t)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+// Heading is the first Markdown heading of a markdown cell ("" if none):
+// headings open the notebook's sections.
+func (c *Cell) Heading() string {
+	if c.Runnable() {
+		return ""
+	}
+	for _, line := range strings.Split(c.Prose(), "\n") {
+		if strings.HasPrefix(line, "#") {
+			return strings.TrimSpace(strings.TrimLeft(line, "#"))
+		}
+	}
+	return ""
+}

@@ -30,6 +30,7 @@ is content (a string, bytes or a secret()), or the local file src
 absolute; missing parent folders are created. Returns None.`,
 	Fn:      putFile,
 	Journal: true,
+	Plan:    planCopy("put_file", true),
 }, {
 	Name: "get_file",
 	Doc: `get_file(target, src, dest=None)
@@ -38,7 +39,24 @@ as a string; otherwise writes it to the local path dest (relative to the
 current folder) and returns dest.`,
 	Fn:      getFile,
 	Journal: true,
+	Plan:    planCopy("get_file", false),
 }}
+
+// planCopy plans a file copy: to the targets (put, whose result is
+// None), or from one (get, whose result is known only live).
+func planCopy(name string, put bool) builtins.Planner {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
+		if len(args) < 2 {
+			return builtins.Effect{}, nil, builtins.Inputf(b, "want a target and a path")
+		}
+		t := builtins.TargetText(args[0])
+		path, _ := starlark.AsString(args[1])
+		if put {
+			return builtins.Effect{Kind: builtins.EffectCopy, Target: t, What: "write " + path + " on " + t}, starlark.None, nil
+		}
+		return builtins.Effect{Kind: builtins.EffectRead, Target: t, What: "read " + path + " from " + t}, nil, nil
+	}
+}
 
 func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var target starlark.Value

@@ -28,6 +28,13 @@ state gets the same value, with secret(name) as well. It is never printed:
 ` + "`kumo secret show NAME`" + ` tells it to you.`,
 	Fn:      generateFn,
 	Journal: true,
+	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
+		if len(args) == 0 {
+			return builtins.Effect{}, nil, builtins.Inputf(b, "want a name")
+		}
+		name, _ := starlark.AsString(args[0])
+		return builtins.Effect{Kind: builtins.EffectOther, What: "generate secret " + name + " (unless it exists)"}, &Secret{Name: name}, nil
+	},
 }
 
 var formatDef = &builtins.Def{

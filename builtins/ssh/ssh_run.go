@@ -34,7 +34,24 @@ cell once every target has finished, naming each failed node, its exit
 code and the end of its stderr.`,
 	Fn:      sshRun,
 	Journal: true,
+	Plan:    planSSHRun,
 }}
+
+func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
+	var target, rest starlark.Value
+	var cmd string
+	if len(args) < 2 {
+		if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &rest, "sudo?", &rest,
+			"env?", &rest, "stdin?", &rest, "timeout?", &rest, "check?", &rest, "parallel?", &rest); err != nil {
+			return builtins.Effect{}, nil, err
+		}
+	} else {
+		target = args[0]
+		cmd, _ = starlark.AsString(args[1])
+	}
+	t := builtins.TargetText(target)
+	return builtins.Effect{Kind: builtins.EffectCommand, Target: t, What: "run on " + t + ": " + builtins.FirstLine(cmd)}, nil, nil
+}
 
 func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var target starlark.Value

@@ -44,6 +44,7 @@ cluster, reading what it decided with ug.vars(). A group no run has made
 is then an error saying to run the recipe that makes it first.`,
 	Fn:      unitGroup,
 	Journal: true,
+	Plan:    planUnitGroup,
 }
 
 func unitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -80,7 +81,7 @@ When its cell runs again, the call returns the unit it made before: nodes
 that have vanished since are made again, and a changed nodes= adds or
 deletes nodes to match (saying so). A different spec is refused: delete
 the unit first.`,
-		Fn: createUnit, Journal: true,
+		Fn: createUnit, Journal: true, Plan: planCreateUnit,
 	},
 	"units": {
 		Name: "UnitGroup.units",
@@ -126,7 +127,7 @@ ug.vars().get("users", []).`,
 Deletes every unit and node of the group, then the group and its key
 (VCP's cleanup()). Deleting a group that is already gone does nothing, so
 a teardown cell can run again.`,
-		Fn: groupDelete, Journal: true,
+		Fn: groupDelete, Journal: true, Plan: planGroupDelete,
 	},
 }
 

@@ -32,7 +32,7 @@ Scales the unit out by n nodes of its spec, in parallel; returns the new
 nodes once they are RUNNING and answer SSH. When its cell runs again, the
 call returns the nodes it added before (making again any that vanished);
 a changed n adds or deletes nodes to match, saying so.`,
-		Fn: addNodes, Journal: true,
+		Fn: addNodes, Journal: true, Plan: planAddNodes,
 	},
 	"delete_nodes": {
 		Name: "Unit.delete_nodes",
@@ -41,27 +41,27 @@ Scales the unit in: deletes the given nodes (node values or names), or
 the count most recently added ones. Returns the names of the deleted
 nodes. Nodes already deleted are skipped; when its cell runs again, the
 call does not delete more than it did.`,
-		Fn: deleteNodes, Journal: true,
+		Fn: deleteNodes, Journal: true, Plan: planDeleteNodes,
 	},
 	"power_off": {
 		Name: "Unit.power_off",
 		Doc: `unit.power_off()
 Powers every node of the unit off; their disks (for local nodes, their
 folders) are kept.`,
-		Fn: powerOff, Journal: true,
+		Fn: powerOff, Journal: true, Plan: planPower(false),
 	},
 	"power_on": {
 		Name: "Unit.power_on",
 		Doc: `unit.power_on(timeout="10m")
 Powers the unit's nodes back on and waits until they answer SSH.`,
-		Fn: powerOn, Journal: true,
+		Fn: powerOn, Journal: true, Plan: planPower(true),
 	},
 	"delete": {
 		Name: "Unit.delete",
 		Doc: `unit.delete()
 Deletes the unit and all its nodes. Deleting a unit that is already gone
 does nothing.`,
-		Fn: unitDelete, Journal: true,
+		Fn: unitDelete, Journal: true, Plan: planUnitDelete,
 	},
 }
 

@@ -27,6 +27,9 @@ list of them) succeeds, from kumo's host. Fails after timeout, saying
 what the last attempt got.`,
 	Fn:      waitPort,
 	Journal: true,
+	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
+		return builtins.Effect{Kind: builtins.EffectWait, What: builtins.DescribeCall("wait_port", nil, args, kwargs)}, starlark.None, nil
+	},
 }, {
 	Name: "wait_http",
 	Doc: `wait_http(url, status=200, timeout="5m")

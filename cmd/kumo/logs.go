@@ -84,7 +84,7 @@ func logsRun(opts *LogsOptions) error {
 			title += " " + c.Title
 		}
 		fmt.Fprintf(opts.Out, "── %s · %s · %s · %s\n", title, st, round(c.Duration), c.UpdatedAt.Format("2006-01-02 15:04:05"))
-		if out := strings.TrimRight(c.Output, "\n"); out != "" {
+		if out := strings.TrimRight(c.Output.String(), "\n"); out != "" {
 			fmt.Fprintln(opts.Out, out)
 		}
 		if c.Error != "" {

@@ -118,10 +118,12 @@ touching anything and resumes at the first failed or edited one.`,
 	f := &factory{IO: stdio, statePath: &statePath}
 	root.AddCommand(
 		newCmdRun(f, nil),
+		newCmdPlan(f, nil),
 		newCmdRepl(f, nil),
 		newCmdTUI(f, nil),
 		newCmdStatus(f, nil),
 		newCmdLogs(f, nil),
+		newCmdExport(f, nil),
 		newCmdDestroy(f, nil),
 		newCmdDoc(f, nil),
 		newCmdEmulate(f, nil),

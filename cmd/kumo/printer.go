@@ -270,9 +270,9 @@ func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 	switch r.Status {
 	case runner.Replayed:
 		p.println(w, p.style.dim(fmt.Sprintf("↺ %s (replayed)", cellLabel(c))))
-		if !p.quiet && r.Output != "" {
-			for _, line := range strings.Split(strings.TrimRight(r.Output, "\n"), "\n") {
-				p.println(w, p.style.dim("  "+line))
+		if !p.quiet {
+			for _, line := range r.Output {
+				p.println(w, p.style.dim("  "+line.Display()))
 			}
 		}
 	case runner.Ran:

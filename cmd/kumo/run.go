@@ -30,6 +30,7 @@ type RunOptions struct {
 	Only     string
 	JSON     bool
 	Quiet    bool
+	Export   string
 }
 
 func newCmdRun(f *factory, runF func(*RunOptions) error) *cobra.Command {
@@ -75,6 +76,7 @@ mistake in the recipe, a parameter or the command line.`,
 	cmd.Flags().StringVar(&opts.Only, "only", "", "run only this cell live (earlier cells are replayed)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per cell on stdout")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print what replayed cells printed when they ran")
+	cmd.Flags().StringVar(&opts.Export, "export", "", "write the run's record to this file as it goes (.ipynb, .md or .html; see kumo export)")
 	registerCellCompletion(cmd, "from", "only")
 	registerRunCompletion(cmd, f)
 	registerParamCompletion(cmd)
@@ -96,6 +98,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 func runRecipe(ctx context.Context, opts *RunOptions) error {
 	if opts.From != "" && opts.Only != "" {
 		return usageError{error: fmt.Errorf("--from and --only exclude each other")}
+	}
+	if opts.Export != "" {
+		if err := checkExportFile(opts.Export); err != nil {
+			return err
+		}
 	}
 	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
 	if err != nil {
@@ -119,8 +126,17 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 	run.params.report(printer)
 	ro := run.runnerOptions()
 	ro.From, ro.Only, ro.Events = opts.From, opts.Only, printer
+	var export *liveExport
+	if opts.Export != "" {
+		export = &liveExport{runnerEvents: printer, store: run.store, recipe: prep.recipe, run: prep.name,
+			file: opts.Export, format: formatOf(opts.Export)}
+		ro.Events = export
+	}
 	r := runner.New(ro)
 	sum, err := r.Run(ctx)
+	if export != nil {
+		export.write() // the run's end: its status and finish time
+	}
 	if sum == nil || sum.Failed == nil {
 		if err != nil {
 			return err // before any cell: a usage or input error, reported by main

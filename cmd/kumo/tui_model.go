@@ -127,9 +127,9 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case cellFinishedMsg:
 		m.statusLine = ""
 		m.status[msg.idx] = finishedView(msg.result.Status)
-		if msg.result.Status == runner.Replayed && msg.result.Output != "" {
+		if msg.result.Status == runner.Replayed && len(msg.result.Output) > 0 {
 			// What the cell printed when it ran live.
-			m.output[msg.idx] = strings.Split(strings.TrimRight(msg.result.Output, "\n"), "\n")
+			m.output[msg.idx] = strings.Split(strings.TrimRight(msg.result.Output.String(), "\n"), "\n")
 		}
 		m.times[msg.idx] = msg.result.Duration
 		if msg.result.Err != nil {

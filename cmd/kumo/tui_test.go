@@ -110,7 +110,7 @@ func TestTUIStepsThroughCells(t *testing.T) {
 	cells, _ := s.Cells("steps")
 	run, _, _ := s.GetRun("steps")
 	s.Close()
-	if cells[0].Status != "ok" || cells[0].Output != "first ran\n" {
+	if cells[0].Status != "ok" || cells[0].Output.String() != "first ran\n" {
 		t.Errorf("cell 0 = %+v", cells[0])
 	}
 	if len(cells) != 1 {
@@ -150,7 +150,7 @@ func TestTUIModelShowsStatusesAndErrors(t *testing.T) {
 	m, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 20})
 	m, _ = m.Update(cellFinishedMsg{0, runner.CellResult{Status: runner.Ran, Duration: 1500 * time.Millisecond}})
 	// A replayed cell shows what it printed when it ran.
-	m, _ = m.Update(cellFinishedMsg{2, runner.CellResult{Status: runner.Replayed, Output: "node-1 | done before\n"}})
+	m, _ = m.Update(cellFinishedMsg{2, runner.CellResult{Status: runner.Replayed, Output: state.Output{{Source: "node-1", Stream: state.StreamStdout, Text: "done before"}}}})
 	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
 	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
 	if v := ansi.Strip(m.View().Content); !strings.Contains(v, "node-1 | done before") || !strings.Contains(v, "↺ [2] Later") {

@@ -5,6 +5,14 @@ import (
 	"github.com/kumo-dev/kumo/lang/state"
 )
 
+// Align is align without the leftovers: the record of each code cell
+// that has one, for views of a run (the TUI, exports, plans) that must
+// pair cells and records exactly as the runner does.
+func Align(cells []*lang.Cell, recs []state.CellRecord) map[int]*state.CellRecord {
+	out, _ := align(cells, recs)
+	return out
+}
+
 // align matches the recipe's code cells with the records of the cells
 // that ran before, the way diff matches lines: the longest run of
 // unchanged cells (same source) in order first, then, between two

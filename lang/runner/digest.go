@@ -33,6 +33,9 @@ type digester struct {
 	memo    map[starlark.Value]string // functions digested in this pass
 	active  map[any]bool              // values being digested: cycles
 	handles map[scope]bool            // when set, the handles met (see world.go)
+	// unknowns are the planned calls whose results the values digested
+	// since reset hold (see plan.go).
+	unknowns []string
 }
 
 func newDigester(rec *lang.Recipe, s *lang.Session) *digester {
@@ -40,7 +43,10 @@ func newDigester(rec *lang.Recipe, s *lang.Session) *digester {
 }
 
 // reset forgets memoized digests: values may have changed since.
-func (d *digester) reset() { clear(d.memo) }
+func (d *digester) reset() {
+	clear(d.memo)
+	d.unknowns = nil
+}
 
 // digest is the hex digest of v (nil: an unset name).
 func (d *digester) digest(v starlark.Value) string {
@@ -91,6 +97,9 @@ func (d *digester) write(h hash.Hash, v starlark.Value) {
 		if r := v.Receiver(); r != nil {
 			d.write(h, r)
 		}
+	case *builtins.Unknown:
+		d.unknowns = append(d.unknowns, v.From)
+		fmt.Fprintf(h, "unknown:%p;", v) // never equal to a recorded value
 	case builtins.SecretValue:
 		fmt.Fprintf(h, "secret:%s;", v.SecretName())
 	case builtins.Journaled:

@@ -67,7 +67,7 @@ type CellResult struct {
 	Duration time.Duration
 	Err      error
 	// Output is what a replayed cell printed when it ran live.
-	Output string
+	Output state.Output
 }
 
 // Options configure a run.
@@ -92,6 +92,9 @@ type Options struct {
 	// user quit) ends the run before that cell.
 	// reason is why the cell runs live.
 	Step func(ctx context.Context, c *lang.Cell, reason string) error
+	// Plan works out what the run would do and does none of it (see
+	// Runner.Plan, which sets it).
+	Plan bool
 	// World, if set, says which of the given resource tokens are gone
 	// (deleted, or no longer at their provider), and why. It is asked
 	// once, before the first live cell, about what the replayed cells
@@ -107,10 +110,11 @@ type Runner struct {
 	journal *journal
 	records map[int]*state.CellRecord // by cell index
 	events  *eventBuffer
+	plan    *Plan // when planning
 
 	mu   sync.Mutex
 	cell *lang.Cell
-	out  strings.Builder
+	out  state.Output
 }
 
 // New prepares a run. Nothing is locked or executed yet.
@@ -158,7 +162,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	var dropped []state.CellRecord
 	r.records, dropped = align(rec.Cells, recs)
 	r.events = &eventBuffer{out: o.Events}
-	if !o.ReplayOnly {
+	if !o.ReplayOnly && !o.Plan {
 		if err := r.realign(dropped); err != nil {
 			return nil, err
 		}
@@ -181,7 +185,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		p = &pass{r: r, from: from, only: only, checked: true, vanished: p.restart}
 		sum, runErr = p.run(ctx)
 	}
-	if o.ReplayOnly {
+	if o.ReplayOnly || o.Plan {
 		return sum, runErr
 	}
 	status := state.RunOK
@@ -273,7 +277,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 	o.Env.Attach(r.session.Thread)
 	r.session.Thread.Print = func(_ *starlark.Thread, msg string) {
 		for _, line := range strings.Split(msg, "\n") {
-			r.Line("", "print", line)
+			r.Line("", string(state.StreamPrint), line)
 		}
 	}
 	r.journal = &journal{store: r.store, run: o.Run, file: rec.Path, masker: o.Env.Secrets}
@@ -339,6 +343,10 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			if why := p.vanished[c.Index]; why != "" {
 				reason = why
 			}
+		}
+		if reason != "" && o.Plan {
+			r.finish(sum, c, p.planCell(ctx, c, reason, p.digest.unknowns))
+			continue
 		}
 		if reason != "" {
 			r.events.flush()
@@ -591,8 +599,12 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	if rec != nil && rec.Status == state.CellOK && rec.SourceHash == c.Hash() && maps.Equal(rec.Outputs, outputs) {
 		return CellResult{Status: Replayed, Duration: dur}
 	}
-	if o.ReplayOnly {
-		return CellResult{Status: Ran, Duration: dur}
+	reason := "parameters changed"
+	if rec == nil {
+		reason = "new"
+	}
+	if o.ReplayOnly || o.Plan {
+		return CellResult{Status: Ran, Duration: dur, Reason: reason}
 	}
 	rec, err = r.startCell(c)
 	if err != nil {
@@ -605,7 +617,7 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	if err := r.store.SetParams(o.Run, paramsJSON(o.Recipe.Params, r.session.Globals, o.Env.Secrets)); err != nil {
 		return CellResult{Status: Failed, Err: err}
 	}
-	return CellResult{Status: Ran, Duration: dur, Reason: "parameters changed"}
+	return CellResult{Status: Ran, Duration: dur, Reason: reason}
 }
 
 // startCell records that c runs live, making its record if it has none.
@@ -639,7 +651,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	r.events.started(c, CellStart{Replay: replay, Reason: reason})
 	r.mu.Lock()
 	r.cell = c
-	r.out.Reset()
+	r.out = nil
 	r.mu.Unlock()
 	r.journal.begin(c, rec.ID, false, replay, calls)
 	start := time.Now()
@@ -649,14 +661,19 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	}
 	dur := time.Since(start)
 	r.mu.Lock()
-	output := r.out.String()
+	output := r.out
+	for i := range output {
+		// Again at the end: a secret made during the cell masks lines
+		// printed before it was known.
+		output[i].Text = o.Env.Secrets.Mask(output[i].Text)
+	}
 	r.cell = nil
 	r.mu.Unlock()
 	if replay {
 		if err != nil {
 			return CellResult{Status: Failed, Duration: dur, Err: err}
 		}
-		if rec.Inputs == nil {
+		if rec.Inputs == nil && !o.Plan {
 			// Recorded by an older kumo: learn its inputs now.
 			rec.Inputs = inputs
 			r.store.FinishCell(o.Run, rec)
@@ -664,7 +681,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 		return CellResult{Status: Replayed, Duration: dur, Output: rec.Output}
 	}
 	p.effectsCache = nil // a live cell may have made or deleted resources
-	rec.SourceHash, rec.Status, rec.Output, rec.Duration = c.Hash(), state.CellOK, o.Env.Secrets.Mask(output), dur
+	rec.SourceHash, rec.Status, rec.Output, rec.Duration = c.Hash(), state.CellOK, output, dur
 	rec.Error, rec.Inputs, rec.Outputs = "", inputs, nil
 	if err != nil {
 		rec.Status = state.CellFailed
@@ -689,6 +706,9 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 
 func (r *Runner) finish(sum *Summary, c *lang.Cell, res CellResult) {
 	sum.Cells[c.Index] = res
+	if r.plan != nil && (res.Status != Ran || r.opts.Recipe.IsParams(c)) {
+		r.recordPlan(c, res) // live cells record their own plan
+	}
 	r.events.finished(c, res)
 }
 
@@ -699,13 +719,7 @@ func (r *Runner) Line(source, stream, text string) {
 	r.mu.Lock()
 	c := r.cell
 	if c != nil {
-		if source != "" {
-			r.out.WriteString(source + " | ")
-		}
-		if stream == "note" {
-			r.out.WriteString("· ")
-		}
-		r.out.WriteString(text + "\n")
+		r.out = append(r.out, state.OutputLine{Source: source, Stream: state.Stream(stream), Text: text})
 	}
 	r.mu.Unlock()
 	if c != nil && !r.journal.replay {
@@ -714,7 +728,7 @@ func (r *Runner) Line(source, stream, text string) {
 }
 
 // Note implements builtins.Output.
-func (r *Runner) Note(text string) { r.Line("", "note", text) }
+func (r *Runner) Note(text string) { r.Line("", string(state.StreamNote), text) }
 
 // Status implements builtins.Output.
 func (r *Runner) Status(text string) {

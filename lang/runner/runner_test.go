@@ -646,7 +646,7 @@ func TestSecretsStayOutOfTheState(t *testing.T) {
 	if len(calls) != 2 || !strings.Contains(calls[0].Args, "<secret db_password>") || !strings.Contains(calls[0].Result, "********") {
 		t.Errorf("journal = %+v, want the name in args and a masked result", calls)
 	}
-	if !strings.Contains(cells[0].Output, "the password is ********") {
+	if !strings.Contains(cells[0].Output.String(), "the password is ********") {
 		t.Errorf("cell output = %q, want the printed value masked", cells[0].Output)
 	}
 }

@@ -28,7 +28,7 @@ type CellRecord struct {
 	Title      string
 	SourceHash string
 	Status     CellStatus
-	Output     string
+	Output     Output
 	Duration   time.Duration
 	Error      string
 	// Inputs are digests of the values the cell read when it last
@@ -56,10 +56,11 @@ func (s *Store) Cells(run string) ([]CellRecord, error) {
 		var c CellRecord
 		var ms, upd int64
 		var inputs sql.NullString
-		var outputs string
-		if err := rows.Scan(&c.ID, &c.Index, &c.Title, &c.SourceHash, &c.Status, &c.Output, &ms, &c.Error, &inputs, &outputs, &c.LiveGen, &upd); err != nil {
+		var outputs, output string
+		if err := rows.Scan(&c.ID, &c.Index, &c.Title, &c.SourceHash, &c.Status, &output, &ms, &c.Error, &inputs, &outputs, &c.LiveGen, &upd); err != nil {
 			return nil, err
 		}
+		c.Output = decodeOutput(output)
 		c.Duration = time.Duration(ms) * time.Millisecond
 		c.UpdatedAt = time.UnixMilli(upd)
 		if inputs.Valid {
@@ -136,7 +137,7 @@ func (s *Store) FinishCell(run string, c *CellRecord) error {
 		}
 		_, err := tx.Exec(`UPDATE cells SET idx=?, title=?, source_hash=?, status=?, output=?, duration_ms=?, error=?,
 			inputs=?, outputs=?, live_gen=?, updated_at=? WHERE run=? AND id=?`,
-			c.Index, c.Title, c.SourceHash, c.Status, c.Output, c.Duration.Milliseconds(), c.Error,
+			c.Index, c.Title, c.SourceHash, c.Status, encodeOutput(c.Output), c.Duration.Milliseconds(), c.Error,
 			inputs, string(outputs), c.LiveGen, now(), run, c.ID)
 		return err
 	})

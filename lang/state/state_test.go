@@ -110,7 +110,8 @@ func TestCellsAndJournal(t *testing.T) {
 	}
 	s.AppendCall("r", Call{Cell: one.ID, Seq: 1, Builtin: "ssh_run", ArgsDigest: "d1", Args: "ssh_run(a)", Result: `{"t":"none"}`, Made: []Effect{{Token: "tok1", Group: "g", Unit: "u"}, {Token: "tok2", Group: "g"}}})
 	s.AppendCall("r", Call{Cell: one.ID, Seq: 2, Builtin: "ssh_run", ArgsDigest: "d2", Args: "ssh_run(b)", Result: `{"t":"none"}`, Deleted: []Effect{{Token: "tok2", Group: "g"}}})
-	one.SourceHash, one.Status, one.Output, one.Duration = "h", CellOK, "out", 1500*time.Millisecond
+	one.SourceHash, one.Status, one.Duration = "h", CellOK, 1500*time.Millisecond
+	one.Output = Output{{Source: "web-1", Stream: StreamStdout, Text: "out"}}
 	one.Inputs, one.Outputs = map[string]string{"x": "dx"}, map[string]string{"y": "dy"}
 	if err := s.FinishCell("r", one); err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestCellsAndJournal(t *testing.T) {
 		t.Fatalf("cells = %+v", cells)
 	}
 	c := cells[0]
-	if c.Status != CellOK || c.SourceHash != "h" || c.Output != "out" || c.Duration != 1500*time.Millisecond ||
+	if c.Status != CellOK || c.SourceHash != "h" || c.Output.String() != "web-1 | out\n" || c.Duration != 1500*time.Millisecond ||
 		c.Inputs["x"] != "dx" || c.Outputs["y"] != "dy" || c.LiveGen != 1 {
 		t.Errorf("cell record = %+v", c)
 	}
@@ -193,7 +194,7 @@ func TestMigratesVersion1(t *testing.T) {
 	if err != nil || len(cells) != 2 {
 		t.Fatalf("cells = %+v, %v", cells, err)
 	}
-	if c := cells[1]; c.ID != 2 || c.Index != 1 || c.Output != "hello" || c.SourceHash != "h1" || c.Inputs != nil {
+	if c := cells[1]; c.ID != 2 || c.Index != 1 || c.Output.String() != "hello\n" || c.SourceHash != "h1" || c.Inputs != nil {
 		t.Errorf("migrated cell = %+v", c)
 	}
 	calls, _ := s.Calls("r", 2)

@@ -1,0 +1,121 @@
+package builtins
+
+import (
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+)
+
+// An Effect is what a journaled call would do to the world if its cell
+// ran live now: what kumo plan shows. Kind says which sort; the rest is
+// filled where it applies.
+type Effect struct {
+	Kind      EffectKind `json:"kind"`
+	Provider  string     `json:"provider,omitempty"`
+	Flavor    string     `json:"flavor,omitempty"`
+	Nodes     int        `json:"nodes,omitempty"`      // nodes made, deleted, powered
+	PriceHour float64    `json:"price_hour,omitempty"` // USD per node per hour, 0 when the catalog does not say
+	Target    string     `json:"target,omitempty"`     // the nodes a command or file goes to
+	What      string     `json:"what"`                 // one line for a reader
+}
+
+// EffectKind sorts effects.
+type EffectKind string
+
+const (
+	EffectCreate  EffectKind = "create"  // nodes made
+	EffectDelete  EffectKind = "delete"  // nodes or units deleted
+	EffectPower   EffectKind = "power"   // nodes powered off or on
+	EffectCommand EffectKind = "command" // a command run on nodes
+	EffectCopy    EffectKind = "copy"    // a file copied to or from nodes
+	EffectRead    EffectKind = "read"    // the world read: the value is known only live
+	EffectWait    EffectKind = "wait"
+	EffectOther   EffectKind = "call"
+)
+
+// A Planner says what a call would do, without doing it: it may read
+// the state, never a provider or a node. It returns the call's result
+// where that is known without the world (the unit a create_unit call
+// names), else nil: the plan goes on with an Unknown.
+type Planner func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (Effect, starlark.Value, error)
+
+// Unknown stands, while kumo plans, for the result of a call that has
+// not run: its value is known only when the cell runs live. It can be
+// passed on (to other calls, which are planned with it), printed and
+// stored; anything that needs its content stops the cell's plan there.
+type Unknown struct {
+	From string // "create_unit(...) at lab.star:12"
+	// Tested is called when the recipe branches on the value: what the
+	// plan shows after that is a guess.
+	Tested func(u *Unknown)
+}
+
+var _ starlark.HasAttrs = (*Unknown)(nil)
+
+func (u *Unknown) String() string { return "<known when it runs: " + u.From + ">" }
+func (u *Unknown) Type() string   { return "unknown" }
+func (u *Unknown) Freeze()        {}
+func (u *Unknown) Truth() starlark.Bool {
+	if u.Tested != nil {
+		u.Tested(u)
+	}
+	return starlark.True
+}
+func (u *Unknown) Hash() (uint32, error) { return 0, u.needed("hashed") }
+func (u *Unknown) AttrNames() []string   { return nil }
+func (u *Unknown) Attr(name string) (starlark.Value, error) {
+	return nil, u.needed("." + name)
+}
+
+func (u *Unknown) needed(what string) error {
+	return &UnknownNeeded{From: u.From, What: what}
+}
+
+// UnknownNeeded is the error of a planned cell that needs a value only a
+// live call gives.
+type UnknownNeeded struct{ From, What string }
+
+func (e *UnknownNeeded) Error() string {
+	return fmt.Sprintf("%s needs the result of %s, known only when the cell runs", e.What, e.From)
+}
+
+// TargetText names a call's target for a plan: a node's name, a list's
+// names, an address.
+func TargetText(v starlark.Value) string {
+	name := func(x starlark.Value) string {
+		if s, ok := x.(starlark.String); ok {
+			return string(s)
+		}
+		if h, ok := x.(starlark.HasAttrs); ok {
+			if _, unknown := x.(*Unknown); !unknown {
+				if n, err := h.Attr("name"); err == nil {
+					if s, ok := n.(starlark.String); ok {
+						return string(s)
+					}
+				}
+			}
+		}
+		return x.String()
+	}
+	if l, ok := v.(*starlark.List); ok {
+		var names []string
+		for i := 0; i < l.Len(); i++ {
+			names = append(names, name(l.Index(i)))
+		}
+		return "[" + strings.Join(names, ", ") + "]"
+	}
+	return name(v)
+}
+
+// FirstLine is a command's first non-blank line, "…" marking the rest.
+func FirstLine(cmd string) string {
+	lines := strings.Split(strings.TrimSpace(cmd), "\n")
+	first := strings.TrimSpace(lines[0])
+	if len(first) > 100 {
+		first = first[:99] + "…"
+	} else if len(lines) > 1 {
+		first += fmt.Sprintf(" … (%d lines)", len(lines))
+	}
+	return first
+}

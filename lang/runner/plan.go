@@ -1,0 +1,184 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/lang"
+)
+
+// A plan is a run that touches nothing: cells that would replay replay
+// (they touch nothing anyway), and cells that would run live run with
+// every journaled call planned instead of made. A planned call says what
+// it would do (builtins.Planner) and returns what it can know without
+// the world, else an Unknown: a cell that needs an Unknown's content
+// stops there, and the plan says the rest is known only when it runs.
+
+// PlanAction is what a cell would do in the run.
+type PlanAction string
+
+const (
+	PlanReplay PlanAction = "replay"
+	PlanRun    PlanAction = "run"     // runs live
+	PlanMaybe  PlanAction = "may run" // reads what a live cell before it makes: decided when that one has run
+	PlanSkip   PlanAction = "skip"
+	PlanFail   PlanAction = "fail" // fails as it stands (a divergence, a mistake in the recipe)
+)
+
+// CellPlan is one cell's part of the plan.
+type CellPlan struct {
+	Index   int           `json:"index"`
+	Title   string        `json:"title,omitempty"`
+	Action  PlanAction    `json:"action"`
+	Reason  string        `json:"reason,omitempty"`
+	Effects []PlannedCall `json:"effects,omitempty"`
+	// Open says from where on the cell's effects are known only when it
+	// runs: a value it needs comes from a live call.
+	Open string `json:"known_when_run,omitempty"`
+	// Guess: the cell branches on such a value, so the effects listed
+	// after that point may not be the ones it will have.
+	Guess bool   `json:"guess,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// PlannedCall is one call a live cell would make.
+type PlannedCall struct {
+	Line int    `json:"line"`
+	Call string `json:"call"`
+	builtins.Effect
+}
+
+// Plan is what a run would do.
+type Plan struct {
+	Cells []CellPlan `json:"cells"`
+}
+
+// Plan works out what Run would do, doing nothing: no builtin touches
+// the world and the state is only read. The caller holds the run's lock.
+func (r *Runner) Plan(ctx context.Context) (*Plan, error) {
+	r.opts.Plan = true
+	r.plan = &Plan{}
+	r.opts.Events = nil
+	_, err := r.Run(ctx)
+	var div *DivergenceError
+	if err != nil && !errors.As(err, &div) && len(r.plan.Cells) == 0 {
+		return nil, err
+	}
+	return r.plan, nil
+}
+
+// recordPlan notes how a cell that was not planned live went.
+func (r *Runner) recordPlan(c *lang.Cell, res CellResult) {
+	cp := CellPlan{Index: c.Index, Title: c.Title, Reason: res.Reason}
+	switch res.Status {
+	case Replayed:
+		cp.Action = PlanReplay
+	case Skipped:
+		cp.Action = PlanSkip
+	case Ran:
+		cp.Action = PlanRun // the parameters cell, whose values changed
+	case Failed:
+		cp.Action, cp.Error = PlanFail, r.opts.Env.Secrets.Mask(lang.FormatError(res.Err))
+	}
+	r.plan.Cells = append(r.plan.Cells, cp)
+}
+
+// planCell plans a cell that would run live for reason.
+func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, unknowns []string) CellResult {
+	r, o := p.r, p.r.opts
+	cp := CellPlan{Index: c.Index, Title: c.Title, Action: PlanRun, Reason: reason}
+	if len(unknowns) > 0 {
+		cp.Action = PlanMaybe
+		cp.Reason = "reads what " + strings.Join(slices.Compact(slices.Sorted(slices.Values(unknowns))), ", ") + " gives when it runs"
+	}
+	pl := &planner{cell: &cp, file: o.Recipe.Path, masker: o.Env.Secrets}
+	builtins.SetInterceptor(r.session.Thread, pl)
+	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
+	builtins.SetInterceptor(r.session.Thread, r.journal)
+	if err != nil {
+		var need *builtins.UnknownNeeded
+		if errors.As(err, &need) || (pl.unknowns > 0 && strings.Contains(err.Error(), "unknown")) {
+			cp.Open = recipeMessage(err, o.Recipe.Path)
+		} else {
+			cp.Error = o.Env.Secrets.Mask(lang.FormatError(err))
+		}
+		// What the cell defines is known only when it runs.
+		for _, name := range o.Recipe.Deps[c.Index].Defines {
+			r.session.Globals[name] = &builtins.Unknown{From: c.Name()}
+		}
+	}
+	r.plan.Cells = append(r.plan.Cells, cp)
+	return CellResult{Status: Ran, Reason: reason}
+}
+
+// recipeMessage is an error's message at its innermost place in the
+// recipe: "lab.star:12:5: .nodes needs ...".
+func recipeMessage(err error, file string) string {
+	var ev *starlark.EvalError
+	if !errors.As(err, &ev) {
+		line, _, _ := strings.Cut(err.Error(), "\n")
+		return line
+	}
+	for i := len(ev.CallStack) - 1; i >= 0; i-- {
+		if pos := ev.CallStack[i].Pos; pos.Filename() == file {
+			return pos.String() + ": " + ev.Msg
+		}
+	}
+	return ev.Msg
+}
+
+// planner is the interceptor of a planned cell.
+type planner struct {
+	cell     *CellPlan
+	file     string
+	masker   *builtins.Masker
+	unknowns int // Unknowns handed out
+}
+
+func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	desc := pl.masker.Mask(builtins.DescribeCall(def.ShortName(), b.Receiver(), args, kwargs))
+	line := pl.line(thread)
+	// A call without a planner reads the world (nodes(), vars()): its
+	// value is known only when the cell runs.
+	effect := builtins.Effect{Kind: builtins.EffectRead, What: "read " + desc}
+	var result starlark.Value
+	if def.Plan != nil {
+		e, v, err := def.Plan(thread, b, args, kwargs)
+		switch {
+		case err == nil:
+			effect, result = e, v
+			effect.What = pl.masker.Mask(effect.What)
+		case pl.unknowns > 0 && strings.Contains(err.Error(), "unknown"):
+			effect.What = desc + " (its arguments are known only when the cell runs)"
+		default:
+			return nil, err
+		}
+	}
+	pl.cell.Effects = append(pl.cell.Effects, PlannedCall{Line: line, Call: desc, Effect: effect})
+	if result == nil {
+		pl.unknowns++
+		result = &builtins.Unknown{From: fmt.Sprintf("%s (line %d)", def.ShortName(), line), Tested: pl.tested}
+	}
+	return result, nil
+}
+
+// tested notes that the cell branches on a value only a live call gives.
+func (pl *planner) tested(*builtins.Unknown) { pl.cell.Guess = true }
+
+// line is the recipe line the call comes from: the innermost frame in
+// the recipe (a call inside a stdlib module is planned at its caller).
+func (pl *planner) line(thread *starlark.Thread) int {
+	for i := 0; i < thread.CallStackDepth(); i++ {
+		pos := thread.CallFrame(i).Pos
+		if pos.Filename() == pl.file {
+			return int(pos.Line)
+		}
+	}
+	return 0
+}
