@@ -86,6 +86,7 @@ func TestScripts(t *testing.T) {
 			"killpid":    cmdKillPID,
 			"waitport":   cmdWaitPort,
 			"containers": cmdContainers,
+			"waitpane":   cmdWaitPane,
 		},
 	})
 }
@@ -113,6 +114,39 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("%s did not appear in 30s", args[0])
+}
+
+// waitpane TEXT waits up to 30s for the tmux pane "kumo" of the
+// script's tmux server (tmux -L $SOCK) to show TEXT; ! waitpane TEXT
+// checks that it does not show it now.
+func cmdWaitPane(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitpane TEXT")
+	}
+	capture := func() string {
+		out, err := exec.Command("tmux", "-L", ts.Getenv("SOCK"), "capture-pane", "-p", "-t", "kumo").CombinedOutput()
+		if err != nil {
+			ts.Fatalf("tmux capture-pane: %v: %s", err, out)
+		}
+		return string(out)
+	}
+	if neg {
+		if pane := capture(); strings.Contains(pane, args[0]) {
+			ts.Fatalf("the pane shows %q:\n%s", args[0], pane)
+		}
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pane := capture()
+		if strings.Contains(pane, args[0]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("the pane never showed %q; it shows:\n%s", args[0], pane)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // procs N checks that exactly N live processes belong to the script's

@@ -199,7 +199,7 @@ func writePlan(w io.Writer, cells []*lang.Cell, plan *runner.Plan, st termStyle)
 	if len(parts) > 0 {
 		made = "nodes made: " + strings.Join(parts, ", ")
 	}
-	fmt.Fprintf(w, "%s; %d deleted; %d commands", made, t.Delete, t.Commands)
+	fmt.Fprintf(w, "%s; %d deleted; %s", made, t.Delete, countOf(t.Commands, "command"))
 	if t.PriceHour > 0 {
 		fmt.Fprintf(w, "; $%.4f/h on demand", t.PriceHour)
 	}

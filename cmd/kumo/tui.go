@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
@@ -30,14 +35,22 @@ func newCmdTUI(f *factory, runF func(*TUIOptions) error) *cobra.Command {
 	opts := &TUIOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "tui FILE",
-		Short: "Step through a recipe cell by cell, like a notebook",
-		Long: `Show a recipe as a notebook: its cells with their status on the left,
-the selected cell's code and output on the right. Cells that succeeded
-before are replayed at once; before each cell that would run live, kumo
-waits: n (or enter) runs it, c runs the rest, q stops there. The state is
-the same as kumo run's, so a run stopped in the TUI resumes anywhere.`,
+		Short: "Open a recipe as a notebook: run, re-run and edit its cells",
+		Long: `Show a recipe as a notebook: prose cells as Markdown, code cells with
+their recorded output (each node's lines, the error of a failed cell), the
+status of every cell and what changed since it ran.
+
+Run all (a), run up to the selected cell (enter; on a heading, its
+section), run live from it (f) or only it (l), stop (s); edit the recipe
+at the selected cell in $EDITOR (e), and the notebook picks the edit up
+when the editor closes. Before anything runs live, the TUI shows the
+plan (kumo plan) and waits for y. ? lists every key.
+
+The state is the same as kumo run's: what the TUI ran replays in
+kumo run, and the other way round.`,
 		Example: `  kumo tui lab.star
-  kumo tui lab.star -p students=40`,
+  kumo tui lab.star -p students=40
+  EDITOR="code -w" kumo tui lab.star`,
 		Args:              argsUsage(cobra.ExactArgs(1)),
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,8 +69,8 @@ the same as kumo run's, so a run stopped in the TUI resumes anywhere.`,
 	return cmd
 }
 
-// errStopped ends a run the user stopped in the TUI.
-var errStopped = errors.New("stopped in the TUI before this cell; run again to go on")
+// errStopped ends a run at the cell the user ran up to.
+var errStopped = errors.New("stopped: the cells after the one asked for were not run")
 
 func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	if !opts.Interactive && opts.ProgramOptions == nil {
@@ -72,76 +85,230 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 		return err
 	}
 	defer run.Close()
+	// Ctrl-C reaches the TUI as a key; SIGTERM ends whatever runs.
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	records, err := run.store.Cells(prep.name)
+	if err != nil {
+		return err
+	}
+	ctl := &tuiController{opts: opts, run: run, ctx: ctx}
+	model := newTUIModel(tuiConfig{
+		title:  fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name),
+		recipe: prep.recipe, records: records, ctl: ctl,
+	})
+	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out), tea.WithContext(ctx)}, opts.ProgramOptions...)...)
+	ctl.program = p
+	final, err := p.Run()
+	ctl.stopAndWait()
+	if err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+		return err
+	}
+	m, _ := final.(tuiModel)
+	// Leave the same summary kumo run prints, for the last run made.
+	if m.lastRun == nil {
+		return nil
+	}
+	printer := newCellPrinter(opts.IO, false, true, run.held.Env.Secrets)
+	defer printer.close()
+	printer.footer(m.lastRun.sum, nil)
+	if sum := m.lastRun.sum; sum != nil && sum.Failed != nil && !m.lastRun.stopped {
+		code := exitFailed
+		if lang.IsInputError(m.lastRun.err) {
+			code = exitBadInput
+		}
+		return &silentError{code: code, err: m.lastRun.err}
+	}
+	return nil
+}
 
-	// Buffered: Update answers without ever waiting for the runner.
-	answers := make(chan stepAnswer, 1)
-	model := newTUIModel(fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name), prep.recipe.Cells, answers, cancel)
-	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out)}, opts.ProgramOptions...)...)
-	ro := run.runnerOptions()
-	ro.Events = tuiBridge{p}
-	ro.Step = func(ctx context.Context, c *lang.Cell, reason string) error {
-		p.Send(waitingMsg{c.Index, reason})
-		select {
-		case a := <-answers:
-			if !a {
+// actionKind is what the user asked to run.
+type actionKind string
+
+const (
+	actionAll  actionKind = "run all"         // every cell, replaying what is done
+	actionTo   actionKind = "run to here"     // cells up to and including one (a section's last)
+	actionFrom actionKind = "run live from"   // kumo run --from
+	actionOnly actionKind = "run only (live)" // kumo run --only
+)
+
+// runAction is one run the user asked for.
+type runAction struct {
+	kind actionKind
+	cell int // the selected cell (actionTo: the last cell to run)
+}
+
+// tuiController does the TUI's work off the event loop: plans, runs,
+// stops, the editor and reloads, each as a tea.Cmd. The model never
+// calls it except to get those commands.
+type tuiController struct {
+	opts    *TUIOptions
+	run     *openedRun
+	ctx     context.Context
+	program *tea.Program
+
+	busy   sync.Mutex // one plan, run or reload at a time: they share the run's interpreter and state
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the run under way
+	closed bool               // the TUI has closed: run nothing more
+}
+
+// options are the runner's options for action a.
+func (c *tuiController) options(a runAction) runner.Options {
+	ro := c.run.runnerOptions()
+	cell := strconv.Itoa(a.cell)
+	switch a.kind {
+	case actionFrom:
+		ro.From = cell
+	case actionOnly:
+		ro.Only = cell
+	case actionTo:
+		ro.Step = func(_ context.Context, c *lang.Cell, _ string) error {
+			if c.Index > a.cell {
 				return errStopped
 			}
 			return nil
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
-	r := runner.New(ro)
-	var sum *runner.Summary
-	var runErr error
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		sum, runErr = r.Run(ctx)
-		p.Send(runDoneMsg{runErr})
-	}()
-	if _, err := p.Run(); err != nil {
-		cancel()
-		<-finished
-		return err
+	return ro
+}
+
+// Messages from the controller's commands.
+type (
+	planMsg struct {
+		action runAction
+		plan   *runner.Plan
+		err    error
 	}
-	cancel() // the TUI is gone: stop whatever still runs
-	<-finished
-	// Leave the same summary kumo run prints.
-	printer := newCellPrinter(opts.IO, false, true, run.held.Env.Secrets)
-	defer printer.close()
-	printer.footer(sum, ctx.Err())
-	if sum != nil && sum.Failed != nil {
-		code := exitFailed
-		if lang.IsInputError(runErr) {
-			code = exitBadInput
+	runDoneMsg struct {
+		action runAction
+		sum    *runner.Summary
+		err    error
+		// stopped: the user stopped it (s, q) rather than a cell failing.
+		stopped bool
+	}
+	editedMsg struct{ err error }
+	recipeMsg struct {
+		recipe  *lang.Recipe
+		records []state.CellRecord
+		err     error
+	}
+)
+
+// planCmd works out what action a would do.
+func (c *tuiController) planCmd(a runAction) tea.Cmd {
+	return func() tea.Msg {
+		c.busy.Lock()
+		defer c.busy.Unlock()
+		plan, err := runner.New(c.options(a)).Plan(c.ctx)
+		return planMsg{action: a, plan: plan, err: err}
+	}
+}
+
+// runCmd runs action a; the runner's events reach the model as messages.
+func (c *tuiController) runCmd(a runAction) tea.Cmd {
+	return func() tea.Msg {
+		c.busy.Lock()
+		defer c.busy.Unlock()
+		ctx, cancel := context.WithCancel(c.ctx)
+		c.mu.Lock()
+		closed := c.closed
+		c.cancel = cancel
+		c.mu.Unlock()
+		if closed {
+			cancel()
+			return nil
 		}
-		return &silentError{code: code, err: runErr}
+		defer func() {
+			c.mu.Lock()
+			c.cancel = nil
+			c.mu.Unlock()
+			cancel()
+		}()
+		ro := c.options(a)
+		ro.Events = tuiBridge{c.program}
+		sum, err := runner.New(ro).Run(ctx)
+		if errors.Is(err, errStopped) {
+			err = nil
+		}
+		return runDoneMsg{action: a, sum: sum, err: err, stopped: ctx.Err() != nil}
 	}
-	if runErr != nil {
-		return runErr
+}
+
+// stopCmd interrupts the run under way, as Ctrl-C does in kumo run: the
+// running cell's builtins stop cleanly and the state says where.
+func (c *tuiController) stopCmd() tea.Cmd {
+	return func() tea.Msg {
+		c.mu.Lock()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.mu.Unlock()
+		return nil
 	}
-	return nil
+}
+
+// stopAndWait ends a run still under way when the TUI closes.
+func (c *tuiController) stopAndWait() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stopCmd()()
+	c.busy.Lock() // the run, if any, has ended and recorded where it stopped
+	c.busy.Unlock()
+}
+
+// editCmd opens the recipe in the user's editor at line; the TUI gives
+// the terminal to it until it exits.
+func (c *tuiController) editCmd(line int) tea.Cmd {
+	editor := os.Getenv("VISUAL")
+	if editor == "" {
+		editor = os.Getenv("EDITOR")
+	}
+	if editor == "" {
+		editor = "vi"
+	}
+	args := strings.Fields(editor)
+	args = append(args, "+"+strconv.Itoa(line), c.opts.File)
+	cmd := exec.Command(args[0], args[1:]...)
+	return tea.ExecProcess(cmd, func(err error) tea.Msg {
+		if err != nil {
+			err = fmt.Errorf("the editor failed: %v (it is $EDITOR: %s)", errors.Unwrap(err), editor)
+		}
+		return editedMsg{err}
+	})
+}
+
+// reloadCmd reads the recipe again after an edit. A recipe that no
+// longer parses leaves the old one in place, with the error shown.
+func (c *tuiController) reloadCmd() tea.Cmd {
+	return func() tea.Msg {
+		c.busy.Lock()
+		defer c.busy.Unlock()
+		prep, err := prepareRun(c.opts.File, c.run.name, c.opts.Params)
+		if err != nil {
+			return recipeMsg{err: err}
+		}
+		params, err := prep.resolveParams(c.run.prev, c.run.hadRun, c.opts.Defaults)
+		if err != nil {
+			return recipeMsg{err: err}
+		}
+		c.run.preparedRun, c.run.params = prep, params
+		records, err := c.run.store.Cells(prep.name)
+		return recipeMsg{recipe: prep.recipe, records: records, err: err}
+	}
 }
 
 // tuiBridge turns runner events into the TUI's messages.
 type tuiBridge struct{ p *tea.Program }
 
 func (b tuiBridge) CellStarted(c *lang.Cell, s runner.CellStart) {
-	b.p.Send(cellStartedMsg{c.Index, s.Reason})
+	b.p.Send(cellStartedMsg{c.Index, s.Replay, s.Reason})
 }
 func (b tuiBridge) Status(c *lang.Cell, text string) { b.p.Send(cellStatusMsg{c.Index, text}) }
 func (b tuiBridge) Notice(text string)               { b.p.Send(noticeMsg{text}) }
 func (b tuiBridge) Output(c *lang.Cell, source, stream, text string) {
-	line := text
-	if source != "" {
-		line = source + " | " + text
-	}
-	b.p.Send(cellOutputMsg{c.Index, line})
+	b.p.Send(cellOutputMsg{c.Index, state.OutputLine{Source: source, Stream: state.Stream(stream), Text: text}})
 }
 func (b tuiBridge) CellFinished(c *lang.Cell, r runner.CellResult) {
 	b.p.Send(cellFinishedMsg{c.Index, r})

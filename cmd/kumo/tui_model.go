@@ -1,31 +1,35 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
+	"github.com/kumo-dev/kumo/lang/state"
 )
 
-// The step-through TUI shows a recipe like a notebook: cells on the
-// left with their status, the selected cell's code and output on the
-// right. The runner works in its own goroutine and reaches the model only
-// through messages (tuiBridge); the model answers the runner's "may I run
-// this cell?" through a channel. Replayed cells need no answer: they
-// cost nothing and touch nothing.
+// The TUI shows a recipe as a notebook, in the shape of charmbracelet's
+// own apps: the model holds what is shown, the runner works elsewhere
+// (tuiController) and reaches the model only through messages, and
+// everything that waits or touches the world leaves Update as a command.
+//
+// Sub-models: the notebook (cells, rendered into a viewport), the status
+// bar (what runs, what happened, the keys that apply) and the help.
 
-// Messages from the runner.
+// Messages from the runner (through tuiBridge).
 type (
 	cellStartedMsg struct {
 		idx    int
-		reason string // why it runs live; "" when replayed
+		replay bool
+		reason string // why it runs live
 	}
 	cellStatusMsg struct {
 		idx  int
@@ -34,262 +38,449 @@ type (
 	noticeMsg     struct{ text string }
 	cellOutputMsg struct {
 		idx  int
-		line string
+		line state.OutputLine
 	}
 	cellFinishedMsg struct {
 		idx    int
 		result runner.CellResult
 	}
-	waitingMsg struct { // the runner waits to run cell idx live
-		idx    int
-		reason string
-	}
-	runDoneMsg struct{ err error }
 )
 
-// A cellView is where a cell stands on screen: the runner's status once
-// it has finished, else one of these.
-type cellView string
+// cellStatus is where a cell stands on screen.
+type cellStatus string
 
 const (
-	viewPending cellView = "pending" // not reached yet
-	viewText    cellView = "text"    // a markdown cell: nothing to run
-	viewRunning cellView = "running"
+	statusProse       cellStatus = "prose"
+	statusNotRun      cellStatus = "not run"
+	statusRecorded    cellStatus = "ok"          // succeeded when it last ran; not run in this session yet
+	statusInterrupted cellStatus = "interrupted" // its run was killed while it ran
+	statusReplayed    cellStatus = "replayed"
+	statusRunning     cellStatus = "running"
+	statusRan         cellStatus = "ran"
+	statusFailed      cellStatus = "failed"
+	statusSkipped     cellStatus = "skipped"
 )
 
-func finishedView(s runner.CellStatus) cellView { return cellView(s) }
-
-// stepAnswer is the model's answer to waitingMsg.
-type stepAnswer bool // true: run it; false: stop
-
-type tuiModel struct {
-	title   string
-	cells   []*lang.Cell
-	status  map[int]cellView
-	output  map[int][]string
-	errs    map[int]string
-	times   map[int]time.Duration
-	current int  // the running cell, or -1
-	waiting int  // the cell the runner waits to run, or -1
-	auto    bool // run the rest without asking
-	stopped int  // the cell the user stopped before, or -1
-	done    bool
-	runErr  error
-	reason  string // why the cell waited for runs live
-	// statusLine is the running cell's live status (creating nodes...).
-	statusLine string
-	notices    []string
-
-	selected int
-	width    int
-	height   int
-	spin     spinner.Model
-	answers  chan<- stepAnswer
-	cancel   context.CancelFunc
+// cellView is one cell as the notebook shows it.
+type cellView struct {
+	cell    *lang.Cell
+	status  cellStatus
+	changed bool   // edited since its record was made
+	reason  string // why it runs (or ran) live
+	output  state.Output
+	err     string
+	dur     time.Duration
+	started time.Time
+	live    string // the running cell's status line
 }
 
-func newTUIModel(title string, cells []*lang.Cell, answers chan<- stepAnswer, cancel context.CancelFunc) tuiModel {
-	m := tuiModel{title: title, cells: cells, status: map[int]cellView{}, output: map[int][]string{}, errs: map[int]string{},
-		times: map[int]time.Duration{}, current: -1, waiting: -1, stopped: -1, answers: answers, cancel: cancel,
-		spin: spinner.New(spinner.WithSpinner(spinner.Dot)), width: 100, height: 30}
-	for _, c := range cells {
-		m.status[c.Index] = viewPending
-		if !c.Runnable() {
-			m.status[c.Index] = viewText
-		}
+// tuiConfig is what the TUI starts from.
+type tuiConfig struct {
+	title   string
+	recipe  *lang.Recipe
+	records []state.CellRecord
+	ctl     *tuiController // nil in tests of the view alone
+	now     func() time.Time
+}
+
+// lastRun is how the last run made in the TUI ended.
+type lastRun struct {
+	action  runAction
+	sum     *runner.Summary
+	err     error
+	stopped bool
+}
+
+type tuiModel struct {
+	title  string
+	recipe *lang.Recipe
+	cells  []*cellView
+	ctl    *tuiController
+	now    func() time.Time
+
+	selected int
+	folded   map[int]bool // section headings folded
+	focus    bool         // one cell, all of its output
+	node     string       // show only this node's output lines ("" all)
+	showHelp bool
+
+	running  *runAction // the run under way
+	planning *runAction // a plan being made for this action
+	confirm  *planMsg   // a plan waiting for y
+	lastRun  *lastRun
+	quitting bool
+	message  string // the latest notice or problem, for the status bar
+	notices  []string
+
+	width, height int
+	view          viewport.Model
+	spin          spinner.Model
+	help          help.Model
+	keys          tuiKeys
+	// starts are each shown cell's first line in the viewport's content.
+	starts map[int]int
+}
+
+func newTUIModel(cfg tuiConfig) tuiModel {
+	m := tuiModel{title: cfg.title, ctl: cfg.ctl, now: cfg.now, folded: map[int]bool{},
+		spin: spinner.New(spinner.WithSpinner(spinner.Dot)), help: help.New(), keys: defaultKeys(),
+		width: 80, height: 24}
+	if m.now == nil {
+		m.now = time.Now
 	}
+	m.view = viewport.New()
+	m.setRecipe(cfg.recipe, cfg.records)
+	m.layout()
 	return m
+}
+
+// setRecipe shows recipe with what the state recorded of its cells.
+func (m *tuiModel) setRecipe(recipe *lang.Recipe, records []state.CellRecord) {
+	m.recipe = recipe
+	byCell := runner.Align(recipe.Cells, records)
+	m.cells = nil
+	for _, c := range recipe.Cells {
+		v := &cellView{cell: c, status: statusNotRun}
+		if !c.Runnable() {
+			v.status = statusProse
+		}
+		if rec := byCell[c.Index]; rec != nil {
+			v.changed = rec.SourceHash != c.Hash()
+			v.output, v.err, v.dur = rec.Output, rec.Error, rec.Duration
+			switch rec.Status {
+			case state.CellOK:
+				v.status = statusRecorded
+			case state.CellFailed:
+				v.status = statusFailed
+			default:
+				v.status = statusInterrupted
+			}
+		}
+		m.cells = append(m.cells, v)
+	}
+	if m.selected >= len(m.cells) {
+		m.selected = max(0, len(m.cells)-1)
+	}
 }
 
 func (m tuiModel) Init() tea.Cmd { return m.spin.Tick }
 
 func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	var cmd tea.Cmd
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 	case spinner.TickMsg:
-		var cmd tea.Cmd
 		m.spin, cmd = m.spin.Update(msg)
-		return m, cmd
-	case cellStartedMsg:
-		m.current, m.waiting = msg.idx, -1
-		m.status[msg.idx] = viewRunning
-		m.selected = msg.idx
-		if msg.reason != "" {
-			m.output[msg.idx] = []string{styleDim.Render("runs live: " + msg.reason)}
+		if m.running == nil {
+			return m, cmd // nothing moves: no need to draw again
 		}
+	case cellStartedMsg:
+		c := m.cells[msg.idx]
+		c.started, c.live = m.now(), ""
+		if msg.replay {
+			c.status = statusReplayed
+			break
+		}
+		c.status, c.reason, c.output, c.err, c.changed = statusRunning, msg.reason, nil, "", false
+		m.selected = msg.idx
+		m.node = ""
 	case cellOutputMsg:
-		m.output[msg.idx] = append(m.output[msg.idx], msg.line)
+		m.cells[msg.idx].output = append(m.cells[msg.idx].output, msg.line)
 	case cellStatusMsg:
-		m.statusLine = msg.text
+		m.cells[msg.idx].live = msg.text
 	case noticeMsg:
 		m.notices = append(m.notices, msg.text)
+		m.message = msg.text
 	case cellFinishedMsg:
-		m.statusLine = ""
-		m.status[msg.idx] = finishedView(msg.result.Status)
-		if msg.result.Status == runner.Replayed && len(msg.result.Output) > 0 {
-			// What the cell printed when it ran live.
-			m.output[msg.idx] = strings.Split(strings.TrimRight(msg.result.Output.String(), "\n"), "\n")
-		}
-		m.times[msg.idx] = msg.result.Duration
-		if msg.result.Err != nil {
-			m.errs[msg.idx] = lang.FormatError(msg.result.Err)
-		}
-		if m.current == msg.idx {
-			m.current = -1
-		}
-	case waitingMsg:
-		m.waiting, m.selected, m.reason = msg.idx, msg.idx, msg.reason
-		if m.auto {
-			m.answer(true)
-		}
+		m.finished(msg.idx, msg.result)
+	case planMsg:
+		cmd = m.planned(msg)
 	case runDoneMsg:
-		m.done, m.runErr = true, msg.err
-	case tea.KeyPressMsg:
-		return m.key(msg)
-	}
-	return m, nil
-}
-
-func (m *tuiModel) answer(run bool) {
-	if m.waiting >= 0 {
-		m.answers <- stepAnswer(run)
-		m.waiting = -1
-	}
-}
-
-func (m tuiModel) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	switch k.String() {
-	case "q", "ctrl+c":
-		if m.done {
+		m.running = nil
+		m.lastRun = &lastRun{msg.action, msg.sum, msg.err, msg.stopped}
+		m.message = m.outcome()
+		if msg.sum != nil && msg.sum.Failed != nil {
+			m.selected = msg.sum.Failed.Index // the whole error is there
+		}
+		if m.quitting {
 			return m, tea.Quit
 		}
-		if m.waiting >= 0 {
-			m.stopped = m.waiting
-			m.answer(false) // stop before the cell; the run ends and says so
-		} else if m.current >= 0 {
-			m.cancel() // interrupt the running cell, like Ctrl-C in kumo run
+	case editedMsg:
+		if msg.err != nil {
+			m.message = msg.err.Error()
+			break
 		}
-	case "n", "enter", "space":
-		m.answer(true)
-	case "c":
-		m.auto = true
-		m.answer(true)
-	case "up", "k":
-		if m.selected > 0 {
-			m.selected--
+		cmd = m.ctl.reloadCmd()
+	case recipeMsg:
+		if msg.err != nil {
+			m.message = "the recipe does not read: " + firstLine(lang.FormatError(msg.err)) + " — e edits it"
+			break
 		}
-	case "down", "j":
-		if m.selected < len(m.cells)-1 {
-			m.selected++
-		}
+		m.setRecipe(msg.recipe, msg.records)
+		m.message = "recipe read again: " + m.changedCount()
+	case tea.KeyPressMsg:
+		cmd = m.key(msg)
 	}
-	return m, nil
+	m.layout()
+	return m, cmd
 }
 
-var (
-	styleTitle    = lipgloss.NewStyle().Bold(true)
-	styleDim      = lipgloss.NewStyle().Faint(true)
-	styleSelected = lipgloss.NewStyle().Reverse(true)
-	styleFailed   = lipgloss.NewStyle().Foreground(lipgloss.Color("1"))
-	styleOK       = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
-	styleBox      = lipgloss.NewStyle().Border(lipgloss.NormalBorder()).Padding(0, 1)
-)
-
-func (m tuiModel) icon(idx int) string {
-	switch m.status[idx] {
-	case viewRunning:
-		return m.spin.View()
-	case finishedView(runner.Ran):
-		return styleOK.Render("✔")
-	case finishedView(runner.Replayed):
-		return styleOK.Render("↺")
-	case finishedView(runner.Failed):
-		return styleFailed.Render("✘")
-	case finishedView(runner.Skipped):
-		return "·"
-	case viewText:
-		return styleDim.Render("¶")
-	}
-	if idx == m.waiting {
-		return "▶"
-	}
-	return styleDim.Render("○")
-}
-
-func (m tuiModel) View() tea.View {
-	v := tea.NewView(m.render())
-	v.AltScreen = true
-	return v
-}
-
-// render draws the screen.
-func (m tuiModel) render() string {
-	listWidth := max(24, m.width/3)
-	var list strings.Builder
-	for _, c := range m.cells {
-		suffix := ""
-		if d, ok := m.times[c.Index]; ok && m.status[c.Index] == finishedView(runner.Ran) {
-			suffix = " " + round(d).String()
+// finished records how a cell went.
+func (m *tuiModel) finished(idx int, r runner.CellResult) {
+	c := m.cells[idx]
+	c.live = ""
+	switch r.Status {
+	case runner.Replayed:
+		c.status, c.output, c.changed = statusReplayed, r.Output, false
+	case runner.Ran:
+		c.status, c.dur, c.err = statusRan, r.Duration, ""
+	case runner.Failed:
+		c.status, c.dur = statusFailed, r.Duration
+		c.err = lang.FormatError(r.Err)
+	case runner.Skipped:
+		if c.status == statusRunning {
+			c.status = statusNotRun
 		}
-		label := truncate(cellLabel(c), listWidth-4-len(suffix))
-		if c.Index == m.selected {
-			label = styleSelected.Render(label)
+		if r.Reason != "" {
+			c.reason = r.Reason
 		}
-		list.WriteString(m.icon(c.Index) + " " + label + styleDim.Render(suffix) + "\n")
 	}
-	detailWidth := max(30, m.width-listWidth-4)
-	height := max(8, m.height-4)
-	detail := m.detail(detailWidth, height)
-	body := lipgloss.JoinHorizontal(lipgloss.Top,
-		// Sizes in Lip Gloss v2 include the border.
-		styleBox.Width(listWidth+2).Height(height+2).Render(list.String()),
-		styleBox.Width(detailWidth+2).Height(height+2).Render(detail))
-	return styleTitle.Render(m.title) + "\n" + body + "\n" + m.footer()
 }
 
-// detail is the selected cell's code, then the tail of its output.
-func (m tuiModel) detail(width, height int) string {
-	if m.selected < 0 || m.selected >= len(m.cells) {
-		return ""
+// planned shows the plan of an action before it runs anything live,
+// or starts it at once when it would only replay.
+func (m *tuiModel) planned(msg planMsg) tea.Cmd {
+	m.planning = nil
+	if msg.err != nil {
+		m.message = "cannot plan: " + firstLine(lang.FormatError(msg.err))
+		return nil
 	}
-	c := m.cells[m.selected]
-	var b strings.Builder
-	src := strings.Split(strings.TrimRight(c.Source, "\n"), "\n")
-	codeLines := min(len(src), height/2)
-	for _, l := range src[:codeLines] {
-		b.WriteString(styleDim.Render(truncate(l, width-2)) + "\n")
+	if liveCells(msg.plan, msg.action) == 0 {
+		return m.start(msg.action)
 	}
-	if codeLines < len(src) {
-		b.WriteString(styleDim.Render(fmt.Sprintf("… %d more lines", len(src)-codeLines)) + "\n")
+	m.confirm = &msg
+	return nil
+}
+
+// liveCells counts the cells a plan runs live, within the action.
+func liveCells(p *runner.Plan, a runAction) int {
+	n := 0
+	for _, c := range p.Cells {
+		if (c.Action == runner.PlanRun || c.Action == runner.PlanMaybe) && (a.kind != actionTo || c.Index <= a.cell) {
+			n++
+		}
 	}
-	b.WriteString(strings.Repeat("─", max(1, width-2)) + "\n")
-	out := m.output[c.Index]
-	if e := m.errs[c.Index]; e != "" {
-		out = append(append([]string{}, out...), strings.Split(e, "\n")...)
+	return n
+}
+
+// ask plans action a (the plan decides whether to ask before running).
+func (m *tuiModel) ask(a runAction) tea.Cmd {
+	if m.ctl == nil || m.running != nil || m.planning != nil {
+		return nil
 	}
-	room := max(1, height-codeLines-3)
-	if len(out) > room {
-		out = out[len(out)-room:]
+	m.planning, m.message = &a, ""
+	return m.ctl.planCmd(a)
+}
+
+func (m *tuiModel) start(a runAction) tea.Cmd {
+	m.confirm = nil
+	m.running = &a
+	m.message = ""
+	return tea.Batch(m.ctl.runCmd(a), m.spin.Tick)
+}
+
+func (m *tuiModel) key(k tea.KeyPressMsg) tea.Cmd {
+	keys := m.keys
+	if m.confirm != nil {
+		switch {
+		case key.Matches(k, keys.Yes):
+			return m.start(m.confirm.action)
+		case key.Matches(k, keys.Back, keys.No, keys.Quit):
+			m.confirm, m.message = nil, "not run"
+		case key.Matches(k, keys.PageDown, keys.Down):
+			m.view.HalfPageDown()
+		case key.Matches(k, keys.PageUp, keys.Up):
+			m.view.HalfPageUp()
+		}
+		return nil
 	}
-	for _, l := range out {
-		if m.errs[c.Index] != "" && strings.Contains(m.errs[c.Index], l) {
-			l = styleFailed.Render(truncate(l, width-2))
+	if m.showHelp {
+		if key.Matches(k, keys.Help, keys.Back, keys.Quit) {
+			m.showHelp = false
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(k, keys.Quit):
+		if m.running != nil {
+			m.quitting = true
+			m.message = "stopping the running cell, then quitting…"
+			return m.ctl.stopCmd()
+		}
+		return tea.Quit
+	case key.Matches(k, keys.Stop):
+		if m.running != nil {
+			m.message = "stopping…"
+			return m.ctl.stopCmd()
+		}
+		if k.String() == "ctrl+c" {
+			return tea.Quit // nothing runs: Ctrl-C quits, as everywhere
+		}
+	case key.Matches(k, keys.Help):
+		m.showHelp = true
+	case key.Matches(k, keys.Back):
+		m.focus = false
+	case key.Matches(k, keys.Up):
+		m.move(-1)
+	case key.Matches(k, keys.Down):
+		m.move(1)
+	case key.Matches(k, keys.Top):
+		m.selected = 0
+		m.move(0)
+	case key.Matches(k, keys.Bottom):
+		m.selected = len(m.cells) - 1
+		m.move(0)
+	case key.Matches(k, keys.PageDown):
+		m.view.HalfPageDown()
+	case key.Matches(k, keys.PageUp):
+		m.view.HalfPageUp()
+	case key.Matches(k, keys.Focus):
+		m.focus = !m.focus
+		m.view.GotoTop()
+	case key.Matches(k, keys.Node):
+		m.nextNode()
+	case key.Matches(k, keys.NextFailed):
+		m.nextFailed()
+	case key.Matches(k, keys.Fold):
+		if h := m.section(m.selected); h >= 0 {
+			m.folded[h] = !m.folded[h]
+			m.selected = h
+		}
+	case key.Matches(k, keys.Edit):
+		if m.ctl != nil && m.running == nil {
+			c := m.cells[m.selected].cell
+			return m.ctl.editCmd(c.StartLine + bodyOffset(c.Source))
+		}
+	case key.Matches(k, keys.RunAll):
+		return m.ask(runAction{kind: actionAll})
+	case key.Matches(k, keys.RunTo):
+		c := m.cells[m.selected].cell
+		if c.Heading() != "" {
+			return m.ask(runAction{kind: actionTo, cell: m.sectionEnd(c.Index)})
+		}
+		return m.ask(runAction{kind: actionTo, cell: c.Index})
+	case key.Matches(k, keys.RunFrom):
+		if c := m.cells[m.selected].cell; c.Runnable() {
+			return m.ask(runAction{kind: actionFrom, cell: c.Index})
+		}
+	case key.Matches(k, keys.RunOnly):
+		if c := m.cells[m.selected].cell; c.Runnable() {
+			return m.ask(runAction{kind: actionOnly, cell: c.Index})
+		}
+	}
+	return nil
+}
+
+// move selects the next shown cell in direction d (0: the selected one,
+// or the next shown one if it is folded away) and scrolls to it.
+func (m *tuiModel) move(d int) {
+	i := m.selected + d
+	for i >= 0 && i < len(m.cells) && m.hidden(i) {
+		if d == 0 {
+			i--
 		} else {
-			l = truncate(l, width-2)
+			i += d
 		}
-		b.WriteString(l + "\n")
 	}
-	return b.String()
+	if i >= 0 && i < len(m.cells) {
+		m.selected = i
+	}
+	m.node = ""
 }
 
-// tally counts the cells by how they went: "2 ran, 1 replayed".
-func (m tuiModel) tally() string {
+// section is the heading cell whose section holds cell i, or -1.
+func (m *tuiModel) section(i int) int {
+	for j := i; j >= 0; j-- {
+		if m.cells[j].cell.Heading() != "" {
+			return j
+		}
+	}
+	return -1
+}
+
+// sectionEnd is the last cell of the section headed by h.
+func (m *tuiModel) sectionEnd(h int) int {
+	end := h
+	for j := h + 1; j < len(m.cells) && m.cells[j].cell.Heading() == ""; j++ {
+		end = j
+	}
+	return end
+}
+
+// hidden: the cell is in a folded section (the heading stays shown).
+func (m *tuiModel) hidden(i int) bool {
+	h := m.section(i)
+	return h >= 0 && h != i && m.folded[h]
+}
+
+func (m *tuiModel) nextFailed() {
+	for k := 1; k <= len(m.cells); k++ {
+		i := (m.selected + k) % len(m.cells)
+		if m.cells[i].status == statusFailed {
+			if h := m.section(i); h >= 0 {
+				m.folded[h] = false
+			}
+			m.selected = i
+			return
+		}
+	}
+	m.message = "no failed cell"
+}
+
+// nextNode shows the next node's lines alone, then all again.
+func (m *tuiModel) nextNode() {
+	sources := m.cells[m.selected].output.Sources()
+	if len(sources) == 0 {
+		m.message = "this cell's output comes from no node"
+		return
+	}
+	next := sources[0]
+	for i, s := range sources {
+		if s == m.node {
+			next = ""
+			if i+1 < len(sources) {
+				next = sources[i+1]
+			}
+		}
+	}
+	m.node = next
+}
+
+// outcome is the status bar's word on the last run.
+func (m *tuiModel) outcome() string {
+	r := m.lastRun
+	switch {
+	case r.stopped:
+		return "stopped: run again to go on from where it stopped"
+	case r.sum != nil && r.sum.Failed != nil:
+		return fmt.Sprintf("%s failed — e edits it, enter runs it again, n finds failed cells", cellLabel(r.sum.Failed))
+	case r.err != nil:
+		return "cannot run: " + firstLine(lang.FormatError(r.err))
+	}
+	return "done: " + tally(r.sum)
+}
+
+// tally counts the cells of a run by how they went: "2 ran, 1 replayed".
+func tally(sum *runner.Summary) string {
+	if sum == nil {
+		return "nothing to run"
+	}
 	var parts []string
 	for _, st := range []runner.CellStatus{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
 		n := 0
-		for _, v := range m.status {
-			if v == finishedView(st) {
+		for _, r := range sum.Cells {
+			if r.Status == st {
 				n++
 			}
 		}
@@ -300,36 +491,77 @@ func (m tuiModel) tally() string {
 	return strings.Join(parts, ", ")
 }
 
-func (m tuiModel) footer() string {
-	switch {
-	case m.done && m.stopped >= 0:
-		return "stopped before " + cellLabel(m.cells[m.stopped]) + styleDim.Render("  — q quits; run again to go on from there")
-	case m.done && m.runErr != nil:
-		return styleFailed.Render("stopped: "+firstLine(lang.FormatError(m.runErr))) + styleDim.Render("  — q quits; run again to resume")
-	case m.done:
-		return styleOK.Render("done: "+m.tally()) + styleDim.Render("  — q quits")
-	case m.waiting >= 0:
-		return fmt.Sprintf("next: %s (%s)   ", cellLabel(m.cells[m.waiting]), m.reason) + styleDim.Render("n/enter run it · c run the rest · ↑↓ look · q stop here")
-	case m.current >= 0 && m.statusLine != "":
-		return m.spin.View() + " " + m.statusLine + styleDim.Render("   q interrupts")
-	case m.current >= 0:
-		return m.spin.View() + " running " + cellLabel(m.cells[m.current]) + styleDim.Render("   q interrupts")
+func (m *tuiModel) changedCount() string {
+	n := 0
+	for _, c := range m.cells {
+		if c.changed || (c.status == statusNotRun && c.cell.Runnable()) {
+			n++
+		}
 	}
-	return styleDim.Render("replaying…")
+	if n == 0 {
+		return "nothing changed"
+	}
+	return countOf(n, "cell") + " edited or new — a runs what changed"
 }
 
-func truncate(s string, n int) string {
-	if n <= 1 || lipgloss.Width(s) <= n {
-		return s
+// countOf is "1 cell", "2 cells".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	r := []rune(s)
-	if len(r) > n-1 {
-		r = r[:n-1]
-	}
-	return string(r) + "…"
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// tuiKeys are the TUI's keys, for the help and for Update alike.
+type tuiKeys struct {
+	Up, Down, Top, Bottom, PageUp, PageDown     key.Binding
+	RunTo, RunAll, RunFrom, RunOnly, Stop, Edit key.Binding
+	NextFailed, Node, Focus, Fold, Help, Back   key.Binding
+	Quit, Yes, No                               key.Binding
+}
+
+func defaultKeys() tuiKeys {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+	return tuiKeys{
+		Up:         b("↑/k", "previous cell", "up", "k"),
+		Down:       b("↓/j", "next cell", "down", "j"),
+		Top:        b("g", "first cell", "g", "home"),
+		Bottom:     b("G", "last cell", "G", "end"),
+		PageUp:     b("pgup", "scroll up", "pgup", "ctrl+u"),
+		PageDown:   b("pgdn", "scroll down", "pgdown", "ctrl+d"),
+		RunTo:      b("enter", "run to here", "enter"),
+		RunAll:     b("a", "run all", "a"),
+		RunFrom:    b("f", "live from here (--from)", "f"),
+		RunOnly:    b("l", "re-run live (--only)", "l"),
+		Stop:       b("s", "stop", "s", "ctrl+c"),
+		Edit:       b("e", "edit ($EDITOR)", "e"),
+		NextFailed: b("n", "next failed", "n"),
+		Node:       b("t", "one node's output", "t"),
+		Focus:      b("o/tab", "focus", "o", "tab"),
+		Fold:       b("space", "fold section", "space"),
+		Help:       b("?", "help", "?"),
+		Back:       b("esc", "back", "esc"),
+		Quit:       b("q", "quit", "q"),
+		Yes:        b("y/enter", "go", "y", "enter"),
+		No:         b("n", "cancel", "n"),
+	}
+}
+
+func (k tuiKeys) ShortHelp() []key.Binding {
+	return []key.Binding{k.RunTo, k.RunAll, k.Edit, k.Focus, k.Help, k.Quit}
+}
+
+func (k tuiKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.Fold},
+		{k.RunTo, k.RunAll, k.RunFrom, k.RunOnly, k.Stop, k.Edit},
+		{k.NextFailed, k.Node, k.Focus, k.Help, k.Back, k.Quit},
+	}
 }

@@ -2,20 +2,22 @@ package main
 
 import (
 	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/charmbracelet/x/vt"
 
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/runner"
 	"github.com/kumo-dev/kumo/lang/state"
@@ -65,122 +67,212 @@ func waitShows(t *testing.T, s fmt.Stringer, want string) {
 	t.Fatalf("never showed %q; it shows:\n%q", want, s.String())
 }
 
-// TestTUIStepsThroughCells drives `kumo tui` with keystrokes: it waits
-// before each live cell, runs one on n, and stops on q; the state then
-// holds exactly the cells that ran, and a second session resumes there.
-func TestTUIStepsThroughCells(t *testing.T) {
-	dir := t.TempDir()
-	recipe := filepath.Join(dir, "steps.star")
-	os.WriteFile(recipe, []byte("# %% First\nprint(\"first ran\")\n# %% Second\nprint(\"second ran\")\n# %% Third\nprint(\"third ran\")\n"), 0o644)
-	statePath := filepath.Join(dir, "state.db")
-	session := func(keys func(in io.Writer, screen *syncBuffer)) (string, error) {
-		in, keysIn := io.Pipe()
-		screen := newScreen()
-		var out bytes.Buffer
-		opts := &TUIOptions{IO: IO{In: in, Out: screen, Err: &out}, File: recipe,
-			Store: func() (*state.Store, error) { return state.Open(statePath) },
-			// A pipe has no size: give the renderer one, as a terminal would.
-			ProgramOptions: []tea.ProgramOption{tea.WithoutSignalHandler(), tea.WithWindowSize(100, 30)}}
-		errc := make(chan error, 1)
-		go func() { errc <- tuiRun(context.Background(), opts) }()
-		keys(keysIn, screen)
-		select {
-		case err := <-errc:
-			keysIn.Close()
-			return screen.String(), err
-		case <-time.After(20 * time.Second):
-			t.Fatalf("the TUI did not end; screen:\n%s", screen.String())
-		}
-		return "", nil
-	}
+// notebookRecipe is a recipe with prose, sections and cells whose
+// records say: ran with output from two nodes, failed, never ran.
+const notebookRecipe = `# %% [markdown]
+# # Class lab
+# Nodes for a class, and a greeting.
 
-	_, err := session(func(in io.Writer, screen *syncBuffer) {
-		waitShows(t, screen, "next: [0] First")
-		io.WriteString(in, "n")
-		waitShows(t, screen, "first ran")
-		waitShows(t, screen, "next: [1] Second")
-		io.WriteString(in, "q") // stop before Second
-		waitShows(t, screen, "stopped")
-		io.WriteString(in, "q")
-	})
-	if err != nil {
-		t.Fatalf("first session: %v", err)
-	}
-	s, _ := state.Open(statePath)
-	cells, _ := s.Cells("steps")
-	run, _, _ := s.GetRun("steps")
-	s.Close()
-	if cells[0].Status != "ok" || cells[0].Output.String() != "first ran\n" {
-		t.Errorf("cell 0 = %+v", cells[0])
-	}
-	if len(cells) != 1 {
-		t.Errorf("cell 1 ran after q: %+v", cells)
-	}
-	if run.Status != "stopped" {
-		t.Errorf("run status = %q, want stopped", run.Status)
-	}
+# %% Parameters [parameters]
+nodes = 2
 
-	// A second session replays First without asking and runs the rest on c.
-	screen, err := session(func(in io.Writer, screen *syncBuffer) {
-		waitShows(t, screen, "next: [1] Second")
-		io.WriteString(in, "c")
-		waitShows(t, screen, "done: 2 ran, 1 replayed")
-		io.WriteString(in, "q")
-	})
+# %% Make nodes
+ug = unit_group("lab")
+web = ug.create_unit("web", spec("local", "small"), nodes = nodes)
+
+# %% Greet
+ssh_run(web.nodes(), "echo hello from $KUMO_NODE")
+
+# %% [markdown]
+# ## Checks
+
+# %% Count
+print("two nodes")
+`
+
+// notebookModel is the TUI's model for notebookRecipe with recorded
+// results, at a fixed time, with no runner behind it.
+func notebookModel(t *testing.T) tuiModel {
+	t.Helper()
+	recipe, err := lang.ParseRecipe("lab.star", notebookRecipe, all.Globals().Has)
 	if err != nil {
-		t.Fatalf("second session: %v", err)
+		t.Fatal(err)
 	}
-	if strings.Contains(screen, "next: [0]") {
-		t.Error("the TUI asked before a cell it could replay")
+	rec := func(idx int, st state.CellStatus, out state.Output, errText string) state.CellRecord {
+		c := recipe.Cells[idx]
+		return state.CellRecord{ID: int64(idx), Index: idx, Title: c.Title, SourceHash: c.Hash(), Status: st,
+			Output: out, Error: errText, Duration: 1500 * time.Millisecond}
 	}
-	s, _ = state.Open(statePath)
-	defer s.Close()
-	cells, _ = s.Cells("steps")
-	for i := 0; i < 3; i++ {
-		if cells[i].Status != "ok" {
-			t.Errorf("cell %d = %+v", i, cells[i])
-		}
+	var lines state.Output
+	for i := 1; i <= 30; i++ {
+		node := fmt.Sprintf("web-%d", 1+i%2)
+		lines = append(lines, state.OutputLine{Source: node, Stream: state.StreamStdout, Text: fmt.Sprintf("line %d from %s", i, node)})
+	}
+	records := []state.CellRecord{
+		rec(1, state.CellOK, nil, ""),
+		rec(2, state.CellOK, state.Output{{Stream: state.StreamNote, Text: "lab/web: 2 nodes running: web-1, web-2"}}, ""),
+		rec(3, state.CellFailed, lines, "lab.star:13:8: ssh_run: failed on 2 of 2 targets:\n  web-1: exit code 3\n  web-2: exit code 3\n  Traceback (most recent call last):\n    lab.star:13:8: in <toplevel>"),
+	}
+	fixed := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	return newTUIModel(tuiConfig{title: `kumo · lab.star · run "lab"`, recipe: recipe, records: records, now: func() time.Time { return fixed }})
+}
+
+// shown is what the model shows, without colours: golden files stay
+// readable, and the same on every terminal.
+func shown(t *testing.T, m tea.Model) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := colorprofile.Writer{Forward: &b, Profile: colorprofile.NoTTY}
+	if _, err := io.WriteString(&w, m.(tuiModel).render()); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// driveTUI runs the model in a test program at 80x24, types keys, waits
+// until the screen shows want, and returns the final model.
+func driveTUI(t *testing.T, m tuiModel, keys []tea.Msg, want string) tea.Model {
+	t.Helper()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	for _, k := range keys {
+		tm.Send(k)
+	}
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
+		teatest.WithDuration(5*time.Second))
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	return tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+func press(s string) tea.KeyPressMsg {
+	switch s {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "space":
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	}
+	r := []rune(s)[0]
+	return tea.KeyPressMsg{Code: r, Text: s}
+}
+
+// The main screens, as golden files (go test -run TestTUIScreens -update
+// writes them again after a deliberate change).
+func TestTUIScreens(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []tea.Msg
+		want string
+	}{
+		// The notebook as opened: prose rendered, recorded outputs, the
+		// failed cell's whole error, and what never ran.
+		{"notebook", nil, "Greet"},
+		// n jumps to the failed cell and o shows all of its output.
+		{"focus", []tea.Msg{press("n"), press("o")}, "one cell"},
+		{"help", []tea.Msg{press("?")}, "esc or ? closes"},
+		// A folded section shows its heading only.
+		{"folded", []tea.Msg{press("G"), press("space")}, "folded"},
+		// The plan shown before anything runs live.
+		{"plan", []tea.Msg{planMsg{action: runAction{kind: actionAll}, plan: &runner.Plan{Cells: []runner.CellPlan{
+			{Index: 1, Title: "Parameters", Action: runner.PlanReplay},
+			{Index: 2, Title: "Make nodes", Action: runner.PlanRun, Reason: "nodes changed", Effects: []runner.PlannedCall{
+				{Line: 10, Effect: builtins.Effect{Kind: builtins.EffectCreate, Provider: "aws", Flavor: "small", Nodes: 2, PriceHour: 0.0208, What: "unit lab/web has 2 nodes: add 2 × aws/small"}}}},
+			{Index: 3, Title: "Greet", Action: runner.PlanRun, Reason: "failed last time"},
+		}}}}, "would run live"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			final := driveTUI(t, notebookModel(t), tc.keys, tc.want)
+			golden.RequireEqual(t, shown(t, final))
+		})
 	}
 }
 
-func TestTUIModelShowsStatusesAndErrors(t *testing.T) {
-	cells := lang.SplitCells("# %% Good\nx = 1\n# %% Bad\nfail(\"boom\")\n# %% Later\ny = 2\n")
-	answers := make(chan stepAnswer, 1)
-	var m tea.Model = newTUIModel("kumo · t", cells, answers, func() {})
-	m, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 20})
-	m, _ = m.Update(cellFinishedMsg{0, runner.CellResult{Status: runner.Ran, Duration: 1500 * time.Millisecond}})
-	// A replayed cell shows what it printed when it ran.
-	m, _ = m.Update(cellFinishedMsg{2, runner.CellResult{Status: runner.Replayed, Output: state.Output{{Source: "node-1", Stream: state.StreamStdout, Text: "done before"}}}})
-	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
-	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
-	if v := ansi.Strip(m.View().Content); !strings.Contains(v, "node-1 | done before") || !strings.Contains(v, "↺ [2] Later") {
-		t.Errorf("a replayed cell's recorded output is not shown:\n%s", v)
+// Runner events stream into the notebook: a live cell's lines under
+// it, its status, then a failure in full and the status bar saying
+// how to go on. Colours: the failure is red.
+func TestTUIShowsARunAsItGoes(t *testing.T) {
+	m := notebookModel(t)
+	step := func(msg tea.Msg) {
+		next, _ := m.Update(msg)
+		m = next.(tuiModel)
 	}
-	m, _ = m.Update(waitingMsg{1, "new"})
-	view := ansi.Strip(m.View().Content)
-	if !strings.Contains(view, "✔ [0] Good 1.5s") || !strings.Contains(view, "▶ [1] Bad") || !strings.Contains(view, "next: [1] Bad (new)") {
-		t.Fatalf("view:\n%s", view)
-	}
-	m, _ = m.Update(tea.KeyPressMsg{Code: 'n', Text: "n"})
-	if a := <-answers; !bool(a) {
-		t.Error("n did not answer run")
-	}
-	m, _ = m.Update(cellStartedMsg{idx: 1})
-	m, _ = m.Update(cellOutputMsg{1, "node-1 | working"})
-	m, _ = m.Update(cellFinishedMsg{1, runner.CellResult{Status: runner.Failed, Err: lang.Inputf("bad.star:4:5: boom")}})
-	m, _ = m.Update(runDoneMsg{lang.Inputf("bad.star:4:5: boom")})
-	view = ansi.Strip(m.View().Content)
-	for _, want := range []string{"✘ [1] Bad", "node-1 | working", "bad.star:4:5: boom", "stopped: bad.star:4:5: boom"} {
-		if !strings.Contains(view, want) {
-			t.Errorf("view lacks %q:\n%s", want, view)
+	step(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.running = &runAction{kind: actionAll}
+	step(cellStartedMsg{idx: 2, replay: true})
+	step(cellFinishedMsg{idx: 2, result: runner.CellResult{Status: runner.Replayed, Output: state.Output{{Stream: state.StreamNote, Text: "replayed note"}}}})
+	step(cellStartedMsg{idx: 3, reason: "edited"})
+	step(cellOutputMsg{idx: 3, line: state.OutputLine{Source: "web-2", Stream: state.StreamStdout, Text: "streaming now"}})
+	out := string(shown(t, m))
+	for _, want := range []string{"↺ replayed", "running 0s (edited)", "web-2 | streaming now", "s stops"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("while running, the screen lacks %q:\n%s", want, out)
 		}
 	}
-	// Looking at another cell shows its code.
-	m, _ = m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
-	if !strings.Contains(ansi.Strip(m.View().Content), "y = 2") {
-		t.Errorf("selecting Later does not show its code:\n%s", m.View().Content)
+	if strings.Contains(out, "line 30 from") {
+		t.Errorf("a cell that runs again still shows its old output:\n%s", out)
 	}
-	if _, cmd := m.Update(tea.KeyPressMsg{Code: 'q', Text: "q"}); cmd == nil {
-		t.Error("q after the run did not quit")
+	step(cellFinishedMsg{idx: 3, result: runner.CellResult{Status: runner.Failed, Duration: time.Second, Err: lang.Inputf("lab.star:13:8: a long error message that goes on past the width of the screen so that it must wrap rather than be cut at eighty columns, ending HERE")}})
+	step(runDoneMsg{action: runAction{kind: actionAll}, sum: &runner.Summary{Failed: m.recipe.Cells[3], Cells: map[int]runner.CellResult{3: {Status: runner.Failed}}}, err: errors.New("x")})
+	out = string(shown(t, m))
+	for _, want := range []string{"✘ failed after 1s", "ending", "┃    HERE", "[3] Greet failed — e edits it"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after the failure, the screen lacks %q:\n%s", want, out)
+		}
+	}
+	if m.running != nil || m.selected != 3 {
+		t.Errorf("after the run: running=%v selected=%d, want nil and the failed cell 3", m.running, m.selected)
+	}
+	var colored bytes.Buffer
+	w := colorprofile.Writer{Forward: &colored, Profile: colorprofile.ANSI}
+	io.WriteString(&w, m.render())
+	if !strings.Contains(colored.String(), "\x1b[31m✘ failed") {
+		t.Errorf("the failed status is not red")
+	}
+}
+
+// t shows one node's lines at a time, then all of them again.
+func TestTUIOutputPerNode(t *testing.T) {
+	m := notebookModel(t)
+	m.selected = 3
+	m.layout()
+	m.nextNode()
+	if m.node != "web-2" {
+		t.Fatalf("first node shown = %q, want web-2 (the first that printed)", m.node)
+	}
+	m.layout()
+	got := m.view.GetContent()
+	if strings.Contains(got, "from web-1") || !strings.Contains(got, "from web-2") {
+		t.Errorf("web-2 only shows:\n%s", got)
+	}
+	m.nextNode()
+	m.nextNode()
+	if m.node != "" {
+		t.Errorf("after the last node, node = %q, want all again", m.node)
+	}
+}
+
+// enter on a section's heading runs the section as a unit: every cell up
+// to the next heading. A run asked for while one is planned or under
+// way is not started twice.
+func TestTUISectionRunsAsAUnit(t *testing.T) {
+	m := notebookModel(t)
+	m.ctl = &tuiController{} // its commands are made, not run
+	m.selected = 4           // "## Checks"
+	if cmd := m.key(press("enter")); cmd == nil {
+		t.Fatal("enter on a heading made no command")
+	}
+	if m.planning == nil || *m.planning != (runAction{kind: actionTo, cell: 5}) {
+		t.Fatalf("planning %+v, want run to cell 5 (the section's end)", m.planning)
+	}
+	if cmd := m.key(press("a")); cmd != nil {
+		t.Error("a second run was asked for while the first is being planned")
+	}
+	m.selected = 0 // "# Class lab" heads the cells up to "## Checks"
+	m.planning = nil
+	m.key(press("enter"))
+	if m.planning == nil || m.planning.cell != 3 {
+		t.Fatalf("enter on the title: planning %+v, want run to cell 3", m.planning)
 	}
 }
