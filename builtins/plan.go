@@ -80,6 +80,20 @@ func (e *UnknownNeeded) Error() string {
 	return fmt.Sprintf("%s needs the result of %s, known only when the cell runs", e.What, e.From)
 }
 
+const goneKey = "kumo.plan.gone"
+
+// SetGone tells a cell's planners which resources (by token) are gone
+// from their providers: the calls that made them will make them again.
+func SetGone(thread *starlark.Thread, gone map[string]string) {
+	thread.SetLocal(goneKey, gone)
+}
+
+// Gone is what SetGone gave the thread.
+func Gone(thread *starlark.Thread) map[string]string {
+	g, _ := thread.Local(goneKey).(map[string]string)
+	return g
+}
+
 // TargetText names a call's target for a plan: a node's name, a list's
 // names, an address.
 func TargetText(v starlark.Value) string {

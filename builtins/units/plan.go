@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -56,11 +57,24 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	e := builtins.Effect{Kind: builtins.EffectCreate, Provider: sp.Provider, Flavor: sp.Flavor, PriceHour: priceOf(env, sp)}
 	u := &Unit{Run: g.Run, Group: g.Name, Name: name, Provider: sp.Provider}
 	have := 0
+	var gone []string // nodes the world check found gone: made again
 	if r, err := env.Store.Resource(state.Query{Run: g.Run, Kind: state.KindUnit, Group: g.Name, Name: name}); err == nil {
 		u.Token = r.Token
 		have = countNodes(env, g.Run, g.Name, name)
+		nodes, _ := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindNode, Group: g.Name, Unit: name})
+		for _, n := range nodes {
+			if _, ok := builtins.Gone(thread)[n.Token]; ok {
+				gone = append(gone, n.Name)
+			}
+		}
 	}
 	switch {
+	case u.Token != "" && len(gone) > 0 && nodes >= have:
+		e.Nodes = len(gone) + nodes - have
+		e.What = fmt.Sprintf("unit %s/%s: make %d × %s/%s again (%s gone)", g.Name, name, len(gone), sp.Provider, sp.Flavor, strings.Join(gone, ", "))
+		if nodes > have {
+			e.What += fmt.Sprintf(", and add %d", nodes-have)
+		}
 	case u.Token == "":
 		e.Nodes = nodes
 		e.What = fmt.Sprintf("create unit %s/%s: %d × %s/%s", g.Name, name, nodes, sp.Provider, sp.Flavor)

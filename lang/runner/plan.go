@@ -56,7 +56,8 @@ type PlannedCall struct {
 
 // Plan is what a run would do.
 type Plan struct {
-	Cells []CellPlan `json:"cells"`
+	Cells []CellPlan        `json:"cells"`
+	gone  map[string]string // resources (by token) the world check found gone
 }
 
 // Plan works out what Run would do, doing nothing: no builtin touches
@@ -89,17 +90,22 @@ func (r *Runner) recordPlan(c *lang.Cell, res CellResult) {
 	r.plan.Cells = append(r.plan.Cells, cp)
 }
 
-// planCell plans a cell that would run live for reason.
-func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, unknowns []string) CellResult {
+// planCell plans a cell that would run live for reason, or may (maybe):
+// what it reads is known only when cells before it have run.
+func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, maybe bool) CellResult {
 	r, o := p.r, p.r.opts
 	cp := CellPlan{Index: c.Index, Title: c.Title, Action: PlanRun, Reason: reason}
-	if len(unknowns) > 0 {
+	if maybe {
 		cp.Action = PlanMaybe
-		cp.Reason = "reads what " + strings.Join(slices.Compact(slices.Sorted(slices.Values(unknowns))), ", ") + " gives when it runs"
+		if unknowns := p.digest.unknowns; len(unknowns) > 0 {
+			cp.Reason = "reads what " + strings.Join(slices.Compact(slices.Sorted(slices.Values(unknowns))), ", ") + " gives when it runs"
+		}
 	}
 	pl := &planner{cell: &cp, file: o.Recipe.Path, masker: o.Env.Secrets}
 	builtins.SetInterceptor(r.session.Thread, pl)
+	builtins.SetGone(r.session.Thread, r.plan.gone)
 	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
+	builtins.SetGone(r.session.Thread, nil)
 	builtins.SetInterceptor(r.session.Thread, r.journal)
 	if err != nil {
 		var need *builtins.UnknownNeeded
@@ -113,8 +119,27 @@ func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, unknow
 			r.session.Globals[name] = &builtins.Unknown{From: c.Name()}
 		}
 	}
+	if p.planned == nil {
+		p.planned = map[scope]string{}
+	}
+	for _, sc := range pl.changes {
+		p.planned[sc] = c.Name()
+	}
 	r.plan.Cells = append(r.plan.Cells, cp)
 	return CellResult{Status: Ran, Reason: reason}
+}
+
+// changedByPlan says which planned live cell changes what the cell whose
+// inputs were just taken reads of the world ("" if none).
+func (p *pass) changedByPlan() string {
+	for h := range p.handles {
+		for changed, cell := range p.planned {
+			if h.group == changed.group && (h.unit == "" || changed.unit == "" || h.unit == changed.unit) {
+				return "reads " + h.String() + ", which " + cell + " changes when it runs"
+			}
+		}
+	}
+	return ""
 }
 
 // recipeMessage is an error's message at its innermost place in the
@@ -138,7 +163,8 @@ type planner struct {
 	cell     *CellPlan
 	file     string
 	masker   *builtins.Masker
-	unknowns int // Unknowns handed out
+	unknowns int     // Unknowns handed out
+	changes  []scope // the units and groups its calls make or delete nodes in
 }
 
 func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -161,6 +187,14 @@ func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.
 		}
 	}
 	pl.cell.Effects = append(pl.cell.Effects, PlannedCall{Line: line, Call: desc, Effect: effect})
+	if effect.Kind == builtins.EffectCreate || effect.Kind == builtins.EffectDelete {
+		for _, v := range []starlark.Value{b.Receiver(), result} {
+			if h, ok := v.(builtins.Handle); ok {
+				g, u := h.Scope()
+				pl.changes = append(pl.changes, scope{g, u})
+			}
+		}
+	}
 	if result == nil {
 		pl.unknowns++
 		result = &builtins.Unknown{From: fmt.Sprintf("%s (line %d)", def.ShortName(), line), Tested: pl.tested}

@@ -268,6 +268,8 @@ type pass struct {
 
 	effectsCache map[int64]state.CellEffects // see effects
 	worldCells   map[int64][]string          // see worldInput
+	handles      map[scope]bool              // what the cell whose inputs were last taken reads of the world
+	planned      map[scope]string            // when planning: the handles live cells change, and which cell
 }
 
 func (p *pass) run(ctx context.Context) (*Summary, error) {
@@ -289,6 +291,9 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 	}
 	r.events.hold()
 	defer r.events.flush()
+	if r.plan != nil {
+		r.plan.Cells = nil // a pass that starts over plans again
+	}
 
 	sum := &Summary{Cells: map[int]CellResult{}}
 	for _, c := range rec.Cells {
@@ -344,9 +349,21 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 				reason = why
 			}
 		}
-		if reason != "" && o.Plan {
-			r.finish(sum, c, p.planCell(ctx, c, reason, p.digest.unknowns))
-			continue
+		if o.Plan {
+			if reason == "" {
+				// What a live cell before it will change in the world it
+				// reads decides, when the run gets there, whether it replays.
+				if why := p.changedByPlan(); why != "" {
+					r.finish(sum, c, p.planCell(ctx, c, why, true))
+					continue
+				}
+			} else {
+				// Inputs holding values only a live call gives make it a
+				// "may run", unless it runs anyway (edited, new, ...).
+				_, decided := p.fixedReason(c)
+				r.finish(sum, c, p.planCell(ctx, c, reason, !decided && len(p.digest.unknowns) > 0))
+				continue
+			}
 		}
 		if reason != "" {
 			r.events.flush()
@@ -389,6 +406,7 @@ func (p *pass) inputs(c *lang.Cell) map[string]string {
 	if w := p.worldInput(c.Index, p.digest.handles); w != "" {
 		in[worldKey] = w
 	}
+	p.handles = p.digest.handles
 	p.digest.handles = nil
 	for _, m := range deps.Loads {
 		d, err := p.r.session.ModuleDigest(m)
@@ -414,27 +432,43 @@ func (p *pass) replayable(c *lang.Cell, rec *state.CellRecord) bool {
 
 // why says why cell c must run live, or "" when it replays.
 func (p *pass) why(c *lang.Cell, inputs map[string]string) string {
+	if reason, decided := p.fixedReason(c); decided {
+		return reason
+	}
+	return p.changedInputs(c, inputs)
+}
+
+// fixedReason is why() for what does not depend on the cell's inputs:
+// decided is false when only the inputs can tell.
+func (p *pass) fixedReason(c *lang.Cell) (reason string, decided bool) {
 	rec := p.r.records[c.Index]
 	switch {
 	case p.from >= 0 && c.Index >= p.from:
-		return "--from"
+		return "--from", true
 	case p.only == c.Index:
-		return "--only"
+		return "--only", true
 	case p.vanished[c.Index] != "":
-		return p.vanished[c.Index]
+		return p.vanished[c.Index], true
 	case c.Always:
-		return "[always]"
+		return "[always]", true
 	case rec == nil:
-		return "new"
+		return "new", true
 	case rec.Status == state.CellRunning:
-		return "interrupted last time"
+		return "interrupted last time", true
 	case rec.Status != state.CellOK:
-		return "failed last time"
+		return "failed last time", true
 	case rec.SourceHash != c.Hash():
-		return "edited"
+		return "edited", true
 	case rec.Inputs == nil:
-		return "" // recorded by an older kumo: trust the source
+		return "", true // recorded by an older kumo: trust the source
 	}
+	return "", false
+}
+
+// changedInputs says which of the cell's inputs changed since it last
+// succeeded ("" if none).
+func (p *pass) changedInputs(c *lang.Cell, inputs map[string]string) string {
+	rec := p.r.records[c.Index]
 	var changed []string
 	for k, v := range inputs {
 		if rec.Inputs[k] != v && k != worldKey {
@@ -514,6 +548,9 @@ func (p *pass) checkWorld(ctx context.Context, current *lang.Cell) bool {
 		return false
 	}
 	gone, err := o.World(ctx, tokens)
+	if r.plan != nil {
+		r.plan.gone = gone // for the planners: what a call will make again
+	}
 	if err != nil {
 		r.events.notice("could not check that what the replayed cells made still exists: " + err.Error())
 		return false
