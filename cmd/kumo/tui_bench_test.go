@@ -148,8 +148,8 @@ func BenchmarkTUIMemory10MB(b *testing.B) {
 		m.width, m.height = 100, 30
 		m.layout()
 		_ = m.render()
-		m.focus = true
-		m.selected = 1
+		m.notebook.focus = true
+		m.notebook.selected = 1
 		m.layout()
 		_ = m.render()
 		runtime.GC()

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	"charm.land/bubbles/v2/viewport"
@@ -17,62 +16,11 @@ import (
 )
 
 // The TUI shows a recipe as a notebook, in the shape of charmbracelet's
-// own apps: the model holds what is shown, the runner works elsewhere
-// (tuiController) and reaches the model only through messages, and
-// everything that waits or touches the world leaves Update as a command.
-//
-// Sub-models: the notebook (cells, rendered into a viewport), the status
-// bar (what runs, what happened, the keys that apply) and the help.
-
-// Messages from the runner (through tuiBridge).
-type (
-	cellStartedMsg struct {
-		idx    int
-		replay bool
-		reason string // why it runs live
-	}
-	cellStatusMsg struct {
-		idx  int
-		text string
-	}
-	noticeMsg     struct{ text string }
-	cellOutputMsg struct {
-		idx  int
-		line state.OutputLine
-	}
-	cellFinishedMsg struct {
-		idx    int
-		result runner.CellResult
-	}
-)
-
-// cellStatus is where a cell stands on screen.
-type cellStatus string
-
-const (
-	statusProse       cellStatus = "prose"
-	statusNotRun      cellStatus = "not run"
-	statusRecorded    cellStatus = "ok"          // succeeded when it last ran; not run in this session yet
-	statusInterrupted cellStatus = "interrupted" // its run was killed while it ran
-	statusReplayed    cellStatus = "replayed"
-	statusRunning     cellStatus = "running"
-	statusRan         cellStatus = "ran"
-	statusFailed      cellStatus = "failed"
-	statusSkipped     cellStatus = "skipped"
-)
-
-// cellView is one cell as the notebook shows it.
-type cellView struct {
-	cell    *lang.Cell
-	status  cellStatus
-	changed bool   // edited since its record was made
-	reason  string // why it runs (or ran) live
-	output  state.Output
-	err     string
-	dur     time.Duration
-	started time.Time
-	live    string // the running cell's status line
-}
+// own apps: sub-models for the notebook (tui_notebook.go) and the status
+// bar (tui_status.go) under a root model that routes messages and keys,
+// shows the help and the plan over the notebook, and turns the user's
+// actions into commands for the tuiController, which does the work off
+// the event loop. Nothing in Update waits or touches the world.
 
 // tuiConfig is what the TUI starts from.
 type tuiConfig struct {
@@ -92,75 +40,36 @@ type lastRun struct {
 }
 
 type tuiModel struct {
-	title  string
-	recipe *lang.Recipe
-	cells  []*cellView
-	ctl    *tuiController
-	now    func() time.Time
+	title    string
+	notebook notebookModel
+	status   statusBar
+	pager    viewport.Model // the help or the plan, over the notebook
+	spin     spinner.Model
+	keys     tuiKeys
+	ctl      *tuiController
 
-	selected int
-	folded   map[int]bool // section headings folded
-	focus    bool         // one cell, all of its output
-	node     string       // show only this node's output lines ("" all)
 	showHelp bool
-
 	running  *runAction // the run under way
 	planning *runAction // a plan being made for this action
 	confirm  *planMsg   // a plan waiting for y
 	lastRun  *lastRun
 	quitting bool
-	message  string // the latest notice or problem, for the status bar
 	notices  []string
 
 	width, height int
-	view          viewport.Model
-	spin          spinner.Model
-	help          help.Model
-	keys          tuiKeys
-	// starts are each shown cell's first line in the viewport's content.
-	starts map[int]int
 }
 
 func newTUIModel(cfg tuiConfig) tuiModel {
-	m := tuiModel{title: cfg.title, ctl: cfg.ctl, now: cfg.now, folded: map[int]bool{},
-		spin: spinner.New(spinner.WithSpinner(spinner.Dot)), help: help.New(), keys: defaultKeys(),
-		width: 80, height: 24}
-	if m.now == nil {
-		m.now = time.Now
+	if cfg.now == nil {
+		cfg.now = time.Now
 	}
-	m.view = viewport.New()
-	m.setRecipe(cfg.recipe, cfg.records)
+	keys := defaultKeys()
+	m := tuiModel{title: cfg.title, ctl: cfg.ctl, keys: keys,
+		notebook: newNotebookModel(cfg.recipe, cfg.records, cfg.now), status: newStatusBar(keys),
+		pager: viewport.New(), spin: spinner.New(spinner.WithSpinner(spinner.Dot)),
+		width: 80, height: 24}
 	m.layout()
 	return m
-}
-
-// setRecipe shows recipe with what the state recorded of its cells.
-func (m *tuiModel) setRecipe(recipe *lang.Recipe, records []state.CellRecord) {
-	m.recipe = recipe
-	byCell := runner.Align(recipe.Cells, records)
-	m.cells = nil
-	for _, c := range recipe.Cells {
-		v := &cellView{cell: c, status: statusNotRun}
-		if !c.Runnable() {
-			v.status = statusProse
-		}
-		if rec := byCell[c.Index]; rec != nil {
-			v.changed = rec.SourceHash != c.Hash()
-			v.output, v.err, v.dur = rec.Output, rec.Error, rec.Duration
-			switch rec.Status {
-			case state.CellOK:
-				v.status = statusRecorded
-			case state.CellFailed:
-				v.status = statusFailed
-			default:
-				v.status = statusInterrupted
-			}
-		}
-		m.cells = append(m.cells, v)
-	}
-	if m.selected >= len(m.cells) {
-		m.selected = max(0, len(m.cells)-1)
-	}
 }
 
 func (m tuiModel) Init() tea.Cmd { return m.spin.Tick }
@@ -172,53 +81,40 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 	case spinner.TickMsg:
 		m.spin, cmd = m.spin.Update(msg)
-		if m.running == nil {
+		if m.running == nil && m.planning == nil {
 			return m, cmd // nothing moves: no need to draw again
 		}
-	case cellStartedMsg:
-		c := m.cells[msg.idx]
-		c.started, c.live = m.now(), ""
-		if msg.replay {
-			c.status = statusReplayed
-			break
-		}
-		c.status, c.reason, c.output, c.err, c.changed = statusRunning, msg.reason, nil, "", false
-		m.selected = msg.idx
-		m.node = ""
-	case cellOutputMsg:
-		m.cells[msg.idx].output = append(m.cells[msg.idx].output, msg.line)
-	case cellStatusMsg:
-		m.cells[msg.idx].live = msg.text
+	case cellStartedMsg, cellOutputMsg, cellStatusMsg, cellFinishedMsg:
+		m.notebook = m.notebook.Update(msg)
 	case noticeMsg:
 		m.notices = append(m.notices, msg.text)
-		m.message = msg.text
-	case cellFinishedMsg:
-		m.finished(msg.idx, msg.result)
+		m.say(msg.text, false)
 	case planMsg:
 		cmd = m.planned(msg)
 	case runDoneMsg:
 		m.running = nil
 		m.lastRun = &lastRun{msg.action, msg.sum, msg.err, msg.stopped}
-		m.message = m.outcome()
+		failed := msg.sum != nil && msg.sum.Failed != nil && !msg.stopped
+		m.say(m.outcome(), failed)
 		if msg.sum != nil && msg.sum.Failed != nil {
-			m.selected = msg.sum.Failed.Index // the whole error is there
+			m.notebook.selectCell(msg.sum.Failed.Index) // the whole error is there
 		}
 		if m.quitting {
 			return m, tea.Quit
 		}
 	case editedMsg:
 		if msg.err != nil {
-			m.message = msg.err.Error()
+			m.say(msg.err.Error(), true)
 			break
 		}
 		cmd = m.ctl.reloadCmd()
 	case recipeMsg:
 		if msg.err != nil {
-			m.message = "the recipe does not read: " + firstLine(lang.FormatError(msg.err)) + " — e edits it"
+			m.say("the recipe does not read: "+firstLine(lang.FormatError(msg.err))+" — e edits it", true)
 			break
 		}
-		m.setRecipe(msg.recipe, msg.records)
-		m.message = "recipe read again: " + m.changedCount()
+		m.notebook.setRecipe(msg.recipe, msg.records)
+		m.say("recipe read again: "+m.notebook.changedCount(), false)
 	case tea.KeyPressMsg:
 		cmd = m.key(msg)
 	}
@@ -226,26 +122,63 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-// finished records how a cell went.
-func (m *tuiModel) finished(idx int, r runner.CellResult) {
-	c := m.cells[idx]
-	c.live = ""
-	switch r.Status {
-	case runner.Replayed:
-		c.status, c.output, c.changed = statusReplayed, r.Output, false
-	case runner.Ran:
-		c.status, c.dur, c.err = statusRan, r.Duration, ""
-	case runner.Failed:
-		c.status, c.dur = statusFailed, r.Duration
-		c.err = lang.FormatError(r.Err)
-	case runner.Skipped:
-		if c.status == statusRunning {
-			c.status = statusNotRun
-		}
-		if r.Reason != "" {
-			c.reason = r.Reason
+func (m *tuiModel) say(text string, failed bool) {
+	m.status.message, m.status.failed = text, failed
+}
+
+// layout passes sizes and state down to the sub-models.
+func (m *tuiModel) layout() {
+	height := max(3, m.height-3) // the title above; the status bar below
+	m.status.confirm, m.status.planning, m.status.running, m.status.mode = -1, m.planning != nil, "", ""
+	if m.running != nil {
+		m.status.running = "replaying…"
+		if c := m.notebook.running(); c != nil {
+			m.status.running = "running " + cellLabel(c)
 		}
 	}
+	m.status.idle = m.notebook.changedCount()
+	m.status.help.SetWidth(m.width)
+	switch {
+	case m.confirm != nil:
+		m.status.confirm, m.status.mode = liveCells(m.confirm.plan, m.confirm.action), "confirm"
+		var b strings.Builder
+		b.WriteString(styleTitle.Render("Plan: "+string(m.confirm.action.kind)) + "\n\n")
+		writePlan(&b, m.notebook.recipe.Cells, scopedPlan(m.confirm), termStyle{})
+		m.setPager(b.String(), height)
+	case m.showHelp:
+		m.status.mode = "help"
+		full := m.status.help
+		full.SetWidth(0) // the columns are sized for 80 columns
+		m.setPager(styleTitle.Render("Keys")+"\n\n"+full.FullHelpView(m.keys.FullHelp()), height)
+	default:
+		m.notebook.layout(m.width, height, m.spin.View())
+	}
+}
+
+func (m *tuiModel) setPager(content string, height int) {
+	m.pager.SetWidth(m.width)
+	m.pager.SetHeight(height)
+	m.pager.SetContent(content)
+}
+
+func (m tuiModel) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	return v
+}
+
+// render draws the screen: the title, the notebook (or the plan or the
+// help over it) and the status bar.
+func (m tuiModel) render() string {
+	title := styleTitle.Render(truncate(m.title, m.width))
+	body := m.notebook.View()
+	switch {
+	case m.confirm != nil || m.showHelp:
+		body = m.pager.View()
+	case m.notebook.focus:
+		title += styleDim.Render("  · one cell (esc: back)")
+	}
+	return title + "\n" + body + "\n" + m.status.View(m.width, m.spin.View())
 }
 
 // planned shows the plan of an action before it runs anything live,
@@ -253,21 +186,37 @@ func (m *tuiModel) finished(idx int, r runner.CellResult) {
 func (m *tuiModel) planned(msg planMsg) tea.Cmd {
 	m.planning = nil
 	if msg.err != nil {
-		m.message = "cannot plan: " + firstLine(lang.FormatError(msg.err))
+		m.say("cannot plan: "+firstLine(lang.FormatError(msg.err)), true)
 		return nil
 	}
 	if liveCells(msg.plan, msg.action) == 0 {
 		return m.start(msg.action)
 	}
 	m.confirm = &msg
+	m.pager.GotoTop()
 	return nil
+}
+
+// scopedPlan is the part of a plan its action runs.
+func scopedPlan(p *planMsg) *runner.Plan {
+	if p.action.kind != actionTo {
+		return p.plan
+	}
+	out := *p.plan
+	out.Cells = nil
+	for _, c := range p.plan.Cells {
+		if c.Index <= p.action.cell {
+			out.Cells = append(out.Cells, c)
+		}
+	}
+	return &out
 }
 
 // liveCells counts the cells a plan runs live, within the action.
 func liveCells(p *runner.Plan, a runAction) int {
 	n := 0
-	for _, c := range p.Cells {
-		if (c.Action == runner.PlanRun || c.Action == runner.PlanMaybe) && (a.kind != actionTo || c.Index <= a.cell) {
+	for _, c := range scopedPlan(&planMsg{action: a, plan: p}).Cells {
+		if c.Action == runner.PlanRun || c.Action == runner.PlanMaybe {
 			n++
 		}
 	}
@@ -279,29 +228,31 @@ func (m *tuiModel) ask(a runAction) tea.Cmd {
 	if m.ctl == nil || m.running != nil || m.planning != nil {
 		return nil
 	}
-	m.planning, m.message = &a, ""
-	return m.ctl.planCmd(a)
+	m.planning = &a
+	m.say("", false)
+	return tea.Batch(m.ctl.planCmd(a), m.spin.Tick)
 }
 
 func (m *tuiModel) start(a runAction) tea.Cmd {
 	m.confirm = nil
 	m.running = &a
-	m.message = ""
+	m.say("", false)
 	return tea.Batch(m.ctl.runCmd(a), m.spin.Tick)
 }
 
 func (m *tuiModel) key(k tea.KeyPressMsg) tea.Cmd {
-	keys := m.keys
+	keys, nb := m.keys, &m.notebook
 	if m.confirm != nil {
 		switch {
 		case key.Matches(k, keys.Yes):
 			return m.start(m.confirm.action)
 		case key.Matches(k, keys.Back, keys.No, keys.Quit):
-			m.confirm, m.message = nil, "not run"
+			m.confirm = nil
+			m.say("not run", false)
 		case key.Matches(k, keys.PageDown, keys.Down):
-			m.view.HalfPageDown()
+			m.pager.HalfPageDown()
 		case key.Matches(k, keys.PageUp, keys.Up):
-			m.view.HalfPageUp()
+			m.pager.HalfPageUp()
 		}
 		return nil
 	}
@@ -315,13 +266,13 @@ func (m *tuiModel) key(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, keys.Quit):
 		if m.running != nil {
 			m.quitting = true
-			m.message = "stopping the running cell, then quitting…"
+			m.say("stopping the running cell, then quitting…", false)
 			return m.ctl.stopCmd()
 		}
 		return tea.Quit
 	case key.Matches(k, keys.Stop):
 		if m.running != nil {
-			m.message = "stopping…"
+			m.say("stopping…", false)
 			return m.ctl.stopCmd()
 		}
 		if k.String() == "ctrl+c" {
@@ -330,131 +281,55 @@ func (m *tuiModel) key(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, keys.Help):
 		m.showHelp = true
 	case key.Matches(k, keys.Back):
-		m.focus = false
+		nb.focus = false
 	case key.Matches(k, keys.Up):
-		m.move(-1)
+		nb.move(-1)
 	case key.Matches(k, keys.Down):
-		m.move(1)
+		nb.move(1)
 	case key.Matches(k, keys.Top):
-		m.selected = 0
-		m.move(0)
+		nb.selectCell(0)
 	case key.Matches(k, keys.Bottom):
-		m.selected = len(m.cells) - 1
-		m.move(0)
+		nb.selectCell(len(nb.cells) - 1)
 	case key.Matches(k, keys.PageDown):
-		m.view.HalfPageDown()
+		nb.view.HalfPageDown()
 	case key.Matches(k, keys.PageUp):
-		m.view.HalfPageUp()
+		nb.view.HalfPageUp()
 	case key.Matches(k, keys.Focus):
-		m.focus = !m.focus
-		m.view.GotoTop()
+		nb.focus = !nb.focus
+		nb.view.GotoTop()
 	case key.Matches(k, keys.Node):
-		m.nextNode()
-	case key.Matches(k, keys.NextFailed):
-		m.nextFailed()
-	case key.Matches(k, keys.Fold):
-		if h := m.section(m.selected); h >= 0 {
-			m.folded[h] = !m.folded[h]
-			m.selected = h
+		if !nb.nextNode() {
+			m.say("this cell's output comes from no node", false)
 		}
+	case key.Matches(k, keys.NextFailed):
+		if !nb.nextFailed() {
+			m.say("no failed cell", false)
+		}
+	case key.Matches(k, keys.Fold):
+		nb.toggleFold()
 	case key.Matches(k, keys.Edit):
 		if m.ctl != nil && m.running == nil {
-			c := m.cells[m.selected].cell
+			c := nb.current()
 			return m.ctl.editCmd(c.StartLine + bodyOffset(c.Source))
 		}
 	case key.Matches(k, keys.RunAll):
 		return m.ask(runAction{kind: actionAll})
 	case key.Matches(k, keys.RunTo):
-		c := m.cells[m.selected].cell
+		c := nb.current()
 		if c.Heading() != "" {
-			return m.ask(runAction{kind: actionTo, cell: m.sectionEnd(c.Index)})
+			return m.ask(runAction{kind: actionTo, cell: nb.sectionEnd(c.Index)})
 		}
 		return m.ask(runAction{kind: actionTo, cell: c.Index})
 	case key.Matches(k, keys.RunFrom):
-		if c := m.cells[m.selected].cell; c.Runnable() {
+		if c := nb.current(); c.Runnable() {
 			return m.ask(runAction{kind: actionFrom, cell: c.Index})
 		}
 	case key.Matches(k, keys.RunOnly):
-		if c := m.cells[m.selected].cell; c.Runnable() {
+		if c := nb.current(); c.Runnable() {
 			return m.ask(runAction{kind: actionOnly, cell: c.Index})
 		}
 	}
 	return nil
-}
-
-// move selects the next shown cell in direction d (0: the selected one,
-// or the next shown one if it is folded away) and scrolls to it.
-func (m *tuiModel) move(d int) {
-	i := m.selected + d
-	for i >= 0 && i < len(m.cells) && m.hidden(i) {
-		if d == 0 {
-			i--
-		} else {
-			i += d
-		}
-	}
-	if i >= 0 && i < len(m.cells) {
-		m.selected = i
-	}
-	m.node = ""
-}
-
-// section is the heading cell whose section holds cell i, or -1.
-func (m *tuiModel) section(i int) int {
-	for j := i; j >= 0; j-- {
-		if m.cells[j].cell.Heading() != "" {
-			return j
-		}
-	}
-	return -1
-}
-
-// sectionEnd is the last cell of the section headed by h.
-func (m *tuiModel) sectionEnd(h int) int {
-	end := h
-	for j := h + 1; j < len(m.cells) && m.cells[j].cell.Heading() == ""; j++ {
-		end = j
-	}
-	return end
-}
-
-// hidden: the cell is in a folded section (the heading stays shown).
-func (m *tuiModel) hidden(i int) bool {
-	h := m.section(i)
-	return h >= 0 && h != i && m.folded[h]
-}
-
-func (m *tuiModel) nextFailed() {
-	for k := 1; k <= len(m.cells); k++ {
-		i := (m.selected + k) % len(m.cells)
-		if m.cells[i].status == statusFailed {
-			if h := m.section(i); h >= 0 {
-				m.folded[h] = false
-			}
-			m.selected = i
-			return
-		}
-	}
-	m.message = "no failed cell"
-}
-
-// nextNode shows the next node's lines alone, then all again.
-func (m *tuiModel) nextNode() {
-	sources := m.cells[m.selected].output.Sources()
-	if len(sources) == 0 {
-		m.message = "this cell's output comes from no node"
-		return
-	}
-	next := sources[0]
-	for i, s := range sources {
-		if s == m.node {
-			next = ""
-			if i+1 < len(sources) {
-				next = sources[i+1]
-			}
-		}
-	}
-	m.node = next
 }
 
 // outcome is the status bar's word on the last run.
@@ -489,19 +364,6 @@ func tally(sum *runner.Summary) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-func (m *tuiModel) changedCount() string {
-	n := 0
-	for _, c := range m.cells {
-		if c.changed || (c.status == statusNotRun && c.cell.Runnable()) {
-			n++
-		}
-	}
-	if n == 0 {
-		return "nothing changed"
-	}
-	return countOf(n, "cell") + " edited or new — a runs what changed"
 }
 
 // countOf is "1 cell", "2 cells".

@@ -90,9 +90,9 @@ ssh_run(web.nodes(), "echo hello from $KUMO_NODE")
 print("two nodes")
 `
 
-// notebookModel is the TUI's model for notebookRecipe with recorded
+// openNotebook is the TUI's model for notebookRecipe with recorded
 // results, at a fixed time, with no runner behind it.
-func notebookModel(t *testing.T) tuiModel {
+func openNotebook(t *testing.T) tuiModel {
 	t.Helper()
 	recipe, err := lang.ParseRecipe("lab.star", notebookRecipe, all.Globals().Has)
 	if err != nil {
@@ -183,7 +183,7 @@ func TestTUIScreens(t *testing.T) {
 		}}}}, "would run live"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			final := driveTUI(t, notebookModel(t), tc.keys, tc.want)
+			final := driveTUI(t, openNotebook(t), tc.keys, tc.want)
 			golden.RequireEqual(t, shown(t, final))
 		})
 	}
@@ -193,7 +193,7 @@ func TestTUIScreens(t *testing.T) {
 // it, its status, then a failure in full and the status bar saying
 // how to go on. Colours: the failure is red.
 func TestTUIShowsARunAsItGoes(t *testing.T) {
-	m := notebookModel(t)
+	m := openNotebook(t)
 	step := func(msg tea.Msg) {
 		next, _ := m.Update(msg)
 		m = next.(tuiModel)
@@ -214,15 +214,15 @@ func TestTUIShowsARunAsItGoes(t *testing.T) {
 		t.Errorf("a cell that runs again still shows its old output:\n%s", out)
 	}
 	step(cellFinishedMsg{idx: 3, result: runner.CellResult{Status: runner.Failed, Duration: time.Second, Err: lang.Inputf("lab.star:13:8: a long error message that goes on past the width of the screen so that it must wrap rather than be cut at eighty columns, ending HERE")}})
-	step(runDoneMsg{action: runAction{kind: actionAll}, sum: &runner.Summary{Failed: m.recipe.Cells[3], Cells: map[int]runner.CellResult{3: {Status: runner.Failed}}}, err: errors.New("x")})
+	step(runDoneMsg{action: runAction{kind: actionAll}, sum: &runner.Summary{Failed: m.notebook.recipe.Cells[3], Cells: map[int]runner.CellResult{3: {Status: runner.Failed}}}, err: errors.New("x")})
 	out = string(shown(t, m))
 	for _, want := range []string{"✘ failed after 1s", "ending", "┃    HERE", "[3] Greet failed — e edits it"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("after the failure, the screen lacks %q:\n%s", want, out)
 		}
 	}
-	if m.running != nil || m.selected != 3 {
-		t.Errorf("after the run: running=%v selected=%d, want nil and the failed cell 3", m.running, m.selected)
+	if m.running != nil || m.notebook.selected != 3 {
+		t.Errorf("after the run: running=%v selected=%d, want nil and the failed cell 3", m.running, m.notebook.selected)
 	}
 	var colored bytes.Buffer
 	w := colorprofile.Writer{Forward: &colored, Profile: colorprofile.ANSI}
@@ -234,22 +234,22 @@ func TestTUIShowsARunAsItGoes(t *testing.T) {
 
 // t shows one node's lines at a time, then all of them again.
 func TestTUIOutputPerNode(t *testing.T) {
-	m := notebookModel(t)
-	m.selected = 3
+	m := openNotebook(t)
+	m.notebook.selected = 3
 	m.layout()
-	m.nextNode()
-	if m.node != "web-2" {
-		t.Fatalf("first node shown = %q, want web-2 (the first that printed)", m.node)
+	m.notebook.nextNode()
+	if m.notebook.node != "web-2" {
+		t.Fatalf("first node shown = %q, want web-2 (the first that printed)", m.notebook.node)
 	}
 	m.layout()
-	got := m.view.GetContent()
+	got := m.notebook.view.GetContent()
 	if strings.Contains(got, "from web-1") || !strings.Contains(got, "from web-2") {
 		t.Errorf("web-2 only shows:\n%s", got)
 	}
-	m.nextNode()
-	m.nextNode()
-	if m.node != "" {
-		t.Errorf("after the last node, node = %q, want all again", m.node)
+	m.notebook.nextNode()
+	m.notebook.nextNode()
+	if m.notebook.node != "" {
+		t.Errorf("after the last node, node = %q, want all again", m.notebook.node)
 	}
 }
 
@@ -257,9 +257,9 @@ func TestTUIOutputPerNode(t *testing.T) {
 // to the next heading. A run asked for while one is planned or under
 // way is not started twice.
 func TestTUISectionRunsAsAUnit(t *testing.T) {
-	m := notebookModel(t)
+	m := openNotebook(t)
 	m.ctl = &tuiController{} // its commands are made, not run
-	m.selected = 4           // "## Checks"
+	m.notebook.selected = 4  // "## Checks"
 	if cmd := m.key(press("enter")); cmd == nil {
 		t.Fatal("enter on a heading made no command")
 	}
@@ -269,7 +269,7 @@ func TestTUISectionRunsAsAUnit(t *testing.T) {
 	if cmd := m.key(press("a")); cmd != nil {
 		t.Error("a second run was asked for while the first is being planned")
 	}
-	m.selected = 0 // "# Class lab" heads the cells up to "## Checks"
+	m.notebook.selected = 0 // "# Class lab" heads the cells up to "## Checks"
 	m.planning = nil
 	m.key(press("enter"))
 	if m.planning == nil || m.planning.cell != 3 {
