@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 )
 
 // An Effect is what a journaled call would do to the world if its cell
@@ -51,7 +52,11 @@ type Unknown struct {
 	Tested func(u *Unknown)
 }
 
-var _ starlark.HasAttrs = (*Unknown)(nil)
+var (
+	_ starlark.HasAttrs  = (*Unknown)(nil)
+	_ starlark.Mapping   = (*Unknown)(nil)
+	_ starlark.HasBinary = (*Unknown)(nil)
+)
 
 func (u *Unknown) String() string { return "<known when it runs: " + u.From + ">" }
 func (u *Unknown) Type() string   { return "unknown" }
@@ -64,8 +69,24 @@ func (u *Unknown) Truth() starlark.Bool {
 }
 func (u *Unknown) Hash() (uint32, error) { return 0, u.needed("hashed") }
 func (u *Unknown) AttrNames() []string   { return nil }
+
+// What is derived from an unknown value is unknown: its attributes,
+// elements and arithmetic. Calling it, iterating over it or taking its
+// length needs the value itself, and stops the cell's plan there.
 func (u *Unknown) Attr(name string) (starlark.Value, error) {
-	return nil, u.needed("." + name)
+	return u.derive("." + name), nil
+}
+
+func (u *Unknown) Get(k starlark.Value) (starlark.Value, bool, error) {
+	return u.derive("[" + k.String() + "]"), true, nil
+}
+
+func (u *Unknown) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (starlark.Value, error) {
+	return u.derive(" " + op.String() + " …"), nil
+}
+
+func (u *Unknown) derive(suffix string) *Unknown {
+	return &Unknown{From: u.From + suffix, Tested: u.Tested}
 }
 
 func (u *Unknown) needed(what string) error {
@@ -80,18 +101,38 @@ func (e *UnknownNeeded) Error() string {
 	return fmt.Sprintf("%s needs the result of %s, known only when the cell runs", e.What, e.From)
 }
 
-const goneKey = "kumo.plan.gone"
+const planKey = "kumo.plan"
 
-// SetGone tells a cell's planners which resources (by token) are gone
-// from their providers: the calls that made them will make them again.
-func SetGone(thread *starlark.Thread, gone map[string]string) {
-	thread.SetLocal(goneKey, gone)
+// PlanState is what a plan knows beyond the state: what the world check
+// found gone, and the units planned calls would make. The runner keeps
+// one per plan and gives it to each planned cell's thread.
+type PlanState struct {
+	Gone  map[string]string                    // resources gone from their providers, by token
+	Units map[string]map[string]starlark.Value // units to be made: group -> name -> unit
 }
 
-// Gone is what SetGone gave the thread.
-func Gone(thread *starlark.Thread) map[string]string {
-	g, _ := thread.Local(goneKey).(map[string]string)
-	return g
+// SetPlan gives the thread's planners the plan's state (nil: none).
+func SetPlan(thread *starlark.Thread, p *PlanState) {
+	thread.SetLocal(planKey, p)
+}
+
+// PlanOf is the plan's state, empty when there is none.
+func PlanOf(thread *starlark.Thread) *PlanState {
+	if p, _ := thread.Local(planKey).(*PlanState); p != nil {
+		return p
+	}
+	return &PlanState{}
+}
+
+// PlanUnit notes a unit a planned call makes in group.
+func (p *PlanState) PlanUnit(group, name string, unit starlark.Value) {
+	if p.Units == nil {
+		p.Units = map[string]map[string]starlark.Value{}
+	}
+	if p.Units[group] == nil {
+		p.Units[group] = map[string]starlark.Value{}
+	}
+	p.Units[group][name] = unit
 }
 
 // TargetText names a call's target for a plan: a node's name, a list's

@@ -87,7 +87,7 @@ the unit first.`,
 		Name: "UnitGroup.units",
 		Doc: `ug.units()
 Returns the group's units.`,
-		Fn: groupUnits, Journal: true,
+		Fn: groupUnits, Journal: true, Plan: planUnits,
 	},
 	"nodes": {
 		Name: "UnitGroup.nodes",

@@ -63,7 +63,7 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		have = countNodes(env, g.Run, g.Name, name)
 		nodes, _ := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindNode, Group: g.Name, Unit: name})
 		for _, n := range nodes {
-			if _, ok := builtins.Gone(thread)[n.Token]; ok {
+			if _, ok := builtins.PlanOf(thread).Gone[n.Token]; ok {
 				gone = append(gone, n.Name)
 			}
 		}
@@ -76,6 +76,7 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 			e.What += fmt.Sprintf(", and add %d", nodes-have)
 		}
 	case u.Token == "":
+		builtins.PlanOf(thread).PlanUnit(g.Name, name, u)
 		e.Nodes = nodes
 		e.What = fmt.Sprintf("create unit %s/%s: %d × %s/%s", g.Name, name, nodes, sp.Provider, sp.Flavor)
 	case nodes > have:
@@ -89,6 +90,36 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		e.What = fmt.Sprintf("unit %s/%s has its %d nodes: keep them (any that vanished are made again)", g.Name, name, have)
 	}
 	return e, u, nil
+}
+
+// planUnits lists the group's units as the live call would, from the
+// state, with the units planned calls before it make.
+func planUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
+	if err := builtins.Unpack(b, args, kwargs); err != nil {
+		return builtins.Effect{}, nil, err
+	}
+	g := b.Receiver().(*UnitGroup)
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return builtins.Effect{}, nil, err
+	}
+	rs, err := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindUnit, Group: g.Name})
+	if err != nil {
+		return builtins.Effect{}, nil, err
+	}
+	var out []starlark.Value
+	have := map[string]bool{}
+	for _, r := range rs {
+		out = append(out, unitValue(r))
+		have[r.Name] = true
+	}
+	planned := builtins.PlanOf(thread).Units[g.Name]
+	for _, name := range sortedKeys(planned) {
+		if !have[name] {
+			out = append(out, planned[name])
+		}
+	}
+	return builtins.Effect{Kind: builtins.EffectRead, What: fmt.Sprintf("list the units of group %s (%d)", g.Name, len(out))}, starlark.NewList(out), nil
 }
 
 func planAddNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {

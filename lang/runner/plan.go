@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -56,8 +57,8 @@ type PlannedCall struct {
 
 // Plan is what a run would do.
 type Plan struct {
-	Cells []CellPlan        `json:"cells"`
-	gone  map[string]string // resources (by token) the world check found gone
+	Cells []CellPlan `json:"cells"`
+	state builtins.PlanState
 }
 
 // Plan works out what Run would do, doing nothing: no builtin touches
@@ -103,20 +104,37 @@ func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, maybe 
 	}
 	pl := &planner{cell: &cp, file: o.Recipe.Path, masker: o.Env.Secrets}
 	builtins.SetInterceptor(r.session.Thread, pl)
-	builtins.SetGone(r.session.Thread, r.plan.gone)
+	builtins.SetPlan(r.session.Thread, &r.plan.state)
+	defines := o.Recipe.Deps[c.Index].Defines
+	before := map[string]starlark.Value{}
+	for _, name := range defines {
+		before[name] = r.session.Globals[name]
+	}
 	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
-	builtins.SetGone(r.session.Thread, nil)
+	builtins.SetPlan(r.session.Thread, nil)
 	builtins.SetInterceptor(r.session.Thread, r.journal)
 	if err != nil {
 		var need *builtins.UnknownNeeded
-		if errors.As(err, &need) || (pl.unknowns > 0 && strings.Contains(err.Error(), "unknown")) {
+		usesUnknown := pl.unknowns > 0 || len(p.digest.unknowns) > 0 // made here, or read from cells before
+		if errors.As(err, &need) || (usesUnknown && strings.Contains(err.Error(), "unknown")) {
 			cp.Open = recipeMessage(err, o.Recipe.Path)
+			if need == nil {
+				// Starlark's words for it ("invalid call of non-function
+				// (unknown)") say less than what it means.
+				pos, msg, _ := strings.Cut(cp.Open, ": ")
+				cp.Open = pos + ": it needs a value known only when the cell runs (" + msg + ")"
+			}
 		} else {
-			cp.Error = o.Env.Secrets.Mask(lang.FormatError(err))
+			// A mistake the run would meet too (an unknown flavor, a
+			// wrong argument): the plan says it fails, and why.
+			cp.Action, cp.Error = PlanFail, o.Env.Secrets.Mask(lang.FormatError(err))
 		}
-		// What the cell defines is known only when it runs.
-		for _, name := range o.Recipe.Deps[c.Index].Defines {
-			r.session.Globals[name] = &builtins.Unknown{From: c.Name()}
+		// What the cell had not set when its plan stopped is known
+		// only when it runs; what it set before (its loads, say) stays.
+		for _, name := range defines {
+			if v := r.session.Globals[name]; v == nil || sameValue(v, before[name]) {
+				r.session.Globals[name] = &builtins.Unknown{From: c.Name()}
+			}
 		}
 	}
 	if p.planned == nil {
@@ -140,6 +158,20 @@ func (p *pass) changedByPlan() string {
 		}
 	}
 	return ""
+}
+
+// sameValue: v is the value the name had before the cell (not one it
+// assigned). Values that cannot be compared count as assigned.
+func sameValue(v, was starlark.Value) (same bool) {
+	if was == nil {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			same = false // an uncomparable dynamic type
+		}
+	}()
+	return v == was
 }
 
 // recipeMessage is an error's message at its innermost place in the
@@ -169,7 +201,7 @@ type planner struct {
 
 func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	desc := pl.masker.Mask(builtins.DescribeCall(def.ShortName(), b.Receiver(), args, kwargs))
-	line := pl.line(thread)
+	line, via := pl.caller(thread)
 	// A call without a planner reads the world (nodes(), vars()): its
 	// value is known only when the cell runs.
 	effect := builtins.Effect{Kind: builtins.EffectRead, What: "read " + desc}
@@ -185,6 +217,9 @@ func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.
 		default:
 			return nil, err
 		}
+	}
+	if via != "" {
+		effect.What = via + ": " + effect.What
 	}
 	pl.cell.Effects = append(pl.cell.Effects, PlannedCall{Line: line, Call: desc, Effect: effect})
 	if effect.Kind == builtins.EffectCreate || effect.Kind == builtins.EffectDelete {
@@ -205,14 +240,22 @@ func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.
 // tested notes that the cell branches on a value only a live call gives.
 func (pl *planner) tested(*builtins.Unknown) { pl.cell.Guess = true }
 
-// line is the recipe line the call comes from: the innermost frame in
-// the recipe (a call inside a stdlib module is planned at its caller).
-func (pl *planner) line(thread *starlark.Thread) int {
-	for i := 0; i < thread.CallStackDepth(); i++ {
+// caller is the recipe line the call comes from (a call made inside a
+// module is planned at the recipe's line that called into it) and, for
+// such a call, the module function the recipe called: "pkg.install".
+func (pl *planner) caller(thread *starlark.Thread) (line int, via string) {
+	for i := 1; i < thread.CallStackDepth(); i++ {
 		pos := thread.CallFrame(i).Pos
-		if pos.Filename() == pl.file {
-			return int(pos.Line)
+		if pos.Filename() != pl.file {
+			continue
 		}
+		if i > 1 {
+			callee := thread.CallFrame(i - 1)
+			module := strings.TrimSuffix(path.Base(callee.Pos.Filename()), ".star")
+			// Modules export their functions in a struct: pkg.install is _install.
+			via = module + "." + strings.TrimPrefix(callee.Name, "_")
+		}
+		return int(pos.Line), via
 	}
-	return 0
+	return 0, ""
 }

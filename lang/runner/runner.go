@@ -292,7 +292,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 	r.events.hold()
 	defer r.events.flush()
 	if r.plan != nil {
-		r.plan.Cells = nil // a pass that starts over plans again
+		r.plan.Cells, r.plan.state.Units = nil, nil // a pass that starts over plans again
 	}
 
 	sum := &Summary{Cells: map[int]CellResult{}}
@@ -549,7 +549,7 @@ func (p *pass) checkWorld(ctx context.Context, current *lang.Cell) bool {
 	}
 	gone, err := o.World(ctx, tokens)
 	if r.plan != nil {
-		r.plan.gone = gone // for the planners: what a call will make again
+		r.plan.state.Gone = gone // for the planners: what a call will make again
 	}
 	if err != nil {
 		r.events.notice("could not check that what the replayed cells made still exists: " + err.Error())
