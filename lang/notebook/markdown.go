@@ -57,7 +57,11 @@ func (c *Cell) label() string {
 func (c *Cell) statusText() string {
 	s := string(c.Status)
 	if c.Status == OK || c.Status == Failed {
-		s += " in " + c.Duration.Round(100*time.Millisecond).String()
+		d := c.Duration.Round(100 * time.Millisecond)
+		if c.Duration < time.Second {
+			d = c.Duration.Round(time.Millisecond)
+		}
+		s += " in " + d.String()
 	}
 	if c.Changed {
 		s += " (edited since: the output is the earlier version's)"
