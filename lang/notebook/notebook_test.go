@@ -50,8 +50,9 @@ func TestIPYNBWritesEachNodesStreamApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		NBFormat, NBFormatMinor int `json:"nbformat_minor"`
-		Cells                   []struct {
+		NBFormat      int `json:"nbformat"`
+		NBFormatMinor int `json:"nbformat_minor"`
+		Cells         []struct {
 			ID             string         `json:"id"`
 			Type           string         `json:"cell_type"`
 			ExecutionCount *int           `json:"execution_count"`
@@ -66,6 +67,9 @@ func TestIPYNBWritesEachNodesStreamApart(t *testing.T) {
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
+	}
+	if doc.NBFormat != 4 || doc.NBFormatMinor != 5 {
+		t.Errorf("nbformat %d.%d, want 4.5", doc.NBFormat, doc.NBFormatMinor)
 	}
 	one := doc.Cells[1]
 	var got []string
