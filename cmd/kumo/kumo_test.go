@@ -64,6 +64,15 @@ func TestScripts(t *testing.T) {
 			env.Setenv("XDG_CONFIG_HOME", "")
 			env.Setenv("KUMO_SECRET_KEY_FILE", "")
 			work := env.WorkDir
+			// A tmux server of the script's own (tui.txtar), ended with
+			// the script whatever happens; its socket is outside $WORK so
+			// that procs does not count the server.
+			sock := filepath.Join(os.TempDir(), "kumo-tui-"+strconv.Itoa(freePort(env.T()))+".sock")
+			env.Setenv("TMUXSOCK", sock)
+			env.Defer(func() {
+				exec.Command("tmux", "-S", sock, "kill-server").Run()
+				os.Remove(sock)
+			})
 			// Should a script fail half-way, stop its nodes anyway:
 			// container nodes cleanly (killing nspawn would orphan them).
 			env.Defer(func() {
@@ -117,14 +126,14 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // waitpane TEXT waits up to 30s for the tmux pane "kumo" of the
-// script's tmux server (tmux -L $SOCK) to show TEXT; ! waitpane TEXT
+// script's tmux server (tmux -S $TMUXSOCK) to show TEXT; ! waitpane TEXT
 // checks that it does not show it now.
 func cmdWaitPane(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: waitpane TEXT")
 	}
 	capture := func() string {
-		out, err := exec.Command("tmux", "-L", ts.Getenv("SOCK"), "capture-pane", "-p", "-t", "kumo").CombinedOutput()
+		out, err := exec.Command("tmux", "-S", ts.Getenv("TMUXSOCK"), "capture-pane", "-p", "-t", "kumo").CombinedOutput()
 		if err != nil {
 			ts.Fatalf("tmux capture-pane: %v: %s", err, out)
 		}
