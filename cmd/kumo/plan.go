@@ -19,12 +19,10 @@ import (
 // PlanOptions are the inputs of `kumo plan`.
 type PlanOptions struct {
 	IO
-	Store    func() (*state.Store, error)
-	File     string
-	Params   []string
-	Defaults bool
-	Name     string
-	JSON     bool
+	recipeFlags
+	Store func() (*state.Store, error)
+	File  string
+	JSON  bool
 }
 
 func newCmdPlan(f *factory, runF func(*PlanOptions) error) *cobra.Command {
@@ -59,11 +57,8 @@ so and stops listing that cell there; a cell that reads such values
 			return planRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "set a parameter: name=value (as kumo run would use it)")
-	cmd.Flags().BoolVar(&opts.Defaults, "defaults", false, "plan with the recipe's defaults instead of the run's remembered -p values")
-	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
+	opts.recipeFlags.register(cmd, false)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the plan as one JSON object")
-	registerParamCompletion(cmd)
 	return cmd
 }
 

@@ -21,16 +21,14 @@ import (
 // RunOptions are the inputs of `kumo run`.
 type RunOptions struct {
 	IO
-	Store    func() (*state.Store, error)
-	File     string
-	Params   []string
-	Defaults bool
-	Name     string
-	From     string
-	Only     string
-	JSON     bool
-	Quiet    bool
-	Export   string
+	recipeFlags
+	Store  func() (*state.Store, error)
+	File   string
+	From   string
+	Only   string
+	JSON   bool
+	Quiet  bool
+	Export string
 }
 
 func newCmdRun(f *factory, runF func(*RunOptions) error) *cobra.Command {
@@ -69,9 +67,7 @@ mistake in the recipe, a parameter or the command line.`,
 			return runRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "set a parameter: name=value (repeatable; remembered by the run)")
-	cmd.Flags().BoolVar(&opts.Defaults, "defaults", false, "forget the run's remembered -p values and use the recipe's defaults")
-	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
+	opts.recipeFlags.register(cmd, true)
 	cmd.Flags().StringVar(&opts.From, "from", "", "run live from this cell (number or title) on")
 	cmd.Flags().StringVar(&opts.Only, "only", "", "run only this cell live (earlier cells are replayed)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per cell on stdout")
@@ -79,8 +75,27 @@ mistake in the recipe, a parameter or the command line.`,
 	cmd.Flags().StringVar(&opts.Export, "export", "", "write the run's record to this file as it goes (.ipynb, .md or .html; see kumo export)")
 	registerCellCompletion(cmd, "from", "only")
 	registerRunCompletion(cmd, f)
-	registerParamCompletion(cmd)
 	return cmd
+}
+
+// recipeFlags are the flags of the commands that run or plan a recipe.
+type recipeFlags struct {
+	Params   []string
+	Defaults bool
+	Name     string
+}
+
+// register adds them to cmd; remembered: the command's -p values are
+// remembered by the run (run, tui), not only used (plan).
+func (f *recipeFlags) register(cmd *cobra.Command, remembered bool) {
+	param := "set a parameter: name=value (repeatable; remembered by the run)"
+	if !remembered {
+		param = "set a parameter: name=value (repeatable; as kumo run would use it)"
+	}
+	cmd.Flags().StringArrayVarP(&f.Params, "param", "p", nil, param)
+	cmd.Flags().BoolVar(&f.Defaults, "defaults", false, "forget the run's remembered -p values and use the recipe's defaults")
+	cmd.Flags().StringVar(&f.Name, "name", "", "run name (default: the recipe's file name without .star)")
+	registerParamCompletion(cmd)
 }
 
 func runRun(ctx context.Context, opts *RunOptions) error {

@@ -21,11 +21,9 @@ import (
 // TUIOptions are the inputs of `kumo tui`.
 type TUIOptions struct {
 	IO
+	recipeFlags
 	Store       func() (*state.Store, error)
 	File        string
-	Params      []string
-	Defaults    bool
-	Name        string
 	Interactive bool
 	// ProgramOptions are added to the bubbletea program (tests size it).
 	ProgramOptions []tea.ProgramOption
@@ -63,9 +61,7 @@ kumo run, and the other way round.`,
 			return tuiRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&opts.Params, "param", "p", nil, "set a parameter: name=value (repeatable; remembered by the run)")
-	cmd.Flags().BoolVar(&opts.Defaults, "defaults", false, "forget the run's remembered -p values and use the recipe's defaults")
-	cmd.Flags().StringVar(&opts.Name, "name", "", "run name (default: the recipe's file name without .star)")
+	opts.recipeFlags.register(cmd, true)
 	return cmd
 }
 

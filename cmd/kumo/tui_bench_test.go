@@ -68,10 +68,10 @@ func recordedRun(b *testing.B, cells, linesPerCell, lineLen int) string {
 	return path
 }
 
-// firstFrame is what kumo tui does before its first frame: read the
-// recipe and its parameters, open the state and hold the run, read the
-// records, build the notebook and draw it at 100x30.
-func firstFrame(b *testing.B, path string) string {
+// openTUI is what kumo tui does before its first frame: read the recipe
+// and its parameters, open the state and hold the run, read the records,
+// build the notebook and lay it out at 100x30. The caller closes the run.
+func openTUI(b *testing.B, path string) (tuiModel, *openedRun) {
 	prep, err := prepareRun(path, "big", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -80,7 +80,6 @@ func firstFrame(b *testing.B, path string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer run.Close()
 	records, err := run.store.Cells("big")
 	if err != nil {
 		b.Fatal(err)
@@ -88,6 +87,13 @@ func firstFrame(b *testing.B, path string) string {
 	m := newTUIModel(tuiConfig{title: "kumo", recipe: prep.recipe, records: records})
 	m.width, m.height = 100, 30
 	m.layout()
+	return m, run
+}
+
+// firstFrame opens the notebook and draws its first frame.
+func firstFrame(b *testing.B, path string) string {
+	m, run := openTUI(b, path)
+	defer run.Close()
 	return m.render()
 }
 
@@ -108,18 +114,9 @@ func BenchmarkTUIFirstFrame(b *testing.B) {
 // from a running cell, the 50-cell notebook open.
 func BenchmarkTUIFrameWhileRunning(b *testing.B) {
 	path := recordedRun(b, 50, 20, 60)
-	prep, err := prepareRun(path, "big", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	run, err := openRun(prep, func() (*state.Store, error) { return openState(filepath.Join(filepath.Dir(path), stateName)) }, false)
-	if err != nil {
-		b.Fatal(err)
-	}
+	opened, run := openTUI(b, path)
 	defer run.Close()
-	records, _ := run.store.Cells("big")
-	var m tea.Model = newTUIModel(tuiConfig{title: "kumo", recipe: prep.recipe, records: records})
-	m, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	var m tea.Model = opened
 	m, _ = m.Update(cellStartedMsg{idx: 30, reason: "edited"})
 	b.ResetTimer()
 	for b.Loop() {
@@ -138,15 +135,7 @@ func BenchmarkTUIMemory10MB(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		prep, _ := prepareRun(path, "big", nil)
-		run, err := openRun(prep, func() (*state.Store, error) { return openState(filepath.Join(filepath.Dir(path), stateName)) }, false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		records, _ := run.store.Cells("big")
-		m := newTUIModel(tuiConfig{title: "kumo", recipe: prep.recipe, records: records})
-		m.width, m.height = 100, 30
-		m.layout()
+		m, run := openTUI(b, path)
 		_ = m.render()
 		m.notebook.focus = true
 		m.notebook.selected = 1
