@@ -115,11 +115,7 @@ func totalsOf(p *runner.Plan) planTotals {
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
-	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
-	if err != nil {
-		return err
-	}
-	run, err := openRun(prep, opts.Store, opts.Defaults)
+	run, err := opts.recipeFlags.open(opts.File, opts.Store)
 	if err != nil {
 		return err
 	}
@@ -131,12 +127,12 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		return err
 	}
 	if opts.JSON {
-		b, _ := json.MarshalIndent(planJSON{Run: prep.name, Recipe: opts.File, Cells: plan.Cells, Totals: totalsOf(plan), Params: run.params.raw}, "", "  ")
+		b, _ := json.MarshalIndent(planJSON{Run: run.name, Recipe: opts.File, Cells: plan.Cells, Totals: totalsOf(plan), Params: run.params.raw}, "", "  ")
 		fmt.Fprintln(opts.Out, string(b))
 		return nil
 	}
-	fmt.Fprintf(opts.Out, "plan for run %q of %s (nothing was touched)\n", prep.name, opts.File)
-	writePlan(opts.Out, prep.recipe.Cells, plan, styleFor(opts.Out))
+	fmt.Fprintf(opts.Out, "plan for run %q of %s (nothing was touched)\n", run.name, opts.File)
+	writePlan(opts.Out, run.recipe.Cells, plan, styleFor(opts.Out))
 	return nil
 }
 

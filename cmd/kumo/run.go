@@ -85,6 +85,16 @@ type recipeFlags struct {
 	Name     string
 }
 
+// open prepares the run of the recipe file with these flags and opens
+// it: the recipe and -p values checked, the state open, the run locked.
+func (f recipeFlags) open(file string, store func() (*state.Store, error)) (*openedRun, error) {
+	prep, err := prepareRun(file, f.Name, f.Params)
+	if err != nil {
+		return nil, err
+	}
+	return openRun(prep, store, f.Defaults)
+}
+
 // register adds them to cmd; remembered: the command's -p values are
 // remembered by the run (run, tui), not only used (plan).
 func (f *recipeFlags) register(cmd *cobra.Command, remembered bool) {
@@ -119,11 +129,7 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 			return err
 		}
 	}
-	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
-	if err != nil {
-		return err
-	}
-	run, err := openRun(prep, opts.Store, opts.Defaults)
+	run, err := opts.recipeFlags.open(opts.File, opts.Store)
 	if err != nil {
 		return err
 	}
@@ -132,10 +138,10 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 	defer stop()
 	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, run.held.Env.Secrets)
 	defer printer.close()
-	printer.header(prep.name, opts.File, run.store.Path)
+	printer.header(run.name, opts.File, run.store.Path)
 	if run.hadRun && run.prev.Recipe != "" {
 		if abs, _ := filepath.Abs(opts.File); abs != run.prev.Recipe {
-			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", prep.name, run.prev.Recipe, abs)
+			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", run.name, run.prev.Recipe, abs)
 		}
 	}
 	run.params.report(printer)
@@ -143,7 +149,7 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 	ro.From, ro.Only, ro.Events = opts.From, opts.Only, printer
 	var export *liveExport
 	if opts.Export != "" {
-		export = &liveExport{runnerEvents: printer, store: run.store, recipe: prep.recipe, run: prep.name,
+		export = &liveExport{runnerEvents: printer, store: run.store, recipe: run.recipe, run: run.name,
 			file: opts.Export, format: formatOf(opts.Export)}
 		ro.Events = export
 	}

@@ -72,11 +72,7 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	if !opts.Interactive && opts.ProgramOptions == nil {
 		return usageError{error: errors.New("kumo tui needs a terminal; kumo run does the same without one")}
 	}
-	prep, err := prepareRun(opts.File, opts.Name, opts.Params)
-	if err != nil {
-		return err
-	}
-	run, err := openRun(prep, opts.Store, opts.Defaults)
+	run, err := opts.recipeFlags.open(opts.File, opts.Store)
 	if err != nil {
 		return err
 	}
@@ -84,14 +80,14 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Ctrl-C reaches the TUI as a key; SIGTERM ends whatever runs.
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	records, err := run.store.Cells(prep.name)
+	records, err := run.store.Cells(run.name)
 	if err != nil {
 		return err
 	}
 	ctl := &tuiController{opts: opts, run: run, ctx: ctx}
 	model := newTUIModel(tuiConfig{
-		title:  fmt.Sprintf("kumo · %s · run %q", opts.File, prep.name),
-		recipe: prep.recipe, records: records, ctl: ctl,
+		title:  fmt.Sprintf("kumo · %s · run %q", opts.File, run.name),
+		recipe: run.recipe, records: records, ctl: ctl,
 	})
 	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out), tea.WithContext(ctx)}, opts.ProgramOptions...)...)
 	ctl.program = p
