@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/notebook"
 	"github.com/kumo-dev/kumo/lang/runner"
 	"github.com/kumo-dev/kumo/lang/state"
 )
@@ -98,27 +99,24 @@ func newNotebookModel(recipe *lang.Recipe, records []state.CellRecord, now func(
 	return nb
 }
 
-// setRecipe shows recipe with what the state recorded of its cells.
+// setRecipe shows recipe with what the state recorded of its cells,
+// paired as the record of an export pairs them.
 func (nb *notebookModel) setRecipe(recipe *lang.Recipe, records []state.CellRecord) {
 	nb.recipe = recipe
-	byCell := runner.Align(recipe.Cells, records)
 	nb.cells = nil
-	for _, c := range recipe.Cells {
-		v := &cellView{cell: c, status: statusNotRun}
-		if !c.Runnable() {
+	for _, c := range notebook.Build(recipe, records, notebook.Run{}).Cells {
+		v := &cellView{cell: c.Cell, changed: c.Changed, output: c.Output, err: c.Error, dur: c.Duration}
+		switch c.Status {
+		case notebook.Prose:
 			v.status = statusProse
-		}
-		if rec := byCell[c.Index]; rec != nil {
-			v.changed = rec.SourceHash != c.Hash()
-			v.output, v.err, v.dur = rec.Output, rec.Error, rec.Duration
-			switch rec.Status {
-			case state.CellOK:
-				v.status = statusRecorded
-			case state.CellFailed:
-				v.status = statusFailed
-			default:
-				v.status = statusInterrupted
-			}
+		case notebook.NotRun:
+			v.status = statusNotRun
+		case notebook.OK:
+			v.status = statusRecorded
+		case notebook.Failed:
+			v.status = statusFailed
+		case notebook.Running:
+			v.status = statusInterrupted
 		}
 		nb.cells = append(nb.cells, v)
 	}
