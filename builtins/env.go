@@ -30,6 +30,9 @@ type Env struct {
 	// Join, if set, lets this process work on another run's unit groups
 	// (see fleet.Engine.In): the CLI takes that run's lock.
 	Join func(run string) error
+	// Verbose asks builtins for details of how they work (Detail): which
+	// file transfer a node got, say.
+	Verbose bool
 
 	mu      sync.Mutex
 	plugins map[string]any
@@ -107,6 +110,13 @@ func (e *Env) Line(source, stream, text string) {
 func (e *Env) Note(text string) {
 	if e.Out != nil {
 		e.Out.Note(e.Secrets.Mask(text))
+	}
+}
+
+// Detail prints a note only when the run is verbose.
+func (e *Env) Detail(text string) {
+	if e.Verbose {
+		e.Note(text)
 	}
 }
 

@@ -1,9 +1,13 @@
 // Package files holds put_file and get_file: file transfer to and from
-// nodes over SFTP, on the run's pooled SSH connections.
+// nodes over SFTP, or over exec channels where a host has no SFTP, on
+// the run's pooled SSH connections.
 package files
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +31,10 @@ var Builtins = []*builtins.Def{{
 Writes a file on target (a node, an address or a list of them): its text
 is content (a string, bytes or a secret()), or the local file src
 (relative to the recipe). dest is relative to the login folder unless
-absolute; missing parent folders are created. Returns None.`,
+absolute; missing parent folders are created. The file is written
+beside dest and renamed over it, so it is never seen half-written. Hosts
+without SFTP get it over an exec channel (size and SHA-256 checked);
+kumo run --verbose says which. Returns None.`,
 	Fn:      putFile,
 	Journal: true,
 	Plan:    planCopy("put_file", true),
@@ -106,14 +113,13 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, builtins.TargetError(b, err)
 	}
 	ctx := lang.Context(thread)
-	pool := kssh.PoolOf(env)
 	errs := make([]string, len(eps))
 	var wg sync.WaitGroup
 	for i, ep := range eps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := Upload(ctx, pool, ep, dest, open, os.FileMode(mode)); err != nil {
+			if err := Upload(ctx, env, ep, dest, open, os.FileMode(mode)); err != nil {
 				errs[i] = fmt.Sprintf("%s: %s: %v", ep.Label, dest, err)
 			}
 		}()
@@ -125,39 +131,51 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	return starlark.None, nil
 }
 
-// Upload writes what open returns to dest on ep, streaming: the content
-// is never held in memory whole.
-func Upload(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, dest string, open func() (io.ReadCloser, error), mode os.FileMode) error {
-	return withSFTP(ctx, pool, ep, func(c *sftp.Client) error {
-		r, err := open()
-		if err != nil {
-			return err
-		}
-		defer r.Close()
+// Upload writes what open returns to dest on ep with mode, streaming:
+// the content is never held in memory whole.
+func Upload(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, dest string, open func() (io.ReadCloser, error), mode os.FileMode) error {
+	r, err := open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return transfer(ctx, env, ep, "put_file "+dest, func(c *sftp.Client) error {
 		if dir := path.Dir(dest); dir != "." && dir != "/" {
 			if err := c.MkdirAll(dir); err != nil {
 				return fmt.Errorf("creating %s: %w", dir, err)
 			}
 		}
-		f, err := c.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		// Written beside dest and renamed over it: a cut transfer never
+		// leaves a half-written file under the real name.
+		tmp := tempName(dest)
+		f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
 			return err
 		}
-		if _, err := f.ReadFrom(r); err != nil {
-			f.Close()
-			return err
+		_, err = f.ReadFrom(r)
+		if err == nil {
+			err = f.Chmod(mode)
 		}
-		if err := f.Chmod(mode); err != nil {
-			f.Close()
-			return err
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
-		return f.Close()
+		if err == nil {
+			if err = c.PosixRename(tmp, dest); err != nil {
+				err = fmt.Errorf("renaming %s into place: %w", tmp, err)
+			}
+		}
+		if err != nil {
+			c.Remove(tmp)
+		}
+		return err
+	}, func(pool *kssh.Pool) error {
+		return uploadExec(ctx, pool, ep, dest, r, mode)
 	})
 }
 
 // Download copies src on ep into w, streaming.
-func Download(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, src string, w io.Writer) error {
-	return withSFTP(ctx, pool, ep, func(c *sftp.Client) error {
+func Download(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, src string, w io.Writer) error {
+	return transfer(ctx, env, ep, "get_file "+src, func(c *sftp.Client) error {
 		f, err := c.Open(src)
 		if err != nil {
 			return err
@@ -165,6 +183,8 @@ func Download(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, src st
 		defer f.Close()
 		_, err = f.WriteTo(w)
 		return err
+	}, func(pool *kssh.Pool) error {
+		return downloadExec(ctx, pool, ep, src, w)
 	})
 }
 
@@ -183,14 +203,14 @@ func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, builtins.TargetError(b, err)
 	}
-	ctx, pool := lang.Context(thread), kssh.PoolOf(env)
+	ctx := lang.Context(thread)
 	var out starlark.Value
 	if dest == starlark.None {
 		var sb strings.Builder
-		err = Download(ctx, pool, ep, src, &sb)
+		err = Download(ctx, env, ep, src, &sb)
 		out = starlark.String(env.Secrets.Mask(sb.String()))
 	} else {
-		err = downloadTo(ctx, pool, ep, src, dest)
+		err = downloadTo(ctx, env, ep, src, dest)
 		out = dest
 	}
 	if err != nil {
@@ -199,7 +219,7 @@ func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	return out, nil
 }
 
-func downloadTo(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, src string, dest starlark.Value) error {
+func downloadTo(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, src string, dest starlark.Value) error {
 	local, ok := starlark.AsString(dest)
 	if !ok {
 		return fmt.Errorf("dest: got %s, want string", dest.Type())
@@ -207,36 +227,99 @@ func downloadTo(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, src 
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		return err
 	}
-	w, err := os.Create(local)
+	tmp := tempName(local)
+	w, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if err := Download(ctx, pool, ep, src, w); err != nil {
-		w.Close()
-		return err
+	err = Download(ctx, env, ep, src, w)
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
-	return w.Close()
+	if err == nil {
+		err = os.Rename(tmp, local)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
-// withSFTP opens an SFTP session on the pooled connection to ep.
-func withSFTP(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, f func(*sftp.Client) error) error {
-	client, err := pool.Client(ctx, ep)
-	if err != nil {
-		return err
-	}
-	c, err := sftp.NewClient(client)
-	if err != nil {
-		// The pooled connection may have died; re-dial once.
-		pool.Drop(ep)
-		if client, err = pool.Client(ctx, ep); err != nil {
+// tempName is a fresh name beside p for writing it whole before a rename.
+func tempName(p string) string {
+	var suffix [6]byte
+	rand.Read(suffix[:])
+	dir, name := path.Split(p)
+	return dir + "." + name + ".kumo-" + hex.EncodeToString(suffix[:])
+}
+
+// transfer moves a file over SFTP, or over exec channels on hosts that
+// have no SFTP subsystem; which one is said in --verbose.
+func transfer(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, what string, viaSFTP func(*sftp.Client) error, viaExec func(*kssh.Pool) error) error {
+	pool := kssh.PoolOf(env)
+	hosts := env.Plugin("files.nosftp", func() any { return &noSFTPHosts{why: map[string]string{}} }).(*noSFTPHosts)
+	why := hosts.get(ep)
+	if why == "" {
+		c, err := startSFTP(ctx, pool, ep)
+		if err == nil {
+			defer c.Close()
+			env.Detail(fmt.Sprintf("%s: %s over SFTP", ep.Label, what))
+			return viaSFTP(c)
+		}
+		if !errors.Is(err, errNoSFTP) {
 			return err
 		}
-		if c, err = sftp.NewClient(client); err != nil {
-			return fmt.Errorf("starting SFTP: %w", err)
+		why = err.Error()
+		hosts.set(ep, why)
+	}
+	env.Detail(fmt.Sprintf("%s: %s over an exec channel, size and SHA-256 checked (%s)", ep.Label, what, why))
+	return viaExec(pool)
+}
+
+var errNoSFTP = errors.New("no SFTP")
+
+// startSFTP opens an SFTP session on the pooled connection to ep. It
+// fails with errNoSFTP when the connection works but SFTP does not.
+func startSFTP(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint) (*sftp.Client, error) {
+	for attempt := 0; ; attempt++ {
+		client, err := pool.Client(ctx, ep)
+		if err != nil {
+			return nil, err
+		}
+		c, err := sftp.NewClient(client)
+		if err == nil {
+			return c, nil
+		}
+		// A connection that still opens sessions is alive: the host has
+		// no SFTP. Otherwise the pooled connection died: re-dial once.
+		if sess, serr := client.NewSession(); serr == nil {
+			sess.Close()
+			return nil, fmt.Errorf("%w: %v", errNoSFTP, err)
+		}
+		pool.Drop(ep)
+		if attempt == 1 {
+			return nil, fmt.Errorf("starting SFTP: %w", err)
 		}
 	}
-	defer c.Close()
-	return f(c)
+}
+
+// noSFTPHosts remembers for the run which hosts have no SFTP, and why,
+// so each is asked once.
+type noSFTPHosts struct {
+	mu  sync.Mutex
+	why map[string]string
+}
+
+func (h *noSFTPHosts) get(ep builtins.Endpoint) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.why[ep.User+"@"+ep.Addr()]
+}
+
+func (h *noSFTPHosts) set(ep builtins.Endpoint, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.why[ep.User+"@"+ep.Addr()] = why
 }
 
 func joinNonEmpty(msgs []string) string {

@@ -2,17 +2,19 @@ package files
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/kumo-dev/kumo/builtins"
-	kssh "github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 	"github.com/kumo-dev/kumo/lang/state"
 )
@@ -44,7 +46,6 @@ func TestOneGiBRoundTrip(t *testing.T) {
 	defer store.Close()
 	env := &builtins.Env{Run: "t", Store: store}
 	defer env.Close()
-	pool := kssh.PoolOf(env)
 	ep := builtins.Endpoint{Label: "h", Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key, PinTarget: "addr:" + s.Addr}
 
 	// A file of pseudo-random bytes, written and hashed as a stream.
@@ -64,7 +65,7 @@ func TestOneGiBRoundTrip(t *testing.T) {
 
 	before := maxRSS()
 	remote := filepath.Join(s.Dir, "big.bin")
-	err = Upload(context.Background(), pool, ep, remote, func() (io.ReadCloser, error) { return os.Open(src) }, 0o640)
+	err = Upload(context.Background(), env, ep, remote, func() (io.ReadCloser, error) { return os.Open(src) }, 0o640)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestOneGiBRoundTrip(t *testing.T) {
 	back := filepath.Join(dir, "back.bin")
 	out, _ := os.Create(back)
 	hb := sha256.New()
-	if err := Download(context.Background(), pool, ep, remote, io.MultiWriter(out, hb)); err != nil {
+	if err := Download(context.Background(), env, ep, remote, io.MultiWriter(out, hb)); err != nil {
 		t.Fatal(err)
 	}
 	out.Close()
@@ -96,4 +97,115 @@ func maxRSS() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Maxrss << 10
+}
+
+// notes keeps what a run prints.
+type notes struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (n *notes) Line(source, stream, text string) {}
+func (n *notes) Status(text string)               {}
+func (n *notes) Note(text string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.lines = append(n.lines, text)
+}
+
+// TestTransferWithoutSFTP moves files to and from OpenSSH servers that
+// have no SFTP (no subsystem; a subsystem whose program is missing):
+// kumo falls back to exec channels, keeps mode and content, leaves no
+// temporary file behind, and says so when verbose.
+func TestTransferWithoutSFTP(t *testing.T) {
+	for name, extra := range map[string]string{
+		"no subsystem":    "",
+		"missing program": "Subsystem sftp /nonexistent/sftp-server",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			home := filepath.Join(dir, "home")
+			os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+			t.Setenv("HOME", home)
+			key := filepath.Join(dir, "id")
+			pub, err := sshdtest.ClientKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, NoSFTP: true, Extra: extra})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Stop()
+			os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(s.KnownHostsLine()+"\n"), 0o600)
+			store, err := state.Open(filepath.Join(dir, "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			out := &notes{}
+			env := &builtins.Env{Run: "t", Store: store, Out: out, Secrets: &builtins.Masker{}, Verbose: true}
+			defer env.Close()
+			ep := builtins.Endpoint{Label: "h", Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key, PinTarget: "addr:" + s.Addr}
+			ctx := context.Background()
+
+			// 3 MiB of every byte value, into a folder that does not exist yet.
+			content := make([]byte, 3<<20)
+			rand.New(rand.NewSource(2)).Read(content)
+			remote := filepath.Join(s.Dir, "sub dir", "it's $(here).bin")
+			open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
+			if err := Upload(ctx, env, ep, remote, open, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(remote)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("remote file differs (%d bytes, %v)", len(got), err)
+			}
+			if st, _ := os.Stat(remote); st.Mode().Perm() != 0o600 {
+				t.Errorf("remote mode %v, want 0600", st.Mode().Perm())
+			}
+			// Again, over the file: replaced whole, mode changed.
+			content = content[:1000]
+			if err := Upload(ctx, env, ep, remote, open, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(remote); !bytes.Equal(got, content) {
+				t.Fatalf("second upload: remote file has %d bytes", len(got))
+			}
+			if st, _ := os.Stat(remote); st.Mode().Perm() != 0o640 {
+				t.Errorf("remote mode %v, want 0640", st.Mode().Perm())
+			}
+			var back bytes.Buffer
+			if err := Download(ctx, env, ep, remote, &back); err != nil || !bytes.Equal(back.Bytes(), content) {
+				t.Fatalf("download: %d bytes, %v", back.Len(), err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(remote)); len(entries) != 1 {
+				t.Errorf("the folder holds %d entries, want only the file (no temporary left)", len(entries))
+			}
+
+			// Failures say what the host said and leave nothing behind.
+			err = Download(ctx, env, ep, filepath.Join(s.Dir, "missing"), &back)
+			if err == nil || !strings.Contains(err.Error(), "No such file or directory") {
+				t.Errorf("download of a missing file: %v", err)
+			}
+			err = Upload(ctx, env, ep, "/proc/kumo-cannot/x", open, 0o644)
+			if err == nil || !strings.Contains(err.Error(), "mkdir") {
+				t.Errorf("upload where it cannot write: %v", err)
+			}
+
+			// Verbose says which transfer each took, asking about SFTP once.
+			var exec, sftpLines int
+			for _, l := range out.lines {
+				switch {
+				case strings.Contains(l, "over an exec channel") && strings.Contains(l, "no SFTP"):
+					exec++
+				case strings.Contains(l, "over SFTP"):
+					sftpLines++
+				}
+			}
+			if exec != 5 || sftpLines != 0 {
+				t.Errorf("verbose notes: %d exec, %d SFTP, want 5 and 0:\n%s", exec, sftpLines, strings.Join(out.lines, "\n"))
+			}
+		})
+	}
 }

@@ -25,6 +25,9 @@ type Command struct {
 	Timeout time.Duration
 	// OnLine receives every complete line of output as it arrives.
 	OnLine func(stream, line string)
+	// Stdout, if set, receives standard output as raw bytes instead
+	// (file transfers): nothing of it is captured or cut into lines.
+	Stdout io.Writer
 }
 
 // Outcome is what a remote command did.
@@ -67,6 +70,9 @@ func (p *Pool) Exec(ctx context.Context, ep builtins.Endpoint, c Command) (Outco
 	stdout := &lineWriter{stream: "stdout", emit: c.OnLine}
 	stderr := &lineWriter{stream: "stderr", emit: c.OnLine}
 	sess.Stdout, sess.Stderr, sess.Stdin = stdout, stderr, stdin
+	if c.Stdout != nil {
+		sess.Stdout = c.Stdout
+	}
 	if err := sess.Start(cmd); err != nil {
 		return Outcome{}, fmt.Errorf("%s: starting command: %w", ep.Label, err)
 	}
@@ -202,6 +208,6 @@ func envThroughStdin(vars map[string]string, cmd string) (wrapped, prelude strin
 		fmt.Fprintf(&script, `IFS= read -r %[1]s && %[1]s=$(printf %%s "$%[1]s" | base64 -d; echo x) && %[1]s=${%[1]s%%x} && export %[1]s && `, k)
 		lines.WriteString(base64.StdEncoding.EncodeToString([]byte(vars[k])) + "\n")
 	}
-	script.WriteString("exec /bin/sh -c " + shellQuote(cmd))
+	script.WriteString("exec /bin/sh -c " + Quote(cmd))
 	return script.String(), lines.String()
 }

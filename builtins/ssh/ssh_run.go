@@ -185,11 +185,12 @@ func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[stri
 // non-interactive sudo, which fails at once instead of waiting for a
 // password nobody can type.
 func sudoWrap(cmd string) string {
-	q := shellQuote(cmd)
+	q := Quote(cmd)
 	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n -- /bin/sh -c ` + q + `; fi`
 }
 
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+// Quote makes s one word for a POSIX shell, whatever it holds.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // failure describes a command that exited non-zero on label.
 func failure(user, label string, out Outcome, sudo bool) string {

@@ -9,9 +9,9 @@ import (
 
 func TestShellQuote(t *testing.T) {
 	for _, s := range []string{"", "plain", "it's", `"double" $HOME \ back`, "new\nline", "'''"} {
-		out, err := exec.Command("/bin/sh", "-c", "printf %s "+shellQuote(s)).Output()
+		out, err := exec.Command("/bin/sh", "-c", "printf %s "+Quote(s)).Output()
 		if err != nil || string(out) != s {
-			t.Errorf("shellQuote(%q) came back as %q (%v)", s, out, err)
+			t.Errorf("Quote(%q) came back as %q (%v)", s, out, err)
 		}
 	}
 }

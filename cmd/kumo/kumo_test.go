@@ -236,10 +236,15 @@ func cmdRekey(ts *testscript.TestScript, neg bool, args []string) {
 // an onprem inventory for them to $WORK/inventory.yaml: hosts h1..hN with
 // the flavor label small, and a bastion that hN is reached through. Their
 // host keys go into ~/.ssh/known_hosts; $KUMO_ONPREM_INVENTORY points at
-// the inventory. The servers stop when the script ends.
+// the inventory. The servers stop when the script ends. With -nosftp
+// they have no SFTP subsystem, as many hardened hosts.
 func cmdSSHD(ts *testscript.TestScript, neg bool, args []string) {
+	noSFTP := len(args) == 2 && args[1] == "-nosftp"
+	if noSFTP {
+		args = args[:1]
+	}
 	if len(args) != 1 || neg {
-		ts.Fatalf("usage: sshd N")
+		ts.Fatalf("usage: sshd N [-nosftp]")
 	}
 	n, err := strconv.Atoi(args[0])
 	ts.Check(err)
@@ -249,7 +254,7 @@ func cmdSSHD(ts *testscript.TestScript, neg bool, args []string) {
 	var inv, known strings.Builder
 	inv.WriteString("hosts:\n")
 	start := func(name, labels, jump string) {
-		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}})
+		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, NoSFTP: noSFTP})
 		ts.Check(err)
 		ts.Defer(s.Stop)
 		fmt.Fprintf(&inv, "  - name: %s\n    address: 127.0.0.1\n    port: %d\n    user: %s\n    key: %s\n", name, s.Port, s.User, key)

@@ -22,13 +22,14 @@ import (
 type RunOptions struct {
 	IO
 	recipeFlags
-	Store  func() (*state.Store, error)
-	File   string
-	From   string
-	Only   string
-	JSON   bool
-	Quiet  bool
-	Export string
+	Store   func() (*state.Store, error)
+	File    string
+	From    string
+	Only    string
+	JSON    bool
+	Quiet   bool
+	Verbose bool
+	Export  string
 }
 
 func newCmdRun(f *factory, runF func(*RunOptions) error) *cobra.Command {
@@ -72,6 +73,7 @@ mistake in the recipe, a parameter or the command line.`,
 	cmd.Flags().StringVar(&opts.Only, "only", "", "run only this cell live (earlier cells are replayed)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per cell on stdout")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print what replayed cells printed when they ran")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "say how builtins work as they go (which file transfer each node got)")
 	cmd.Flags().StringVar(&opts.Export, "export", "", "write the run's record to this file as it goes (.ipynb, .md or .html; see kumo export)")
 	registerCellCompletion(cmd, "from", "only")
 	registerRunCompletion(cmd, f)
@@ -134,6 +136,7 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	defer run.Close()
+	run.held.Env.Verbose = opts.Verbose
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, run.held.Env.Secrets)

@@ -36,6 +36,7 @@ type Config struct {
 	AuthorizedKeys []string // authorized_keys lines
 	AcceptEnv      string   // AcceptEnv patterns; default "*"
 	Extra          string   // more sshd_config lines
+	NoSFTP         bool     // no sftp subsystem, as on many hardened hosts
 }
 
 // Server is a running sshd.
@@ -96,6 +97,10 @@ func Start(cfg Config) (*Server, error) {
 	if acceptEnv == "" {
 		acceptEnv = "*"
 	}
+	subsystem := "Subsystem sftp internal-sftp"
+	if cfg.NoSFTP {
+		subsystem = "# no sftp subsystem"
+	}
 	// sshd keeps the first value it reads for an option: Extra goes first.
 	config := fmt.Sprintf(`%s
 ListenAddress %s
@@ -109,11 +114,11 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 AllowTcpForwarding yes
 AcceptEnv %s
-Subsystem sftp internal-sftp
+%s
 MaxSessions 128
 MaxStartups 256
 LogLevel ERROR
-`, cfg.Extra, s.Addr, dir, dir, dir, acceptEnv)
+`, cfg.Extra, s.Addr, dir, dir, dir, acceptEnv, subsystem)
 	files := map[string]string{
 		"host_ed25519":    string(pem.EncodeToMemory(block)),
 		"authorized_keys": strings.Join(cfg.AuthorizedKeys, "\n") + "\n",
