@@ -22,7 +22,7 @@ TEST_USERS     := kumotest kumotest2
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: fuzz all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -102,6 +102,24 @@ check:
 
 test: test-deps check
 	$(GO) test -count=1 -timeout 10m ./...
+	@$(MAKE) -s fuzz FUZZTIME=3s
+
+# Fuzz targets (package:function): what users and clouds send kumo.
+# `make fuzz` runs each for FUZZTIME (go test -fuzz; failing inputs are
+# kept under the package's testdata/fuzz and rerun by plain go test);
+# `make test` gives each 3 seconds. FUZZFLAGS: e.g. -parallel 1.
+FUZZ_TARGETS := lang:FuzzSplitCells lang:FuzzParseRecipe lang:FuzzOverride \
+                builtins:FuzzDecode builtins/units:FuzzFlavorCatalog \
+                providers/onprem:FuzzInventory \
+                providers/aws/ec2emu:FuzzRequest providers/openstack/osemu:FuzzRequest
+FUZZTIME ?= 1m
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$pkg/ 2>&1); \
+		if [ $$? != 0 ]; then echo "$$out"; echo "fuzz $$pkg $$fn: FAILED"; exit 1; fi; \
+		echo "fuzz $$pkg $$fn: $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2) inputs in $(FUZZTIME), nothing found"; \
+	done
 
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./lang/runner/ ./lang/state/

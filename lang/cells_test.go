@@ -119,21 +119,3 @@ func TestCellTags(t *testing.T) {
 		t.Errorf("parsed %+v", c)
 	}
 }
-
-func FuzzSplitCells(f *testing.F) {
-	f.Add("# %% A [parameters]\nx = 1\n# %% B\ny = x\n")
-	f.Add("preamble\n# %%\n# %% [markdown]\n")
-	f.Fuzz(func(t *testing.T, src string) {
-		cells := SplitCells(src)
-		var joined strings.Builder
-		for i, c := range cells {
-			if c.Index != i {
-				t.Fatalf("cell %d has index %d", i, c.Index)
-			}
-			joined.WriteString(c.Source)
-		}
-		if !strings.HasSuffix(src, joined.String()) {
-			t.Fatalf("cells %q are not a suffix of the source %q", joined.String(), src)
-		}
-	})
-}

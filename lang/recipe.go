@@ -170,6 +170,9 @@ func (r *Recipe) Ancestors(idx int) map[int]bool {
 			out[a] = true
 		}
 	}
+	if r.Deps[idx] == nil {
+		return out // a prose cell depends on nothing
+	}
 	want(r.Deps[idx])
 	for i := idx - 1; i >= 0; i-- {
 		d := r.Deps[i]

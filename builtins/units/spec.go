@@ -30,23 +30,29 @@ type Catalog map[string]map[string]map[string]any
 // them: $KUMO_FLAVORS, else ~/.config/kumo/flavors.yaml if it exists.
 // A user flavor replaces fields of a built-in one of the same name.
 func LoadCatalog() (Catalog, error) {
-	var cat Catalog
-	if err := yaml.Unmarshal(builtinFlavors, &cat); err != nil {
-		return nil, err
-	}
 	path := userCatalog()
 	if path == "" {
-		return cat, nil
+		return parseCatalog(nil, "")
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("flavors file: %w", err)
 	}
-	var user Catalog
-	if err := yaml.Unmarshal(b, &user); err != nil {
+	return parseCatalog(b, path)
+}
+
+// parseCatalog lays the user's flavors file (its text user, read from
+// path) over the built-in flavors.
+func parseCatalog(user []byte, path string) (Catalog, error) {
+	var cat Catalog
+	if err := yaml.Unmarshal(builtinFlavors, &cat); err != nil {
+		return nil, err
+	}
+	var mine Catalog
+	if err := yaml.Unmarshal(user, &mine); err != nil {
 		return nil, fmt.Errorf("flavors file %s: %w", path, err)
 	}
-	for prov, flavors := range user {
+	for prov, flavors := range mine {
 		if cat[prov] == nil {
 			cat[prov] = map[string]map[string]any{}
 		}
@@ -132,23 +138,33 @@ func specFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, builtins.Inputf(b, "%v", err)
 	}
-	fields, ok := cat[provider][flavor]
-	if !ok {
-		return nil, builtins.Inputf(b, "unknown flavor %q for provider %s (have: %s)", flavor, provider, strings.Join(sortedKeys(cat[provider]), ", "))
-	}
-	s := &Spec{Provider: provider, Flavor: flavor, Fields: map[string]starlark.Value{}, allowed: providers.SpecFieldNames(p.NewSpec()), newSpec: p.NewSpec}
-	for k, v := range fields {
-		sv, err := toStarlark(v)
-		if err != nil {
-			return nil, builtins.Inputf(b, "flavor %s/%s field %s: %v", provider, flavor, k, err)
-		}
-		if err := s.SetField(k, sv); err != nil {
-			return nil, builtins.Inputf(b, "flavor %s/%s in the catalog: %v", provider, flavor, err)
-		}
+	s, err := makeSpec(cat, provider, flavor, p.NewSpec)
+	if err != nil {
+		return nil, builtins.Inputf(b, "%v", err)
 	}
 	for _, kv := range kwargs {
 		if err := s.SetField(string(kv[0].(starlark.String)), kv[1]); err != nil {
 			return nil, builtins.Inputf(b, "%v", err)
+		}
+	}
+	return s, nil
+}
+
+// makeSpec is flavor of provider from the catalog, its fields checked
+// against the provider's typed spec (newSpec).
+func makeSpec(cat Catalog, provider, flavor string, newSpec func() any) (*Spec, error) {
+	fields, ok := cat[provider][flavor]
+	if !ok {
+		return nil, fmt.Errorf("unknown flavor %q for provider %s (have: %s)", flavor, provider, strings.Join(sortedKeys(cat[provider]), ", "))
+	}
+	s := &Spec{Provider: provider, Flavor: flavor, Fields: map[string]starlark.Value{}, allowed: providers.SpecFieldNames(newSpec()), newSpec: newSpec}
+	for _, k := range sortedKeys(fields) {
+		sv, err := toStarlark(fields[k])
+		if err != nil {
+			return nil, fmt.Errorf("flavor %s/%s field %s: %v", provider, flavor, k, err)
+		}
+		if err := s.SetField(k, sv); err != nil {
+			return nil, fmt.Errorf("flavor %s/%s in the catalog: %v", provider, flavor, err)
 		}
 	}
 	return s, nil

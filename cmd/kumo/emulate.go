@@ -15,10 +15,11 @@ import (
 // EmulateOptions are the inputs of `kumo emulate`.
 type EmulateOptions struct {
 	IO
-	Cloud  string
-	Addr   string
-	Dir    string
-	Faults emulate.Faults
+	Cloud   string
+	Addr    string
+	Dir     string
+	APIOnly bool
+	Faults  emulate.Faults
 }
 
 func newCmdEmulate(f *factory, runF func(*EmulateOptions) error) *cobra.Command {
@@ -49,6 +50,7 @@ end with no account. It prints the environment variables that point kumo
 	}
 	cmd.Flags().StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address to serve on")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "where the instances' nodes live (default: beside the state)")
+	cmd.Flags().BoolVar(&opts.APIOnly, "api-only", false, "instances have no nodes behind them (made-up addresses in 198.18.0.0/15): for measuring the API at scale")
 	cmd.Flags().DurationVar(&opts.Faults.Latency, "latency", 0, "delay added to every API call")
 	cmd.Flags().IntVar(&opts.Faults.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
 	cmd.Flags().IntVar(&opts.Faults.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
@@ -61,7 +63,7 @@ func emulateRun(ctx context.Context, opts *EmulateOptions) error {
 	defer stop()
 	switch opts.Cloud {
 	case "aws":
-		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Faults: opts.Faults})
+		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, APIOnly: opts.APIOnly, Faults: opts.Faults})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err
@@ -77,7 +79,7 @@ export AWS_REGION=us-east-1
 		<-ctx.Done()
 		emu.Shutdown()
 	case "openstack":
-		emu := osemu.New(osemu.Options{Dir: opts.Dir, Faults: opts.Faults})
+		emu := osemu.New(osemu.Options{Dir: opts.Dir, APIOnly: opts.APIOnly, Faults: opts.Faults})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ package emulate
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -28,6 +29,12 @@ type Faults struct {
 // Base is embedded by the emulators.
 type Base struct {
 	Local *local.Provider // the nodes that stand for instances
+	// APIOnly: instances have no nodes behind them (they run at once, on
+	// made-up addresses in 198.18.0.0/15), so the API can be measured
+	// with thousands of them, and fuzzed without starting processes.
+	APIOnly bool
+	fakeIPs uint32
+	name    string
 
 	faults    Faults
 	bucket    *providers.TokenBucket
@@ -39,12 +46,13 @@ type Base struct {
 	nodes []string
 }
 
-// NewBase keeps nodes under dir; serverCommand starts a node server (nil:
-// this executable's node-server command).
-func NewBase(dir string, serverCommand []string, f Faults) *Base {
+// NewBase keeps the nodes of emulator name (their run) under dir;
+// serverCommand starts a node server (nil: this executable's node-server
+// command).
+func NewBase(name, dir string, serverCommand []string, f Faults) *Base {
 	lp := local.New(dir)
 	lp.ServerCommand = serverCommand
-	b := &Base{Local: lp, faults: f, calls: map[string]int64{}}
+	b := &Base{Local: lp, name: name, faults: f, calls: map[string]int64{}}
 	if f.RatePerSecond > 0 {
 		b.bucket = providers.NewTokenBucket(f.RatePerSecond, f.Burst)
 	}
@@ -82,11 +90,47 @@ func (b *Base) Calls() map[string]int64 {
 // Throttled counts the requests refused for the rate limit.
 func (b *Base) Throttled() int64 { return atomic.LoadInt64(&b.throttled) }
 
-// Track records a node to delete on Shutdown.
-func (b *Base) Track(id string) {
+// Boot makes the node that stands for instance id (name, with the SSH
+// key pub) and returns where it answers.
+func (b *Base) Boot(id, name, pub string) (ip string, port int, err error) {
+	if b.APIOnly {
+		n := atomic.AddUint32(&b.fakeIPs, 1)
+		// 198.18.0.0/15: the benchmarking range, never routed anywhere.
+		return fmt.Sprintf("198.%d.%d.%d", 18+(n>>16)&1, (n>>8)&0xff, n&0xff), 22, nil
+	}
 	b.mu.Lock()
 	b.nodes = append(b.nodes, id)
 	b.mu.Unlock()
+	node, err := b.Local.Create(context.Background(), providers.NodeRequest{
+		Token: id, Run: b.name, Name: name, AuthorizedKey: pub, Spec: map[string]any{},
+	})
+	return node.IP, node.Port, err
+}
+
+// PowerOff stops instance id's node.
+func (b *Base) PowerOff(id string) error {
+	if b.APIOnly {
+		return nil
+	}
+	return b.Local.PowerOff(context.Background(), providers.Ref{ID: id})
+}
+
+// PowerOn starts instance id's node again and returns where it answers
+// (ip is "" when the address did not change).
+func (b *Base) PowerOn(id string) (ip string, port int, err error) {
+	if b.APIOnly {
+		return "", 22, nil
+	}
+	node, err := b.Local.PowerOn(context.Background(), providers.Ref{ID: id})
+	return node.IP, node.Port, err
+}
+
+// Remove deletes instance id's node.
+func (b *Base) Remove(id string) error {
+	if b.APIOnly {
+		return nil
+	}
+	return b.Local.Delete(context.Background(), providers.Ref{ID: id})
 }
 
 // Shutdown deletes every node the emulator made.

@@ -119,19 +119,28 @@ func LoadInventory(path string) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onprem inventory: %w (give spec(\"onprem\", flavor, inventory=PATH) or set KUMO_ONPREM_INVENTORY)", err)
 	}
+	return ParseInventory(path, b)
+}
+
+// ParseInventory reads and checks the inventory text b, read from path.
+func ParseInventory(path string, b []byte) (*Inventory, error) {
 	inv := &Inventory{Path: path}
 	if err := yaml.Unmarshal(b, inv); err != nil {
 		return nil, fmt.Errorf("onprem inventory %s: %w", path, err)
 	}
-	names := map[string]*Host{}
+	names, ids := map[string]*Host{}, map[string]*Host{}
 	for i, h := range inv.Hosts {
 		switch {
+		case h == nil:
+			return nil, fmt.Errorf("onprem inventory %s: host #%d is empty", path, i+1)
 		case h.Name == "":
 			return nil, fmt.Errorf("onprem inventory %s: host #%d has no name", path, i+1)
 		case h.Address == "":
 			return nil, fmt.Errorf("onprem inventory %s: host %s has no address", path, h.Name)
 		case names[h.Name] != nil:
 			return nil, fmt.Errorf("onprem inventory %s: two hosts are named %s", path, h.Name)
+		case h.Port < 0 || h.Port > 65535:
+			return nil, fmt.Errorf("onprem inventory %s: host %s has port %d; want 1 to 65535", path, h.Name, h.Port)
 		}
 		if h.Port == 0 {
 			h.Port = 22
@@ -140,11 +149,22 @@ func LoadInventory(path string) (*Inventory, error) {
 			h.User = currentUser()
 		}
 		h.Key = expandHome(h.Key)
-		names[h.Name] = h
+		if other := ids[h.ID()]; other != nil {
+			return nil, fmt.Errorf("onprem inventory %s: hosts %s and %s are both %s; list each host once", path, other.Name, h.Name, h.ID())
+		}
+		names[h.Name], ids[h.ID()] = h, h
 	}
 	for _, h := range inv.Hosts {
-		if h.Jump != "" && names[h.Jump] == nil {
+		if h.Jump == "" {
+			continue
+		}
+		switch j := names[h.Jump]; {
+		case j == nil:
 			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through %s, which is not in the inventory", path, h.Name, h.Jump)
+		case j == h:
+			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through itself", path, h.Name)
+		case j.Jump != "":
+			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through %s, which jumps through %s: kumo takes one jump host", path, h.Name, j.Name, j.Jump)
 		}
 	}
 	return inv, nil

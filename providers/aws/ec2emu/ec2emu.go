@@ -10,6 +10,7 @@
 //     and the codes used below (MissingParameter, InvalidParameterValue,
 //     InvalidAMIID.Malformed, InvalidAMIID.NotFound, InvalidKeyPair.*,
 //     InvalidGroup.*, InvalidInstanceID.*, IdempotentParameterMismatch,
+//     InstanceLimitExceeded,
 //     RequestLimitExceeded, InternalError, AuthFailure, InvalidAction).
 //   - "Ensure idempotency in Amazon EC2 API requests": a RunInstances
 //     ClientToken returns the original reservation when repeated.
@@ -52,7 +53,11 @@ type Options struct {
 	Dir         string   // where the backing local nodes live
 	Regions     []string // valid regions (default: a few real ones)
 	LocalServer []string // node server command for the local nodes (tests)
-	Now         func() time.Time
+	APIOnly     bool     // instances without nodes (see emulate.Base)
+	// InstanceLimit is the account's limit of instances not terminated
+	// (default 5,000).
+	InstanceLimit int
+	Now           func() time.Time
 	// Faults: throttling answers RequestLimitExceeded, failures InternalError.
 	emulate.Faults
 }
@@ -110,7 +115,11 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	base := emulate.NewBase(opts.Dir, opts.LocalServer, opts.Faults)
+	if opts.InstanceLimit == 0 {
+		opts.InstanceLimit = 5000
+	}
+	base := emulate.NewBase("ec2emu", opts.Dir, opts.LocalServer, opts.Faults)
+	base.APIOnly = opts.APIOnly
 	return &Server{Base: base, opts: opts, instances: map[string]*instance{}, tokens: map[string]*reservation{},
 		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images}
 }

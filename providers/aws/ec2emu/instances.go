@@ -1,7 +1,6 @@
 package ec2emu
 
 import (
-	"context"
 	"encoding/xml"
 	"fmt"
 	"strconv"
@@ -128,14 +127,19 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 	if q.get("InstanceMarketOptions.MarketType") == "spot" {
 		lifecycle = "spot"
 	}
+	// As EC2 does: as many as MaxCount that fit the account's limit, or
+	// InstanceLimitExceeded when not even MinCount fit.
+	room := s.opts.InstanceLimit - s.live()
+	if minCount > room {
+		return nil, errorf(400, "InstanceLimitExceeded", "You have requested more instances (%d) than your current instance limit of %d allows for the specified instance type.", minCount, s.opts.InstanceLimit)
+	}
 	res := &reservation{ID: newID("r-"), params: params}
-	for i := 0; i < maxCount; i++ {
+	for i := 0; i < min(maxCount, room); i++ {
 		inst := &instance{ID: newID("i-"), ImageID: imageID, Type: itype, KeyName: keyName, State: "pending", ClientToken: token,
 			Reservation: res.ID, SubnetID: q.get("SubnetId"), PrivateIP: q.get("PrivateIpAddress"), Lifecycle: lifecycle,
 			Tags: copyMap(tags), Groups: groups, Launch: s.opts.Now()}
 		s.instances[inst.ID] = inst
 		s.order = append(s.order, inst.ID)
-		s.Track(inst.ID)
 		res.Instances = append(res.Instances, inst.ID)
 		go s.boot(inst, pub)
 	}
@@ -143,6 +147,17 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 		s.tokens[token] = res
 	}
 	return s.reservationResponse("RunInstancesResponse", res), nil
+}
+
+// live counts the instances not terminated (s.mu held).
+func (s *Server) live() int {
+	n := 0
+	for _, inst := range s.instances {
+		if inst.State != "terminated" {
+			n++
+		}
+	}
+	return n
 }
 
 func copyMap(m map[string]string) map[string]string {
@@ -155,9 +170,7 @@ func copyMap(m map[string]string) map[string]string {
 
 // boot makes the instance's local node; the instance runs once it answers.
 func (s *Server) boot(inst *instance, authorizedKey string) {
-	node, err := s.Local.Create(context.Background(), providers.NodeRequest{
-		Token: inst.ID, Run: "ec2emu", Name: inst.ID, AuthorizedKey: authorizedKey, Spec: map[string]any{},
-	})
+	ip, port, err := s.Boot(inst.ID, inst.ID, authorizedKey)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if inst.State == "terminated" || inst.State == "shutting-down" {
@@ -167,7 +180,7 @@ func (s *Server) boot(inst *instance, authorizedKey string) {
 		inst.State, inst.err = "terminated", "Server.InternalError: "+err.Error()
 		return
 	}
-	inst.State, inst.Port, inst.Addr = "running", node.Port, node.IP
+	inst.State, inst.Port, inst.Addr = "running", port, ip
 }
 
 func (s *Server) reservationResponse(name string, res *reservation) any {
@@ -297,19 +310,16 @@ func (s *Server) changeState(q query, op string) (any, *apiError) {
 }
 
 func (s *Server) finishChange(inst *instance, op string) {
-	ctx := context.Background()
 	var err error
 	var port int
 	var addr string
 	switch op {
 	case "stop":
-		err = s.Local.PowerOff(ctx, providers.Ref{ID: inst.ID})
+		err = s.PowerOff(inst.ID)
 	case "start":
-		var node providers.Instance
-		node, err = s.Local.PowerOn(ctx, providers.Ref{ID: inst.ID})
-		port, addr = node.Port, node.IP
+		addr, port, err = s.PowerOn(inst.ID)
 	case "terminate":
-		err = s.Local.Delete(ctx, providers.Ref{ID: inst.ID})
+		err = s.Remove(inst.ID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

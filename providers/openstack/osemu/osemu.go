@@ -56,6 +56,7 @@ const (
 type Options struct {
 	Dir         string   // where the backing local nodes live
 	LocalServer []string // node server command for the local nodes (tests)
+	APIOnly     bool     // servers without nodes (see emulate.Base)
 	// Faults: throttling answers 429 with Retry-After, failures 503.
 	emulate.Faults
 }
@@ -110,7 +111,8 @@ type floatingIP struct {
 
 // New makes an emulator keeping its nodes in opts.Dir.
 func New(opts Options) *Server {
-	base := emulate.NewBase(opts.Dir, opts.LocalServer, opts.Faults)
+	base := emulate.NewBase("osemu", opts.Dir, opts.LocalServer, opts.Faults)
+	base.APIOnly = opts.APIOnly
 	return &Server{Base: base, opts: opts, token: newID(), keypairs: map[string]string{},
 		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
 		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}}}
@@ -406,14 +408,13 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		Metadata: meta, Groups: groups, Network: "private", Created: time.Now()}
 	s.servers[srv.ID] = srv
 	s.order = append(s.order, srv.ID)
-	s.Track(srv.ID)
 	go s.boot(srv, pub)
 	return ok(202, map[string]any{"server": map[string]any{"id": srv.ID, "adminPass": newID()[:12],
 		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
 }
 
 func (s *Server) boot(srv *server, pub string) {
-	node, err := s.Local.Create(context.Background(), providers.NodeRequest{Token: srv.ID, Run: "osemu", Name: srv.Name, AuthorizedKey: pub, Spec: map[string]any{}})
+	ip, port, err := s.Boot(srv.ID, srv.Name, pub)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if srv.Status == "DELETED" {
@@ -423,7 +424,7 @@ func (s *Server) boot(srv *server, pub string) {
 		srv.Status, srv.fault = "ERROR", err.Error()
 		return
 	}
-	srv.Status, srv.Port, srv.Addr = "ACTIVE", node.Port, node.IP
+	srv.Status, srv.Port, srv.Addr = "ACTIVE", port, ip
 }
 
 func (s *Server) serverJSON(srv *server) map[string]any {
@@ -490,7 +491,7 @@ func (s *Server) deleteServer(id string) *reply {
 	srv.Status = "DELETED"
 	s.mu.Unlock()
 	go func() {
-		s.Local.Delete(context.Background(), providers.Ref{ID: id})
+		s.Remove(id)
 		s.mu.Lock()
 		delete(s.servers, id)
 		s.mu.Unlock()
@@ -521,10 +522,9 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 		var port int
 		var addr string
 		if stop {
-			s.Local.PowerOff(context.Background(), providers.Ref{ID: id})
+			s.PowerOff(id)
 		} else {
-			node, _ := s.Local.PowerOn(context.Background(), providers.Ref{ID: id})
-			port, addr = node.Port, node.IP
+			addr, port, _ = s.PowerOn(id)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
