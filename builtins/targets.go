@@ -134,8 +134,8 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 	host, port := addr, 0
 	if h, p, err := net.SplitHostPort(addr); err == nil {
 		host = h
-		if port, err = strconv.Atoi(p); err != nil {
-			return Endpoint{}, &lang.InputError{Err: fmt.Errorf("bad port in address %q", addr)}
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return Endpoint{}, &lang.InputError{Err: fmt.Errorf("bad port in address %q: want host:port with a port from 1 to 65535", addr)}
 		}
 	}
 	nodes, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindNode})

@@ -24,10 +24,16 @@ func Inputf(format string, args ...any) error {
 	return &InputError{Err: fmt.Errorf(format, args...)}
 }
 
-// IsInputError reports whether err, or an error it wraps, is an InputError.
+// IsInputError reports whether err, or an error it wraps, is an
+// InputError, or says it is bad input of another kind (a provider's
+// configuration file: see providers.BadInput).
 func IsInputError(err error) bool {
 	var ie *InputError
-	return errors.As(err, &ie)
+	if errors.As(err, &ie) {
+		return true
+	}
+	var marked interface{ BadInput() bool }
+	return errors.As(err, &marked) && marked.BadInput()
 }
 
 // FormatError renders an error the way a user wants to read it: every

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -57,6 +58,9 @@ func ReadRecipe(path string, known func(string) bool) (*Recipe, error) {
 // names each one uses against the builtins and the globals of the cells
 // before it.
 func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
+	if err := checkText(path, src); err != nil {
+		return nil, err
+	}
 	dir, _ := filepath.Abs(filepath.Dir(path))
 	r := &Recipe{Path: path, Dir: dir, Cells: SplitCells(src), paramCell: -1, defaults: map[string]*syntax.AssignStmt{},
 		FuncGlobals: map[string][]string{}}
@@ -189,4 +193,23 @@ func (r *Recipe) Ancestors(idx int) map[int]bool {
 		}
 	}
 	return out
+}
+
+// checkText refuses a recipe that is not UTF-8 text (a binary file, or
+// one saved in another encoding), saying where the first bad byte is.
+func checkText(path, src string) error {
+	line, col := 1, 1
+	for i, r := range src {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(src[i:], "\uFFFD"):
+			return Inputf("%s:%d:%d: byte 0x%02x is not UTF-8: save the recipe as UTF-8 text", path, line, col, src[i])
+		case r == 0:
+			return Inputf("%s:%d:%d: a NUL byte: %s is not a text file", path, line, col, path)
+		case r == '\n':
+			line, col = line+1, 1
+			continue
+		}
+		col++
+	}
+	return nil
 }

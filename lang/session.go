@@ -80,10 +80,14 @@ func (s *Session) ExecFile(ctx context.Context, f *syntax.File) error {
 	stop := context.AfterFunc(ctx, func() { s.Thread.Cancel("interrupted") })
 	defer stop()
 	err := starlark.ExecREPLChunk(f, s.Thread, s.Globals)
-	if err != nil {
-		if _, ok := err.(*starlark.EvalError); !ok {
-			return &InputError{Err: err} // resolve errors come back unwrapped
+	if evalErr, ok := err.(*starlark.EvalError); ok {
+		// A load of a name the module does not define: Starlark's own
+		// message, with no error type of its own to tell it by.
+		if strings.HasPrefix(evalErr.Msg, "load: name ") {
+			return &InputError{Err: err}
 		}
+	} else if err != nil {
+		return &InputError{Err: err} // resolve errors come back unwrapped
 	}
 	return err
 }
@@ -98,7 +102,7 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 	}
 	if e, ok := s.modules[key]; ok {
 		if e == nil {
-			return nil, fmt.Errorf("cycle in load graph at %s", module)
+			return nil, Inputf("%s loads itself, through the modules it loads: break the cycle", module)
 		}
 		return e.globals, e.err
 	}
@@ -114,6 +118,8 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 	thread.SetLocal(moduleDirKey, outer)
 	if err == nil {
 		globals.Freeze()
+	} else if _, failed := err.(*starlark.EvalError); !failed {
+		err = &InputError{Err: err} // a syntax or resolve error in the module
 	}
 	s.modules[key] = &moduleEntry{globals, err}
 	return globals, err
@@ -162,7 +168,11 @@ func readModule(dir, module string) (key string, src []byte, err error) {
 	}
 	src, err = os.ReadFile(path)
 	if err != nil {
-		return "", nil, &InputError{Err: fmt.Errorf("load: %v", err)}
+		hint := ""
+		if _, serr := fs.Stat(stdlib.FS, module); serr == nil {
+			hint = fmt.Sprintf(`; kumo's own module is load("@stdlib//%s", ...)`, module)
+		}
+		return "", nil, &InputError{Err: fmt.Errorf("load: %v%s", err, hint)}
 	}
 	return path, src, nil
 }

@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"fmt"
 )
 
 // Node states, after the VCP SDK's.
@@ -137,4 +138,18 @@ type Size struct {
 // A Describer tells the size of a spec's nodes.
 type Describer interface {
 	Describe(spec map[string]any) Size
+}
+
+// BadInputError is a mistake in a file the user keeps for a provider
+// (an inventory, credentials, a cloud's settings), found when the
+// provider reads it: kumo exits 2 for it, as for a mistake in a recipe.
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string  { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error  { return e.Err }
+func (e *BadInputError) BadInput() bool { return true }
+
+// BadInputf returns a BadInputError with a formatted message.
+func BadInputf(format string, args ...any) error {
+	return &BadInputError{Err: fmt.Errorf(format, args...)}
 }

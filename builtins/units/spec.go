@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/providers"
 )
 
@@ -36,6 +38,9 @@ func LoadCatalog() (Catalog, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
+		if os.Getenv("KUMO_FLAVORS") != "" {
+			return nil, fmt.Errorf("flavors file %s, named by $KUMO_FLAVORS: %w", path, errors.Unwrap(err))
+		}
 		return nil, fmt.Errorf("flavors file: %w", err)
 	}
 	return parseCatalog(b, path)
@@ -50,6 +55,11 @@ func parseCatalog(user []byte, path string) (Catalog, error) {
 	}
 	var mine Catalog
 	if err := yaml.Unmarshal(user, &mine); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			line, _, _ := strings.Cut(te.Errors[0], ":")
+			return nil, fmt.Errorf("flavors file %s: %s: want providers, their flavors and fields, as in\n  local:\n    tiny: {cpus: 1, memory_gb: 1}", path, line)
+		}
 		return nil, fmt.Errorf("flavors file %s: %w", path, err)
 	}
 	for prov, flavors := range mine {
@@ -247,8 +257,17 @@ func (s *Spec) allows(name string) bool {
 	return false
 }
 
-// SetField checks the field against the provider's list.
+// SetField checks the field against the provider's list. A wrong name
+// or type is the recipe's mistake (exit 2), also when it sets the field
+// after spec() (s.disk_gb = 32).
 func (s *Spec) SetField(name string, v starlark.Value) error {
+	if err := s.setField(name, v); err != nil {
+		return &lang.InputError{Err: err}
+	}
+	return nil
+}
+
+func (s *Spec) setField(name string, v starlark.Value) error {
 	if s.frozen {
 		return fmt.Errorf("cannot set %s of a frozen spec", name)
 	}

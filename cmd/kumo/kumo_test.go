@@ -36,6 +36,11 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end sessions in testdata/script: each reads
 // like a user's terminal session against the local provider.
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t, "testdata/script"))
+}
+
+// scriptParams are the settings and commands of kumo's scripts in dir.
+func scriptParams(t *testing.T, dir string) testscript.Params {
 	recipes, err := filepath.Abs("../../recipes")
 	if err != nil {
 		t.Fatal(err)
@@ -43,8 +48,8 @@ func TestScripts(t *testing.T) {
 	// Scripts get a HOME of their own; container images stay in the
 	// machine's cache (built once, by make test-deps).
 	images := container.DefaultImagesDir()
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+	return testscript.Params{
+		Dir: dir,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("RECIPES", recipes)
 			env.Setenv("PORT", strconv.Itoa(freePort(env.T())))
@@ -96,8 +101,10 @@ func TestScripts(t *testing.T) {
 			"waitport":   cmdWaitPort,
 			"containers": cmdContainers,
 			"waitpane":   cmdWaitPane,
+			"exit2":      cmdExit2,
+			"nothing":    cmdNothing,
 		},
-	})
+	}
 }
 
 func freePort(t testscript.T) int {

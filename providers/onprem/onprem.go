@@ -117,7 +117,7 @@ func expandHome(p string) string {
 func LoadInventory(path string) (*Inventory, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("onprem inventory: %w (give spec(\"onprem\", flavor, inventory=PATH) or set KUMO_ONPREM_INVENTORY)", err)
+		return nil, providers.BadInputf("onprem inventory: %w (give spec(\"onprem\", flavor, inventory=PATH) or set KUMO_ONPREM_INVENTORY)", err)
 	}
 	return ParseInventory(path, b)
 }
@@ -126,21 +126,21 @@ func LoadInventory(path string) (*Inventory, error) {
 func ParseInventory(path string, b []byte) (*Inventory, error) {
 	inv := &Inventory{Path: path}
 	if err := yaml.Unmarshal(b, inv); err != nil {
-		return nil, fmt.Errorf("onprem inventory %s: %w", path, err)
+		return nil, providers.BadInputf("onprem inventory %s: %w", path, err)
 	}
 	names, ids := map[string]*Host{}, map[string]*Host{}
 	for i, h := range inv.Hosts {
 		switch {
 		case h == nil:
-			return nil, fmt.Errorf("onprem inventory %s: host #%d is empty", path, i+1)
+			return nil, providers.BadInputf("onprem inventory %s: host #%d is empty", path, i+1)
 		case h.Name == "":
-			return nil, fmt.Errorf("onprem inventory %s: host #%d has no name", path, i+1)
+			return nil, providers.BadInputf("onprem inventory %s: host #%d has no name", path, i+1)
 		case h.Address == "":
-			return nil, fmt.Errorf("onprem inventory %s: host %s has no address", path, h.Name)
+			return nil, providers.BadInputf("onprem inventory %s: host %s has no address", path, h.Name)
 		case names[h.Name] != nil:
-			return nil, fmt.Errorf("onprem inventory %s: two hosts are named %s", path, h.Name)
+			return nil, providers.BadInputf("onprem inventory %s: two hosts are named %s", path, h.Name)
 		case h.Port < 0 || h.Port > 65535:
-			return nil, fmt.Errorf("onprem inventory %s: host %s has port %d; want 1 to 65535", path, h.Name, h.Port)
+			return nil, providers.BadInputf("onprem inventory %s: host %s has port %d; want 1 to 65535", path, h.Name, h.Port)
 		}
 		if h.Port == 0 {
 			h.Port = 22
@@ -150,7 +150,7 @@ func ParseInventory(path string, b []byte) (*Inventory, error) {
 		}
 		h.Key = expandHome(h.Key)
 		if other := ids[h.ID()]; other != nil {
-			return nil, fmt.Errorf("onprem inventory %s: hosts %s and %s are both %s; list each host once", path, other.Name, h.Name, h.ID())
+			return nil, providers.BadInputf("onprem inventory %s: hosts %s and %s are both %s; list each host once", path, other.Name, h.Name, h.ID())
 		}
 		names[h.Name], ids[h.ID()] = h, h
 	}
@@ -160,11 +160,11 @@ func ParseInventory(path string, b []byte) (*Inventory, error) {
 		}
 		switch j := names[h.Jump]; {
 		case j == nil:
-			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through %s, which is not in the inventory", path, h.Name, h.Jump)
+			return nil, providers.BadInputf("onprem inventory %s: host %s jumps through %s, which is not in the inventory", path, h.Name, h.Jump)
 		case j == h:
-			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through itself", path, h.Name)
+			return nil, providers.BadInputf("onprem inventory %s: host %s jumps through itself", path, h.Name)
 		case j.Jump != "":
-			return nil, fmt.Errorf("onprem inventory %s: host %s jumps through %s, which jumps through %s: kumo takes one jump host", path, h.Name, j.Name, j.Jump)
+			return nil, providers.BadInputf("onprem inventory %s: host %s jumps through %s, which jumps through %s: kumo takes one jump host", path, h.Name, j.Name, j.Jump)
 		}
 	}
 	return inv, nil
