@@ -26,11 +26,14 @@ var echo = &builtins.Def{
 }
 
 // benchRecipe is 50 cells of 10 journaled calls each.
-func benchRecipe() string {
+func benchRecipe() string { return recipeOf(50, 10) }
+
+// recipeOf is cells cells of calls journaled calls each.
+func recipeOf(cells, calls int) string {
 	var b strings.Builder
-	for c := 0; c < 50; c++ {
+	for c := 0; c < cells; c++ {
 		fmt.Fprintf(&b, "# %%%% Cell %d\n", c)
-		for i := 0; i < 10; i++ {
+		for i := 0; i < calls; i++ {
 			fmt.Fprintf(&b, "r%d_%d = echo(\"node-%d\", \"apt-get install -y pkg%d\")\n", c, i, i, c)
 		}
 	}
@@ -47,13 +50,17 @@ func runOnce(b *testing.B, store *state.Store, rec *lang.Recipe, globals starlar
 // BenchmarkJournaledCall is the cost the journal adds to one live call.
 // benchSetup opens a state file on disk and parses the benchmark recipe.
 func benchSetup(b *testing.B) (*state.Store, *lang.Recipe, starlark.StringDict) {
+	return benchSetupOf(b, benchRecipe())
+}
+
+func benchSetupOf(b *testing.B, src string) (*state.Store, *lang.Recipe, starlark.StringDict) {
 	store, err := state.Open(filepath.Join(b.TempDir(), "state.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
 	globals := starlark.StringDict{"echo": echo.Builtin()}
-	rec, err := lang.ParseRecipe("bench.star", benchRecipe(), globals.Has)
+	rec, err := lang.ParseRecipe("bench.star", src, globals.Has)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,6 +82,18 @@ func BenchmarkJournaledCall(b *testing.B) {
 // BenchmarkReplay50Cells500Calls replays the whole recipe from the journal.
 func BenchmarkReplay50Cells500Calls(b *testing.B) {
 	store, rec, globals := benchSetup(b)
+	runOnce(b, store, rec, globals)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runOnce(b, store, rec, globals)
+	}
+}
+
+// BenchmarkReplay10000Calls replays 100 cells of 100 journaled calls
+// each: the journal at scale (issue 11: whole-process under 1 s, which
+// bench/journal.sh measures with the kumo binary).
+func BenchmarkReplay10000Calls(b *testing.B) {
+	store, rec, globals := benchSetupOf(b, recipeOf(100, 100))
 	runOnce(b, store, rec, globals)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
