@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"net"
 	"os"
 	"os/exec"
@@ -280,4 +281,97 @@ func serversOf(dir string) []int {
 		}
 	}
 	return pids
+}
+
+// TestNodeServerExposure checks from outside the server what a node
+// exposes: it listens on loopback only (the kernel's socket table says
+// so, and the host's other addresses refuse connections), and it lets in
+// its own group's key only: not another group's, not a password, not
+// "none".
+func TestNodeServerExposure(t *testing.T) {
+	ctx := context.Background()
+	p := newProvider(t)
+	signer1, pub1 := clientKey(t)
+	signer2, pub2 := clientKey(t)
+	n1, err := p.Create(ctx, providers.NodeRequest{Token: "exp1", Run: "r", Group: "g1", Unit: "u", Name: "u-1", AuthorizedKey: pub1, Spec: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, err := p.Create(ctx, providers.NodeRequest{Token: "exp2", Run: "r", Group: "g2", Unit: "u", Name: "u-1", AuthorizedKey: pub2, Spec: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []providers.Instance{n1, n2} {
+		addrs := listeners(t, n.Port)
+		if len(addrs) == 0 {
+			t.Fatalf("nothing listens on port %d", n.Port)
+		}
+		for _, a := range addrs {
+			if !a.IsLoopback() {
+				t.Errorf("node %s listens on %s:%d", n.ID, a, n.Port)
+			}
+		}
+		ifaddrs, _ := net.InterfaceAddrs()
+		for _, ia := range ifaddrs {
+			ip, _, _ := net.ParseCIDR(ia.String())
+			if ip == nil || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+				continue
+			}
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), strconv.Itoa(n.Port)), time.Second); err == nil {
+				c.Close()
+				t.Errorf("node %s answers on %s", n.ID, ip)
+			}
+		}
+	}
+	if c, err := dial(t, n1, signer1); err != nil {
+		t.Fatalf("the node's own key: %v", err)
+	} else {
+		c.Close()
+	}
+	if _, err := dial(t, n1, signer2); err == nil {
+		t.Error("node 1 let in group 2's key")
+	}
+	if _, err := dial(t, n2, signer1); err == nil {
+		t.Error("node 2 let in group 1's key")
+	}
+	hostKey, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(n1.HostKey))
+	for name, auth := range map[string][]ssh.AuthMethod{
+		"none":     nil,
+		"password": {ssh.Password("")},
+		"keyboard": {ssh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return nil, nil })},
+	} {
+		_, err := ssh.Dial("tcp", n1.IP+":"+strconv.Itoa(n1.Port), &ssh.ClientConfig{User: "tester", Auth: auth, HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: 5 * time.Second})
+		if err == nil {
+			t.Errorf("%s authentication let in", name)
+		}
+	}
+}
+
+// listeners lists the local addresses of TCP sockets listening on port,
+// from the kernel's tables (/proc/net/tcp and tcp6).
+func listeners(t *testing.T, port int) []net.IP {
+	var out []net.IP
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			host, p, _ := strings.Cut(f[1], ":")
+			if n, _ := strconv.ParseInt(p, 16, 32); int(n) != port {
+				continue
+			}
+			raw, _ := hex.DecodeString(host)
+			// The kernel writes each 32-bit word in host (little-endian) order.
+			for i := 0; i+4 <= len(raw); i += 4 {
+				raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+			}
+			out = append(out, net.IP(raw))
+		}
+	}
+	return out
 }
