@@ -336,6 +336,18 @@ func (s *Server) finishChange(inst *instance, op string) {
 	}
 }
 
+// States counts the instances by state, as the emulator holds them:
+// what exists, seen from outside its clients.
+func (s *Server) States() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, inst := range s.instances {
+		out[inst.State]++
+	}
+	return out
+}
+
 // WaitIdle waits until no instance is in a transitional state (tests).
 func (s *Server) WaitIdle(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)

@@ -427,6 +427,18 @@ func (s *Server) boot(srv *server, pub string) {
 	srv.Status, srv.Port, srv.Addr = "ACTIVE", port, ip
 }
 
+// Statuses counts the servers by status (ACTIVE, SHUTOFF, BUILD, ...),
+// as the emulator holds them: what exists, seen from outside its clients.
+func (s *Server) Statuses() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, srv := range s.servers {
+		out[srv.Status]++
+	}
+	return out
+}
+
 func (s *Server) serverJSON(srv *server) map[string]any {
 	meta := map[string]string{}
 	for k, v := range srv.Metadata {
