@@ -26,7 +26,7 @@ export CGO_ENABLED := 1
 # through the Go module proxy when the machine's Go is older.
 export GOTOOLCHAIN := auto
 
-.PHONY: vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -107,6 +107,14 @@ check:
 test: test-deps check vulncheck
 	$(GO) test -count=1 -timeout 10m ./...
 	@$(MAKE) -s fuzz FUZZTIME=3s
+
+# The long forms: 200 kill points of the crash harness (seeded: the seed
+# is printed; KUMO_CRASH_SEED replays it) and every fuzz target for
+# LONG_FUZZTIME.
+LONG_FUZZTIME ?= 5m
+test-long: test-deps
+	KUMO_CRASH_POINTS=200 $(GO) test -count=1 -timeout 90m -run '^TestCrashAnywhere$$' -v ./cmd/kumo/
+	@$(MAKE) -s fuzz FUZZTIME=$(LONG_FUZZTIME)
 
 # govulncheck against the Go vulnerability database. vuln.go.dev is not
 # reachable from every machine; the database's source, golang.org/x/vulndb,
