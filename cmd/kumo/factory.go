@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -94,7 +95,12 @@ func findState() string {
 // openState opens a state file, saying which file a failure is about.
 func openState(path string) (*state.Store, error) {
 	s, err := state.Open(path)
-	if err != nil {
+	var damaged *state.DamagedError
+	var storage *state.StorageError
+	switch {
+	case errors.As(err, &damaged), errors.As(err, &storage):
+		return nil, err // they name the file and say what to do
+	case err != nil:
 		return nil, fmt.Errorf("opening the state %s: %w", path, err)
 	}
 	return s, nil

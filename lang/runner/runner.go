@@ -733,6 +733,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	if serr := r.store.FinishCell(o.Run, rec); serr != nil && err == nil {
 		err = serr
 	}
+	err = state.Explain(err, r.store.Path)
 	status := Ran
 	if err != nil {
 		status = Failed

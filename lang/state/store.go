@@ -133,16 +133,21 @@ UPDATE journal SET cell = -cell;
 // its folder are private to the user: the journal holds command output
 // and the folder holds the runs' SSH keys.
 func Open(path string) (*Store, error) {
+	unwritable := func(err error) error {
+		return &StorageError{path, "cannot be written: make it and its folder writable (or give --state a file elsewhere); nothing was changed", err}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
+		return nil, unwritable(err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, unwritable(err)
 	}
 	f.Close()
-	if err := os.Chmod(path, 0o600); err != nil {
-		return nil, err
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm() != 0o600 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, unwritable(err)
+		}
 	}
 	// synchronous=FULL: a journaled call is on disk before the builtin
 	// returns, so a crash never forgets a side effect that already happened.
@@ -151,8 +156,23 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A damaged file is refused before anything writes to it.
+	var check string
+	if err := db.QueryRow(`PRAGMA quick_check`).Scan(&check); err != nil || check != "ok" {
+		db.Close()
+		if err == nil {
+			err = errors.New(check)
+		}
+		if explained := Explain(err, path); explained != err {
+			return nil, explained
+		}
+		return nil, &DamagedError{path, err}
+	}
 	if err := upgrade(db); err != nil {
 		db.Close()
+		if explained := Explain(err, path); explained != err {
+			return nil, explained
+		}
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return &Store{DB: db, Path: path}, nil
