@@ -257,6 +257,16 @@ func tempName(p string) string {
 // have no SFTP subsystem; which one is said in --verbose.
 func transfer(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, what string, viaSFTP func(*sftp.Client) error, viaExec func(*kssh.Pool) error) error {
 	pool := kssh.PoolOf(env)
+	err := transferOnce(ctx, env, pool, ep, what, viaSFTP, viaExec)
+	if errors.Is(err, kssh.ErrConnectionLost) || errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+		// The next call dials afresh rather than meet the dead connection.
+		pool.Drop(ep)
+		return errors.New("the connection was lost during the transfer (the destination holds the old file or the whole new one, never a part): run it again")
+	}
+	return err
+}
+
+func transferOnce(ctx context.Context, env *builtins.Env, pool *kssh.Pool, ep builtins.Endpoint, what string, viaSFTP func(*sftp.Client) error, viaExec func(*kssh.Pool) error) error {
 	hosts := env.Plugin("files.nosftp", func() any { return &noSFTPHosts{why: map[string]string{}} }).(*noSFTPHosts)
 	why := hosts.get(ep)
 	if why == "" {

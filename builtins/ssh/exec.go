@@ -37,6 +37,9 @@ type Outcome struct {
 	Duration       time.Duration
 }
 
+// ErrConnectionLost is a command cut off by its connection dying.
+var ErrConnectionLost = errors.New("the connection was lost before the command finished; it may have run partly")
+
 // maxCaptured bounds the output kept per stream; the rest still streams.
 const maxCaptured = 8 << 20
 
@@ -113,7 +116,7 @@ func (p *Pool) Exec(ctx context.Context, ep builtins.Endpoint, c Command) (Outco
 		}
 	case errors.As(waitErr, &missing), errors.Is(waitErr, io.EOF):
 		p.Drop(ep)
-		return out, fmt.Errorf("%s: the connection was lost before the command finished; it may have run partly", ep.Label)
+		return out, fmt.Errorf("%s: %w", ep.Label, ErrConnectionLost)
 	default:
 		return out, fmt.Errorf("%s: %w", ep.Label, waitErr)
 	}
