@@ -79,6 +79,7 @@ type crashWorld struct {
 	dir      string
 	env      []string
 	count    func() (exist, running int)
+	storm    func(kind emulate.StormKind, d time.Duration) // emulators only
 	phases   []*crashPhase
 	next     int
 }
@@ -278,7 +279,7 @@ func awsWorld(t *testing.T, ctx context.Context, kumo string) *crashWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Shutdown)
-	return &crashWorld{provider: "aws", dir: dir,
+	return &crashWorld{provider: "aws", dir: dir, storm: emu.Storm,
 		env: []string{"AWS_ENDPOINT_URL_EC2=" + url, "AWS_ACCESS_KEY_ID=kumo-emulator", "AWS_SECRET_ACCESS_KEY=kumo-emulator", "AWS_REGION=us-east-1"},
 		count: func() (int, int) {
 			states := emu.States()
@@ -306,7 +307,7 @@ func openstackWorld(t *testing.T, ctx context.Context, kumo string) *crashWorld 
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Shutdown)
-	return &crashWorld{provider: "openstack", dir: dir,
+	return &crashWorld{provider: "openstack", dir: dir, storm: emu.Storm,
 		env: []string{"OS_AUTH_URL=" + url, "OS_USERNAME=" + osemu.User, "OS_PASSWORD=" + osemu.Password, "OS_PROJECT_NAME=" + osemu.Project,
 			"OS_DOMAIN_NAME=" + osemu.Domain, "OS_REGION_NAME=" + osemu.Region},
 		count: func() (int, int) {

@@ -151,7 +151,7 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 			// retry quota is off: a burst of throttled calls from many
 			// nodes at once must back off, not give up.
 			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 10
+				o.MaxAttempts = maxAttempts
 				o.MaxBackoff = 10 * time.Second
 				o.RateLimiter = ratelimit.None
 				// A refused connection means nothing listens there: the
@@ -211,14 +211,23 @@ func (p *Provider) Validate(ctx context.Context, flavor string, fields map[strin
 	return err
 }
 
-// explain turns an API error into its code and message.
+// explain turns an API error into its code and message, and says what
+// to do when EC2 kept throttling or failing through every retry.
 func explain(err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
+			return fmt.Errorf("%s: %s (EC2 kept answering so through %d tries; run the same command again once it recovers: nothing is made twice)",
+				ae.ErrorCode(), ae.ErrorMessage(), maxAttempts)
+		}
 		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
 	}
 	return err
 }
+
+// maxAttempts is how many times a throttled or failed call is tried.
+const maxAttempts = 10
 
 // image resolves an AMI id, or a name (newest image of that name).
 func (c *client) image(ctx context.Context, name string) (string, error) {

@@ -41,9 +41,27 @@ type Base struct {
 	requests  int64
 	throttled int64
 
-	mu    sync.Mutex
-	calls map[string]int64
-	nodes []string
+	mu         sync.Mutex
+	calls      map[string]int64
+	nodes      []string
+	stormUntil time.Time
+	stormKind  StormKind
+}
+
+// StormKind is what a storm answers every request with.
+type StormKind int
+
+const (
+	ThrottleStorm StormKind = iota // the cloud's throttling error
+	FailureStorm                   // a 5xx
+)
+
+// Storm makes every request fail with kind for d, as a cloud's bad
+// minutes do (tests).
+func (b *Base) Storm(kind StormKind, d time.Duration) {
+	b.mu.Lock()
+	b.stormKind, b.stormUntil = kind, time.Now().Add(d)
+	b.mu.Unlock()
 }
 
 // NewBase keeps the nodes of emulator name (their run) under dir;
@@ -68,7 +86,14 @@ func (b *Base) Admit(call string) (throttle, fail bool) {
 	n := atomic.AddInt64(&b.requests, 1)
 	b.mu.Lock()
 	b.calls[call]++
+	storm, kind := time.Now().Before(b.stormUntil), b.stormKind
 	b.mu.Unlock()
+	if storm {
+		if kind == ThrottleStorm {
+			atomic.AddInt64(&b.throttled, 1)
+		}
+		return kind == ThrottleStorm, kind == FailureStorm
+	}
 	if b.faults.ThrottleEvery > 0 && n%int64(b.faults.ThrottleEvery) == 0 || b.bucket != nil && !b.bucket.Take() {
 		atomic.AddInt64(&b.throttled, 1)
 		return true, false

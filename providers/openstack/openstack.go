@@ -246,8 +246,11 @@ func backoff(ctx context.Context, e *gophercloud.ErrUnexpectedResponseCode, err 
 // it; Create looks it up by token before trying again.
 func retryServerErrors(ctx context.Context, method, url string, _ *gophercloud.RequestOpts, err error, n uint) error {
 	var code gophercloud.ErrUnexpectedResponseCode
-	if !errors.As(err, &code) || code.Actual < 500 || n > 6 || (method == http.MethodPost && strings.HasSuffix(url, "/servers")) {
+	if !errors.As(err, &code) || code.Actual < 500 || (method == http.MethodPost && strings.HasSuffix(url, "/servers")) {
 		return err
+	}
+	if n > 6 {
+		return fmt.Errorf("%w (the OpenStack API kept answering %d through %d tries; run the same command again once it recovers: nothing is made twice)", err, code.Actual, n+1)
 	}
 	select {
 	case <-time.After(time.Duration(1<<n) * 50 * time.Millisecond):
