@@ -103,6 +103,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"waitpane":   cmdWaitPane,
 			"exit2":      cmdExit2,
 			"nothing":    cmdNothing,
+			"nosecret":   cmdNoSecret,
 		},
 	}
 }
