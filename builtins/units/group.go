@@ -70,10 +70,11 @@ func unitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 var groupMethods = builtins.Methods{
 	"create_unit": {
 		Name: "UnitGroup.create_unit",
-		Doc: `ug.create_unit(name, spec, nodes=1, timeout="10m")
+		Doc: `ug.create_unit(name, spec, nodes=1, timeout="10m", wait_ssh=True)
 Returns the unit called name, creating it with nodes nodes of spec if the
 group has none by that name. Returns when every node is RUNNING and
-answers SSH. Nodes are created in parallel. Creation is crash-safe: each
+answers SSH (wait_ssh=False: once the provider says RUNNING, for nodes
+that answer later or not at all). Nodes are created in parallel. Creation is crash-safe: each
 node is recorded before its provider is asked for it, and a re-run adopts
 what an interrupted run created instead of creating it again.
 

@@ -46,7 +46,8 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	var sp *Spec
 	nodes := 1
 	var timeout builtins.Timeout
-	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &sp, "nodes?", &nodes, "timeout?", &timeout); err != nil {
+	waitSSH := true
+	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &sp, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
 		return builtins.Effect{}, nil, err
 	}
 	g := b.Receiver().(*UnitGroup)

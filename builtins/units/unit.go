@@ -70,7 +70,8 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	var sp *Spec
 	nodes := 1
 	var timeout builtins.Timeout = builtins.Timeout(defaultTimeout)
-	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &sp, "nodes?", &nodes, "timeout?", &timeout); err != nil {
+	waitSSH := true
+	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &sp, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
 		return nil, err
 	}
 	if !fleet.ValidName(name) {
@@ -90,6 +91,11 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	spec, err := sp.Fleet()
 	if err != nil {
 		return nil, builtins.Inputf(b, "%v", err)
+	}
+	if !waitSSH {
+		unwaiting := *eng
+		unwaiting.Ready = nil
+		eng = &unwaiting
 	}
 	u, err := eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
 	if err != nil {

@@ -109,6 +109,9 @@ type client struct {
 	list *serverList
 	made map[string]string // token -> id of servers this process created
 	poll *providers.Poller[servers.Server]
+	// fips finds the floating IPs of servers deleted together with one
+	// listing of ports and one of floating IPs, not two per server.
+	fips *providers.Poller[[]floatingips.FloatingIP]
 }
 
 // Locate records where a spec's servers live beyond the spec: the
@@ -221,6 +224,7 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 		return nil, fmt.Errorf("openstack: image in region %q: %w", eo.Region, err)
 	}
 	c.poll = &providers.Poller[servers.Server]{List: c.serversByID, Interval: p.PollInterval}
+	c.fips = &providers.Poller[[]floatingips.FloatingIP]{List: c.floatingIPsOf, Interval: p.PollInterval}
 	return c, nil
 }
 
@@ -609,24 +613,48 @@ func (c *client) ensureFloatingIP(ctx context.Context, serverID, netName string)
 
 // releaseFloatingIPs deletes the server's floating IPs.
 func (c *client) releaseFloatingIPs(ctx context.Context, serverID string) error {
-	pp, err := ports.List(c.network, ports.ListOpts{DeviceID: serverID}).AllPages(ctx)
+	fips, err := c.fips.Wait(ctx, serverID, func([]floatingips.FloatingIP, bool) (bool, error) { return true, nil })
 	if err != nil {
 		return err
 	}
-	plist, _ := ports.ExtractPorts(pp)
-	for _, port := range plist {
-		fp, err := floatingips.List(c.network, floatingips.ListOpts{PortID: port.ID}).AllPages(ctx)
-		if err != nil {
-			return err
-		}
-		fips, _ := floatingips.ExtractFloatingIPs(fp)
-		for _, f := range fips {
-			if err := floatingips.Delete(ctx, c.network, f.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-				return fmt.Errorf("openstack: releasing floating IP %s: %w", f.FloatingIP, err)
-			}
+	for _, f := range fips {
+		if err := floatingips.Delete(ctx, c.network, f.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return fmt.Errorf("openstack: releasing floating IP %s: %w", f.FloatingIP, err)
 		}
 	}
 	return nil
+}
+
+// floatingIPsOf lists the floating IPs of the servers ids, by server,
+// through their ports: one listing of each for all of them.
+func (c *client) floatingIPsOf(ctx context.Context, ids []string) (map[string][]floatingips.FloatingIP, error) {
+	want := map[string]bool{}
+	out := map[string][]floatingips.FloatingIP{}
+	for _, id := range ids {
+		want[id], out[id] = true, nil
+	}
+	pp, err := ports.List(c.network, ports.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plist, _ := ports.ExtractPorts(pp)
+	device := map[string]string{}
+	for _, port := range plist {
+		if want[port.DeviceID] {
+			device[port.ID] = port.DeviceID
+		}
+	}
+	fp, err := floatingips.List(c.network, floatingips.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, _ := floatingips.ExtractFloatingIPs(fp)
+	for _, f := range all {
+		if server, ok := device[f.PortID]; ok {
+			out[server] = append(out[server], f)
+		}
+	}
+	return out, nil
 }
 
 // instance is kumo's view of a server; fields locate it again.
