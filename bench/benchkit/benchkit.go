@@ -9,22 +9,34 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
 // Kumo runs the kumo binary in dir with extra environment variables and
 // returns its stdout; a failure carries its stderr.
 func Kumo(kumo, dir string, env []string, args ...string) ([]byte, error) {
+	out, _, err := KumoRSS(kumo, dir, env, args...)
+	return out, err
+}
+
+// KumoRSS is Kumo that also returns the process's peak resident memory
+// in bytes.
+func KumoRSS(kumo, dir string, env []string, args ...string) ([]byte, int64, error) {
 	cmd := exec.Command(kumo, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("kumo %v: %v: %s", args, err, stderr.String())
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10
 	}
-	return out, nil
+	if err != nil {
+		return nil, rss, fmt.Errorf("kumo %v: %v: %s", args, err, stderr.String())
+	}
+	return out, rss, nil
 }
 
 // RanCells reads `kumo run --json` output: the time of each cell that

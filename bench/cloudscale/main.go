@@ -2,8 +2,13 @@
 // providers: it creates 1, 10 and 100 nodes through kumo's EC2 and
 // OpenStack emulators, with 300 ms added to every API call and the
 // emulators enforcing request-rate limits, and reports wall(N)/wall(1).
+// With -api-only the emulators' instances have no nodes behind them
+// (create_unit(..., wait_ssh = False)), so the API path alone is measured
+// at any size: make bench-cloud1000 creates and deletes 1,000 instances
+// with 100 ms per call, and reports the API calls by kind (a poll round
+// is one List, whatever the number of nodes) and kumo's peak RSS.
 //
-//	make build && go run ./bench/cloudscale [-latency 300ms] [-sizes 1,10,100] [-kumo bin/kumo]
+//	make build && go run ./bench/cloudscale [-latency 300ms] [-sizes 1,10,100] [-api-only] [-kumo bin/kumo]
 //
 // It ends with one line:
 // RESULT aws_1_s=… aws_10_s=… aws_100_s=… aws_ratio=… openstack_1_s=… … openstack_ratio=… throttled=…
@@ -15,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +37,7 @@ func main() {
 	kumo := flag.String("kumo", "bin/kumo", "the kumo binary")
 	rate := flag.Float64("rate", 20, "API requests per second the emulators allow (sustained)")
 	burst := flag.Float64("burst", 100, "API requests the emulators allow at once")
+	apiOnly := flag.Bool("api-only", false, "instances without nodes behind them; kumo does not wait for SSH")
 	flag.Parse()
 	var sizes []int
 	for _, s := range strings.Split(*sizesFlag, ",") {
@@ -41,7 +48,7 @@ func main() {
 		}
 		sizes = append(sizes, n)
 	}
-	if err := run(*kumo, *latency, *rate, *burst, sizes); err != nil {
+	if err := run(*kumo, *latency, *rate, *burst, sizes, *apiOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "cloudscale:", err)
 		os.Exit(1)
 	}
@@ -49,10 +56,11 @@ func main() {
 
 type emulator interface {
 	Throttled() int64
+	Calls() map[string]int64
 	Shutdown()
 }
 
-func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) error {
+func run(kumo string, latency time.Duration, rate, burst float64, sizes []int, apiOnly bool) error {
 	kumo, err := filepath.Abs(kumo)
 	if err != nil {
 		return err
@@ -60,10 +68,16 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 	if _, err := os.Stat(kumo); err != nil {
 		return fmt.Errorf("%s: %v (make build)", kumo, err)
 	}
-	fmt.Printf("creating units of %v nodes; every API call takes %s more; limits %.0f/s, burst %.0f\n\n", sizes, latency, rate, burst)
-	fmt.Printf("| %-9s | %5s | %8s | %12s | %9s |\n", "cloud", "nodes", "wall s", "ratio to 1", "throttled")
+	mode := "instances are local nodes"
+	if apiOnly {
+		mode = "API only: instances without nodes"
+	}
+	fmt.Printf("creating units of %v nodes (%s); every API call takes %s more; limits %.0f/s, burst %.0f\n\n", sizes, mode, latency, rate, burst)
+	fmt.Printf("| %-9s | %5s | %8s | %12s | %9s | %9s | %9s | %8s |\n", "cloud", "nodes", "wall s", "ratio to 1", "throttled", "delete s", "kumo MB", "calls")
 	// throttled: requests the emulator refused for the rate limit while the unit was created.
-	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 11), strings.Repeat("-", 7), strings.Repeat("-", 10), strings.Repeat("-", 14), strings.Repeat("-", 11))
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 11), strings.Repeat("-", 7), strings.Repeat("-", 10), strings.Repeat("-", 14), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 10))
+	var callLines []string
+	var peakRSS int64
 	result := []string{}
 	var throttled int64
 	for _, cloud := range []string{"aws", "openstack"} {
@@ -81,7 +95,7 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 		faults := emulate.Faults{Latency: latency, RatePerSecond: rate, Burst: burst}
 		switch cloud {
 		case "aws":
-			e := ec2emu.New(ec2emu.Options{Dir: filepath.Join(dir, "emu"), Faults: faults, LocalServer: node})
+			e := ec2emu.New(ec2emu.Options{Dir: filepath.Join(dir, "emu"), Faults: faults, LocalServer: node, APIOnly: apiOnly})
 			url, err := e.Listen(ctx, "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -91,7 +105,7 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 				"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent"}
 			specCall = `spec("aws", "small")`
 		case "openstack":
-			e := osemu.New(osemu.Options{Dir: filepath.Join(dir, "emu"), Faults: faults, LocalServer: node})
+			e := osemu.New(osemu.Options{Dir: filepath.Join(dir, "emu"), Faults: faults, LocalServer: node, APIOnly: apiOnly})
 			url, err := e.Listen(ctx, "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -101,7 +115,11 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 				"OS_DOMAIN_NAME=" + osemu.Domain, "OS_REGION_NAME=" + osemu.Region, "OS_CLOUD="}
 			specCall = `spec("openstack", "small")`
 		}
-		recipe := "# %% [parameters]\nnodes = 1\n# %% Create\nunit_group(\"scale\").create_unit(\"u\", " + specCall + ", nodes = nodes)\n"
+		wait := ""
+		if apiOnly {
+			wait = ", wait_ssh = False"
+		}
+		recipe := "# %% [parameters]\nnodes = 1\n# %% Create\nunit_group(\"scale\").create_unit(\"u\", " + specCall + ", nodes = nodes" + wait + ")\n"
 		if err := os.WriteFile(filepath.Join(dir, "scale.star"), []byte(recipe), 0o644); err != nil {
 			return err
 		}
@@ -111,8 +129,8 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 			// The budget is the account's, not the process's: let the
 			// emulator's bucket refill after the previous phase.
 			time.Sleep(time.Duration(burst / rate * float64(time.Second)))
-			before := emu.Throttled()
-			out, err := benchkit.Kumo(kumo, dir, env, "run", "scale.star", "--name", name, "-p", fmt.Sprintf("nodes=%d", n), "--json")
+			before, callsBefore := emu.Throttled(), emu.Calls()
+			out, rss, err := benchkit.KumoRSS(kumo, dir, env, "run", "scale.star", "--name", name, "-p", fmt.Sprintf("nodes=%d", n), "--json")
 			if err != nil {
 				emu.Shutdown()
 				return fmt.Errorf("%s, %d nodes: %w", cloud, n, err)
@@ -125,19 +143,45 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int) e
 			walls[n] = wall.Seconds()
 			createThrottled := emu.Throttled() - before
 			throttled += createThrottled
+			callsMade := emu.Calls()
 			time.Sleep(time.Duration(burst / rate * float64(time.Second)))
-			if _, err := benchkit.Kumo(kumo, dir, env, "destroy", "--name", name, "--yes"); err != nil {
+			start := time.Now()
+			_, drss, err := benchkit.KumoRSS(kumo, dir, env, "destroy", "--name", name, "--yes")
+			if err != nil {
 				emu.Shutdown()
 				return fmt.Errorf("%s: destroy: %w", cloud, err)
 			}
-			fmt.Printf("| %-9s | %5d | %8.2f | %12.2f | %9d |\n", cloud, n, walls[n], walls[n]/walls[sizes[0]], createThrottled)
-			result = append(result, fmt.Sprintf("%s_%d_s=%.2f", cloud, n, walls[n]))
+			deleteWall := time.Since(start).Seconds()
+			peakRSS = max(peakRSS, rss, drss)
+			var total int64
+			var kinds []string
+			for k, v := range callsMade {
+				if d := v - callsBefore[k]; d > 0 {
+					total += d
+					kinds = append(kinds, fmt.Sprintf("%s %d", k, d))
+				}
+			}
+			sortStrings(kinds)
+			callLines = append(callLines, fmt.Sprintf("%s, %d nodes, create: %s", cloud, n, strings.Join(kinds, ", ")))
+			fmt.Printf("| %-9s | %5d | %8.2f | %12.2f | %9d | %9.2f | %9d | %8d |\n", cloud, n, walls[n], walls[n]/walls[sizes[0]], createThrottled, deleteWall, max(rss, drss)>>20, total)
+			var deleteKinds []string
+			for k, v := range emu.Calls() {
+				if d := v - callsMade[k]; d > 0 {
+					deleteKinds = append(deleteKinds, fmt.Sprintf("%s %d", k, d))
+				}
+			}
+			sortStrings(deleteKinds)
+			callLines = append(callLines, fmt.Sprintf("%s, %d nodes, destroy: %s", cloud, n, strings.Join(deleteKinds, ", ")))
+			result = append(result, fmt.Sprintf("%s_%d_s=%.2f %s_%d_delete_s=%.2f", cloud, n, walls[n], cloud, n, deleteWall))
 		}
 		last := sizes[len(sizes)-1]
 		result = append(result, fmt.Sprintf("%s_ratio=%.2f", cloud, walls[last]/walls[sizes[0]]))
 		emu.Shutdown()
 		cancel()
 	}
-	fmt.Printf("\nRESULT %s throttled=%d\n", strings.Join(result, " "), throttled)
+	fmt.Printf("\nAPI calls while creating (the emulator's count):\n  %s\n", strings.Join(callLines, "\n  "))
+	fmt.Printf("\nRESULT %s throttled=%d kumo_peak_rss_mb=%d\n", strings.Join(result, " "), throttled, peakRSS>>20)
 	return nil
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
