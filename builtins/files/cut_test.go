@@ -15,10 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kumo-dev/kumo/builtins"
 	kssh "github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
-	"github.com/kumo-dev/kumo/lang/state"
 )
 
 // cutProxy forwards TCP connections to a server and cuts each one (both
@@ -104,33 +102,13 @@ func TestConnectionCutMidTransfer(t *testing.T) {
 }
 
 func connectionCuts(t *testing.T, noSFTP bool) {
-	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	t.Setenv("HOME", home)
-	key := filepath.Join(dir, "id")
-	pub, err := sshdtest.ClientKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, NoSFTP: noSFTP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	env, ep, s := testHost(t, sshdtest.Config{NoSFTP: noSFTP})
 	proxy := startCutProxy(t, s.Addr)
 	port := proxy.ln.Addr().(*net.TCPAddr).Port
-	// The host key is pinned for the proxy's address: it is the server's.
+	// Through the proxy, pinned for its address: the host key is the server's.
 	known := strings.Replace(s.KnownHostsLine(), "]:"+itoa(s.Port)+" ", "]:"+itoa(port)+" ", 1)
-	os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(known+"\n"), 0o600)
-	store, err := state.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	env := &builtins.Env{Run: "t", Store: store, Secrets: &builtins.Masker{}}
-	defer env.Close()
-	ep := builtins.Endpoint{Label: "h", Host: "127.0.0.1", Port: port, User: s.User, KeyFile: key, PinTarget: "addr:127.0.0.1:" + itoa(port)}
+	os.WriteFile(filepath.Join(os.Getenv("HOME"), ".ssh", "known_hosts"), []byte(known+"\n"), 0o600)
+	ep.Port, ep.PinTarget = port, "addr:127.0.0.1:"+itoa(port)
 	ctx := context.Background()
 	pool := kssh.PoolOf(env)
 

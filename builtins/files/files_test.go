@@ -25,28 +25,7 @@ import (
 func TestOneGiBRoundTrip(t *testing.T) {
 	const size = 1 << 30
 	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	t.Setenv("HOME", home)
-	key := filepath.Join(dir, "id")
-	pub, err := sshdtest.ClientKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(s.KnownHostsLine()+"\n"), 0o600)
-	store, err := state.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	env := &builtins.Env{Run: "t", Store: store}
-	defer env.Close()
-	ep := builtins.Endpoint{Label: "h", Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key, PinTarget: "addr:" + s.Addr}
+	env, ep, s := testHost(t, sshdtest.Config{})
 
 	// A file of pseudo-random bytes, written and hashed as a stream.
 	src := filepath.Join(dir, "big.bin")
@@ -65,7 +44,7 @@ func TestOneGiBRoundTrip(t *testing.T) {
 
 	before := maxRSS()
 	remote := filepath.Join(s.Dir, "big.bin")
-	err = Upload(context.Background(), env, ep, remote, func() (io.ReadCloser, error) { return os.Open(src) }, 0o640)
+	err := Upload(context.Background(), env, ep, remote, func() (io.ReadCloser, error) { return os.Open(src) }, 0o640)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +78,39 @@ func maxRSS() int64 {
 	return ru.Maxrss << 10
 }
 
+// testHost starts a real sshd for a test (cfg, with the test's client
+// key authorized) and returns the env of a run whose HOME is the test's
+// own, its known_hosts pinning the server, and the server's endpoint.
+func testHost(t *testing.T, cfg sshdtest.Config) (*builtins.Env, builtins.Endpoint, *sshdtest.Server) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	t.Setenv("HOME", home)
+	key := filepath.Join(dir, "id")
+	pub, err := sshdtest.ClientKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AuthorizedKeys = append(cfg.AuthorizedKeys, pub)
+	s, err := sshdtest.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(s.KnownHostsLine()+"\n"), 0o600)
+	store, err := state.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &builtins.Env{Run: "t", Store: store, Secrets: &builtins.Masker{}}
+	t.Cleanup(func() {
+		env.Close()
+		store.Close()
+	})
+	ep := builtins.Endpoint{Label: "h", Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key, PinTarget: "addr:" + s.Addr}
+	return env, ep, s
+}
+
 // notes keeps what a run prints.
 type notes struct {
 	mu    sync.Mutex
@@ -123,30 +135,9 @@ func TestTransferWithoutSFTP(t *testing.T) {
 		"missing program": "Subsystem sftp /nonexistent/sftp-server",
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			home := filepath.Join(dir, "home")
-			os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-			t.Setenv("HOME", home)
-			key := filepath.Join(dir, "id")
-			pub, err := sshdtest.ClientKey(key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, NoSFTP: true, Extra: extra})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Stop()
-			os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(s.KnownHostsLine()+"\n"), 0o600)
-			store, err := state.Open(filepath.Join(dir, "state.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
 			out := &notes{}
-			env := &builtins.Env{Run: "t", Store: store, Out: out, Secrets: &builtins.Masker{}, Verbose: true}
-			defer env.Close()
-			ep := builtins.Endpoint{Label: "h", Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key, PinTarget: "addr:" + s.Addr}
+			env, ep, s := testHost(t, sshdtest.Config{NoSFTP: true, Extra: extra})
+			env.Out, env.Verbose = out, true
 			ctx := context.Background()
 
 			// 3 MiB of every byte value, into a folder that does not exist yet.

@@ -280,21 +280,8 @@ func awsWorld(t *testing.T, ctx context.Context, kumo string) *crashWorld {
 	}
 	t.Cleanup(emu.Shutdown)
 	return &crashWorld{provider: "aws", dir: dir, storm: emu.Storm,
-		env: []string{"AWS_ENDPOINT_URL_EC2=" + url, "AWS_ACCESS_KEY_ID=kumo-emulator", "AWS_SECRET_ACCESS_KEY=kumo-emulator", "AWS_REGION=us-east-1"},
-		count: func() (int, int) {
-			states := emu.States()
-			exist := 0
-			for state, n := range states {
-				if state != "terminated" {
-					exist += n
-				}
-			}
-			_, backing := countLocalNodes(emuDir)
-			if backing != states["running"] {
-				return exist, -backing // the emulator and its nodes disagree: never what a phase wants
-			}
-			return exist, states["running"]
-		}}
+		env:   []string{"AWS_ENDPOINT_URL_EC2=" + url, "AWS_ACCESS_KEY_ID=kumo-emulator", "AWS_SECRET_ACCESS_KEY=kumo-emulator", "AWS_REGION=us-east-1"},
+		count: func() (int, int) { return emulatedCount(emu.States(), "terminated", "running", emuDir) }}
 }
 
 // openstackWorld serves the OpenStack emulator in this process,
@@ -310,18 +297,20 @@ func openstackWorld(t *testing.T, ctx context.Context, kumo string) *crashWorld 
 	return &crashWorld{provider: "openstack", dir: dir, storm: emu.Storm,
 		env: []string{"OS_AUTH_URL=" + url, "OS_USERNAME=" + osemu.User, "OS_PASSWORD=" + osemu.Password, "OS_PROJECT_NAME=" + osemu.Project,
 			"OS_DOMAIN_NAME=" + osemu.Domain, "OS_REGION_NAME=" + osemu.Region},
-		count: func() (int, int) {
-			statuses := emu.Statuses()
-			exist := 0
-			for status, n := range statuses {
-				if status != "DELETED" {
-					exist += n
-				}
-			}
-			_, backing := countLocalNodes(emuDir)
-			if backing != statuses["ACTIVE"] {
-				return exist, -backing
-			}
-			return exist, statuses["ACTIVE"]
-		}}
+		count: func() (int, int) { return emulatedCount(emu.Statuses(), "DELETED", "ACTIVE", emuDir) }}
+}
+
+// emulatedCount counts an emulator's instances by state: those not gone,
+// and those running, which must be as many as the nodes behind them are
+// (else running is negative: never what a phase wants).
+func emulatedCount(states map[string]int, gone, running, nodesDir string) (exist, run int) {
+	for state, n := range states {
+		if state != gone {
+			exist += n
+		}
+	}
+	if _, backing := countLocalNodes(nodesDir); backing != states[running] {
+		return exist, -backing
+	}
+	return exist, states[running]
 }
