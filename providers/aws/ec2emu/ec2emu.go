@@ -288,10 +288,28 @@ func (q query) filters() map[string][]string {
 	return out
 }
 
+// newID is a resource id as EC2 makes them: the prefix and 17 hex digits.
 func newID(prefix string) string {
-	b := make([]byte, 8)
+	b := make([]byte, 9)
 	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
+	return prefix + hex.EncodeToString(b)[:17]
+}
+
+// validID reports whether id is an EC2 id of the kind prefix names: the
+// prefix and 8 (older resources) or 17 hex digits. EC2 answers a
+// malformed id with *.Malformed, a well-formed unknown one with
+// *.NotFound.
+func validID(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(rest) != 8 && len(rest) != 17 {
+		return false
+	}
+	for _, c := range rest {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // --- regions, types, images ---
@@ -359,7 +377,7 @@ func (s *Server) describeImages(q query) (any, *apiError) {
 	}
 	ids := q.list("ImageId")
 	for _, id := range ids {
-		if !strings.HasPrefix(id, "ami-") {
+		if !validID("ami-", id) {
 			return nil, errorf(400, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
 		}
 	}

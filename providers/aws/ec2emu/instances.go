@@ -75,7 +75,7 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 		return nil, errorf(400, "InvalidParameterValue", "Invalid value for MinCount/MaxCount")
 	case imageID == "":
 		return nil, errorf(400, "MissingParameter", "The request must contain the parameter ImageId")
-	case !strings.HasPrefix(imageID, "ami-"):
+	case !validID("ami-", imageID):
 		return nil, errorf(400, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", imageID)
 	}
 	if itype == "" {
@@ -200,7 +200,10 @@ func (s *Server) describeInstances(q query) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		if s.instances[id] == nil {
+		switch {
+		case !validID("i-", id):
+			return nil, errorf(400, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
+		case s.instances[id] == nil:
 			return nil, errorf(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
 		}
 	}
@@ -273,7 +276,7 @@ func (s *Server) changeState(q query, op string) (any, *apiError) {
 	s.mu.Lock()
 	var insts []*instance
 	for _, id := range ids {
-		if !strings.HasPrefix(id, "i-") {
+		if !validID("i-", id) {
 			s.mu.Unlock()
 			return nil, errorf(400, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
 		}

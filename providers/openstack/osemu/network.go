@@ -135,6 +135,29 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 		s.fips[f.ID] = f
 		return ok(201, map[string]any{"floatingip": f.json()})
 
+	case len(p) == 2 && p[0] == "floatingips" && r.Method == http.MethodPut:
+		// Associate with a port, or disassociate (port_id null).
+		f := s.fips[p[1]]
+		if f == nil {
+			return neutronError(404, "FloatingIPNotFound", "Floating IP %s could not be found.", p[1])
+		}
+		var req struct {
+			PortID *string `json:"port_id"`
+		}
+		if err := json.Unmarshal(body["floatingip"], &req); err != nil {
+			return neutronError(400, "HTTPBadRequest", "Invalid input for floatingip.")
+		}
+		if req.PortID == nil || *req.PortID == "" {
+			f.PortID = ""
+			return ok(200, map[string]any{"floatingip": f.json()})
+		}
+		srv := s.servers[strings.TrimPrefix(*req.PortID, "port-")]
+		if srv == nil {
+			return neutronError(404, "PortNotFound", "Port %s could not be found.", *req.PortID)
+		}
+		f.PortID = *req.PortID // its address stays: it is the user's handle on it
+		return ok(200, map[string]any{"floatingip": f.json()})
+
 	case len(p) == 2 && p[0] == "floatingips" && r.Method == http.MethodDelete:
 		if s.fips[p[1]] == nil {
 			return neutronError(404, "FloatingIPNotFound", "Floating IP %s could not be found.", p[1])

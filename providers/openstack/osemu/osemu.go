@@ -5,16 +5,21 @@
 // (providers/local) reachable over SSH.
 //
 // It follows the OpenStack API references:
-//   - Identity v3: POST /v3/auth/tokens (password method, project scope),
-//     the token in X-Subject-Token, the service catalog in the body.
-//   - Compute v2.1: os-keypairs (create, delete), flavors/detail, servers
-//     (create, list with name regex, detail, show, delete), server actions
+//   - Identity v3: version discovery without a token (GET /identity: 300
+//     with the versions; GET /identity/v3: 200 with v3's document, which
+//     keystoneauth asks for before authenticating), POST /v3/auth/tokens
+//     (password method, project scope), the token in X-Subject-Token, the
+//     service catalog in the body.
+//   - Compute v2.1: os-keypairs (create, list, delete), flavors (detail,
+//     show, os-extra_specs), servers (create, summary list and detail list
+//     with name regex, show, delete), server actions
 //     os-stop and os-start; statuses BUILD, ACTIVE, SHUTOFF, ERROR; error
 //     bodies {"itemNotFound"|"badRequest"|"conflictingRequest"|"overLimit":
 //     {"code", "message"}}.
 //   - Networking v2.0: networks, ports (by device_id), security-groups,
-//     security-group-rules, floatingips; errors {"NeutronError": {...}}.
-//   - Image v2: images (by name).
+//     security-group-rules, floatingips (create, list, associate and
+//     disassociate by PUT, delete); errors {"NeutronError": {...}}.
+//   - Image v2: images (list by name, show by id).
 //   - Rate limiting: HTTP 429 with Retry-After.
 //
 // One extension: a server's metadata carries kumo:emulator-ssh-port, the
@@ -177,8 +182,15 @@ func (s *Server) route(r *http.Request, throttle, fail bool) *reply {
 	if path == "/identity/v3/auth/tokens" && r.Method == http.MethodPost {
 		return s.auth(r)
 	}
-	// Version discovery documents, as each service's root serves them.
+	// Version discovery documents, as each service's root serves them,
+	// without a token (keystoneauth asks before it authenticates).
 	switch strings.TrimSuffix(path, "/") {
+	case "/identity/v3":
+		if r.Method == http.MethodGet {
+			return ok(200, map[string]any{"version": s.identityVersion()})
+		}
+	case "", "/identity":
+		return ok(300, map[string]any{"versions": map[string]any{"values": []any{s.identityVersion()}}})
 	case "/network":
 		return ok(200, map[string]any{"versions": []map[string]any{{"id": "v2.0", "status": "CURRENT",
 			"links": []map[string]any{{"rel": "self", "href": s.url + "/network/v2.0/"}}}}})
@@ -213,10 +225,33 @@ func (s *Server) route(r *http.Request, throttle, fail bool) *reply {
 		return s.compute(r, parts[2:], body)
 	case strings.HasPrefix(path, "/network/v2.0/"):
 		return s.network(r, parts[2:], body)
-	case strings.HasPrefix(path, "/image/v2/images"):
+	case strings.TrimSuffix(path, "/") == "/image/v2/images" && r.Method == http.MethodGet:
 		return s.listImages(r)
+	case len(parts) == 4 && strings.HasPrefix(path, "/image/v2/images/") && r.Method == http.MethodGet:
+		name, found := Images[parts[3]]
+		if !found {
+			return &reply{status: 404, body: map[string]any{"message": "No image found with ID " + parts[3], "code": "404 Not Found", "title": "Not Found"}}
+		}
+		return ok(200, imageJSON(parts[3], name))
 	}
 	return novaError(404, "itemNotFound", "No such resource %s", path)
+}
+
+// flavorJSON is a flavor as Nova shows it (Compute API, "Flavors").
+func (s *Server) flavorJSON(name string) map[string]any {
+	f := sizes.Flavors[name]
+	id := "flavor-" + name
+	return map[string]any{"id": id, "name": name, "vcpus": f.VCPUs, "ram": int(f.MemoryGB * 1024), "disk": f.DiskGB,
+		"OS-FLV-EXT-DATA:ephemeral": 0, "swap": "", "rxtx_factor": 1.0, "os-flavor-access:is_public": true, "OS-FLV-DISABLED:disabled": false,
+		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/flavors/" + id}}}
+}
+
+// identityVersion is Keystone's description of its v3 API (Identity API
+// v3, "Version discovery").
+func (s *Server) identityVersion() map[string]any {
+	return map[string]any{"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
+		"links":       []map[string]any{{"rel": "self", "href": s.url + "/identity/v3/"}},
+		"media-types": []map[string]any{{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}}}
 }
 
 // auth implements POST /v3/auth/tokens with the password method.
@@ -264,12 +299,19 @@ func (s *Server) auth(r *http.Request) *reply {
 	return &reply{status: 201, body: body, header: map[string]string{"X-Subject-Token": s.token}}
 }
 
+// imageJSON is an image as Glance shows it (Image API v2, "Show image").
+func imageJSON(id, name string) map[string]any {
+	return map[string]any{"id": id, "name": name, "status": "active", "visibility": "public", "container_format": "bare",
+		"disk_format": "qcow2", "min_disk": 0, "min_ram": 0, "protected": false, "tags": []string{},
+		"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "self": "/v2/images/" + id, "schema": "/v2/schemas/image"}
+}
+
 func (s *Server) listImages(r *http.Request) *reply {
 	name := r.URL.Query().Get("name")
-	var out []map[string]any
+	out := []map[string]any{}
 	for id, n := range Images {
 		if name == "" || name == n {
-			out = append(out, map[string]any{"id": id, "name": n, "status": "active", "visibility": "public"})
+			out = append(out, imageJSON(id, n))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
@@ -301,17 +343,30 @@ func (s *Server) compute(r *http.Request, p []string, body map[string]json.RawMe
 		}
 		delete(s.keypairs, p[1])
 		return ok(202, nil)
-	case len(p) == 2 && p[0] == "flavors" && p[1] == "detail":
-		var out []map[string]any
-		for name, f := range sizes.Flavors {
-			out = append(out, map[string]any{"id": "flavor-" + name, "name": name, "vcpus": f.VCPUs, "ram": int(f.MemoryGB * 1024), "disk": f.DiskGB})
+	case len(p) == 2 && p[0] == "flavors" && p[1] == "detail" && r.Method == http.MethodGet:
+		out := []map[string]any{}
+		for name := range sizes.Flavors {
+			out = append(out, s.flavorJSON(name))
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 		return ok(200, map[string]any{"flavors": out})
+	case len(p) >= 2 && p[0] == "flavors" && r.Method == http.MethodGet:
+		name := strings.TrimPrefix(p[1], "flavor-")
+		if _, found := sizes.Flavors[name]; !found {
+			return novaError(404, "itemNotFound", "Flavor %s could not be found.", p[1])
+		}
+		if len(p) == 3 && p[2] == "os-extra_specs" {
+			return ok(200, map[string]any{"extra_specs": map[string]string{}})
+		}
+		if len(p) == 2 {
+			return ok(200, map[string]any{"flavor": s.flavorJSON(name)})
+		}
 	case len(p) == 1 && p[0] == "servers" && r.Method == http.MethodPost:
 		return s.createServer(body)
 	case len(p) == 2 && p[0] == "servers" && p[1] == "detail":
-		return s.listServers(r)
+		return s.listServers(r, true)
+	case len(p) == 1 && p[0] == "servers" && r.Method == http.MethodGet:
+		return s.listServers(r, false)
 	case len(p) == 2 && p[0] == "servers" && r.Method == http.MethodGet:
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -389,16 +444,16 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 	}
 	var groups []string
 	for _, g := range req.SecurityGroups {
-		found := false
+		found, name := false, ""
 		for _, sg := range s.groups {
 			if sg.Name == g["name"] || sg.ID == g["name"] {
-				found = true
+				found, name = true, sg.Name
 			}
 		}
 		if !found {
 			return novaError(400, "badRequest", "Security group %s not found for project kumo-project.", g["name"])
 		}
-		groups = append(groups, g["name"])
+		groups = append(groups, name)
 	}
 	meta := map[string]string{}
 	for k, v := range req.Metadata {
@@ -471,7 +526,9 @@ func (s *Server) serverJSON(srv *server) map[string]any {
 	return out
 }
 
-func (s *Server) listServers(r *http.Request) *reply {
+// listServers lists servers: in detail, or as Nova's summary (id, name,
+// links), which clients use to find a server by name.
+func (s *Server) listServers(r *http.Request, detail bool) *reply {
 	name := r.URL.Query().Get("name")
 	var re *regexp.Regexp
 	if name != "" {
@@ -488,7 +545,12 @@ func (s *Server) listServers(r *http.Request) *reply {
 		if srv == nil || srv.Status == "DELETED" || (re != nil && !re.MatchString(srv.Name)) {
 			continue
 		}
-		out = append(out, s.serverJSON(srv))
+		if detail {
+			out = append(out, s.serverJSON(srv))
+		} else {
+			out = append(out, map[string]any{"id": srv.ID, "name": srv.Name,
+				"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}})
+		}
 	}
 	return ok(200, map[string]any{"servers": out})
 }
