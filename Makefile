@@ -9,13 +9,13 @@ RECIPE  ?= recipes/hello.star
 # what the hello recipe's nodes serve and fetch a page with. The tests
 # also start OpenSSH's sshd and use sudo, and boot container nodes
 # (debootstrap builds their image, systemd-nspawn boots them, nftables
-# gives their networks NAT), drive the OpenStack emulator with Debian's
-# OpenStack CLI; the fan-out benchmark compares with ansible and pssh.
+# gives their networks NAT), drive the emulators with Debian's OpenStack
+# CLI and AWS CLI; the fan-out benchmark compares with ansible and pssh.
 DEB_DEPS       := gcc:gcc python3:python3 curl:curl
 TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
                   debootstrap:debootstrap systemd-nspawn:systemd-container nft:nftables \
                   tmux:tmux /usr/lib/python3/dist-packages/nbformat:python3-nbformat \
-                  openstack:python3-openstackclient
+                  openstack:python3-openstackclient /usr/bin/aws:awscli
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
 # Unprivileged users the tests run sshd as: kumotest may sudo without a
 # password, kumotest2 may not.

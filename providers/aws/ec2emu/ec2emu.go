@@ -501,10 +501,18 @@ func (s *Server) createSecurityGroup(q query) (any, *apiError) {
 }
 
 func (s *Server) describeSecurityGroups(q query) (any, *apiError) {
+	type permission struct {
+		Protocol string   `xml:"ipProtocol"`
+		From     int      `xml:"fromPort"`
+		To       int      `xml:"toPort"`
+		Ranges   []string `xml:"ipRanges>item>cidrIp"`
+	}
 	type sg struct {
-		ID   string `xml:"groupId"`
-		Name string `xml:"groupName"`
-		Desc string `xml:"groupDescription"`
+		ID          string       `xml:"groupId"`
+		Name        string       `xml:"groupName"`
+		Desc        string       `xml:"groupDescription"`
+		Owner       string       `xml:"ownerId"`
+		Permissions []permission `xml:"ipPermissions>item"`
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -513,7 +521,11 @@ func (s *Server) describeSecurityGroups(q query) (any, *apiError) {
 	var out []sg
 	for _, g := range s.groups {
 		if (len(names) == 0 || contains(names, g.Name)) && (len(ids) == 0 || contains(ids, g.ID)) {
-			out = append(out, sg{g.ID, g.Name, g.Description})
+			x := sg{ID: g.ID, Name: g.Name, Desc: g.Description, Owner: "000000000000"}
+			for _, p := range g.Ports {
+				x.Permissions = append(x.Permissions, permission{"tcp", p, p, []string{"0.0.0.0/0"}})
+			}
+			out = append(out, x)
 		}
 	}
 	if len(q.list("GroupName")) > 0 && len(out) == 0 {

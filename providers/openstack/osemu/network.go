@@ -77,6 +77,20 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 		delete(s.groups, p[1])
 		return ok(204, nil)
 
+	case len(p) == 1 && p[0] == "security-group-rules" && r.Method == http.MethodGet:
+		out := []map[string]any{}
+		for _, sg := range s.groups {
+			if id := q.Get("security_group_id"); id != "" && id != sg.ID {
+				continue
+			}
+			out = append(out, sg.Rules...)
+		}
+		return ok(200, map[string]any{"security_group_rules": out})
+
+	case len(p) == 1 && p[0] == "subnets" && r.Method == http.MethodGet:
+		// The emulated networks have no subnets of their own.
+		return ok(200, map[string]any{"subnets": []any{}})
+
 	case len(p) == 1 && p[0] == "security-group-rules" && r.Method == http.MethodPost:
 		var rule map[string]any
 		if err := json.Unmarshal(body["security_group_rule"], &rule); err != nil {
