@@ -101,7 +101,7 @@ func run(kumo string, latency time.Duration, rate, burst float64, sizes []int, a
 				return err
 			}
 			emu = e
-			env = []string{"AWS_ENDPOINT_URL_EC2=" + url, "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=us-east-1",
+			env = []string{"AWS_ENDPOINT_URL_EC2=" + url, "AWS_ACCESS_KEY_ID=" + ec2emu.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + ec2emu.AccessKeyID, "AWS_REGION=us-east-1",
 				"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent"}
 			specCall = `spec("aws", "small")`
 		case "openstack":

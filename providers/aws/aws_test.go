@@ -37,8 +37,8 @@ func emulator(t *testing.T, opts ec2emu.Options) (*ec2emu.Server, map[string]any
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emu.Shutdown(); cancel() })
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_ACCESS_KEY_ID", ec2emu.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", ec2emu.AccessKeyID)
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")

@@ -214,11 +214,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var credentialRE = regexp.MustCompile(`Credential=([^/]+)/[^/]+/([^/]+)/ec2/aws4_request`)
 
-// checkAuth wants a SigV4 Authorization header scoped to a known region.
-// (Signatures are not verified: the emulator has no secret to check.)
+// AccessKeyID is the one access key the emulator knows (kumo emulate
+// prints it, with the same text as the secret key).
+const AccessKeyID = "kumo-emulator"
+
+// checkAuth wants a SigV4 Authorization header of the emulator's access
+// key, scoped to a known region. (Signatures are not verified.)
 func (s *Server) checkAuth(r *http.Request) *apiError {
 	m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization"))
-	if m == nil {
+	if m == nil || m[1] != AccessKeyID {
 		return errorf(401, "AuthFailure", "AWS was not able to validate the provided access credentials")
 	}
 	for _, region := range s.opts.Regions {

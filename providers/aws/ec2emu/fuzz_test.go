@@ -18,7 +18,7 @@ import (
 func call(s *Server, body string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=kumo/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=kumo-emulator/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
 	return w
