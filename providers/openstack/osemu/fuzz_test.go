@@ -98,7 +98,7 @@ func FuzzRequest(f *testing.F) {
 		if w = do(s, method, path, body, token); w == nil {
 			return
 		}
-		check(t, method+" "+path, w)
+		check(t, method, path, w)
 		w = do(s, "GET", "/compute/v2.1/servers/detail", "", token)
 		if w.Code != 200 {
 			t.Fatalf("after %s %s the server list answers %d: %s", method, path, w.Code, w.Body)
@@ -106,9 +106,17 @@ func FuzzRequest(f *testing.F) {
 	})
 }
 
-func check(t *testing.T, req string, w *httptest.ResponseRecorder) {
+func check(t *testing.T, method, path string, w *httptest.ResponseRecorder) {
 	t.Helper()
-	if w.Code >= 500 || w.Code < 200 || w.Code >= 300 && w.Code < 400 {
+	req := method + " " + path
+	// Keystone's root answers GET with 300 Multiple Choices: its versions.
+	root := path
+	if i := strings.IndexAny(root, "?#"); i >= 0 {
+		root = root[:i]
+	}
+	root = strings.Trim(root, "/")
+	versions := w.Code == 300 && (method == "GET" || method == "HEAD") && (root == "identity" || root == "")
+	if w.Code >= 500 || w.Code < 200 || w.Code >= 300 && w.Code < 400 && !versions {
 		t.Fatalf("%s: status %d: %s", req, w.Code, w.Body)
 	}
 	if w.Body.Len() > 0 && !json.Valid(w.Body.Bytes()) {

@@ -184,13 +184,16 @@ func (s *Server) route(r *http.Request, throttle, fail bool) *reply {
 	}
 	// Version discovery documents, as each service's root serves them,
 	// without a token (keystoneauth asks before it authenticates).
+	discovery := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch strings.TrimSuffix(path, "/") {
 	case "/identity/v3":
-		if r.Method == http.MethodGet {
+		if discovery {
 			return ok(200, map[string]any{"version": s.identityVersion()})
 		}
 	case "", "/identity":
-		return ok(300, map[string]any{"versions": map[string]any{"values": []any{s.identityVersion()}}})
+		if discovery {
+			return ok(300, map[string]any{"versions": map[string]any{"values": []any{s.identityVersion()}}})
+		}
 	case "/network":
 		return ok(200, map[string]any{"versions": []map[string]any{{"id": "v2.0", "status": "CURRENT",
 			"links": []map[string]any{{"rel": "self", "href": s.url + "/network/v2.0/"}}}}})
