@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand"
 	"os"
 	"sort"
 	"strconv"
@@ -153,6 +154,7 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts
 				o.MaxBackoff = 10 * time.Second
+				o.Backoff = retry.BackoffDelayerFunc(equalJitter)
 				o.RateLimiter = ratelimit.None
 				// A refused connection means nothing listens there: the
 				// endpoint is wrong or down, and ten tries with backoff
@@ -228,6 +230,16 @@ func explain(err error) error {
 
 // maxAttempts is how many times a throttled or failed call is tried.
 const maxAttempts = 10
+
+// equalJitter waits before retry attempt: half of the exponential delay
+// (200 ms doubling, at most 10 s) fixed, half random. The SDK's full
+// jitter may spend all the tries in a few seconds; this way the tries
+// span at least about 20 s, so a short bad spell of the cloud is ridden
+// out, and callers retrying together still spread out.
+func equalJitter(attempt int, _ error) (time.Duration, error) {
+	d := min(200*time.Millisecond<<min(attempt, 10), 10*time.Second)
+	return d/2 + time.Duration(rand.Int63n(int64(d/2)+1)), nil
+}
 
 // image resolves an AMI id, or a name (newest image of that name).
 func (c *client) image(ctx context.Context, name string) (string, error) {
