@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"errors"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,16 @@ func takeServerLock(dir string, wait time.Duration) (*os.File, error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
+			// An open-file-description lock as well, which serverUp can
+			// see without taking it (the flock it must take to test).
+			lk := unix.Flock_t{Type: unix.F_WRLCK}
+			if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+				f.Close()
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+					return nil, errServed
+				}
+				return nil, err
+			}
 			return f, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
@@ -46,13 +57,26 @@ func takeServerLock(dir string, wait time.Duration) (*os.File, error) {
 	}
 }
 
-// serverUp reports whether a server holds the node's lock.
+// serverUp reports whether a server holds the node's lock. It asks the
+// kernel about the server's open-file-description lock without taking
+// anything: a probe that took the lock, even for an instant, could make
+// a server starting at that moment give up (eight callers powering on
+// one node, on a loaded machine, did). A server of an older kumo holds
+// the flock alone; it is tested by taking the flock only once its pid
+// file names it, when it no longer starts.
 func serverUp(dir string) bool {
 	f, err := os.OpenFile(filepath.Join(dir, serverLockName), os.O_RDWR, 0)
 	if err != nil {
 		return false // no server ever ran, or the folder is gone
 	}
 	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err == nil && lk.Type != unix.F_UNLCK {
+		return true
+	}
+	if filePID(dir) == 0 {
+		return false
+	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return errors.Is(err, syscall.EWOULDBLOCK)
 	}
@@ -64,20 +88,25 @@ func serverUp(dir string) bool {
 // or when the pid file names a process that is not this node's server:
 // a stale file, a recycled pid) and whether it is up.
 func serverPID(dir string) (int, bool) {
-	up := serverUp(dir)
+	return filePID(dir), serverUp(dir)
+}
+
+// filePID is the pid the node's pid file names, if that process is the
+// node's server and alive; else 0.
+func filePID(dir string) int {
 	b, err := os.ReadFile(filepath.Join(dir, "server.pid"))
 	if err != nil {
-		return 0, up
+		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, up
+		return 0
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil || !bytes.Contains(cmdline, []byte(dir)) || isZombie(pid) {
-		return 0, up
+		return 0
 	}
-	return pid, up
+	return pid
 }
 
 // stopServer stops the node server (it kills the node's processes on its
