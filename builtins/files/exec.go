@@ -41,8 +41,8 @@ func uploadExec(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, dest
 		" && wc -c < " + t + " && " + remoteSum + " < " + t +
 		" || { s=$?; rm -f -- " + t + "; exit $s; }"
 	h := sha256.New()
-	counter := &countingReader{r: io.TeeReader(r, h)}
-	out, err := pool.Exec(ctx, ep, kssh.Command{Cmd: write, Stdin: counter})
+	sent := &countingWriter{w: h}
+	out, err := pool.Exec(ctx, ep, kssh.Command{Cmd: write, Stdin: io.TeeReader(r, sent)})
 	if err != nil {
 		return err
 	}
@@ -52,8 +52,8 @@ func uploadExec(ctx context.Context, pool *kssh.Pool, ep builtins.Endpoint, dest
 	size, sum := parseSizeSum(out.Stdout)
 	problem := ""
 	switch {
-	case size != counter.n:
-		problem = fmt.Sprintf("%d bytes arrived of %d sent", size, counter.n)
+	case size != sent.n:
+		problem = fmt.Sprintf("%d bytes arrived of %d sent", size, sent.n)
 	case sum != "-" && sum != hex.EncodeToString(h.Sum(nil)):
 		problem = "the SHA-256 of what arrived differs from what was sent"
 	}
@@ -125,17 +125,7 @@ func remoteError(out kssh.Outcome) string {
 	return fmt.Sprintf("exit code %d", out.ExitCode)
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
+// countingWriter counts what passes through it to w (a hash, say).
 type countingWriter struct {
 	w io.Writer
 	n int64

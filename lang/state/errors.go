@@ -36,6 +36,9 @@ func (e *StorageError) Error() string {
 }
 func (e *StorageError) Unwrap() error { return e.Err }
 
+// unwritable is the advice for a state that cannot be written.
+const unwritable = "cannot be written: make it and its folder writable (or give --state a file elsewhere)"
+
 // Explain turns SQLite's errors on the state file at path into what
 // happened and what to do; other errors come back as they are.
 func Explain(err error, path string) error {
@@ -49,7 +52,7 @@ func Explain(err error, path string) error {
 	case sqlite3.ErrFull:
 		return &StorageError{path, "its disk is full: free space there (or give --state a file elsewhere) and run the same command again; what was recorded is kept", err}
 	case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen:
-		return &StorageError{path, "cannot be written: make it and its folder writable (or give --state a file elsewhere) and run the same command again; what was recorded is kept", err}
+		return &StorageError{path, unwritable + " and run the same command again; what was recorded is kept", err}
 	case sqlite3.ErrIoErr:
 		return &StorageError{path, "could not be read or written: check the disk, then run the same command again", err}
 	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:

@@ -133,20 +133,20 @@ UPDATE journal SET cell = -cell;
 // its folder are private to the user: the journal holds command output
 // and the folder holds the runs' SSH keys.
 func Open(path string) (*Store, error) {
-	unwritable := func(err error) error {
-		return &StorageError{path, "cannot be written: make it and its folder writable (or give --state a file elsewhere); nothing was changed", err}
+	cannotWrite := func(err error) error {
+		return &StorageError{path, unwritable + "; nothing was changed", err}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, unwritable(err)
+		return nil, cannotWrite(err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, unwritable(err)
+		return nil, cannotWrite(err)
 	}
 	f.Close()
 	if st, err := os.Stat(path); err == nil && st.Mode().Perm() != 0o600 {
 		if err := os.Chmod(path, 0o600); err != nil {
-			return nil, unwritable(err)
+			return nil, cannotWrite(err)
 		}
 	}
 	// synchronous=FULL: a journaled call is on disk before the builtin

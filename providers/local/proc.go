@@ -3,13 +3,14 @@ package local
 import (
 	"bytes"
 	"errors"
-	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A node's server holds an flock on server.lock in the node's folder for
@@ -65,6 +66,12 @@ func takeServerLock(dir string, wait time.Duration) (*os.File, error) {
 // the flock alone; it is tested by taking the flock only once its pid
 // file names it, when it no longer starts.
 func serverUp(dir string) bool {
+	return lockHeld(dir, func() bool { return filePID(dir) > 0 })
+}
+
+// lockHeld is serverUp, told by named whether the pid file names a live
+// server (asked only when the kernel shows no OFD lock).
+func lockHeld(dir string, named func() bool) bool {
 	f, err := os.OpenFile(filepath.Join(dir, serverLockName), os.O_RDWR, 0)
 	if err != nil {
 		return false // no server ever ran, or the folder is gone
@@ -74,7 +81,7 @@ func serverUp(dir string) bool {
 	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err == nil && lk.Type != unix.F_UNLCK {
 		return true
 	}
-	if filePID(dir) == 0 {
+	if !named() {
 		return false
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
@@ -88,7 +95,8 @@ func serverUp(dir string) bool {
 // or when the pid file names a process that is not this node's server:
 // a stale file, a recycled pid) and whether it is up.
 func serverPID(dir string) (int, bool) {
-	return filePID(dir), serverUp(dir)
+	pid := filePID(dir)
+	return pid, lockHeld(dir, func() bool { return pid > 0 })
 }
 
 // filePID is the pid the node's pid file names, if that process is the
