@@ -50,6 +50,20 @@ type Endpoint struct {
 	PinOnFirstUse bool
 }
 
+// OnHost reports whether commands sent to the endpoint run on kumo's
+// own host: it is reached directly at a loopback address (local nodes,
+// emulated instances without containers, an sshd on 127.0.0.1).
+func (ep Endpoint) OnHost() bool {
+	if ep.Jump != nil {
+		return false // loopback on the login node, not here
+	}
+	if ep.Host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(ep.Host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Addr is host:port.
 func (ep Endpoint) Addr() string { return net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)) }
 

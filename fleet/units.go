@@ -44,7 +44,11 @@ func (e *Engine) CreateUnit(ctx context.Context, call Call, group, name string, 
 		if err := e.Store.InsertIntents(intents); err != nil {
 			return u, err
 		}
-		e.note("creating unit %s/%s: %s on %s", group, name, plural(nodes, "node", "nodes"), spec.Provider)
+		where := spec.Provider
+		if c, ok := prov.(providers.Caveat); ok {
+			where += " (" + c.Caveat() + ")"
+		}
+		e.note("creating unit %s/%s: %s on %s", group, name, plural(nodes, "node", "nodes"), where)
 	case err != nil:
 		return u, err
 	default:

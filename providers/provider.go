@@ -126,6 +126,12 @@ type Pool interface {
 	Capacity(ctx context.Context, flavor string, spec map[string]any) (free, total int, err error)
 }
 
+// A Caveat is what a user must know of a provider's nodes before using
+// them, said when a unit is made.
+type Caveat interface {
+	Caveat() string
+}
+
 // Size is what a flavor gives a node, for `kumo flavors`. Zero values are
 // unknown.
 type Size struct {

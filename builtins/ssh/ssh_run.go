@@ -17,7 +17,7 @@ import (
 // Builtins of this family.
 var Builtins = []*builtins.Def{{
 	Name: "ssh_run",
-	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True, parallel=64)
+	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True, parallel=64, refuse_on_host=None)
 Runs the shell command cmd on target: a node, an address ("10.0.0.5",
 "host:2222") or a list of them, on up to parallel targets at once. Output
 streams live, each line prefixed by the node's name. Returns a result (or
@@ -31,7 +31,13 @@ variables, sent over SSH rather than on the command line, so a secret()
 can be passed there safely; stdin may be a string or a secret(). The
 command is killed after timeout. With check=True a non-zero exit fails the
 cell once every target has finished, naming each failed node, its exit
-code and the end of its stderr.`,
+code and the end of its stderr.
+
+refuse_on_host="pkg.install" (who asks) refuses, before anything runs, a
+target whose commands would run on kumo's own host (a local node, an
+emulated instance without containers, a loopback address): the stdlib
+passes it where a command changes the system (packages, accounts,
+services), which must never happen to the host.`,
 	Fn:      sshRun,
 	Journal: true,
 	Plan:    planSSHRun,
@@ -42,7 +48,7 @@ func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	var cmd string
 	if len(args) < 2 {
 		if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &rest, "sudo?", &rest,
-			"env?", &rest, "stdin?", &rest, "timeout?", &rest, "check?", &rest, "parallel?", &rest); err != nil {
+			"env?", &rest, "stdin?", &rest, "timeout?", &rest, "check?", &rest, "parallel?", &rest, "refuse_on_host?", &rest); err != nil {
 			return builtins.Effect{}, nil, err
 		}
 	} else {
@@ -53,6 +59,18 @@ func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return builtins.Effect{Kind: builtins.EffectCommand, Target: t, What: "run on " + t + ": " + builtins.FirstLine(cmd)}, nil, nil
 }
 
+// refuseHost fails for the first target that is kumo's own host: what
+// would change its system must not run there.
+func refuseHost(eps []builtins.Endpoint, what string) error {
+	for _, ep := range eps {
+		if ep.OnHost() {
+			return &lang.InputError{Err: fmt.Errorf("%s: %s runs its commands on this host, as you (a local node, an emulated instance without containers, or a loopback address), and %s would change this host's system, so kumo does not run it. "+
+				"Use nodes of their own: spec(\"container\", ...) as root, a cloud, or an emulator backed by containers (kumo emulate --backing container)", what, ep.Label, what)}
+		}
+	}
+	return nil
+}
+
 func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var target starlark.Value
 	var cmd string
@@ -61,8 +79,10 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	timeout := builtins.Timeout(10 * time.Minute)
 	var envDict *starlark.Dict
 	sudo, check, parallel := false, true, 64
+	var refuseOnHost starlark.Value = starlark.None
 	if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &user, "sudo?", &sudo,
-		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &check, "parallel?", &parallel); err != nil {
+		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &check, "parallel?", &parallel,
+		"refuse_on_host?", &refuseOnHost); err != nil {
 		return nil, err
 	}
 	if parallel < 1 {
@@ -76,6 +96,13 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	eps, many, err := env.Targets(target)
 	if err != nil {
 		return nil, builtins.TargetError(b, err)
+	}
+	if what, ok := refuseOnHost.(starlark.String); ok {
+		if err := refuseHost(eps, string(what)); err != nil {
+			return nil, err
+		}
+	} else if refuseOnHost != starlark.None {
+		return nil, builtins.Inputf(b, "for parameter refuse_on_host: got %s, want string or None", refuseOnHost.Type())
 	}
 	if u, ok := user.(starlark.String); ok {
 		for i := range eps {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ type EmulateOptions struct {
 	Addr    string
 	Dir     string
 	APIOnly bool
+	Backing string
 	Faults  emulate.Faults
 }
 
@@ -26,15 +28,23 @@ func newCmdEmulate(f *factory, runF func(*EmulateOptions) error) *cobra.Command 
 	opts := &EmulateOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "emulate aws|openstack",
-		Short: "Serve a local emulator of a cloud API, whose instances are local nodes",
+		Short: "Serve a local emulator of a cloud API, whose instances are real machines",
 		Long: `Serve, in the foreground until interrupted, an emulator of the cloud API
-kumo's provider uses, on a loopback address. Its instances are real local
-nodes reachable over SSH, so a recipe written for that cloud runs end to
-end with no account. It prints the environment variables that point kumo
-(and the AWS SDK) at it.`,
+kumo's provider uses, on a loopback address, so that a recipe written for
+that cloud runs end to end with no account. It prints the environment
+variables that point kumo (and the cloud's own clients) at it.
+
+Where this host runs container nodes (root, systemd-nspawn and the image
+'kumo image build' makes), each instance is a container node and the
+emulator is a site of its own, as a cloud's VPC is: a private range no
+other site reaches, NAT to the host's uplink, and public (EC2) or
+floating (OpenStack) addresses on the sites' shared internet. Elsewhere
+instances are local nodes: processes on this host running as you, on
+which kumo's stdlib refuses what would change a system (pkg, users,
+systemd). --backing chooses.`,
 		Example: `  kumo emulate aws --addr 127.0.0.1:4566
   kumo emulate openstack --addr 127.0.0.1:5000
-  kumo emulate aws --latency 300ms --throttle-every 10`,
+  kumo emulate aws --backing local --latency 300ms --throttle-every 10`,
 		Args:      argsUsage(cobra.ExactArgs(1)),
 		ValidArgs: []string{"aws", "openstack"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,6 +61,7 @@ end with no account. It prints the environment variables that point kumo
 	cmd.Flags().StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address to serve on")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "where the instances' nodes live (default: beside the state)")
 	cmd.Flags().BoolVar(&opts.APIOnly, "api-only", false, "instances have no nodes behind them (made-up addresses in 198.18.0.0/15): for measuring the API at scale")
+	cmd.Flags().StringVar(&opts.Backing, "backing", "auto", "what stands for instances: container nodes, local nodes, or auto (containers where this host runs them)")
 	cmd.Flags().DurationVar(&opts.Faults.Latency, "latency", 0, "delay added to every API call")
 	cmd.Flags().IntVar(&opts.Faults.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
 	cmd.Flags().IntVar(&opts.Faults.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
@@ -61,14 +72,33 @@ end with no account. It prints the environment variables that point kumo
 func emulateRun(ctx context.Context, opts *EmulateOptions) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
+	if opts.Cloud != "aws" && opts.Cloud != "openstack" {
+		return usageError{error: fmt.Errorf("no emulator for %q (have: aws, openstack)", opts.Cloud)}
+	}
+	backing, why, err := emulate.ChooseBacking(emulate.Backing(opts.Backing))
+	if err != nil {
+		return usageError{error: fmt.Errorf("--backing %s: %w", opts.Backing, err)}
+	}
+	if opts.APIOnly {
+		backing = emulate.LocalBacking
+	}
+	switch {
+	case opts.APIOnly:
+		fmt.Fprintf(opts.Out, "# Instances have no machines behind them (--api-only).\n")
+	case backing == emulate.ContainerBacking:
+		fmt.Fprintf(opts.Out, "# Instances are container nodes on a site of their own (%s).\n", why)
+	default:
+		fmt.Fprintf(opts.Out, "# Instances are local nodes: processes on this host, running as you (%s).\n"+
+			"# kumo's stdlib refuses to change the system on them (pkg, users, systemd).\n", oneLine(why))
+	}
 	switch opts.Cloud {
 	case "aws":
-		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, APIOnly: opts.APIOnly, Faults: opts.Faults})
+		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Backing: backing, APIOnly: opts.APIOnly, Faults: opts.Faults})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.Out, `# kumo's EC2 emulator serves %s; its instances are local nodes.
+		fmt.Fprintf(opts.Out, `# kumo's EC2 emulator serves %s.
 # Point kumo (or any AWS SDK) at it:
 export AWS_ENDPOINT_URL_EC2=%s
 export AWS_ACCESS_KEY_ID=kumo-emulator
@@ -79,13 +109,13 @@ export AWS_REGION=us-east-1
 		<-ctx.Done()
 		emu.Shutdown()
 	case "openstack":
-		emu := osemu.New(osemu.Options{Dir: opts.Dir, APIOnly: opts.APIOnly, Faults: opts.Faults})
+		emu := osemu.New(osemu.Options{Dir: opts.Dir, Backing: backing, APIOnly: opts.APIOnly, Faults: opts.Faults})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.Out, `# kumo's OpenStack emulator (Keystone v3, Nova, Neutron, Glance) serves %s;
-# its servers are local nodes. Point kumo (or any OpenStack client) at it:
+		fmt.Fprintf(opts.Out, `# kumo's OpenStack emulator (Keystone v3, Nova, Neutron, Glance) serves %s.
+# Point kumo (or any OpenStack client) at it:
 export OS_AUTH_URL=%s
 export OS_USERNAME=%s
 export OS_PASSWORD=%s
@@ -104,8 +134,14 @@ export OS_REGION_NAME=%s
 			url, osemu.User, osemu.Password, osemu.Project, osemu.Domain, osemu.Domain, osemu.Region)
 		<-ctx.Done()
 		emu.Shutdown()
-	default:
-		return usageError{error: fmt.Errorf("no emulator for %q (have: aws, openstack)", opts.Cloud)}
 	}
 	return nil
+}
+
+// oneLine is the first sentence of a long message, for a comment line.
+func oneLine(s string) string {
+	if i := strings.Index(s, ". "); i > 0 {
+		return s[:i]
+	}
+	return s
 }

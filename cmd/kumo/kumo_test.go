@@ -341,7 +341,8 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	metas, _ := filepath.Glob(filepath.Join(work, "*", ".kumo", "container", "nodes", "*", "meta.json"))
 	more, _ := filepath.Glob(filepath.Join(work, ".kumo", "container", "nodes", "*", "meta.json"))
-	for _, m := range append(metas, more...) {
+	emulated, _ := filepath.Glob(filepath.Join(work, ".kumo", "emulators", "*", "nodes", "*", "meta.json"))
+	for _, m := range append(append(metas, more...), emulated...) {
 		var meta struct{ Machine, Bridge string }
 		if b, err := os.ReadFile(m); err == nil && json.Unmarshal(b, &meta) == nil {
 			seen["machine:"+meta.Machine], seen["bridge:"+meta.Bridge] = true, true

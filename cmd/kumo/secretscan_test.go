@@ -58,6 +58,11 @@ func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 		if d.IsDir() && d.Name() == "root" && strings.Contains(path, "/emulator") {
 			return filepath.SkipDir
 		}
+		// So is what it put on a container node (an emulated instance's):
+		// its disk, the overlay's upper layer, and the mounted tree.
+		if d.IsDir() && (d.Name() == "upper" || d.Name() == "root") && filepath.Base(filepath.Dir(filepath.Dir(path))) == "nodes" {
+			return filepath.SkipDir
+		}
 		if !d.Type().IsRegular() || path == valuesFile {
 			return nil
 		}

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -66,7 +67,10 @@ type Spec struct {
 	Shared       map[string]string `json:"shared"`
 	Network      string            `json:"network"`       // join another unit group's network
 	NetworkRange string            `json:"network_range"` // where group networks take their /24 from
-	User         string            `json:"user"`          // the login user, default root
+	User         string            `json:"user"`          // the login user, default root; made at first boot if the image lacks it
+	// Public gives the node an address on the sites' internet, mapped
+	// 1:1 to its private one: where other sites reach it.
+	Public bool `json:"public"`
 	// Ports are all open on the group's network and from the host:
 	// recorded, so that a recipe written for a cloud runs unchanged.
 	Ports []int `json:"ports"`
@@ -82,6 +86,9 @@ func specOf(fields map[string]any) (Spec, error) {
 	}
 	if _, err := s.networkRange(); err != nil {
 		return s, err
+	}
+	if s.User != "" && !loginName.MatchString(s.User) {
+		return s, fmt.Errorf("container: user %q: want a login name (lower-case letters, digits, _ and -, not starting with a digit or -)", s.User)
 	}
 	for inNode := range s.Shared {
 		if !filepath.IsAbs(inNode) {
@@ -99,6 +106,7 @@ type meta struct {
 	Machine                       string // systemd-nspawn's machine name: unique on the host
 	NetKey, Bridge                string
 	IP                            string
+	Public                        string `json:",omitempty"` // its address on the sites' internet
 	Limits                        limits
 	Shared                        map[string]string // path in the node -> host folder
 	HostKey                       string            // its SSH host key, authorized_keys format
@@ -170,6 +178,16 @@ func (s Spec) networkRange() (netip.Prefix, error) {
 	return prefix, nil
 }
 
+// envRange is $KUMO_CONTAINER_RANGE when it is a good one, else the
+// default range.
+func envRange() netip.Prefix {
+	r, err := Spec{}.networkRange()
+	if err != nil {
+		return DefaultRange
+	}
+	return r
+}
+
 func (s Spec) limits() limits {
 	l := limits{Pids: s.Pids, MemoryBytes: int64(s.MemoryGB * (1 << 30)), CPUs: s.CPUs}
 	if l.Pids == 0 {
@@ -227,7 +245,7 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	}
 	stateDir := filepath.Dir(p.Dir)
 	key := netKey(stateDir, req.Run, netGroup)
-	nw, addr, err := p.attach(key, stateDir+" "+req.Run+"/"+netGroup, req.Token, req.Index, rng)
+	nw, addr, err := p.attach(key, stateDir+" "+req.Run+"/"+netGroup, req.Token, req.Index, rng, s.Public)
 	if err != nil {
 		return meta{}, err
 	}
@@ -238,6 +256,9 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	m := meta{Token: req.Token, Run: req.Run, Group: req.Group, Unit: req.Unit, Name: req.Name, User: user,
 		Image: img.Name, ImageRoot: img.Root, Machine: "k" + req.Token[:min(len(req.Token), 11)],
 		NetKey: key, Bridge: nw.Bridge, IP: addr.String(), Limits: s.limits(), Shared: map[string]string{}}
+	if s.Public {
+		m.Public = p.PublicOf(req.Token)
+	}
 	for inNode, host := range s.Shared {
 		if host == "" { // the group's own shared folder for that path
 			host = filepath.Join(p.Dir, "shared", req.Run, req.Group, strings.ReplaceAll(strings.Trim(inNode, "/"), "/", "_"))
@@ -262,44 +283,90 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	m.HostKey = pub
 	network := fmt.Sprintf("# kumo: the node's address on its group's network\n[Match]\nName=host0\n\n[Network]\nAddress=%s\nGateway=%s\n",
 		netip.PrefixFrom(addr, nw.Subnet.Bits()), nw.gateway())
-	files := []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{"etc/hostname", []byte(req.Name + "\n"), 0o644},
+	files := []nodeFile{
+		{"etc/hostname", []byte(req.Name + "\n"), 0o644, ""},
 		// 10-: before the image's own 80-container-host0.network (DHCP).
-		{"etc/systemd/network/10-kumo.network", []byte(network), 0o644},
-		{"etc/ssh/ssh_host_ed25519_key", hostKey, 0o600},
-		{"etc/ssh/ssh_host_ed25519_key.pub", []byte(pub + "\n"), 0o644},
-		{"root/.ssh/authorized_keys", []byte(req.AuthorizedKey + "\n"), 0o600},
-		{"etc/resolv.conf", hostFile("/etc/resolv.conf"), 0o644},
-		{"etc/hosts", nodeHosts(req.Name, string(hostFile("/etc/hosts"))), 0o644},
+		{"etc/systemd/network/10-kumo.network", []byte(network), 0o644, ""},
+		{"etc/ssh/ssh_host_ed25519_key", hostKey, 0o600, ""},
+		{"etc/ssh/ssh_host_ed25519_key.pub", []byte(pub + "\n"), 0o644, ""},
+		{"root/.ssh/authorized_keys", []byte(req.AuthorizedKey + "\n"), 0o600, ""},
+		{"etc/resolv.conf", hostFile("/etc/resolv.conf"), 0o644, ""},
+		{"etc/hosts", nodeHosts(req.Name, string(hostFile("/etc/hosts"))), 0o644, ""},
+	}
+	if user != "root" {
+		files = append(files, loginUserFiles(user, req.AuthorizedKey)...)
 	}
 	for _, f := range hostAptProxies() {
-		files = append(files, struct {
-			path string
-			data []byte
-			mode os.FileMode
-		}{strings.TrimPrefix(f, "/"), hostFile(f), 0o644})
+		files = append(files, nodeFile{strings.TrimPrefix(f, "/"), hostFile(f), 0o644, ""})
 	}
 	if url := aptCache(nw.gateway()); url != "" {
 		m.AptCache = url
-		files = append(files, struct {
-			path string
-			data []byte
-			mode os.FileMode
-		}{"etc/apt/apt.conf.d/99kumo-apt-cache", aptCacheConf(url), 0o644})
+		files = append(files, nodeFile{"etc/apt/apt.conf.d/99kumo-apt-cache", aptCacheConf(url), 0o644, ""})
 	}
 	for _, f := range files {
 		path := filepath.Join(upper, f.path)
 		os.MkdirAll(filepath.Dir(path), 0o755)
+		if f.link != "" {
+			if err := os.Symlink(f.link, path); err != nil {
+				return meta{}, err
+			}
+			continue
+		}
 		if err := os.WriteFile(path, f.data, f.mode); err != nil {
 			return meta{}, err
 		}
 	}
 	// meta.json last: its presence means the folder is complete.
 	return m, writeMeta(dir, m)
+}
+
+// A nodeFile is written into a new node's overlay layer (a symlink to
+// link when link is set).
+type nodeFile struct {
+	path string
+	data []byte
+	mode os.FileMode
+	link string
+}
+
+var loginName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// loginUserFiles make the login user at first boot, before sshd starts,
+// as cloud-init does on a cloud image: an account with the group's key
+// that may sudo without a password.
+func loginUserFiles(user, authorizedKey string) []nodeFile {
+	script := fmt.Sprintf(`set -e
+u=%s
+id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo "$u"
+home=$(getent passwd "$u" | cut -d: -f6)
+install -d -m 700 -o "$u" -g "$u" "$home/.ssh"
+cat > "$home/.ssh/authorized_keys" <<'KEY'
+%s
+KEY
+chown "$u:$u" "$home/.ssh/authorized_keys"
+chmod 600 "$home/.ssh/authorized_keys"
+echo "$u ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/90-kumo-login
+chmod 440 /etc/sudoers.d/90-kumo-login
+mkdir -p /var/lib/kumo
+touch /var/lib/kumo/login-user
+`, user, strings.TrimSpace(authorizedKey))
+	unit := `[Unit]
+Description=kumo: the login user, as cloud-init makes it
+Before=ssh.service
+ConditionPathExists=!/var/lib/kumo/login-user
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /usr/local/lib/kumo/login-user
+
+[Install]
+WantedBy=multi-user.target
+`
+	return []nodeFile{
+		{path: "usr/local/lib/kumo/login-user", data: []byte(script), mode: 0o700},
+		{path: "etc/systemd/system/kumo-login-user.service", data: []byte(unit), mode: 0o644},
+		{path: "etc/systemd/system/multi-user.target.wants/kumo-login-user.service", link: "/etc/systemd/system/kumo-login-user.service"},
+	}
 }
 
 // newHostKey makes the node's SSH host key, so that kumo knows it (and
@@ -570,7 +637,11 @@ func (p *Provider) instance(dir string, m meta) providers.Instance {
 			st = providers.PowerOff
 		}
 	}
-	return providers.Instance{ID: m.Token, Token: m.Token, State: st, IP: m.IP, PrivateIP: m.IP, Port: 22, User: m.User, HostKey: m.HostKey}
+	ip := m.IP
+	if m.Public != "" {
+		ip = m.Public // as a cloud's node with a public address is reached
+	}
+	return providers.Instance{ID: m.Token, Token: m.Token, State: st, IP: ip, PrivateIP: m.IP, Port: 22, User: m.User, HostKey: m.HostKey}
 }
 
 // Find returns the node made under token; a folder still being made

@@ -17,11 +17,20 @@ import (
 	"github.com/kumo-dev/kumo/providers"
 )
 
-// Each unit group has a network of its own, like a cloud VPC: a bridge
-// on the host with a /24 of private addresses, the host's address on it
-// as the nodes' gateway, and NAT to the host's uplink so that nodes reach
-// the package mirrors the host reaches. Traffic between two groups'
-// bridges is dropped unless a spec joins the other group's network.
+// Each unit group has a network of its own, a site like a cloud VPC or
+// a campus segment: a bridge on the host with a /24 of private
+// addresses, the host's address on it as the nodes' gateway, and NAT to
+// the host's uplink so that nodes reach the package mirrors the host
+// reaches. Traffic between two sites' private addresses is dropped
+// unless a spec joins the other group's network, as real clouds' private
+// addresses do not reach each other.
+//
+// Sites meet on the internet: one more /24 (the "internet" record, its
+// bridge kbinternet) from which public addresses come. A node with a
+// public address is reached there through 1:1 NAT, as EC2's elastic and
+// OpenStack's floating addresses are, and what it sends to other sites
+// comes from it; every other node's traffic to other sites comes from
+// its site's own NAT address. kumo's host reaches every address.
 //
 // Bridges, addresses and firewall rules are the host's, whatever state
 // file made them, so networks are recorded host-wide, in NetDir, under a
@@ -32,8 +41,18 @@ type network struct {
 	Bridge string            `json:"bridge"` // kb + key, at most 15 characters
 	Subnet netip.Prefix      `json:"subnet"`
 	Owner  string            `json:"owner"` // readable: state folder, run, group
-	Nodes  map[string]string `json:"nodes"` // node token -> its address
+	Nodes  map[string]string `json:"nodes"` // node token -> its address; internet: holder -> public address
+	// Mapped (internet only) says where each public address forwards:
+	// public address -> the token of the node it is mapped to.
+	Mapped map[string]string `json:"mapped,omitempty"`
 }
+
+// internetKey names the internet's record; its holders are "nat:" + a
+// site's key for the site's NAT address, or whoever asked for a public
+// address (a node's token, a floating IP's id).
+const internetKey = "internet"
+
+func natHolder(siteKey string) string { return "nat:" + siteKey }
 
 // DefaultRange is where group networks take their /24s from: the
 // benchmarking range, never in use on a real network (RFC 2544).
@@ -102,7 +121,7 @@ func hostPrefixes() []netip.Prefix {
 // attach gives the node with token an address on the network key
 // (making the network if it is new) and returns the network and the
 // address. Asking again for the same token returns the same address.
-func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix) (*network, netip.Addr, error) {
+func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix, public bool) (*network, netip.Addr, error) {
 	unlock, err := netLock(p.NetDir)
 	if err != nil {
 		return nil, netip.Addr{}, err
@@ -125,13 +144,132 @@ func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix)
 	if err != nil {
 		return nil, netip.Addr{}, err
 	}
-	if err := writeNetwork(p.NetDir, n); err != nil {
+	inet, err := internet(all, rng)
+	if err != nil {
 		return nil, netip.Addr{}, err
 	}
-	if err := ensureBridge(n); err != nil {
+	if _, err := inet.address(natHolder(key), 0); err != nil {
 		return nil, netip.Addr{}, err
+	}
+	if public {
+		pub, err := inet.address(token, 0)
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+		inet.Mapped[pub.String()] = token
+	}
+	for _, w := range []*network{n, inet} {
+		if err := writeNetwork(p.NetDir, w); err != nil {
+			return nil, netip.Addr{}, err
+		}
+		if err := ensureBridge(w); err != nil {
+			return nil, netip.Addr{}, err
+		}
 	}
 	return n, addr, applyRules(all)
+}
+
+// internet is the internet's record, made with a /24 of rng if new.
+func internet(all map[string]*network, rng netip.Prefix) (*network, error) {
+	if n := all[internetKey]; n != nil {
+		if n.Mapped == nil {
+			n.Mapped = map[string]string{}
+		}
+		return n, nil
+	}
+	subnet, err := freeSubnet(rng, all, hostPrefixes())
+	if err != nil {
+		return nil, err
+	}
+	n := &network{Key: internetKey, Bridge: "kb" + internetKey, Subnet: subnet, Owner: "the sites' internet",
+		Nodes: map[string]string{}, Mapped: map[string]string{}}
+	all[internetKey] = n
+	return n, nil
+}
+
+// PublicAddress gives holder a public address (the same one when asked
+// again) and maps it to the node made under token, or to nothing when
+// token is "": OpenStack's floating IPs, allocated, then associated.
+func (p *Provider) PublicAddress(holder, token string) (string, error) {
+	var addr netip.Addr
+	err := p.changeNetworks(func(all map[string]*network) error {
+		inet, err := internet(all, envRange())
+		if err != nil {
+			return err
+		}
+		if addr, err = inet.address(holder, 0); err != nil {
+			return err
+		}
+		if token != "" && !hasNode(all, token) {
+			return fmt.Errorf("container: no node %s to map %s to", token, addr)
+		}
+		inet.Mapped[addr.String()] = token
+		if token == "" {
+			delete(inet.Mapped, addr.String())
+		}
+		return writeNetwork(p.NetDir, inet)
+	})
+	return addr.String(), err
+}
+
+// ReleasePublic gives holder's public address back.
+func (p *Provider) ReleasePublic(holder string) error {
+	return p.changeNetworks(func(all map[string]*network) error {
+		inet := all[internetKey]
+		if inet == nil {
+			return nil
+		}
+		if a, ok := inet.Nodes[holder]; ok {
+			delete(inet.Mapped, a)
+			delete(inet.Nodes, holder)
+		}
+		return writeNetwork(p.NetDir, inet)
+	})
+}
+
+// PublicOf is the public address mapped to the node token, or "".
+func (p *Provider) PublicOf(token string) string {
+	all, err := readNetworks(p.NetDir)
+	if err != nil || all[internetKey] == nil {
+		return ""
+	}
+	for pub, t := range all[internetKey].Mapped {
+		if t == token {
+			return pub
+		}
+	}
+	return ""
+}
+
+// changeNetworks changes the records under the lock, then the rules.
+func (p *Provider) changeNetworks(change func(all map[string]*network) error) error {
+	unlock, err := netLock(p.NetDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	all, err := readNetworks(p.NetDir)
+	if err != nil {
+		return err
+	}
+	if err := change(all); err != nil {
+		return err
+	}
+	if inet := all[internetKey]; inet != nil {
+		if err := ensureBridge(inet); err != nil {
+			return err
+		}
+	}
+	return applyRules(all)
+}
+
+func hasNode(all map[string]*network, token string) bool {
+	for k, n := range all {
+		if _, ok := n.Nodes[token]; ok && k != internetKey {
+			return true
+		}
+	}
+	return false
 }
 
 // address is token's address on n: the one after the gateway by the
@@ -215,17 +353,51 @@ func (p *Provider) detach(key, token string) error {
 		return nil
 	}
 	delete(n.Nodes, token)
-	if len(n.Nodes) > 0 {
-		return writeNetwork(p.NetDir, n)
+	if inet := all[internetKey]; inet != nil {
+		// A node's own public address goes with it; one that a floating
+		// IP holds stays the holder's, mapped to nothing.
+		delete(inet.Nodes, token)
+		for pub, t := range inet.Mapped {
+			if t == token {
+				delete(inet.Mapped, pub)
+			}
+		}
+		if len(n.Nodes) == 0 {
+			delete(inet.Nodes, natHolder(key))
+		}
+		if err := writeNetwork(p.NetDir, inet); err != nil {
+			return err
+		}
 	}
+	if len(n.Nodes) > 0 {
+		if err := writeNetwork(p.NetDir, n); err != nil {
+			return err
+		}
+		return applyRules(all)
+	}
+	if err := removeNetwork(p.NetDir, all, n); err != nil {
+		return err
+	}
+	// The internet goes with the last site, unless a floating IP holds
+	// an address of it still.
+	if inet := all[internetKey]; inet != nil && len(all) == 1 && len(inet.Nodes) == 0 {
+		if err := removeNetwork(p.NetDir, all, inet); err != nil {
+			return err
+		}
+	}
+	return applyRules(all)
+}
+
+// removeNetwork removes n's bridge and record.
+func removeNetwork(dir string, all map[string]*network, n *network) error {
 	if err := exec.Command("ip", "link", "del", n.Bridge).Run(); err != nil && bridgeExists(n.Bridge) {
 		return fmt.Errorf("container: removing bridge %s: %w", n.Bridge, err)
 	}
-	if err := os.Remove(filepath.Join(p.NetDir, key+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, n.Key+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	delete(all, key)
-	return applyRules(all)
+	delete(all, n.Key)
+	return nil
 }
 
 func bridgeExists(name string) bool {
@@ -259,26 +431,73 @@ func ensureBridge(n *network) error {
 // NftTable is kumo's nftables table.
 const NftTable = "kumo"
 
-// applyRules writes kumo's nftables table whole: NAT from each network
-// to anywhere but itself, and between networks only what a network
-// allows itself.
+// applyRules writes kumo's nftables table whole from the records:
+//   - the internet's 1:1 NAT: a public address forwards to its node
+//     (prerouting for other sites, output for kumo's host), and what
+//     the node sends to other sites leaves from it;
+//   - each site's NAT: to other sites from the site's NAT address, to
+//     the uplink as the host;
+//   - forwarding: within a site, to a public address and back; never
+//     from one site's bridge to another's private addresses.
 func applyRules(all map[string]*network) error {
 	var keys []string
 	for k := range all {
-		keys = append(keys, k)
+		if k != internetKey {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
+	addrOf := map[string]string{} // node token -> private address
+	bridgeOf := map[string]string{}
+	for _, k := range keys {
+		for token, a := range all[k].Nodes {
+			addrOf[token], bridgeOf[token] = a, all[k].Bridge
+		}
+	}
+	type mapping struct{ public, private, bridge string }
+	var maps []mapping
+	inet := all[internetKey]
+	if inet != nil {
+		for pub, token := range inet.Mapped {
+			if a, ok := addrOf[token]; ok {
+				maps = append(maps, mapping{pub, a, bridgeOf[token]})
+			}
+		}
+	}
+	sort.Slice(maps, func(i, j int) bool { return maps[i].public < maps[j].public })
 	var b strings.Builder
 	// Creating the table first makes the delete safe when it is absent.
 	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\n", NftTable, NftTable)
 	if len(keys) > 0 {
 		fmt.Fprintf(&b, "table ip %s {\n", NftTable)
+		for _, hook := range []string{"prerouting", "output"} {
+			fmt.Fprintf(&b, "  chain %s {\n    type nat hook %s priority -100; policy accept;\n", hook, hook)
+			for _, m := range maps {
+				fmt.Fprintf(&b, "    ip daddr %s dnat to %s\n", m.public, m.private)
+			}
+			b.WriteString("  }\n")
+		}
 		b.WriteString("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n")
 		for _, k := range keys {
 			n := all[k]
+			// A node asking its own site's public address of a neighbour:
+			// the answer must come back the way it went.
+			fmt.Fprintf(&b, "    ip saddr %s oifname %q ct status dnat masquerade\n", n.Subnet, n.Bridge)
+		}
+		for _, m := range maps {
+			fmt.Fprintf(&b, "    ip saddr %s oifname \"kb*\" oifname != %q snat to %s\n", m.private, m.bridge, m.public)
+		}
+		for _, k := range keys {
+			n := all[k]
+			if inet != nil {
+				if nat, ok := inet.Nodes[natHolder(k)]; ok {
+					fmt.Fprintf(&b, "    ip saddr %s oifname \"kb*\" oifname != %q snat to %s\n", n.Subnet, n.Bridge, nat)
+				}
+			}
 			fmt.Fprintf(&b, "    ip saddr %s oifname != %q masquerade\n", n.Subnet, n.Bridge)
 		}
 		b.WriteString("  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
+		b.WriteString("    ct state established,related accept\n    ct status dnat accept\n")
 		for _, k := range keys {
 			n := all[k]
 			fmt.Fprintf(&b, "    iifname %q oifname %q accept\n", n.Bridge, n.Bridge)

@@ -1,7 +1,14 @@
 // Package emulate holds what kumo's cloud API emulators (aws/ec2emu,
 // openstack/osemu) share: serving on loopback, the faults they inject
-// (latency, throttling, 5xx, a rate limit), call counts, and the local
-// nodes that stand for their instances.
+// (latency, throttling, 5xx, a rate limit), call counts, and the nodes
+// that stand for their instances.
+//
+// Instances are container nodes where this host can run them: each
+// emulator is then a site of its own (a bridge and private range, NAT,
+// no route to other sites' private addresses), as a cloud's VPC is, and
+// its public addresses are on the sites' internet. Elsewhere they are
+// local nodes: processes on this host, running as whoever runs the
+// emulator, which is what recipes that change the system must not meet.
 package emulate
 
 import (
@@ -9,13 +16,48 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/local"
 )
+
+// Backing is what stands for an emulator's instances.
+type Backing string
+
+const (
+	// LocalBacking: local nodes, processes on this host running as the
+	// emulator's user. Anyone can have them; they share the host.
+	LocalBacking Backing = "local"
+	// ContainerBacking: container nodes, machines of their own on the
+	// emulator's site (root, systemd-nspawn and the image).
+	ContainerBacking Backing = "container"
+	// AutoBacking is containers where the host can run them, else local.
+	AutoBacking Backing = "auto"
+)
+
+// ChooseBacking resolves want ("", auto, local or container) on this
+// host; why says what decided, for the emulator's first lines.
+func ChooseBacking(want Backing) (b Backing, why string, err error) {
+	switch want {
+	case LocalBacking:
+		return LocalBacking, "as asked (--backing local)", nil
+	case ContainerBacking, AutoBacking, "":
+		cannot := container.New(os.TempDir()).Validate(context.Background(), "", map[string]any{})
+		if cannot == nil {
+			return ContainerBacking, "this host runs container nodes", nil
+		}
+		if want == ContainerBacking {
+			return "", "", cannot
+		}
+		return LocalBacking, cannot.Error(), nil
+	}
+	return "", "", fmt.Errorf("no backing %q (have: auto, container, local)", want)
+}
 
 // Faults are what an emulator does to requests, as real clouds do.
 type Faults struct {
@@ -28,7 +70,11 @@ type Faults struct {
 
 // Base is embedded by the emulators.
 type Base struct {
-	Local *local.Provider // the nodes that stand for instances
+	Backing Backing
+	// Nodes stand for instances: Local or Containers.
+	Nodes      providers.Provider
+	Local      *local.Provider
+	Containers *container.Provider
 	// APIOnly: instances have no nodes behind them (they run at once, on
 	// made-up addresses in 198.18.0.0/15), so the API can be measured
 	// with thousands of them, and fuzzed without starting processes.
@@ -64,13 +110,20 @@ func (b *Base) Storm(kind StormKind, d time.Duration) {
 	b.mu.Unlock()
 }
 
-// NewBase keeps the nodes of emulator name (their run) under dir;
-// serverCommand starts a node server (nil: this executable's node-server
-// command).
-func NewBase(name, dir string, serverCommand []string, f Faults) *Base {
-	lp := local.New(dir)
-	lp.ServerCommand = serverCommand
-	b := &Base{Local: lp, name: name, faults: f, calls: map[string]int64{}}
+// NewBase keeps the nodes of emulator name (their run) under dir, as
+// backing says ("" is local); serverCommand starts a local node server
+// (nil: this executable's node-server command).
+func NewBase(name, dir string, backing Backing, serverCommand []string, f Faults) *Base {
+	b := &Base{Backing: LocalBacking, name: name, faults: f, calls: map[string]int64{}}
+	if backing == ContainerBacking {
+		b.Backing = ContainerBacking
+		b.Containers = container.New(dir)
+		b.Nodes = b.Containers
+	} else {
+		b.Local = local.New(dir)
+		b.Local.ServerCommand = serverCommand
+		b.Nodes = b.Local
+	}
 	if f.RatePerSecond > 0 {
 		b.bucket = providers.NewTokenBucket(f.RatePerSecond, f.Burst)
 	}
@@ -115,21 +168,55 @@ func (b *Base) Calls() map[string]int64 {
 // Throttled counts the requests refused for the rate limit.
 func (b *Base) Throttled() int64 { return atomic.LoadInt64(&b.throttled) }
 
-// Boot makes the node that stands for instance id (name, with the SSH
-// key pub) and returns where it answers.
-func (b *Base) Boot(id, name, pub string) (ip string, port int, err error) {
+// A Machine is what a booted instance's node gives its emulator.
+type Machine struct {
+	IP     string // where its SSH server answers, from kumo's host
+	Port   int
+	Public string // its public address ("" without one)
+}
+
+// BootRequest asks for the node of one instance.
+type BootRequest struct {
+	ID, Name      string
+	AuthorizedKey string
+	User          string // the image's login user (containers make it)
+	Public        bool   // give it a public address (an EC2 instance in a default VPC)
+}
+
+// Boot makes the node that stands for instance req.ID.
+func (b *Base) Boot(req BootRequest) (Machine, error) {
 	if b.APIOnly {
 		n := atomic.AddUint32(&b.fakeIPs, 1)
 		// 198.18.0.0/15: the benchmarking range, never routed anywhere.
-		return fmt.Sprintf("198.%d.%d.%d", 18+(n>>16)&1, (n>>8)&0xff, n&0xff), 22, nil
+		return Machine{IP: fmt.Sprintf("198.%d.%d.%d", 18+(n>>16)&1, (n>>8)&0xff, n&0xff), Port: 22}, nil
 	}
 	b.mu.Lock()
-	b.nodes = append(b.nodes, id)
+	b.nodes = append(b.nodes, req.ID)
 	b.mu.Unlock()
-	node, err := b.Local.Create(context.Background(), providers.NodeRequest{
-		Token: id, Run: b.name, Name: name, AuthorizedKey: pub, Spec: map[string]any{},
+	spec := map[string]any{}
+	if b.Backing == ContainerBacking {
+		spec = map[string]any{"user": req.User, "public": req.Public}
+	}
+	// Every instance is in one unit group: the emulator's site.
+	node, err := b.Nodes.Create(context.Background(), providers.NodeRequest{
+		Token: req.ID, Run: b.name, Group: "site", Unit: "instances", Name: req.Name, AuthorizedKey: req.AuthorizedKey, Spec: spec,
 	})
-	return node.IP, node.Port, err
+	if err != nil {
+		// The instance fails (terminated, ERROR): what its node took, an
+		// address among it, goes back.
+		b.Nodes.Delete(context.Background(), providers.Ref{ID: req.ID, Token: req.ID})
+	}
+	return machine(node), err
+}
+
+// machine reads a node's addresses: a container node with a public
+// address is reached there, and its private one is its own.
+func machine(node providers.Instance) Machine {
+	m := Machine{IP: node.IP, Port: node.Port}
+	if node.PrivateIP != "" && node.IP != node.PrivateIP {
+		m.IP, m.Public = node.PrivateIP, node.IP
+	}
+	return m
 }
 
 // PowerOff stops instance id's node.
@@ -137,17 +224,17 @@ func (b *Base) PowerOff(id string) error {
 	if b.APIOnly {
 		return nil
 	}
-	return b.Local.PowerOff(context.Background(), providers.Ref{ID: id})
+	return b.Nodes.PowerOff(context.Background(), providers.Ref{ID: id, Token: id})
 }
 
 // PowerOn starts instance id's node again and returns where it answers
-// (ip is "" when the address did not change).
-func (b *Base) PowerOn(id string) (ip string, port int, err error) {
+// (IP is "" when the address did not change).
+func (b *Base) PowerOn(id string) (Machine, error) {
 	if b.APIOnly {
-		return "", 22, nil
+		return Machine{Port: 22}, nil
 	}
-	node, err := b.Local.PowerOn(context.Background(), providers.Ref{ID: id})
-	return node.IP, node.Port, err
+	node, err := b.Nodes.PowerOn(context.Background(), providers.Ref{ID: id, Token: id})
+	return machine(node), err
 }
 
 // Remove deletes instance id's node.
@@ -155,7 +242,28 @@ func (b *Base) Remove(id string) error {
 	if b.APIOnly {
 		return nil
 	}
-	return b.Local.Delete(context.Background(), providers.Ref{ID: id})
+	return b.Nodes.Delete(context.Background(), providers.Ref{ID: id, Token: id})
+}
+
+// PublicAddress gives holder (a floating IP) a public address mapped to
+// instance id's node (none for ""); elsewhere than on containers there
+// is no NAT, and the address is the node's own.
+func (b *Base) PublicAddress(holder, id, nodeAddr string) (string, error) {
+	if b.Containers == nil {
+		if nodeAddr == "" {
+			nodeAddr = "127.0.0.1"
+		}
+		return nodeAddr, nil
+	}
+	return b.Containers.PublicAddress(holder, id)
+}
+
+// ReleasePublic gives holder's public address back.
+func (b *Base) ReleasePublic(holder string) error {
+	if b.Containers == nil {
+		return nil
+	}
+	return b.Containers.ReleasePublic(holder)
 }
 
 // Shutdown deletes every node the emulator made.
@@ -163,9 +271,15 @@ func (b *Base) Shutdown() {
 	b.mu.Lock()
 	ids := append([]string(nil), b.nodes...)
 	b.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		b.Local.Delete(context.Background(), providers.Ref{ID: id})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.Nodes.Delete(context.Background(), providers.Ref{ID: id, Token: id})
+		}()
 	}
+	wg.Wait()
 }
 
 // Serve serves h on addr until ctx ends and returns its base URL.

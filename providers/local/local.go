@@ -45,6 +45,11 @@ func New(dir string) *Provider {
 	return &Provider{Dir: dir}
 }
 
+// Caveat: local nodes are not machines of their own.
+func (p *Provider) Caveat() string {
+	return "processes on this host, running as you: the stdlib will not change the system there"
+}
+
 func (p *Provider) Name() string { return "local" }
 
 // Spec is a local spec's fields. Local nodes share the host's CPUs and

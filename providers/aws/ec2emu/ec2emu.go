@@ -50,7 +50,8 @@ import (
 
 // Options configure an emulator.
 type Options struct {
-	Dir         string   // where the backing local nodes live
+	Dir         string          // where the instances' nodes live
+	Backing     emulate.Backing // what stands for instances ("": local nodes)
 	Regions     []string // valid regions (default: a few real ones)
 	LocalServer []string // node server command for the local nodes (tests)
 	APIOnly     bool     // instances without nodes (see emulate.Base)
@@ -82,7 +83,8 @@ type instance struct {
 	Tags                                                                             map[string]string
 	Groups                                                                           []string
 	Port                                                                             int
-	Addr                                                                             string // the backing node's loopback address
+	Addr                                                                             string // the backing node's private address
+	PublicAddr                                                                       string // its public address, on containers
 	Launch                                                                           time.Time
 	err                                                                              string
 }
@@ -98,13 +100,15 @@ type securityGroup struct {
 	Ports                 []int
 }
 
-type image struct{ ID, Name string }
+// An image is an AMI; Login is the user its cloud-init makes.
+type image struct{ ID, Name, Login string }
 
-// Images are the AMIs every emulator offers.
+// Images are the AMIs every emulator offers. On containers each boots
+// the container image (Debian) with its AMI's login user.
 var Images = []image{
-	{"ami-0a1b2c3d4e5f60001", "ubuntu/images/hvm-ssd-gp3/ubuntu-jammy-22.04-amd64-server-20260101"},
-	{"ami-0a1b2c3d4e5f60002", "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101"},
-	{"ami-0a1b2c3d4e5f60003", "debian-12-amd64-20260101"},
+	{"ami-0a1b2c3d4e5f60001", "ubuntu/images/hvm-ssd-gp3/ubuntu-jammy-22.04-amd64-server-20260101", "ubuntu"},
+	{"ami-0a1b2c3d4e5f60002", "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", "ubuntu"},
+	{"ami-0a1b2c3d4e5f60003", "debian-12-amd64-20260101", "admin"},
 }
 
 // New makes an emulator keeping its nodes in opts.Dir.
@@ -118,7 +122,7 @@ func New(opts Options) *Server {
 	if opts.InstanceLimit == 0 {
 		opts.InstanceLimit = 5000
 	}
-	base := emulate.NewBase("ec2emu", opts.Dir, opts.LocalServer, opts.Faults)
+	base := emulate.NewBase("ec2emu", opts.Dir, opts.Backing, opts.LocalServer, opts.Faults)
 	base.APIOnly = opts.APIOnly
 	return &Server{Base: base, opts: opts, instances: map[string]*instance{}, tokens: map[string]*reservation{},
 		keyPairs: map[string]string{}, groups: map[string]*securityGroup{}, images: Images}

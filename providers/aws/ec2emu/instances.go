@@ -9,6 +9,7 @@ import (
 
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/aws/sizes"
+	"github.com/kumo-dev/kumo/providers/emulate"
 )
 
 // Instance states and their codes, per the EC2 API Reference (InstanceState).
@@ -48,17 +49,19 @@ func (inst *instance) xml() instanceXML {
 		KeyName: inst.KeyName, Launch: inst.Launch.UTC().Format("2006-01-02T15:04:05.000Z"), SubnetID: inst.SubnetID,
 		ClientToken: inst.ClientToken, Lifecycle: inst.Lifecycle, Groups: inst.Groups, Reason: inst.err}
 	if inst.State == "running" {
-		// Both addresses are the backing node's own loopback address:
-		// nothing translates between them on one host.
+		// On containers, the node's own addresses. On local nodes both are
+		// the node's loopback address: nothing translates between them.
 		x.PrivateIP, x.PublicIP = inst.Addr, inst.Addr
-		if inst.PrivateIP != "" {
+		if inst.PublicAddr != "" {
+			x.PublicIP = inst.PublicAddr
+		} else if inst.PrivateIP != "" {
 			x.PrivateIP = inst.PrivateIP
 		}
 	}
 	for k, v := range inst.Tags {
 		x.Tags = append(x.Tags, tagXML{k, v})
 	}
-	if inst.Port > 0 && inst.State == "running" {
+	if inst.Port > 0 && inst.Port != 22 && inst.State == "running" {
 		x.Tags = append(x.Tags, tagXML{providers.EmulatorPortKey, strconv.Itoa(inst.Port)})
 	}
 	return x
@@ -141,7 +144,7 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 		s.instances[inst.ID] = inst
 		s.order = append(s.order, inst.ID)
 		res.Instances = append(res.Instances, inst.ID)
-		go s.boot(inst, pub)
+		go s.boot(inst, pub, s.loginOf(imageID))
 	}
 	if token != "" {
 		s.tokens[token] = res
@@ -168,9 +171,20 @@ func copyMap(m map[string]string) map[string]string {
 	return out
 }
 
-// boot makes the instance's local node; the instance runs once it answers.
-func (s *Server) boot(inst *instance, authorizedKey string) {
-	ip, port, err := s.Boot(inst.ID, inst.ID, authorizedKey)
+// loginOf is the login user of an AMI.
+func (s *Server) loginOf(imageID string) string {
+	for _, im := range s.images {
+		if im.ID == imageID {
+			return im.Login
+		}
+	}
+	return "ubuntu"
+}
+
+// boot makes the instance's node, named after its id; the instance runs
+// once it answers.
+func (s *Server) boot(inst *instance, authorizedKey, login string) {
+	m, err := s.Boot(emulate.BootRequest{ID: inst.ID, Name: inst.ID, AuthorizedKey: authorizedKey, User: login, Public: true})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if inst.State == "terminated" || inst.State == "shutting-down" {
@@ -180,7 +194,7 @@ func (s *Server) boot(inst *instance, authorizedKey string) {
 		inst.State, inst.err = "terminated", "Server.InternalError: "+err.Error()
 		return
 	}
-	inst.State, inst.Port, inst.Addr = "running", port, ip
+	inst.State, inst.Port, inst.Addr, inst.PublicAddr = "running", m.Port, m.IP, m.Public
 }
 
 func (s *Server) reservationResponse(name string, res *reservation) any {
@@ -314,13 +328,12 @@ func (s *Server) changeState(q query, op string) (any, *apiError) {
 
 func (s *Server) finishChange(inst *instance, op string) {
 	var err error
-	var port int
-	var addr string
+	var m emulate.Machine
 	switch op {
 	case "stop":
 		err = s.PowerOff(inst.ID)
 	case "start":
-		addr, port, err = s.PowerOn(inst.ID)
+		m, err = s.PowerOn(inst.ID)
 	case "terminate":
 		err = s.Remove(inst.ID)
 	}
@@ -333,7 +346,10 @@ func (s *Server) finishChange(inst *instance, op string) {
 	case "stop":
 		inst.State = "stopped"
 	case "start":
-		inst.State, inst.Port, inst.Addr = "running", port, addr
+		inst.State, inst.Port = "running", m.Port
+		if m.IP != "" {
+			inst.Addr, inst.PublicAddr = m.IP, m.Public
+		}
 	case "terminate":
 		inst.State = "terminated"
 	}

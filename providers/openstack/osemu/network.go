@@ -138,14 +138,20 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 		if req.PortID != "" && s.servers[strings.TrimPrefix(req.PortID, "port-")] == nil {
 			return neutronError(404, "PortNotFound", "Port %s could not be found.", req.PortID)
 		}
-		// On one host nothing translates a floating address to a fixed
-		// one: a floating IP given a server's port takes that server's
-		// own loopback address.
-		addr := "127.0.0.1"
-		if srv := s.servers[strings.TrimPrefix(req.PortID, "port-")]; srv != nil && srv.Addr != "" {
-			addr = srv.Addr
+		// On containers the address is one of the sites' internet,
+		// mapped to the server. On local nodes nothing translates a
+		// floating address to a fixed one: a floating IP given a
+		// server's port takes that server's own loopback address.
+		f := &floatingIP{ID: newUUID(), Network: req.Network, PortID: req.PortID}
+		serverID, nodeAddr := "", ""
+		if srv := s.servers[strings.TrimPrefix(req.PortID, "port-")]; srv != nil {
+			serverID, nodeAddr = srv.ID, srv.Addr
 		}
-		f := &floatingIP{ID: newUUID(), Network: req.Network, PortID: req.PortID, Address: addr}
+		addr, err := s.PublicAddress(f.ID, serverID, nodeAddr)
+		if err != nil {
+			return neutronError(500, "HTTPInternalServerError", "Floating IP: %v", err)
+		}
+		f.Address = addr
 		s.fips[f.ID] = f
 		return ok(201, map[string]any{"floatingip": f.json()})
 
@@ -162,6 +168,9 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 			return neutronError(400, "HTTPBadRequest", "Invalid input for floatingip.")
 		}
 		if req.PortID == nil || *req.PortID == "" {
+			if _, err := s.PublicAddress(f.ID, "", ""); err != nil {
+				return neutronError(500, "HTTPInternalServerError", "Floating IP: %v", err)
+			}
 			f.PortID = ""
 			return ok(200, map[string]any{"floatingip": f.json()})
 		}
@@ -169,12 +178,19 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 		if srv == nil {
 			return neutronError(404, "PortNotFound", "Port %s could not be found.", *req.PortID)
 		}
-		f.PortID = *req.PortID // its address stays: it is the user's handle on it
+		// Its address stays: it is the user's handle on it.
+		if _, err := s.PublicAddress(f.ID, srv.ID, srv.Addr); err != nil {
+			return neutronError(500, "HTTPInternalServerError", "Floating IP: %v", err)
+		}
+		f.PortID = *req.PortID
 		return ok(200, map[string]any{"floatingip": f.json()})
 
 	case len(p) == 2 && p[0] == "floatingips" && r.Method == http.MethodDelete:
 		if s.fips[p[1]] == nil {
 			return neutronError(404, "FloatingIPNotFound", "Floating IP %s could not be found.", p[1])
+		}
+		if err := s.ReleasePublic(p[1]); err != nil {
+			return neutronError(500, "HTTPInternalServerError", "Floating IP: %v", err)
 		}
 		delete(s.fips, p[1])
 		return ok(204, nil)

@@ -59,8 +59,9 @@ const (
 
 // Options configure an emulator.
 type Options struct {
-	Dir         string   // where the backing local nodes live
-	LocalServer []string // node server command for the local nodes (tests)
+	Dir         string          // where the servers' nodes live
+	Backing     emulate.Backing // what stands for servers ("": local nodes)
+	LocalServer []string        // node server command for the local nodes (tests)
 	APIOnly     bool     // servers without nodes (see emulate.Base)
 	// Faults: throttling answers 429 with Retry-After, failures 503.
 	emulate.Faults
@@ -95,7 +96,7 @@ type server struct {
 	Groups                                   []string
 	Network                                  string
 	Port                                     int
-	Addr                                     string // the backing node's loopback address
+	Addr                                     string // the backing node's private address
 	Created                                  time.Time
 	fault                                    string
 }
@@ -116,7 +117,7 @@ type floatingIP struct {
 
 // New makes an emulator keeping its nodes in opts.Dir.
 func New(opts Options) *Server {
-	base := emulate.NewBase("osemu", opts.Dir, opts.LocalServer, opts.Faults)
+	base := emulate.NewBase("osemu", opts.Dir, opts.Backing, opts.LocalServer, opts.Faults)
 	base.APIOnly = opts.APIOnly
 	return &Server{Base: base, opts: opts, token: newID(), keypairs: map[string]string{},
 		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
@@ -471,8 +472,17 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
 }
 
+// loginOf is the user an image's cloud-init makes, as in the images
+// Ubuntu and Debian publish for OpenStack.
+func loginOf(imageID string) string {
+	if strings.HasPrefix(Images[imageID], "debian") {
+		return "debian"
+	}
+	return "ubuntu"
+}
+
 func (s *Server) boot(srv *server, pub string) {
-	ip, port, err := s.Boot(srv.ID, srv.Name, pub)
+	m, err := s.Boot(emulate.BootRequest{ID: srv.ID, Name: srv.Name, AuthorizedKey: pub, User: loginOf(srv.Image)})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if srv.Status == "DELETED" {
@@ -482,7 +492,7 @@ func (s *Server) boot(srv *server, pub string) {
 		srv.Status, srv.fault = "ERROR", err.Error()
 		return
 	}
-	srv.Status, srv.Port, srv.Addr = "ACTIVE", port, ip
+	srv.Status, srv.Port, srv.Addr = "ACTIVE", m.Port, m.IP
 }
 
 // Statuses counts the servers by status (ACTIVE, SHUTOFF, BUILD, ...),
@@ -511,7 +521,7 @@ func (s *Server) serverJSON(srv *server) map[string]any {
 			}
 		}
 		addrs[srv.Network] = list
-		if srv.Status == "ACTIVE" {
+		if srv.Status == "ACTIVE" && srv.Port != 22 {
 			meta[providers.EmulatorPortKey] = strconv.Itoa(srv.Port)
 		}
 	}
@@ -596,21 +606,20 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 	}
 	s.mu.Unlock()
 	go func() {
-		var port int
-		var addr string
+		var m emulate.Machine
 		if stop {
 			s.PowerOff(id)
 		} else {
-			addr, port, _ = s.PowerOn(id)
+			m, _ = s.PowerOn(id)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if stop {
 			srv.Status = "SHUTOFF"
 		} else {
-			srv.Status, srv.Port = "ACTIVE", port
-			if addr != "" {
-				srv.Addr = addr
+			srv.Status, srv.Port = "ACTIVE", m.Port
+			if m.IP != "" {
+				srv.Addr = m.IP
 			}
 		}
 	}()
