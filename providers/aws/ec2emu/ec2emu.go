@@ -52,9 +52,9 @@ import (
 type Options struct {
 	Dir         string          // where the instances' nodes live
 	Backing     emulate.Backing // what stands for instances ("": local nodes)
-	Regions     []string // valid regions (default: a few real ones)
-	LocalServer []string // node server command for the local nodes (tests)
-	APIOnly     bool     // instances without nodes (see emulate.Base)
+	Regions     []string        // valid regions (default: a few real ones)
+	LocalServer []string        // node server command for the local nodes (tests)
+	APIOnly     bool            // instances without nodes (see emulate.Base)
 	// InstanceLimit is the account's limit of instances not terminated
 	// (default 5,000).
 	InstanceLimit int

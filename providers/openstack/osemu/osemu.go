@@ -62,7 +62,7 @@ type Options struct {
 	Dir         string          // where the servers' nodes live
 	Backing     emulate.Backing // what stands for servers ("": local nodes)
 	LocalServer []string        // node server command for the local nodes (tests)
-	APIOnly     bool     // servers without nodes (see emulate.Base)
+	APIOnly     bool            // servers without nodes (see emulate.Base)
 	// Faults: throttling answers 429 with Retry-After, failures 503.
 	emulate.Faults
 }
