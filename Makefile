@@ -90,8 +90,11 @@ install-debs:
 		fi; \
 	fi
 
+# kumo, and beside it the WireGuard agent mesh() installs on nodes: static
+# (no cgo), so that the one file runs on any Linux node.
 build: deps
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kumo
+	CGO_ENABLED=0 $(GO) build -o $(dir $(BIN))kumo-wg ./cmd/kumo-wg
 
 # Run the hello recipe; its state goes beside it (recipes/.kumo). Run it
 # twice: the second run replays every cell without touching the nodes.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/files"
+	"github.com/kumo-dev/kumo/builtins/mesh"
 	"github.com/kumo-dev/kumo/builtins/secret"
 	"github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/builtins/units"
@@ -21,7 +22,7 @@ import (
 // Functions lists every builtin function, by family.
 func Functions() []*builtins.Def {
 	var defs []*builtins.Def
-	for _, family := range [][]*builtins.Def{units.Builtins, ssh.Builtins, files.Builtins, wait.Builtins, secret.Builtins} {
+	for _, family := range [][]*builtins.Def{units.Builtins, ssh.Builtins, files.Builtins, wait.Builtins, secret.Builtins, mesh.Builtins} {
 		defs = append(defs, family...)
 	}
 	return defs

@@ -233,14 +233,21 @@ func TestOpenSSHSudo(t *testing.T) {
 	}
 	f := newFixture(t)
 	ok := f.server(sshdtest.Config{User: "kumotest"}, true)
-	out, err := f.run(endpoint(ok, f.key), sudoWrap("id -u"))
+	out, err := f.run(endpoint(ok, f.key), SudoWrap("id -u"))
 	if err != nil || out.Stdout != "0\n" {
 		t.Errorf("passwordless sudo: %+v, %v", out, err)
+	}
+	// Variables reach the command through sudo, which resets the rest:
+	// the stdlib passes everything this way on clouds' login users.
+	out, err = f.pool.Exec(context.Background(), endpoint(ok, f.key), Command{
+		Cmd: SudoWrap(`echo "$(id -u) $KUMO_A|$KUMO_B"`, "KUMO_A", "KUMO_B"), Env: map[string]string{"KUMO_A": "one", "KUMO_B": "two words\n"}})
+	if err != nil || out.Stdout != "0 one|two words\n\n" {
+		t.Errorf("variables through sudo: %+v, %v", out, err)
 	}
 	// Where sudo wants a password it fails at once instead of waiting.
 	pw := f.server(sshdtest.Config{User: "kumotest2"}, true)
 	start := time.Now()
-	out, err = f.run(endpoint(pw, f.key), sudoWrap("id -u"))
+	out, err = f.run(endpoint(pw, f.key), SudoWrap("id -u"))
 	if err != nil || out.ExitCode == 0 || !strings.Contains(out.Stderr, "a password is required") || time.Since(start) > 10*time.Second {
 		t.Errorf("sudo needing a password: %+v, %v", out, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -59,9 +60,9 @@ func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return builtins.Effect{Kind: builtins.EffectCommand, Target: t, What: "run on " + t + ": " + builtins.FirstLine(cmd)}, nil, nil
 }
 
-// refuseHost fails for the first target that is kumo's own host: what
+// RefuseOnHost fails for the first target that is kumo's own host: what
 // would change its system must not run there.
-func refuseHost(eps []builtins.Endpoint, what string) error {
+func RefuseOnHost(eps []builtins.Endpoint, what string) error {
 	for _, ep := range eps {
 		if ep.OnHost() {
 			return &lang.InputError{Err: fmt.Errorf("%s: %s runs its commands on this host, as you (a local node, an emulated instance without containers, or a loopback address), and %s would change this host's system, so kumo does not run it. "+
@@ -98,7 +99,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, builtins.TargetError(b, err)
 	}
 	if what, ok := refuseOnHost.(starlark.String); ok {
-		if err := refuseHost(eps, string(what)); err != nil {
+		if err := RefuseOnHost(eps, string(what)); err != nil {
 			return nil, err
 		}
 	} else if refuseOnHost != starlark.None {
@@ -127,7 +128,11 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		input = s
 	}
 	if sudo {
-		cmd = sudoWrap(cmd)
+		names := make([]string, 0, len(vars))
+		for k := range vars {
+			names = append(names, k)
+		}
+		cmd = SudoWrap(cmd, names...)
 	}
 
 	ctx := lang.Context(thread)
@@ -208,12 +213,19 @@ func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[stri
 	return vars, nil
 }
 
-// sudoWrap runs cmd as root: directly when already root, else through
+// SudoWrap runs cmd as root: directly when already root, else through
 // non-interactive sudo, which fails at once instead of waiting for a
-// password nobody can type.
-func sudoWrap(cmd string) string {
+// password nobody can type. sudo resets the environment, so the
+// variables the call was given (names) are asked to be kept.
+func SudoWrap(cmd string, names ...string) string {
 	q := Quote(cmd)
-	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n -- /bin/sh -c ` + q + `; fi`
+	keep := ""
+	if len(names) > 0 {
+		sorted := append([]string(nil), names...)
+		sort.Strings(sorted)
+		keep = " --preserve-env=" + strings.Join(sorted, ",")
+	}
+	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n` + keep + ` -- /bin/sh -c ` + q + `; fi`
 }
 
 // Quote makes s one word for a POSIX shell, whatever it holds.

@@ -18,7 +18,7 @@ func TestShellQuote(t *testing.T) {
 
 func TestSudoWrapRunsTheCommandAsRoot(t *testing.T) {
 	cmd := `echo "it's $((1+1))" 'a  b'; id -u`
-	out, err := exec.Command("/bin/sh", "-c", sudoWrap(cmd)).CombinedOutput()
+	out, err := exec.Command("/bin/sh", "-c", SudoWrap(cmd)).CombinedOutput()
 	if os.Getuid() != 0 {
 		// Not root: the wrapper goes through sudo -n, which either runs it
 		// as root or fails at once instead of prompting.

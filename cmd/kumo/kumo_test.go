@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	// Scripts get a HOME of their own; container images stay in the
 	// machine's cache (built once, by make test-deps).
 	images := container.DefaultImagesDir()
+	agent := wgAgent(t)
 	return testscript.Params{
 		Dir: dir,
 		Setup: func(env *testscript.Env) error {
@@ -60,6 +62,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 			env.Setenv("KUMO_FLAVORS", "")
 			env.Setenv("KUMO_IMAGES", images)
+			env.Setenv("KUMO_WG_AGENT", agent)
 			home := filepath.Join(env.WorkDir, "home")
 			if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
 				return err
@@ -106,6 +109,31 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"nosecret":   cmdNoSecret,
 		},
 	}
+}
+
+var wgAgentOnce = sync.OnceValues(func() (string, error) {
+	// One place, rebuilt by each test binary: nothing piles up.
+	dir := filepath.Join(os.TempDir(), "kumo-wg-test")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kumo-wg")
+	cmd := exec.Command("go", "build", "-o", path, "../kumo-wg")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building kumo-wg: %v: %s", err, out)
+	}
+	return path, nil
+})
+
+// wgAgent is the WireGuard agent mesh() installs on nodes, built static
+// once per test binary (the test binary is kumo, not beside it).
+func wgAgent(t *testing.T) string {
+	path, err := wgAgentOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func freePort(t testscript.T) int {

@@ -511,6 +511,11 @@ func (p *Provider) start(ctx context.Context, dir string, m meta) error {
 	if _, err := os.Stat("/dev/fuse"); err == nil {
 		args = append(args, "--bind=/dev/fuse")
 	}
+	// TUN lets nodes run a userspace WireGuard (kumo-wg): the kernel
+	// they share may have no WireGuard module.
+	if _, err := os.Stat("/dev/net/tun"); err == nil {
+		args = append(args, "--bind=/dev/net/tun")
+	}
 	// The shell puts itself in the node's cgroups and becomes nspawn.
 	script := `for f in "$@"; do case "$f" in --) break;; esac; echo $$ > "$f" || exit 1; done; while [ "$1" != -- ]; do shift; done; shift; exec "$@"`
 	shArgs := append([]string{"-c", script, "sh"}, procs...)

@@ -1,0 +1,572 @@
+// Package mesh holds the builtin that joins nodes of any provider into
+// one private network: a WireGuard mesh kumo builds from what the recipe
+// already knows, with no coordination server to keep running.
+//
+// Each node runs kumo-wg (cmd/kumo-wg: userspace WireGuard on a TUN
+// device, which needs no kernel module) as a systemd service. Its key is
+// made on the node and never leaves it; kumo collects the public keys,
+// gives each node an address from the mesh's range, and tells every node
+// its peers:
+//   - nodes of one site (one provider, location and private /24) talk
+//     directly on their private addresses;
+//   - hubs, the nodes with a public address, are reached there from every
+//     other site; nodes behind NAT keep their mapping to the hubs alive;
+//   - two nodes behind NAT on different sites talk through the first hub,
+//     which forwards between them.
+//
+// Calling mesh() again with other nodes (the cell runs again when its
+// unit group changed) changes only the peers that differ, so tunnels
+// between the others stay up; a node no longer listed is removed from
+// every peer.
+package mesh
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/files"
+	"github.com/kumo-dev/kumo/builtins/ssh"
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// DefaultRange is where mesh addresses come from by default: the top of
+// the benchmarking range, which container sites do not take.
+var DefaultRange = netip.MustParsePrefix("198.19.192.0/18")
+
+// DefaultPort is WireGuard's usual port.
+const DefaultPort = 51820
+
+// Builtins of this family.
+var Builtins = []*builtins.Def{{
+	Name: "mesh",
+	Doc: `mesh(name, nodes, range="198.19.192.0/18", port=51820)
+Joins nodes (a list, of any providers and sites) into one private network,
+a WireGuard mesh named name (up to 12 letters, digits and -; the interface
+on every node is wg-NAME). Returns a struct with .name, .interface,
+.range, .addresses (node name -> mesh address), .hubs and .relay.
+
+Each node's key is made on the node and never leaves it. Nodes of one site
+talk directly; nodes with a public address (EC2 public, OpenStack floating,
+container public=True) are hubs that every site reaches; two nodes behind
+NAT on different sites talk through the first hub (.relay). Before it
+returns, every node has reached every other over the mesh, or the call
+fails naming the pairs that could not. Calling it again with other nodes
+changes only the peers that differ: tunnels between the others stay up,
+and a node left out is removed from every peer. Addresses stay with their
+nodes.`,
+	Fn:      meshFn,
+	Journal: true,
+	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
+		return builtins.Effect{Kind: builtins.EffectCommand, What: builtins.DescribeCall("mesh", nil, args, kwargs)}, nil, nil
+	},
+}}
+
+// member is one node of the mesh, as kumo sees it.
+type member struct {
+	ep                 builtins.Endpoint
+	name               string
+	site               string // provider | location | private /24
+	public, private    string // addresses in the underlay
+	hub                bool
+	address            netip.Addr // in the mesh
+	key                string     // public key, base64
+	agentOK, hadConfig bool
+	oldAddress         string
+}
+
+func meshFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name, rng string
+	var nodes starlark.Value
+	port := DefaultPort
+	rng = DefaultRange.String()
+	if err := builtins.Unpack(b, args, kwargs, "name", &name, "nodes", &nodes, "range?", &rng, "port?", &port); err != nil {
+		return nil, err
+	}
+	if !validName(name) {
+		return nil, builtins.Inputf(b, "name %q: want 1 to 12 letters, digits and - (the interface is wg-NAME)", name)
+	}
+	prefix, err := netip.ParsePrefix(rng)
+	if err != nil || !prefix.Addr().Is4() || prefix.Bits() > 30 {
+		return nil, builtins.Inputf(b, "range %q: want an IPv4 prefix of at least 4 addresses, such as %s", rng, DefaultRange)
+	}
+	prefix = prefix.Masked()
+	if port < 1 || port > 65535 {
+		return nil, builtins.Inputf(b, "port %d is out of range", port)
+	}
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	eps, _, err := env.Targets(nodes)
+	if err != nil {
+		return nil, builtins.TargetError(b, err)
+	}
+	if err := ssh.RefuseOnHost(eps, "mesh"); err != nil {
+		return nil, err
+	}
+	agent, err := AgentPath()
+	if err != nil {
+		return nil, builtins.Wrap(b, err)
+	}
+	m := &mesh{env: env, ctx: lang.Context(thread), name: name, iface: "wg-" + name, prefix: prefix, port: port, agent: agent}
+	if err := m.members(eps); err != nil {
+		return nil, builtins.Wrap(b, err)
+	}
+	if err := m.build(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", b.Name(), name, err)
+	}
+	return m.value(), nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 12 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// AgentPath is the kumo-wg binary to install: $KUMO_WG_AGENT, else the
+// one beside kumo's executable (make build puts it there).
+func AgentPath() (string, error) {
+	if p := os.Getenv("KUMO_WG_AGENT"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("the WireGuard agent $KUMO_WG_AGENT: %w", err)
+		}
+		return p, nil
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		p := filepath.Join(filepath.Dir(exe), "kumo-wg")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("the WireGuard agent kumo-wg is not beside kumo: build it with make build (or CGO_ENABLED=0 go build -o bin/kumo-wg ./cmd/kumo-wg) or name it in $KUMO_WG_AGENT")
+}
+
+type mesh struct {
+	env         *builtins.Env
+	ctx         context.Context
+	name, iface string
+	prefix      netip.Prefix
+	port        int
+	agent       string
+	nodes       []*member
+	relay       *member
+}
+
+// members reads what the state knows of each node: its site and
+// addresses.
+func (m *mesh) members(eps []builtins.Endpoint) error {
+	seen := map[int64]bool{}
+	for _, ep := range eps {
+		if ep.NodeID == 0 {
+			return &lang.InputError{Err: fmt.Errorf("%s is not a node of this run: a mesh joins nodes kumo made or holds", ep.Label)}
+		}
+		if seen[ep.NodeID] {
+			continue
+		}
+		seen[ep.NodeID] = true
+		r, err := m.env.Store.Resource(state.Query{ID: ep.NodeID})
+		if err != nil {
+			return err
+		}
+		u, err := m.env.Store.Resource(state.Query{Run: r.Run, Kind: state.KindUnit, Group: r.Group, Name: r.Unit})
+		if err != nil {
+			return fmt.Errorf("node %s: its unit: %w", r.Name, err)
+		}
+		loc, _ := json.Marshal(u.Data.Location)
+		private := r.Data.PrivateIP
+		if private == "" {
+			private = r.Data.IP
+		}
+		site := r.Provider + "|" + string(loc)
+		if a, err := netip.ParseAddr(private); err == nil && a.Is4() {
+			site += "|" + netip.PrefixFrom(a, 24).Masked().String()
+		}
+		mb := &member{ep: ep, name: r.Name, site: site, private: private, public: r.Data.IP,
+			hub: r.Data.IP != "" && r.Data.IP != private}
+		m.nodes = append(m.nodes, mb)
+	}
+	sort.Slice(m.nodes, func(i, j int) bool { return m.nodes[i].name < m.nodes[j].name })
+	for _, n := range m.nodes {
+		if n.hub {
+			m.relay = n
+			break
+		}
+	}
+	return nil
+}
+
+// build brings the mesh to what the members say, in four steps on all
+// nodes at once: look, install and start, sync peers, check.
+func (m *mesh) build() error {
+	sum, err := fileSHA256(m.agent)
+	if err != nil {
+		return err
+	}
+	m.env.Status(fmt.Sprintf("mesh %s: reading %d nodes", m.name, len(m.nodes)))
+	defer m.env.Status("")
+	if err := m.each(func(n *member) error { return m.look(n, sum) }); err != nil {
+		return err
+	}
+	if err := m.allocate(); err != nil {
+		return err
+	}
+	m.env.Status(fmt.Sprintf("mesh %s: starting the agent on %d nodes", m.name, len(m.nodes)))
+	if err := m.each(m.start); err != nil {
+		return err
+	}
+	m.env.Status(fmt.Sprintf("mesh %s: telling %d nodes their peers", m.name, len(m.nodes)))
+	if err := m.each(func(n *member) error { return m.sync(n) }); err != nil {
+		return err
+	}
+	m.env.Status(fmt.Sprintf("mesh %s: checking every pair", m.name))
+	return m.check()
+}
+
+// each runs f on every member at once and joins their errors.
+func (m *mesh) each(f func(n *member) error) error {
+	errs := make([]error, len(m.nodes))
+	var wg sync.WaitGroup
+	for i, n := range m.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(n); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", n.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (m *mesh) run(n *member, script string, vars map[string]string, stdin string) (string, error) {
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	out, err := ssh.PoolOf(m.env).Exec(m.ctx, n.ep, ssh.Command{
+		Cmd: ssh.SudoWrap(script, names...), Env: vars, Stdin: strings.NewReader(stdin), Timeout: 2 * time.Minute,
+		OnLine: func(stream, line string) {
+			if stream == "stderr" {
+				m.env.Line(n.ep.Label, stream, line)
+			}
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	if out.ExitCode != 0 {
+		return out.Stdout, fmt.Errorf("exit code %d: %s", out.ExitCode, strings.TrimSpace(lastLines(out.Stderr, 5)))
+	}
+	return out.Stdout, nil
+}
+
+// look reads whether the node has this agent and the address it had.
+func (m *mesh) look(n *member, sum string) error {
+	out, err := m.run(n, `
+have=$(sha256sum /usr/local/bin/kumo-wg 2>/dev/null | cut -d' ' -f1)
+[ "$have" = "$KUMO_WG_SHA" ] && echo agent=ok
+[ -r "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr" ] && echo "addr=$(cat "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr")"
+true`, map[string]string{"KUMO_WG_SHA": sum, "KUMO_WG_IFACE": m.iface}, "")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		switch k, v, _ := strings.Cut(line, "="); k {
+		case "agent":
+			n.agentOK = true
+		case "addr":
+			n.oldAddress = strings.TrimSpace(v)
+		}
+	}
+	if !n.agentOK {
+		// To the login user's home first: it may not write /usr/local/bin.
+		open := func() (io.ReadCloser, error) { return os.Open(m.agent) }
+		if err := files.Upload(m.ctx, m.env, n.ep, ".kumo-wg.upload", open, 0o755); err != nil {
+			return fmt.Errorf("installing the WireGuard agent: %w", err)
+		}
+	}
+	return nil
+}
+
+// allocate keeps each node's address when it is in the range and not
+// taken, and gives the others the lowest free ones.
+func (m *mesh) allocate() error {
+	used := map[netip.Addr]bool{m.prefix.Addr(): true}
+	last := m.prefix.Addr()
+	for a := m.prefix.Addr(); m.prefix.Contains(a); a = a.Next() {
+		last = a
+	}
+	used[last] = true // the broadcast address
+	for _, n := range m.nodes {
+		if a, err := netip.ParseAddr(n.oldAddress); err == nil && m.prefix.Contains(a) && !used[a] {
+			n.address, used[a] = a, true
+		}
+	}
+	next := m.prefix.Addr()
+	for _, n := range m.nodes {
+		if n.address.IsValid() {
+			continue
+		}
+		for used[next] && m.prefix.Contains(next) {
+			next = next.Next()
+		}
+		if !m.prefix.Contains(next) {
+			return fmt.Errorf("range %s is full: give mesh() a larger range=", m.prefix)
+		}
+		n.address, used[next] = next, true
+	}
+	return nil
+}
+
+// start installs the agent where it is new, and (re)starts its service
+// when its settings changed; it prints the node's public key.
+func (m *mesh) start(n *member) error {
+	args := fmt.Sprintf("up %s --address %s --port %d", m.iface, netip.PrefixFrom(n.address, m.prefix.Bits()), m.port)
+	if n.hub {
+		args += " --forward"
+	}
+	out, err := m.run(n, `set -e
+home=$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)
+if [ -f "$home/.kumo-wg.upload" ]; then
+    install -m 755 "$home/.kumo-wg.upload" /usr/local/bin/kumo-wg
+    rm -f "$home/.kumo-wg.upload"
+    changed=1
+fi
+unit=/etc/systemd/system/kumo-wg-$KUMO_WG_IFACE.service
+text="[Unit]
+Description=kumo mesh $KUMO_WG_IFACE (WireGuard)
+After=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/kumo-wg $KUMO_WG_ARGS
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target"
+if [ "$(cat "$unit" 2>/dev/null)" != "$text" ]; then
+    printf '%s\n' "$text" > "$unit"
+    systemctl daemon-reload
+    changed=1
+fi
+mkdir -p /var/lib/kumo/mesh
+echo "$KUMO_WG_ADDR" > "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr"
+systemctl enable -q "kumo-wg-$KUMO_WG_IFACE"
+if [ -n "${changed:-}" ] || ! systemctl is-active -q "kumo-wg-$KUMO_WG_IFACE"; then
+    systemctl restart "kumo-wg-$KUMO_WG_IFACE"
+fi
+i=0
+until [ -S "/var/run/wireguard/$KUMO_WG_IFACE.sock" ] && ip link show "$KUMO_WG_IFACE" >/dev/null 2>&1; do
+    i=$((i+1))
+    if [ $i -gt 100 ]; then journalctl -u "kumo-wg-$KUMO_WG_IFACE" -n 10 --no-pager >&2; exit 1; fi
+    sleep 0.1
+done
+/usr/local/bin/kumo-wg pubkey "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface, "KUMO_WG_ARGS": args, "KUMO_WG_ADDR": n.address.String()}, "")
+	if err != nil {
+		return fmt.Errorf("starting the WireGuard agent: %w", err)
+	}
+	n.key = strings.TrimSpace(out)
+	if len(n.key) != 44 {
+		return fmt.Errorf("the agent gave %q for a public key", n.key)
+	}
+	return nil
+}
+
+// peers is what n is told: one line per peer it talks to directly.
+func (m *mesh) peers(n *member) string {
+	type entry struct {
+		endpoint  string
+		keepalive int
+		allowed   []string
+	}
+	direct := map[*member]*entry{}
+	var relayed []*member
+	for _, o := range m.nodes {
+		if o == n {
+			continue
+		}
+		e := &entry{endpoint: "-", allowed: []string{o.address.String() + "/32"}}
+		switch {
+		case o.site == n.site:
+			e.endpoint = fmt.Sprintf("%s:%d", o.private, m.port)
+		case o.hub:
+			e.endpoint = fmt.Sprintf("%s:%d", o.public, m.port)
+			if !n.hub {
+				e.keepalive = 25 // n is behind NAT: keep its mapping open
+			}
+		case n.hub:
+			// o is behind NAT: it calls in.
+		default:
+			// Both behind NAT on different sites: through the relay (a hub,
+			// which every node talks to directly), if there is one.
+			if m.relay != nil {
+				relayed = append(relayed, o)
+			}
+			continue
+		}
+		direct[o] = e
+	}
+	if r := direct[m.relay]; r != nil {
+		for _, o := range relayed {
+			r.allowed = append(r.allowed, o.address.String()+"/32")
+		}
+	}
+	var b strings.Builder
+	for _, o := range m.nodes {
+		if e := direct[o]; e != nil {
+			fmt.Fprintf(&b, "peer %s endpoint=%s keepalive=%d allowed=%s\n", o.key, e.endpoint, e.keepalive, strings.Join(e.allowed, ","))
+		}
+	}
+	return b.String()
+}
+
+func (m *mesh) sync(n *member) error {
+	_, err := m.run(n, `/usr/local/bin/kumo-wg sync "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface}, m.peers(n))
+	if err != nil {
+		return fmt.Errorf("telling it its peers: %w", err)
+	}
+	return nil
+}
+
+// check has every node reach every other's SSH port over the mesh, and
+// names the pairs that could not, with their sites.
+func (m *mesh) check() error {
+	var addrs []string
+	for _, n := range m.nodes {
+		addrs = append(addrs, n.address.String())
+	}
+	failed := make([][]string, len(m.nodes))
+	err := m.each(func(n *member) error {
+		out, err := m.run(n, `for a in $KUMO_WG_PEERS; do
+    [ "$a" = "$KUMO_WG_SELF" ] && continue
+    # A first handshake, relayed ones most, takes a few seconds.
+    ( end=$(( $(date +%s) + 15 ))
+      until timeout 2 bash -c ": </dev/tcp/$a/22" 2>/dev/null; do
+          [ "$(date +%s)" -lt $end ] || { echo "unreachable=$a"; break; }
+          sleep 0.5
+      done ) &
+done
+wait`, map[string]string{"KUMO_WG_PEERS": strings.Join(addrs, " "), "KUMO_WG_SELF": n.address.String()}, "")
+		for _, line := range strings.Split(out, "\n") {
+			if a, ok := strings.CutPrefix(line, "unreachable="); ok {
+				failed[indexOf(m.nodes, n)] = append(failed[indexOf(m.nodes, n)], a)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var msgs []string
+	for i, n := range m.nodes {
+		for _, a := range failed[i] {
+			o := m.byAddress(a)
+			why := ""
+			if o != nil && !o.hub && !n.hub && o.site != n.site && m.relay == nil {
+				why = " (both are behind NAT and no node has a public address to relay through: give one node public=True, a floating IP or an EC2 public address)"
+			}
+			msgs = append(msgs, fmt.Sprintf("%s (site %s) cannot reach %s (site %s, %s)%s", n.name, siteName(n.site), o.name, siteName(o.site), a, why))
+		}
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("not every pair reaches the other over the mesh:\n  %s\nFix the network (a site cut off, a firewall on UDP %d) and run the cell again: it repairs what it finds", strings.Join(msgs, "\n  "), m.port)
+	}
+	return nil
+}
+
+func indexOf(list []*member, n *member) int {
+	for i, x := range list {
+		if x == n {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *mesh) byAddress(a string) *member {
+	for _, n := range m.nodes {
+		if n.address.String() == a {
+			return n
+		}
+	}
+	return &member{name: a, site: "?"}
+}
+
+// siteName shortens a site key for messages: provider and private /24.
+func siteName(site string) string {
+	parts := strings.Split(site, "|")
+	if len(parts) == 3 {
+		return parts[0] + " " + parts[2]
+	}
+	return parts[0]
+}
+
+// value is what mesh() returns.
+func (m *mesh) value() starlark.Value {
+	addrs := starlark.NewDict(len(m.nodes))
+	var hubs []starlark.Value
+	for _, n := range m.nodes {
+		addrs.SetKey(starlark.String(n.name), starlark.String(n.address.String()))
+		if n.hub {
+			hubs = append(hubs, starlark.String(n.name))
+		}
+	}
+	var relay starlark.Value = starlark.None
+	if m.relay != nil {
+		relay = starlark.String(m.relay.name)
+	}
+	return starlarkstruct.FromStringDict(starlark.String("mesh"), starlark.StringDict{
+		"name":      starlark.String(m.name),
+		"interface": starlark.String(m.iface),
+		"range":     starlark.String(m.prefix.String()),
+		"addresses": addrs,
+		"hubs":      starlark.NewList(hubs),
+		"relay":     relay,
+	})
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
