@@ -440,9 +440,9 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 func (e *Engine) record(n *state.Resource, inst providers.Instance) error {
 	n.Status = state.Ready
 	n.State = inst.State
-	origin := n.Data.Origin
+	origin, mesh, meshIP := n.Data.Origin, n.Data.Mesh, n.Data.MeshIP
 	n.Data = state.Data{ProviderID: inst.ID, IP: inst.IP, PrivateIP: inst.PrivateIP, Port: inst.Port, User: inst.User,
-		KeyFile: inst.KeyFile, Existing: inst.Existing, Origin: origin}
+		KeyFile: inst.KeyFile, Existing: inst.Existing, Origin: origin, Mesh: mesh, MeshIP: meshIP}
 	if j := inst.Jump; j != nil {
 		n.Data.Jump = &state.Hop{Name: j.Name, Host: j.Host, Port: j.Port, User: j.User, KeyFile: j.KeyFile}
 	}

@@ -132,7 +132,48 @@ func meshFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := m.build(); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", b.Name(), name, err)
 	}
+	if err := m.record(); err != nil {
+		return nil, builtins.Wrap(b, err)
+	}
 	return m.value(), nil
+}
+
+// record writes each member's mesh address into its node's record, so
+// that nodes() returns it as the node's private_ip from now on, and
+// takes it off the nodes of the run that left the mesh.
+func (m *mesh) record() error {
+	in := map[int64]netip.Addr{}
+	run := ""
+	for _, n := range m.nodes {
+		in[n.ep.NodeID] = n.address
+	}
+	for _, n := range m.nodes {
+		r, err := m.env.Store.Resource(state.Query{ID: n.ep.NodeID})
+		if err != nil {
+			return err
+		}
+		run = r.Run
+		if r.Data.Mesh == m.name && r.Data.MeshIP == n.address.String() {
+			continue
+		}
+		r.Data.Mesh, r.Data.MeshIP = m.name, n.address.String()
+		if err := m.env.Store.UpdateResource(&r); err != nil {
+			return err
+		}
+	}
+	others, err := m.env.Store.Resources(state.Query{Run: run, Kind: state.KindNode})
+	if err != nil {
+		return err
+	}
+	for _, r := range others {
+		if _, ok := in[r.ID]; !ok && r.Data.Mesh == m.name {
+			r.Data.Mesh, r.Data.MeshIP = "", ""
+			if err := m.env.Store.UpdateResource(&r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func validName(s string) bool {

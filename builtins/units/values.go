@@ -49,16 +49,23 @@ type Node struct {
 	Run, Group, Unit, Name         string
 	State, IP, PrivateIP, Provider string
 	ProviderID                     string
+	// SiteIP is the provider's private address; PrivateIP is the mesh
+	// address once the node joined a mesh, else the same.
+	SiteIP string `json:",omitempty"`
 	Port                           int
 	Token                          string `json:",omitempty"`
 }
 
 func nodeValue(r state.Resource) *Node {
-	return &Node{
+	n := &Node{
 		ID: r.ID, Run: r.Run, Group: r.Group, Unit: r.Unit, Name: r.Name, State: r.State,
-		IP: r.Data.IP, PrivateIP: r.Data.PrivateIP, Provider: r.Provider, ProviderID: r.Data.ProviderID, Port: r.Data.Port,
+		IP: r.Data.IP, PrivateIP: r.Data.PrivateIP, SiteIP: r.Data.PrivateIP, Provider: r.Provider, ProviderID: r.Data.ProviderID, Port: r.Data.Port,
 		Token: r.Token,
 	}
+	if r.Data.MeshIP != "" {
+		n.PrivateIP = r.Data.MeshIP // what node-to-node traffic uses, across sites
+	}
+	return n
 }
 
 var (
@@ -128,7 +135,7 @@ func (n *Node) HostID() int64         { return n.ID }
 func (n *Node) HostToken() string     { return n.Token }
 func (n *Node) NodeName() string      { return n.Name }
 func (n *Node) AttrNames() []string {
-	return []string{"address", "group", "id", "ip", "name", "port", "private_ip", "provider", "state", "unit"}
+	return []string{"address", "group", "id", "ip", "name", "port", "private_ip", "provider", "site_ip", "state", "unit"}
 }
 func (n *Node) JournalKind() string { return "node" }
 func (n *Node) JournalData() any    { return n }
@@ -149,6 +156,11 @@ func (n *Node) Attr(name string) (starlark.Value, error) {
 		return starlark.String(n.IP), nil
 	case "private_ip":
 		return starlark.String(n.PrivateIP), nil
+	case "site_ip":
+		if n.SiteIP == "" { // a value journaled by an older kumo
+			return starlark.String(n.PrivateIP), nil
+		}
+		return starlark.String(n.SiteIP), nil
 	case "port":
 		return starlark.MakeInt(n.Port), nil
 	case "address":
@@ -203,7 +215,9 @@ ssh_run, put_file, get_file and wait_port.
   .group       its group's name
   .state       RUNNING, STARTING, POWER_OFF, ERROR or GONE
   .ip          where kumo's host reaches it (its own 127.x address for local nodes)
-  .private_ip  its address inside its network
+  .private_ip  where other nodes reach it: its mesh address once it joined
+               a mesh (mesh()), else its site_ip
+  .site_ip     its address on its own site's network (the provider's private one)
   .port        its SSH port
   .address     ip:port
   .provider    local, onprem, aws, openstack

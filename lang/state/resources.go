@@ -61,6 +61,11 @@ type Data struct {
 	Existing bool `json:"existing,omitempty"`
 	Jump     *Hop `json:"jump,omitempty"` // a login node to reach it through
 
+	// MeshIP is a node's address on the mesh it joined (Mesh, its name):
+	// what other nodes reach it at, whatever site they are on.
+	Mesh   string `json:"mesh,omitempty"`
+	MeshIP string `json:"mesh_ip,omitempty"`
+
 	// Origin is the call that made the resource: "CELL/Builtin#N", the
 	// Nth call of that builtin in the cell record CELL (see
 	// lang/runner). When the cell runs again, the same call finds what
