@@ -52,8 +52,8 @@ type Node struct {
 	// SiteIP is the provider's private address; PrivateIP is the mesh
 	// address once the node joined a mesh, else the same.
 	SiteIP string `json:",omitempty"`
-	Port                           int
-	Token                          string `json:",omitempty"`
+	Port   int
+	Token  string `json:",omitempty"`
 }
 
 func nodeValue(r state.Resource) *Node {
