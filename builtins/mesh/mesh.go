@@ -204,7 +204,7 @@ func AgentPath() (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("the WireGuard agent kumo-wg is not beside kumo: build it with make build (or CGO_ENABLED=0 go build -o bin/kumo-wg ./cmd/kumo-wg) or name it in $KUMO_WG_AGENT")
+	return "", errors.New("the WireGuard agent kumo-wg is not beside kumo: build it with make build (or CGO_ENABLED=0 go build -ldflags=\"-s -w\" -o bin/kumo-wg ./cmd/kumo-wg) or name it in $KUMO_WG_AGENT")
 }
 
 type mesh struct {
@@ -281,8 +281,18 @@ func (m *mesh) build() error {
 		return err
 	}
 	m.env.Status(fmt.Sprintf("mesh %s: telling %d nodes their peers", m.name, len(m.nodes)))
-	if err := m.each(func(n *member) error { return m.sync(n) }); err != nil {
-		return err
+	// Hubs first: nodes behind NAT call them as soon as they know them,
+	// and a hub that does not know a caller yet drops its handshake,
+	// which WireGuard tries again only 5 s later.
+	for _, hubs := range []bool{true, false} {
+		if err := m.each(func(n *member) error {
+			if n.hub != hubs {
+				return nil
+			}
+			return m.sync(n)
+		}); err != nil {
+			return err
+		}
 	}
 	m.env.Status(fmt.Sprintf("mesh %s: checking every pair", m.name))
 	return m.check()
@@ -505,11 +515,12 @@ func (m *mesh) check() error {
 	err := m.each(func(n *member) error {
 		out, err := m.run(n, `for a in $KUMO_WG_PEERS; do
     [ "$a" = "$KUMO_WG_SELF" ] && continue
-    # A first handshake, relayed ones most, takes a few seconds.
+    # A first handshake, relayed ones most, can lose the first SYN: a new
+    # try soon beats TCP's retransmission a second later.
     ( end=$(( $(date +%s) + 15 ))
-      until timeout 2 bash -c ": </dev/tcp/$a/22" 2>/dev/null; do
+      until timeout 1 bash -c ": </dev/tcp/$a/22" 2>/dev/null; do
           [ "$(date +%s)" -lt $end ] || { echo "unreachable=$a"; break; }
-          sleep 0.5
+          sleep 0.2
       done ) &
 done
 wait`, map[string]string{"KUMO_WG_PEERS": strings.Join(addrs, " "), "KUMO_WG_SELF": n.address.String()}, "")

@@ -42,8 +42,11 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// KeyDir keeps the nodes' private keys.
+// KeyDir keeps the nodes' private keys and the last peers.
 const KeyDir = "/var/lib/kumo/mesh"
+
+// keyDir is KeyDir but in tests.
+var keyDir = KeyDir
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
@@ -85,7 +88,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err := syncPeers(iface, want); err != nil {
 			return err
 		}
-		return writeFileAtomic(filepath.Join(KeyDir, iface+".peers"), text, 0o600)
+		return writeFileAtomic(filepath.Join(keyDir, iface+".peers"), text, 0o600)
 	case "show":
 		out, err := uapi(iface, "get=1\n\n")
 		if err != nil {
@@ -115,7 +118,7 @@ func validIface(s string) bool {
 
 // privateKey reads the interface's key, making it on first use.
 func privateKey(iface string) ([]byte, error) {
-	path := filepath.Join(KeyDir, iface+".key")
+	path := filepath.Join(keyDir, iface+".key")
 	if b, err := os.ReadFile(path); err == nil {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(key) != 32 {
@@ -130,7 +133,7 @@ func privateKey(iface string) ([]byte, error) {
 	// Clamped, as Curve25519 private keys are (RFC 7748).
 	key[0] &= 248
 	key[31] = key[31]&127 | 64
-	if err := os.MkdirAll(KeyDir, 0o700); err != nil {
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return nil, err
 	}
 	tmp := path + ".tmp"
@@ -230,7 +233,7 @@ func up(iface string, args []string) error {
 		}
 	}
 	// The peers of the last sync: a rebooted node rejoins by itself.
-	if text, err := os.ReadFile(filepath.Join(KeyDir, iface+".peers")); err == nil {
+	if text, err := os.ReadFile(filepath.Join(keyDir, iface+".peers")); err == nil {
 		want, err := parsePeers(string(text))
 		if err == nil {
 			err = syncPeers(iface, want)

@@ -118,7 +118,7 @@ var wgAgentOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, "kumo-wg")
-	cmd := exec.Command("go", "build", "-o", path, "../kumo-wg")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", path, "../kumo-wg")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building kumo-wg: %v: %s", err, out)

@@ -210,6 +210,11 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 	if err != nil {
 		partial := dir + partialSuffix
 		os.RemoveAll(partial)
+		// The folder first: a network's prune takes an address whose
+		// node has no folder for one given up.
+		if err := os.MkdirAll(partial, 0o755); err != nil {
+			return providers.Instance{}, err
+		}
 		if m, err = p.makeNode(partial, req); err != nil {
 			os.RemoveAll(partial)
 			return providers.Instance{}, err
@@ -542,7 +547,7 @@ func (p *Provider) start(ctx context.Context, dir string, m meta) error {
 	for time.Now().Before(deadline) {
 		pid, ok := running(dir)
 		if ok && initPID(pid) > 0 {
-			return waitBooted(ctx, m, pid)
+			return waitBooted(ctx, dir, m, pid)
 		}
 		if !ok && cmd.ProcessState != nil {
 			break
@@ -561,28 +566,54 @@ func (p *Provider) start(ctx context.Context, dir string, m meta) error {
 // booted all the same: the recipe sees it, as on any machine. The node's
 // PID 1 is looked up on every try: nspawn's first child early on is an
 // intermediate process that soon exits.
-func waitBooted(ctx context.Context, m meta, nspawn int) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+func waitBooted(ctx context.Context, dir string, m meta, nspawn int) error {
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	last := ""
 	for {
 		var out []byte
 		if init := initPID(nspawn); init > 0 {
-			out, _ = exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(init), "-m", "-u", "-i", "-n", "-p",
-				"systemctl", "is-system-running", "--wait").Output()
+			// Asked again and again rather than with --wait: a boot that
+			// never ends must not hold kumo with it. nsenter forks for the
+			// PID namespace; WaitDelay keeps an orphaned systemctl from
+			// holding the pipe open after a kill.
+			cmd := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(init), "-m", "-u", "-i", "-n", "-p",
+				"systemctl", "is-system-running")
+			cmd.WaitDelay = time.Second
+			out, _ = cmd.Output()
 		}
 		// "offline" (or nothing) until the node's manager answers, then
 		// "starting" until it is done.
 		if last = strings.TrimSpace(string(out)); last == "running" || last == "degraded" {
 			return nil
 		}
+		if _, ok := running(dir); !ok {
+			return fmt.Errorf("container: %s stopped while booting: %s", m.Name, consoleTail(dir))
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("container: %s did not finish booting in 2m (systemd says %q); see %s", m.Name, last, "console.log")
-		case <-time.After(50 * time.Millisecond):
+			return fmt.Errorf("container: %s did not finish booting in %s (systemd says %q); see %s", m.Name, bootTimeout, last, "console.log")
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
+
+// consoleTail is the end of a node's console, where systemd says why it
+// did not boot.
+func consoleTail(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "console.log"))
+	lines := strings.Split(strings.TrimSpace(ansi.ReplaceAllString(string(b), "")), "\n")
+	if len(lines) > 4 {
+		lines = lines[len(lines)-4:]
+	}
+	return strings.Join(lines, " / ") + " (" + filepath.Join(dir, "console.log") + ")"
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// bootTimeout is how long a node's systemd may take to boot: many nodes
+// booting at once on two cores take minutes.
+const bootTimeout = 5 * time.Minute
 
 // initPID is the node's PID 1 (nspawn's child), or 0.
 func initPID(nspawn int) int {

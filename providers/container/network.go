@@ -11,8 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/kumo-dev/kumo/providers"
 )
@@ -41,6 +45,7 @@ type network struct {
 	Bridge string            `json:"bridge"` // kb + key, at most 15 characters
 	Subnet netip.Prefix      `json:"subnet"`
 	Owner  string            `json:"owner"` // readable: state folder, run, group
+	Dir    string            `json:"dir,omitempty"` // the node folders' provider folder: a node whose folder is gone is pruned
 	Nodes  map[string]string `json:"nodes"` // node token -> its address; internet: holder -> public address
 	// Mapped (internet only) says where each public address forwards:
 	// public address -> the token of the node it is mapped to.
@@ -131,6 +136,9 @@ func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix,
 	if err != nil {
 		return nil, netip.Addr{}, err
 	}
+	if err := p.prune(all); err != nil {
+		return nil, netip.Addr{}, err
+	}
 	n := all[key]
 	if n == nil {
 		subnet, err := freeSubnet(rng, all, hostPrefixes())
@@ -140,6 +148,7 @@ func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix,
 		n = &network{Key: key, Bridge: "kb" + key, Subnet: subnet, Owner: owner, Nodes: map[string]string{}}
 		all[key] = n
 	}
+	n.Dir = p.Dir
 	addr, err := n.address(token, index)
 	if err != nil {
 		return nil, netip.Addr{}, err
@@ -151,12 +160,17 @@ func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix,
 	if _, err := inet.address(natHolder(key), 0); err != nil {
 		return nil, netip.Addr{}, err
 	}
+	fresh := []string{addr.String()}
 	if public {
 		pub, err := inet.address(token, 0)
 		if err != nil {
 			return nil, netip.Addr{}, err
 		}
 		inet.Mapped[pub.String()] = token
+		fresh = append(fresh, pub.String())
+	}
+	if err := forgetFlows(fresh...); err != nil {
+		return nil, netip.Addr{}, err
 	}
 	for _, w := range []*network{n, inet} {
 		if err := writeNetwork(p.NetDir, w); err != nil {
@@ -203,6 +217,11 @@ func (p *Provider) PublicAddress(holder, token string) (string, error) {
 		if token != "" && !hasNode(all, token) {
 			return fmt.Errorf("container: no node %s to map %s to", token, addr)
 		}
+		if inet.Mapped[addr.String()] != token {
+			if err := forgetFlows(addr.String()); err != nil {
+				return err
+			}
+		}
 		inet.Mapped[addr.String()] = token
 		if token == "" {
 			delete(inet.Mapped, addr.String())
@@ -222,6 +241,9 @@ func (p *Provider) ReleasePublic(holder string) error {
 		if a, ok := inet.Nodes[holder]; ok {
 			delete(inet.Mapped, a)
 			delete(inet.Nodes, holder)
+			if err := forgetFlows(a); err != nil {
+				return err
+			}
 		}
 		return writeNetwork(p.NetDir, inet)
 	})
@@ -352,6 +374,7 @@ func (p *Provider) detach(key, token string) error {
 	if n == nil {
 		return nil
 	}
+	gone := []string{n.Nodes[token]}
 	delete(n.Nodes, token)
 	if inet := all[internetKey]; inet != nil {
 		// A node's own public address goes with it; one that a floating
@@ -360,6 +383,7 @@ func (p *Provider) detach(key, token string) error {
 		for pub, t := range inet.Mapped {
 			if t == token {
 				delete(inet.Mapped, pub)
+				gone = append(gone, pub)
 			}
 		}
 		if len(n.Nodes) == 0 {
@@ -368,6 +392,9 @@ func (p *Provider) detach(key, token string) error {
 		if err := writeNetwork(p.NetDir, inet); err != nil {
 			return err
 		}
+	}
+	if err := forgetFlows(gone...); err != nil {
+		return err
 	}
 	if len(n.Nodes) > 0 {
 		if err := writeNetwork(p.NetDir, n); err != nil {
@@ -424,6 +451,27 @@ func ensureBridge(n *network) error {
 	// Nodes reach mirrors through the host: it must forward.
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("container: letting the host forward (net.ipv4.ip_forward): %w", err)
+	}
+	return raiseInotify()
+}
+
+// inotifyInstances is what the host must allow: each node's systemd
+// takes a few inotify instances, and the kernel's default of 128 for all
+// of root's ends at about 30 nodes ("Too many open files" as they boot).
+// Raised, never lowered, as LXD's production settings do.
+const inotifyInstances = 8192
+
+func raiseInotify() error {
+	const path = "/proc/sys/fs/inotify/max_user_instances"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil // not Linux's usual /proc: nothing to raise
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= inotifyInstances {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(inotifyInstances)), 0o644); err != nil {
+		return fmt.Errorf("container: raising fs.inotify.max_user_instances to %d for many nodes: %w", inotifyInstances, err)
 	}
 	return nil
 }
@@ -508,6 +556,91 @@ func applyRules(all map[string]*network) error {
 	cmd.Stdin = strings.NewReader(b.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("container: nftables: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// forgetFlows drops the kernel's connection tracking entries of addrs,
+// in either direction and before or after NAT. An address handed to a
+// new node (or a public address mapped anew) would otherwise keep the
+// old one's NAT bindings: a UDP flow kept alive by keepalives, as
+// WireGuard's are, goes on to the old destination forever.
+func forgetFlows(addrs ...string) error {
+	var filters []netlink.CustomConntrackFilter
+	for _, a := range addrs {
+		ip := net.ParseIP(a)
+		if ip == nil {
+			continue
+		}
+		for _, t := range []netlink.ConntrackFilterType{netlink.ConntrackOrigSrcIP, netlink.ConntrackOrigDstIP, netlink.ConntrackReplyAnyIP} {
+			f := &netlink.ConntrackFilter{}
+			if err := f.AddIP(t, ip); err != nil {
+				return err
+			}
+			filters = append(filters, f)
+		}
+	}
+	if len(filters) == 0 {
+		return nil
+	}
+	if _, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...); err != nil {
+		return fmt.Errorf("container: forgetting the connections of %s: %w", strings.Join(addrs, ", "), err)
+	}
+	return nil
+}
+
+// prune forgets the addresses of nodes whose folders are gone (deleted
+// by hand, or by a kumo that died in between), and removes networks left
+// without nodes, so that their addresses and bridges do not pile up on
+// the host. The lock is held.
+func (p *Provider) prune(all map[string]*network) error {
+	inet := all[internetKey]
+	for key, n := range all {
+		if key == internetKey || n.Dir == "" {
+			continue
+		}
+		var gone []string
+		for token, addr := range n.Nodes {
+			dir := filepath.Join(n.Dir, "nodes", token)
+			if _, err := os.Stat(dir); err == nil {
+				continue
+			}
+			if _, err := os.Stat(dir + partialSuffix); err == nil {
+				continue
+			}
+			delete(n.Nodes, token)
+			gone = append(gone, addr)
+			if inet != nil {
+				for pub, t := range inet.Mapped {
+					if t == token {
+						delete(inet.Mapped, pub)
+						gone = append(gone, pub)
+					}
+				}
+				delete(inet.Nodes, token)
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		if err := forgetFlows(gone...); err != nil {
+			return err
+		}
+		if len(n.Nodes) == 0 {
+			if inet != nil {
+				delete(inet.Nodes, natHolder(key))
+			}
+			if err := removeNetwork(p.NetDir, all, n); err != nil {
+				return err
+			}
+		} else if err := writeNetwork(p.NetDir, n); err != nil {
+			return err
+		}
+		if inet != nil {
+			if err := writeNetwork(p.NetDir, inet); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

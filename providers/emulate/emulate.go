@@ -90,6 +90,7 @@ type Base struct {
 	mu         sync.Mutex
 	calls      map[string]int64
 	nodes      []string
+	publics    map[string]bool // holders of public addresses (floating IPs)
 	stormUntil time.Time
 	stormKind  StormKind
 }
@@ -255,6 +256,12 @@ func (b *Base) PublicAddress(holder, id, nodeAddr string) (string, error) {
 		}
 		return nodeAddr, nil
 	}
+	b.mu.Lock()
+	if b.publics == nil {
+		b.publics = map[string]bool{}
+	}
+	b.publics[holder] = true
+	b.mu.Unlock()
 	return b.Containers.PublicAddress(holder, id)
 }
 
@@ -263,14 +270,25 @@ func (b *Base) ReleasePublic(holder string) error {
 	if b.Containers == nil {
 		return nil
 	}
+	b.mu.Lock()
+	delete(b.publics, holder)
+	b.mu.Unlock()
 	return b.Containers.ReleasePublic(holder)
 }
 
-// Shutdown deletes every node the emulator made.
+// Shutdown deletes every node the emulator made, and gives back the
+// public addresses its floating IPs held.
 func (b *Base) Shutdown() {
 	b.mu.Lock()
 	ids := append([]string(nil), b.nodes...)
+	var holders []string
+	for h := range b.publics {
+		holders = append(holders, h)
+	}
 	b.mu.Unlock()
+	for _, h := range holders {
+		b.ReleasePublic(h)
+	}
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		wg.Add(1)
