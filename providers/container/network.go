@@ -44,9 +44,9 @@ type network struct {
 	Key    string            `json:"key"`    // who owns it: a digest of state folder, run and group
 	Bridge string            `json:"bridge"` // kb + key, at most 15 characters
 	Subnet netip.Prefix      `json:"subnet"`
-	Owner  string            `json:"owner"` // readable: state folder, run, group
+	Owner  string            `json:"owner"`         // readable: state folder, run, group
 	Dir    string            `json:"dir,omitempty"` // the node folders' provider folder: a node whose folder is gone is pruned
-	Nodes  map[string]string `json:"nodes"` // node token -> its address; internet: holder -> public address
+	Nodes  map[string]string `json:"nodes"`         // node token -> its address; internet: holder -> public address
 	// Mapped (internet only) says where each public address forwards:
 	// public address -> the token of the node it is mapped to.
 	Mapped map[string]string `json:"mapped,omitempty"`
