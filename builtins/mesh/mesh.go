@@ -22,8 +22,6 @@ package mesh
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +42,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
 )
 
 // DefaultRange is where mesh addresses come from by default: the top of
@@ -264,7 +263,7 @@ func (m *mesh) members(eps []builtins.Endpoint) error {
 // build brings the mesh to what the members say, in four steps on all
 // nodes at once: look, install and start, sync peers, check.
 func (m *mesh) build() error {
-	sum, err := fileSHA256(m.agent)
+	sum, err := providers.FileSHA256(m.agent)
 	if err != nil {
 		return err
 	}
@@ -600,19 +599,6 @@ func (m *mesh) value() starlark.Value {
 		"hubs":      starlark.NewList(hubs),
 		"relay":     relay,
 	})
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func lastLines(s string, n int) string {

@@ -3,8 +3,6 @@ package container
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -258,15 +256,11 @@ func mirrorIn(path string, deb822 bool) string {
 	return ""
 }
 
+// fileHash names an image by its tarball's content.
 func fileHash(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, err := providers.FileSHA256(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	return sum[:16], nil
 }

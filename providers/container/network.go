@@ -361,58 +361,46 @@ func freeSubnet(rng netip.Prefix, all map[string]*network, host []netip.Prefix) 
 // detach releases token's address; a network left without nodes is
 // removed with its bridge and rules.
 func (p *Provider) detach(key, token string) error {
-	unlock, err := netLock(p.NetDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	all, err := readNetworks(p.NetDir)
-	if err != nil {
-		return err
-	}
-	n := all[key]
-	if n == nil {
-		return nil
-	}
-	gone := []string{n.Nodes[token]}
-	delete(n.Nodes, token)
-	if inet := all[internetKey]; inet != nil {
-		// A node's own public address goes with it; one that a floating
-		// IP holds stays the holder's, mapped to nothing.
-		delete(inet.Nodes, token)
-		for pub, t := range inet.Mapped {
-			if t == token {
-				delete(inet.Mapped, pub)
-				gone = append(gone, pub)
+	return p.changeNetworks(func(all map[string]*network) error {
+		n := all[key]
+		if n == nil {
+			return nil
+		}
+		gone := []string{n.Nodes[token]}
+		delete(n.Nodes, token)
+		if inet := all[internetKey]; inet != nil {
+			// A node's own public address goes with it; one that a floating
+			// IP holds stays the holder's, mapped to nothing.
+			delete(inet.Nodes, token)
+			for pub, t := range inet.Mapped {
+				if t == token {
+					delete(inet.Mapped, pub)
+					gone = append(gone, pub)
+				}
+			}
+			if len(n.Nodes) == 0 {
+				delete(inet.Nodes, natHolder(key))
+			}
+			if err := writeNetwork(p.NetDir, inet); err != nil {
+				return err
 			}
 		}
-		if len(n.Nodes) == 0 {
-			delete(inet.Nodes, natHolder(key))
-		}
-		if err := writeNetwork(p.NetDir, inet); err != nil {
+		if err := forgetFlows(gone...); err != nil {
 			return err
 		}
-	}
-	if err := forgetFlows(gone...); err != nil {
-		return err
-	}
-	if len(n.Nodes) > 0 {
-		if err := writeNetwork(p.NetDir, n); err != nil {
+		if len(n.Nodes) > 0 {
+			return writeNetwork(p.NetDir, n)
+		}
+		if err := removeNetwork(p.NetDir, all, n); err != nil {
 			return err
 		}
-		return applyRules(all)
-	}
-	if err := removeNetwork(p.NetDir, all, n); err != nil {
-		return err
-	}
-	// The internet goes with the last site, unless a floating IP holds
-	// an address of it still.
-	if inet := all[internetKey]; inet != nil && len(all) == 1 && len(inet.Nodes) == 0 {
-		if err := removeNetwork(p.NetDir, all, inet); err != nil {
-			return err
+		// The internet goes with the last site, unless a floating IP holds
+		// an address of it still.
+		if inet := all[internetKey]; inet != nil && len(all) == 1 && len(inet.Nodes) == 0 {
+			return removeNetwork(p.NetDir, all, inet)
 		}
-	}
-	return applyRules(all)
+		return nil
+	})
 }
 
 // removeNetwork removes n's bridge and record.
