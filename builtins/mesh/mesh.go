@@ -79,15 +79,17 @@ nodes.`,
 
 // member is one node of the mesh, as kumo sees it.
 type member struct {
-	ep                 builtins.Endpoint
-	name               string
-	site               string // provider | location | private /24
-	public, private    string // addresses in the underlay
-	hub                bool
-	address            netip.Addr // in the mesh
-	key                string     // public key, base64
-	agentOK, hadConfig bool
-	oldAddress         string
+	ep                builtins.Endpoint
+	name              string
+	site              string // provider | location | private /24
+	public, private   string // addresses in the underlay
+	hub               bool
+	address           netip.Addr // in the mesh
+	key               string     // public key, base64
+	agentOK           bool
+	setKeys           []string // the peers its last sync set
+	wasRunning, wasUp bool     // the agent's service, and its interface up, before this call
+	oldAddress        string
 }
 
 func meshFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -293,6 +295,9 @@ func (m *mesh) build() error {
 			return err
 		}
 	}
+	if err := m.rejoin(); err != nil {
+		return err
+	}
 	m.env.Status(fmt.Sprintf("mesh %s: checking every pair", m.name))
 	return m.check()
 }
@@ -342,6 +347,8 @@ func (m *mesh) look(n *member, sum string) error {
 have=$(sha256sum /usr/local/bin/kumo-wg 2>/dev/null | cut -d' ' -f1)
 [ "$have" = "$KUMO_WG_SHA" ] && echo agent=ok
 [ -r "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr" ] && echo "addr=$(cat "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr")"
+systemctl is-active -q "kumo-wg-$KUMO_WG_IFACE" && echo running=1
+ip link show "$KUMO_WG_IFACE" 2>/dev/null | grep -q "[<,]UP[,>]" && echo up=1
 true`, map[string]string{"KUMO_WG_SHA": sum, "KUMO_WG_IFACE": m.iface}, "")
 	if err != nil {
 		return err
@@ -352,6 +359,10 @@ true`, map[string]string{"KUMO_WG_SHA": sum, "KUMO_WG_IFACE": m.iface}, "")
 			n.agentOK = true
 		case "addr":
 			n.oldAddress = strings.TrimSpace(v)
+		case "running":
+			n.wasRunning = true
+		case "up":
+			n.wasUp = true
 		}
 	}
 	if !n.agentOK {
@@ -427,7 +438,7 @@ fi
 mkdir -p /var/lib/kumo/mesh
 echo "$KUMO_WG_ADDR" > "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr"
 systemctl enable -q "kumo-wg-$KUMO_WG_IFACE"
-if [ -n "${changed:-}" ] || ! systemctl is-active -q "kumo-wg-$KUMO_WG_IFACE"; then
+if [ -n "${changed:-}" ] || [ -z "$KUMO_WG_UP" ] || ! systemctl is-active -q "kumo-wg-$KUMO_WG_IFACE"; then
     systemctl restart "kumo-wg-$KUMO_WG_IFACE"
 fi
 i=0
@@ -436,7 +447,7 @@ until [ -S "/var/run/wireguard/$KUMO_WG_IFACE.sock" ] && ip link show "$KUMO_WG_
     if [ $i -gt 100 ]; then journalctl -u "kumo-wg-$KUMO_WG_IFACE" -n 10 --no-pager >&2; exit 1; fi
     sleep 0.1
 done
-/usr/local/bin/kumo-wg pubkey "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface, "KUMO_WG_ARGS": args, "KUMO_WG_ADDR": n.address.String()}, "")
+/usr/local/bin/kumo-wg pubkey "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface, "KUMO_WG_ARGS": args, "KUMO_WG_ADDR": n.address.String(), "KUMO_WG_UP": upFlag(n.wasUp)}, "")
 	if err != nil {
 		return fmt.Errorf("starting the WireGuard agent: %w", err)
 	}
@@ -444,7 +455,22 @@ done
 	if len(n.key) != 44 {
 		return fmt.Errorf("the agent gave %q for a public key", n.key)
 	}
+	switch {
+	case n.oldAddress == "":
+		// A new member: nothing to repair.
+	case !n.wasRunning:
+		m.env.Note(fmt.Sprintf("mesh %s: %s: its agent was not running; started again", m.name, n.name))
+	case !n.wasUp:
+		m.env.Note(fmt.Sprintf("mesh %s: %s: its interface %s was down; brought up again", m.name, n.name, m.iface))
+	}
 	return nil
+}
+
+func upFlag(up bool) string {
+	if up {
+		return "1"
+	}
+	return ""
 }
 
 // peers is what n is told: one line per peer it talks to directly.
@@ -496,11 +522,60 @@ func (m *mesh) peers(n *member) string {
 }
 
 func (m *mesh) sync(n *member) error {
-	_, err := m.run(n, `/usr/local/bin/kumo-wg sync "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface}, m.peers(n))
+	out, err := m.run(n, `/usr/local/bin/kumo-wg sync "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface}, m.peers(n))
 	if err != nil {
 		return fmt.Errorf("telling it its peers: %w", err)
 	}
+	var set, removed int
+	for _, line := range strings.Split(out, "\n") {
+		if key, ok := strings.CutPrefix(line, "set "); ok {
+			n.setKeys = append(n.setKeys, key)
+		}
+		fmt.Sscanf(line, "synced: %d set, %d removed", &set, &removed)
+	}
+	// On a member that was there before and whose agent kept running, a
+	// peer set or removed is drift (or the membership changed): said.
+	if n.oldAddress != "" && n.wasRunning && (set > 0 || removed > 0) {
+		m.env.Note(fmt.Sprintf("mesh %s: %s: %s set, %s removed", m.name, n.name, plural(set, "peer"), plural(removed, "peer")))
+	}
 	return nil
+}
+
+// rejoin has the nodes behind NAT whose entry on a hub was just set
+// again (it had drifted, or the hub's agent restarted) handshake with
+// that hub anew: their side still holds a session the hub forgot.
+func (m *mesh) rejoin() error {
+	byKey := map[string]*member{}
+	for _, n := range m.nodes {
+		byKey[n.key] = n
+	}
+	calls := map[*member][]string{}
+	for _, h := range m.nodes {
+		if !h.hub {
+			continue
+		}
+		for _, k := range h.setKeys {
+			if x := byKey[k]; x != nil && !x.hub && x.oldAddress != "" {
+				calls[x] = append(calls[x], h.key)
+			}
+		}
+	}
+	return m.each(func(n *member) error {
+		for _, hub := range calls[n] {
+			if _, err := m.run(n, `/usr/local/bin/kumo-wg rejoin "$KUMO_WG_IFACE" "$KUMO_WG_HUB"`,
+				map[string]string{"KUMO_WG_IFACE": m.iface, "KUMO_WG_HUB": hub}, ""); err != nil {
+				return fmt.Errorf("calling a hub anew: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // check has every node reach every other's SSH port over the mesh, and

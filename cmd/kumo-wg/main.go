@@ -6,6 +6,7 @@
 //	kumo-wg up IFACE [--address A/N] [--port P] [--forward]   run the interface (a service)
 //	kumo-wg pubkey IFACE                                      the node's public key
 //	kumo-wg sync IFACE < peers                                 make the peers these
+//	kumo-wg rejoin IFACE PUBKEY                                handshake with that peer anew
 //	kumo-wg show IFACE                                         the interface's state
 //
 // The private key is made on the node, in /var/lib/kumo/mesh/IFACE.key
@@ -85,10 +86,40 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return usage{err}
 		}
-		if err := syncPeers(iface, want); err != nil {
+		set, removed, err := syncPeers(iface, want)
+		if err != nil {
 			return err
 		}
+		// What changed, for kumo to say and act on: a drifted peer set
+		// again must call in anew.
+		for _, k := range set {
+			fmt.Fprintf(stdout, "set %s\n", k)
+		}
+		fmt.Fprintf(stdout, "synced: %d set, %d removed\n", len(set), removed)
 		return writeFileAtomic(filepath.Join(keyDir, iface+".peers"), text, 0o600)
+	case "rejoin":
+		// The peer PUBKEY lost our session (its side was repaired): drop
+		// ours and set it again from the last sync, so that we handshake
+		// at once instead of after WireGuard's 15 s without an answer.
+		if len(args) != 3 {
+			return usage{errors.New("usage: kumo-wg rejoin IFACE PUBKEY")}
+		}
+		text, err := os.ReadFile(filepath.Join(keyDir, iface+".peers"))
+		if err != nil {
+			return err
+		}
+		want, err := parsePeers(string(text))
+		if err != nil {
+			return err
+		}
+		if _, ok := want[args[2]]; !ok {
+			return nil // not a peer of ours: nothing to do
+		}
+		if _, err := uapi(iface, "set=1\npublic_key="+hexKey(args[2])+"\nremove=true\n\n"); err != nil {
+			return err
+		}
+		_, _, err = syncPeers(iface, want)
+		return err
 	case "show":
 		out, err := uapi(iface, "get=1\n\n")
 		if err != nil {
@@ -101,7 +132,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		return nil
 	}
-	return usage{fmt.Errorf("unknown command %q (have: up, pubkey, sync, show)", args[0])}
+	return usage{fmt.Errorf("unknown command %q (have: up, pubkey, sync, rejoin, show)", args[0])}
 }
 
 func validIface(s string) bool {
@@ -236,7 +267,7 @@ func up(iface string, args []string) error {
 	if text, err := os.ReadFile(filepath.Join(keyDir, iface+".peers")); err == nil {
 		want, err := parsePeers(string(text))
 		if err == nil {
-			err = syncPeers(iface, want)
+			_, _, err = syncPeers(iface, want)
 		}
 		if err != nil {
 			logger.Errorf("applying the saved peers: %v", err)
@@ -333,10 +364,10 @@ func parsePeers(text string) (map[string]peer, error) {
 // syncPeers makes the interface's peers want: peers it has that want
 // lacks are removed, and only the peers whose settings differ are set,
 // so that the sessions of the others go on.
-func syncPeers(iface string, want map[string]peer) error {
+func syncPeers(iface string, want map[string]peer) (set []string, removed int, err error) {
 	dump, err := uapi(iface, "get=1\n\n")
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	have := map[string]peer{}
 	cur := "" // the peer the lines after public_key= are about
@@ -366,6 +397,7 @@ func syncPeers(iface string, want map[string]peer) error {
 	for key := range have {
 		if _, ok := want[key]; !ok {
 			fmt.Fprintf(&b, "public_key=%s\nremove=true\n", hexKey(key))
+			removed++
 		}
 	}
 	for key, w := range want {
@@ -374,6 +406,7 @@ func syncPeers(iface string, want map[string]peer) error {
 		if ok && (w.Endpoint == "" || w.Endpoint == h.Endpoint) && w.Keepalive == h.Keepalive && sameSet(w.Allowed, h.Allowed) {
 			continue
 		}
+		set = append(set, key)
 		fmt.Fprintf(&b, "public_key=%s\n", hexKey(key))
 		if w.Endpoint != "" {
 			fmt.Fprintf(&b, "endpoint=%s\n", w.Endpoint)
@@ -384,10 +417,10 @@ func syncPeers(iface string, want map[string]peer) error {
 		}
 	}
 	if b.Len() == 0 {
-		return nil
+		return nil, 0, nil
 	}
 	_, err = uapi(iface, "set=1\n"+b.String()+"\n")
-	return err
+	return set, removed, err
 }
 
 func hexKey(b64 string) string {
