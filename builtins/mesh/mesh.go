@@ -581,14 +581,33 @@ func plural(n int, word string) string {
 // check has every node reach every other's SSH port over the mesh, and
 // names the pairs that could not, with their sites.
 func (m *mesh) check() error {
-	var addrs []string
-	for _, n := range m.nodes {
-		addrs = append(addrs, n.address.String())
-	}
 	failed := make([][]string, len(m.nodes))
-	err := m.each(func(n *member) error {
-		out, err := m.run(n, `for a in $KUMO_WG_PEERS; do
-    [ "$a" = "$KUMO_WG_SELF" ] && continue
+	// Each pair is tried from its first node (by name) before the second:
+	// two first handshakes crossing each other can lose one, which costs
+	// WireGuard's 5 s before it tries again.
+	for _, earlier := range []bool{false, true} {
+		if err := m.each(func(n *member) error {
+			var addrs []string
+			for _, o := range m.nodes {
+				if o != n && (o.name < n.name) == earlier {
+					addrs = append(addrs, o.address.String())
+				}
+			}
+			return m.probe(n, addrs, &failed[indexOf(m.nodes, n)])
+		}); err != nil {
+			return err
+		}
+	}
+	return m.unreachable(failed)
+}
+
+// probe has n try the SSH port of each of addrs over the mesh, adding
+// those it cannot reach to failed.
+func (m *mesh) probe(n *member, addrs []string, failed *[]string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	out, err := m.run(n, `for a in $KUMO_WG_PEERS; do
     # A first handshake, relayed ones most, can lose the first SYN: a new
     # try soon beats TCP's retransmission a second later.
     ( end=$(( $(date +%s) + 15 ))
@@ -597,17 +616,18 @@ func (m *mesh) check() error {
           sleep 0.2
       done ) &
 done
-wait`, map[string]string{"KUMO_WG_PEERS": strings.Join(addrs, " "), "KUMO_WG_SELF": n.address.String()}, "")
-		for _, line := range strings.Split(out, "\n") {
-			if a, ok := strings.CutPrefix(line, "unreachable="); ok {
-				failed[indexOf(m.nodes, n)] = append(failed[indexOf(m.nodes, n)], a)
-			}
+wait`, map[string]string{"KUMO_WG_PEERS": strings.Join(addrs, " ")}, "")
+	for _, line := range strings.Split(out, "\n") {
+		if a, ok := strings.CutPrefix(line, "unreachable="); ok {
+			*failed = append(*failed, a)
 		}
-		return err
-	})
-	if err != nil {
-		return err
 	}
+	return err
+}
+
+// unreachable is the error that names every pair that could not reach
+// the other, with their sites, or nil.
+func (m *mesh) unreachable(failed [][]string) error {
 	var msgs []string
 	for i, n := range m.nodes {
 		for _, a := range failed[i] {

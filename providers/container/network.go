@@ -571,7 +571,11 @@ func forgetFlows(addrs ...string) error {
 	if len(filters) == 0 {
 		return nil
 	}
-	if _, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...); err != nil {
+	_, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...)
+	if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+		return nil // a kernel without connection tracking over netlink tracks nothing to forget
+	}
+	if err != nil {
 		return fmt.Errorf("container: forgetting the connections of %s: %w", strings.Join(addrs, ", "), err)
 	}
 	return nil
