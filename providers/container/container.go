@@ -250,7 +250,7 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	}
 	stateDir := filepath.Dir(p.Dir)
 	key := netKey(stateDir, req.Run, netGroup)
-	nw, addr, err := p.attach(key, stateDir+" "+req.Run+"/"+netGroup, req.Token, req.Index, rng, s.Public)
+	nw, addr, public, err := p.attach(key, stateDir+" "+req.Run+"/"+netGroup, req.Token, req.Index, rng, s.Public)
 	if err != nil {
 		return meta{}, err
 	}
@@ -261,8 +261,8 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	m := meta{Token: req.Token, Run: req.Run, Group: req.Group, Unit: req.Unit, Name: req.Name, User: user,
 		Image: img.Name, ImageRoot: img.Root, Machine: "k" + req.Token[:min(len(req.Token), 11)],
 		NetKey: key, Bridge: nw.Bridge, IP: addr.String(), Limits: s.limits(), Shared: map[string]string{}}
-	if s.Public {
-		m.Public = p.PublicOf(req.Token)
+	if public.IsValid() {
+		m.Public = public.String()
 	}
 	for inNode, host := range s.Shared {
 		if host == "" { // the group's own shared folder for that path

@@ -126,61 +126,52 @@ func hostPrefixes() []netip.Prefix {
 // attach gives the node with token an address on the network key
 // (making the network if it is new) and returns the network and the
 // address. Asking again for the same token returns the same address.
-func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix, public bool) (*network, netip.Addr, error) {
-	unlock, err := netLock(p.NetDir)
-	if err != nil {
-		return nil, netip.Addr{}, err
-	}
-	defer unlock()
-	all, err := readNetworks(p.NetDir)
-	if err != nil {
-		return nil, netip.Addr{}, err
-	}
-	if err := p.prune(all); err != nil {
-		return nil, netip.Addr{}, err
-	}
-	n := all[key]
-	if n == nil {
-		subnet, err := freeSubnet(rng, all, hostPrefixes())
+func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix, public bool) (nw *network, addr, pub netip.Addr, err error) {
+	err = p.changeNetworks(func(all map[string]*network) error {
+		if err := p.prune(all); err != nil {
+			return err
+		}
+		n := all[key]
+		if n == nil {
+			subnet, err := freeSubnet(rng, all, hostPrefixes())
+			if err != nil {
+				return err
+			}
+			n = &network{Key: key, Bridge: "kb" + key, Subnet: subnet, Owner: owner, Nodes: map[string]string{}}
+			all[key] = n
+		}
+		n.Dir = p.Dir
+		var err error
+		if addr, err = n.address(token, index); err != nil {
+			return err
+		}
+		inet, err := internet(all, rng)
 		if err != nil {
-			return nil, netip.Addr{}, err
+			return err
 		}
-		n = &network{Key: key, Bridge: "kb" + key, Subnet: subnet, Owner: owner, Nodes: map[string]string{}}
-		all[key] = n
-	}
-	n.Dir = p.Dir
-	addr, err := n.address(token, index)
-	if err != nil {
-		return nil, netip.Addr{}, err
-	}
-	inet, err := internet(all, rng)
-	if err != nil {
-		return nil, netip.Addr{}, err
-	}
-	if _, err := inet.address(natHolder(key), 0); err != nil {
-		return nil, netip.Addr{}, err
-	}
-	fresh := []string{addr.String()}
-	if public {
-		pub, err := inet.address(token, 0)
-		if err != nil {
-			return nil, netip.Addr{}, err
+		if _, err := inet.address(natHolder(key), 0); err != nil {
+			return err
 		}
-		inet.Mapped[pub.String()] = token
-		fresh = append(fresh, pub.String())
-	}
-	if err := forgetFlows(fresh...); err != nil {
-		return nil, netip.Addr{}, err
-	}
-	for _, w := range []*network{n, inet} {
-		if err := writeNetwork(p.NetDir, w); err != nil {
-			return nil, netip.Addr{}, err
+		fresh := []string{addr.String()}
+		if public {
+			if pub, err = inet.address(token, 0); err != nil {
+				return err
+			}
+			inet.Mapped[pub.String()] = token
+			fresh = append(fresh, pub.String())
 		}
-		if err := ensureBridge(w); err != nil {
-			return nil, netip.Addr{}, err
+		if err := forgetFlows(fresh...); err != nil {
+			return err
 		}
-	}
-	return n, addr, applyRules(all)
+		for _, w := range []*network{n, inet} {
+			if err := writeNetwork(p.NetDir, w); err != nil {
+				return err
+			}
+		}
+		nw = n
+		return ensureBridge(n) // the internet's: changeNetworks
+	})
+	return nw, addr, pub, err
 }
 
 // internet is the internet's record, made with a /24 of rng if new.
@@ -247,20 +238,6 @@ func (p *Provider) ReleasePublic(holder string) error {
 		}
 		return writeNetwork(p.NetDir, inet)
 	})
-}
-
-// PublicOf is the public address mapped to the node token, or "".
-func (p *Provider) PublicOf(token string) string {
-	all, err := readNetworks(p.NetDir)
-	if err != nil || all[internetKey] == nil {
-		return ""
-	}
-	for pub, t := range all[internetKey].Mapped {
-		if t == token {
-			return pub
-		}
-	}
-	return ""
 }
 
 // changeNetworks changes the records under the lock, then the rules.
@@ -366,21 +343,8 @@ func (p *Provider) detach(key, token string) error {
 		if n == nil {
 			return nil
 		}
-		gone := []string{n.Nodes[token]}
-		delete(n.Nodes, token)
+		gone := forgetNode(n, all[internetKey], token)
 		if inet := all[internetKey]; inet != nil {
-			// A node's own public address goes with it; one that a floating
-			// IP holds stays the holder's, mapped to nothing.
-			delete(inet.Nodes, token)
-			for pub, t := range inet.Mapped {
-				if t == token {
-					delete(inet.Mapped, pub)
-					gone = append(gone, pub)
-				}
-			}
-			if len(n.Nodes) == 0 {
-				delete(inet.Nodes, natHolder(key))
-			}
 			if err := writeNetwork(p.NetDir, inet); err != nil {
 				return err
 			}
@@ -401,6 +365,33 @@ func (p *Provider) detach(key, token string) error {
 		}
 		return nil
 	})
+}
+
+// forgetNode takes token's node off its network n and the internet
+// (inet, if any): its address, its own public address, what was mapped
+// to it, and its site's NAT address with the site's last node. It
+// returns the addresses given back, whose flows are to be forgotten. A
+// public address a floating IP holds stays the holder's, mapped to
+// nothing.
+func forgetNode(n, inet *network, token string) (gone []string) {
+	if a, ok := n.Nodes[token]; ok {
+		gone = append(gone, a)
+	}
+	delete(n.Nodes, token)
+	if inet == nil {
+		return gone
+	}
+	delete(inet.Nodes, token)
+	for pub, t := range inet.Mapped {
+		if t == token {
+			delete(inet.Mapped, pub)
+			gone = append(gone, pub)
+		}
+	}
+	if len(n.Nodes) == 0 {
+		delete(inet.Nodes, natHolder(n.Key))
+	}
+	return gone
 }
 
 // removeNetwork removes n's bridge and record.
@@ -592,7 +583,7 @@ func (p *Provider) prune(all map[string]*network) error {
 			continue
 		}
 		var gone []string
-		for token, addr := range n.Nodes {
+		for token := range n.Nodes {
 			dir := filepath.Join(n.Dir, "nodes", token)
 			if _, err := os.Stat(dir); err == nil {
 				continue
@@ -600,17 +591,7 @@ func (p *Provider) prune(all map[string]*network) error {
 			if _, err := os.Stat(dir + partialSuffix); err == nil {
 				continue
 			}
-			delete(n.Nodes, token)
-			gone = append(gone, addr)
-			if inet != nil {
-				for pub, t := range inet.Mapped {
-					if t == token {
-						delete(inet.Mapped, pub)
-						gone = append(gone, pub)
-					}
-				}
-				delete(inet.Nodes, token)
-			}
+			gone = append(gone, forgetNode(n, inet, token)...)
 		}
 		if len(gone) == 0 {
 			continue
@@ -619,9 +600,6 @@ func (p *Provider) prune(all map[string]*network) error {
 			return err
 		}
 		if len(n.Nodes) == 0 {
-			if inet != nil {
-				delete(inet.Nodes, natHolder(key))
-			}
 			if err := removeNetwork(p.NetDir, all, n); err != nil {
 				return err
 			}
