@@ -11,8 +11,13 @@
 //     directly on their private addresses;
 //   - hubs, the nodes with a public address, are reached there from every
 //     other site; nodes behind NAT keep their mapping to the hubs alive;
-//   - two nodes behind NAT on different sites talk through the first hub,
-//     which forwards between them.
+//   - two nodes behind NAT on different sites try a direct path: kumo
+//     reads from the first hub (the relay) where each one's NAT maps it,
+//     tells both to call the other there at once (UDP hole punching),
+//     and keeps the path if both ends complete a handshake; otherwise
+//     (a symmetric NAT, a firewall) they talk through the relay, which
+//     forwards between them. A pair keeps its path on later calls while
+//     it works.
 //
 // Calling mesh() again with other nodes (the cell runs again when its
 // unit group changed) changes only the peers that differ, so tunnels
@@ -22,6 +27,8 @@ package mesh
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +36,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,12 +68,18 @@ var Builtins = []*builtins.Def{{
 Joins nodes (a list, of any providers and sites) into one private network,
 a WireGuard mesh named name (up to 12 letters, digits and -; the interface
 on every node is wg-NAME). Returns a struct with .name, .interface,
-.range, .addresses (node name -> mesh address), .hubs and .relay.
+.range, .addresses (node name -> mesh address), .hubs, .relay, and
+.direct and .relayed: the pairs of nodes behind NAT on different sites
+that talk directly, and those that talk through the relay.
 
 Each node's key is made on the node and never leaves it. Nodes of one site
 talk directly; nodes with a public address (EC2 public, OpenStack floating,
 container public=True) are hubs that every site reaches; two nodes behind
-NAT on different sites talk through the first hub (.relay). Before it
+NAT on different sites try a direct path (both call the other where the
+first hub, .relay, sees their NATs map them) and talk through the relay
+when it fails, as it does behind a symmetric NAT. Hubs listen on UDP port;
+nodes behind NAT on a port of their own above it (port+1+n, n from their
+mesh address), so that NATs keeping source ports keep them apart. Before it
 returns, every node has reached every other over the mesh, or the call
 fails naming the pairs that could not. Calling it again with other nodes
 changes only the peers that differ: tunnels between the others stay up,
@@ -90,6 +105,36 @@ type member struct {
 	setKeys           []string // the peers its last sync set
 	wasRunning, wasUp bool     // the agent's service, and its interface up, before this call
 	oldAddress        string
+	shown             map[string]wgPeer // its agent's peers before this call, by public key
+	mapped            string            // where its NAT maps it, as the relay sees it
+}
+
+// wgPeer is what an agent's show says of one peer.
+type wgPeer struct {
+	endpoint  string
+	keepalive int
+	handshake time.Time
+	allowed   []string
+}
+
+// A path is how two nodes behind NAT on different sites reach each
+// other.
+type path int
+
+const (
+	relayed path = iota // through the relay hub
+	probing             // both told to call the other directly; allowed still through the relay
+	direct              // on their NATs' mapped endpoints
+)
+
+// A pair is two members, the one with the lower name first.
+type pair [2]*member
+
+func pairOf(a, b *member) pair {
+	if b.name < a.name {
+		a, b = b, a
+	}
+	return pair{a, b}
 }
 
 func meshFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -217,6 +262,7 @@ type mesh struct {
 	agent       string
 	nodes       []*member
 	relay       *member
+	paths       map[pair]path // NAT-to-NAT pairs across sites
 }
 
 // members reads what the state knows of each node: its site and
@@ -281,6 +327,7 @@ func (m *mesh) build() error {
 	if err := m.each(m.start); err != nil {
 		return err
 	}
+	attempt := m.choosePaths()
 	m.env.Status(fmt.Sprintf("mesh %s: telling %d nodes their peers", m.name, len(m.nodes)))
 	// Hubs first: nodes behind NAT call them as soon as they know them,
 	// and a hub that does not know a caller yet drops its handshake,
@@ -298,6 +345,13 @@ func (m *mesh) build() error {
 	if err := m.rejoin(); err != nil {
 		return err
 	}
+	if len(attempt) > 0 {
+		m.env.Status(fmt.Sprintf("mesh %s: trying direct paths for %s behind NAT", m.name, plural(len(attempt), "pair")))
+		if err := m.tryDirect(attempt); err != nil {
+			return err
+		}
+	}
+	m.noteChanges()
 	m.env.Status(fmt.Sprintf("mesh %s: checking every pair", m.name))
 	return m.check()
 }
@@ -349,10 +403,12 @@ have=$(sha256sum /usr/local/bin/kumo-wg 2>/dev/null | cut -d' ' -f1)
 [ -r "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr" ] && echo "addr=$(cat "/var/lib/kumo/mesh/$KUMO_WG_IFACE.addr")"
 systemctl is-active -q "kumo-wg-$KUMO_WG_IFACE" && echo running=1
 ip link show "$KUMO_WG_IFACE" 2>/dev/null | grep -q "[<,]UP[,>]" && echo up=1
+[ -x /usr/local/bin/kumo-wg ] && /usr/local/bin/kumo-wg show "$KUMO_WG_IFACE" 2>/dev/null | sed 's/^/wg./'
 true`, map[string]string{"KUMO_WG_SHA": sum, "KUMO_WG_IFACE": m.iface}, "")
 	if err != nil {
 		return err
 	}
+	n.shown = parseShow(out, "wg.")
 	for _, line := range strings.Split(out, "\n") {
 		switch k, v, _ := strings.Cut(line, "="); k {
 		case "agent":
@@ -408,7 +464,7 @@ func (m *mesh) allocate() error {
 // start installs the agent where it is new, and (re)starts its service
 // when its settings changed; it prints the node's public key.
 func (m *mesh) start(n *member) error {
-	args := fmt.Sprintf("up %s --address %s --port %d", m.iface, netip.PrefixFrom(n.address, m.prefix.Bits()), m.port)
+	args := fmt.Sprintf("up %s --address %s --port %d", m.iface, netip.PrefixFrom(n.address, m.prefix.Bits()), m.listenPort(n))
 	if n.hub {
 		args += " --forward"
 	}
@@ -473,6 +529,23 @@ func upFlag(up bool) string {
 	return ""
 }
 
+// listenPort is n's WireGuard port: the mesh's port on a hub, where the
+// other sites call it; behind NAT one of its own, from its mesh address,
+// so that a NAT that keeps source ports keeps each node's apart and
+// direct paths between NATs find them.
+func (m *mesh) listenPort(n *member) int {
+	if n.hub {
+		return m.port
+	}
+	offset := int(n.address.As4()[2])<<8 | int(n.address.As4()[3])
+	offset -= int(m.prefix.Addr().As4()[2])<<8 | int(m.prefix.Addr().As4()[3])
+	p := m.port + 1 + offset%10000
+	if p > 65535 {
+		p -= 20000
+	}
+	return p
+}
+
 // peers is what n is told: one line per peer it talks to directly.
 func (m *mesh) peers(n *member) string {
 	type entry struct {
@@ -480,7 +553,7 @@ func (m *mesh) peers(n *member) string {
 		keepalive int
 		allowed   []string
 	}
-	direct := map[*member]*entry{}
+	entries := map[*member]*entry{}
 	var relayed []*member
 	for _, o := range m.nodes {
 		if o == n {
@@ -489,7 +562,7 @@ func (m *mesh) peers(n *member) string {
 		e := &entry{endpoint: "-", allowed: []string{o.address.String() + "/32"}}
 		switch {
 		case o.site == n.site:
-			e.endpoint = fmt.Sprintf("%s:%d", o.private, m.port)
+			e.endpoint = fmt.Sprintf("%s:%d", o.private, m.listenPort(o))
 		case o.hub:
 			e.endpoint = fmt.Sprintf("%s:%d", o.public, m.port)
 			if !n.hub {
@@ -498,47 +571,105 @@ func (m *mesh) peers(n *member) string {
 		case n.hub:
 			// o is behind NAT: it calls in.
 		default:
-			// Both behind NAT on different sites: through the relay (a hub,
-			// which every node talks to directly), if there is one.
-			if m.relay != nil {
-				relayed = append(relayed, o)
+			// Both behind NAT on different sites: directly where that
+			// works, else through the relay (a hub, which every node talks
+			// to directly), if there is one.
+			if m.relay == nil {
+				continue
 			}
-			continue
+			switch m.paths[pairOf(n, o)] {
+			case direct:
+				e.endpoint, e.keepalive = m.mappedOf(o, n), 25
+			case probing:
+				e.endpoint, e.keepalive, e.allowed = m.mappedOf(o, n), 25, nil
+				relayed = append(relayed, o)
+			default:
+				relayed = append(relayed, o)
+				continue
+			}
 		}
-		direct[o] = e
+		entries[o] = e
 	}
-	if r := direct[m.relay]; r != nil {
+	if r := entries[m.relay]; r != nil {
 		for _, o := range relayed {
 			r.allowed = append(r.allowed, o.address.String()+"/32")
 		}
 	}
 	var b strings.Builder
 	for _, o := range m.nodes {
-		if e := direct[o]; e != nil {
-			fmt.Fprintf(&b, "peer %s endpoint=%s keepalive=%d allowed=%s\n", o.key, e.endpoint, e.keepalive, strings.Join(e.allowed, ","))
+		if e := entries[o]; e != nil {
+			allowed := strings.Join(e.allowed, ",")
+			if allowed == "" {
+				allowed = "-" // a path being tried: nothing routed to it yet
+			}
+			fmt.Fprintf(&b, "peer %s endpoint=%s keepalive=%d allowed=%s\n", o.key, e.endpoint, e.keepalive, allowed)
 		}
 	}
 	return b.String()
 }
 
+// sync tells n its peers.
 func (m *mesh) sync(n *member) error {
 	out, err := m.run(n, `/usr/local/bin/kumo-wg sync "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface}, m.peers(n))
 	if err != nil {
 		return fmt.Errorf("telling it its peers: %w", err)
 	}
-	var set, removed int
 	for _, line := range strings.Split(out, "\n") {
 		if key, ok := strings.CutPrefix(line, "set "); ok {
 			n.setKeys = append(n.setKeys, key)
 		}
-		fmt.Sscanf(line, "synced: %d set, %d removed", &set, &removed)
-	}
-	// On a member that was there before and whose agent kept running, a
-	// peer set or removed is drift (or the membership changed): said.
-	if n.oldAddress != "" && n.wasRunning && (set > 0 || removed > 0) {
-		m.env.Note(fmt.Sprintf("mesh %s: %s: %s set, %s removed", m.name, n.name, plural(set, "peer"), plural(removed, "peer")))
 	}
 	return nil
+}
+
+// noteChanges says, for each member that was there before and whose
+// agent kept running, how its peers now differ from what it had: drift
+// repaired, or the membership changed.
+func (m *mesh) noteChanges() {
+	for _, n := range m.nodes {
+		if n.oldAddress == "" || !n.wasRunning {
+			continue
+		}
+		set, removed := 0, 0
+		want := map[string]bool{}
+		for _, line := range strings.Split(m.peers(n), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			want[f[1]] = true
+			had, ok := n.shown[f[1]]
+			endpoint := strings.TrimPrefix(f[2], "endpoint=")
+			keepalive := strings.TrimPrefix(f[3], "keepalive=")
+			allowed := strings.Split(strings.TrimPrefix(f[4], "allowed="), ",")
+			if allowed[0] == "-" {
+				allowed = nil
+			}
+			if !ok || (endpoint != "-" && endpoint != had.endpoint) || keepalive != strconv.Itoa(had.keepalive) || !sameSet(allowed, had.allowed) {
+				set++
+			}
+		}
+		for k := range n.shown {
+			if !want[k] {
+				removed++
+			}
+		}
+		if set > 0 || removed > 0 {
+			m.env.Note(fmt.Sprintf("mesh %s: %s: %s set, %s removed", m.name, n.name, plural(set, "peer"), plural(removed, "peer")))
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // rejoin has the nodes behind NAT whose entry on a hub was just set
@@ -569,6 +700,258 @@ func (m *mesh) rejoin() error {
 		}
 		return nil
 	})
+}
+
+// parseShow reads kumo-wg show's lines (each after prefix) into peers by
+// base64 public key.
+func parseShow(out, prefix string) map[string]wgPeer {
+	peers := map[string]wgPeer{}
+	cur := ""
+	for _, line := range strings.Split(out, "\n") {
+		line, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		if k == "public_key" {
+			b, err := hex.DecodeString(v)
+			if err != nil {
+				cur = ""
+				continue
+			}
+			cur = base64.StdEncoding.EncodeToString(b)
+			peers[cur] = wgPeer{}
+			continue
+		}
+		p, ok := peers[cur]
+		if !ok {
+			continue // the interface's own lines
+		}
+		switch k {
+		case "endpoint":
+			p.endpoint = v
+		case "persistent_keepalive_interval":
+			p.keepalive, _ = strconv.Atoi(v)
+		case "last_handshake_time_sec":
+			if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 0 {
+				p.handshake = time.Unix(sec, 0)
+			}
+		case "allowed_ip":
+			p.allowed = append(p.allowed, v)
+		}
+		peers[cur] = p
+	}
+	return peers
+}
+
+// freshPath is how recent a handshake shows a direct path still works:
+// WireGuard shakes hands again every two minutes while traffic or
+// keepalives flow.
+const freshPath = 3 * time.Minute
+
+// choosePaths decides how each pair of nodes behind NAT on different
+// sites talks on this call: a direct path both ends still use (a fresh
+// handshake) stays direct; a pair both of whose ends were members
+// through the relay before stays relayed; every other pair is tried
+// (returned), and talks through the relay until the try succeeds.
+func (m *mesh) choosePaths() []pair {
+	m.paths = map[pair]path{}
+	if m.relay == nil {
+		return nil
+	}
+	var attempt []pair
+	for i, a := range m.nodes {
+		for _, b := range m.nodes[i+1:] {
+			if a.hub || b.hub || a.site == b.site {
+				continue
+			}
+			p := pairOf(a, b)
+			switch {
+			case a.usesDirect(b) && b.usesDirect(a):
+				m.paths[p] = direct
+			case a.usesRelay(m.relay, b) && b.usesRelay(m.relay, a):
+				m.paths[p] = relayed
+			default:
+				m.paths[p] = relayed
+				attempt = append(attempt, p)
+			}
+		}
+	}
+	return attempt
+}
+
+// usesDirect reports whether n's agent talks to o directly, with a
+// handshake fresh enough that the path still works.
+func (n *member) usesDirect(o *member) bool {
+	p, ok := n.shown[o.key]
+	return ok && p.endpoint != "" && time.Since(p.handshake) < freshPath && slices.Contains(p.allowed, o.address.String()+"/32")
+}
+
+// usesRelay reports whether n's agent sends o's traffic through relay
+// and has no direct try with o left over (a call killed while trying).
+func (n *member) usesRelay(relay, o *member) bool {
+	p, ok := n.shown[relay.key]
+	_, trying := n.shown[o.key]
+	return ok && !trying && o.oldAddress == o.address.String() && slices.Contains(p.allowed, o.address.String()+"/32")
+}
+
+// mappedOf is where o is reached from n directly: its NAT's mapping as
+// the relay saw it, else where n reached it before.
+func (m *mesh) mappedOf(o, n *member) string {
+	if o.mapped != "" {
+		return o.mapped
+	}
+	if p, ok := n.shown[o.key]; ok && p.endpoint != "" {
+		return p.endpoint
+	}
+	return "-"
+}
+
+// tryDirect has each pair call each other directly at once, on the
+// endpoints where the relay sees their NATs map them; pairs whose ends
+// both complete a handshake within a few seconds talk directly from
+// then on, the others through the relay.
+func (m *mesh) tryDirect(attempt []pair) error {
+	involved := map[*member]bool{}
+	for _, p := range attempt {
+		involved[p[0]], involved[p[1]] = true, true
+	}
+	if err := m.readMappings(involved); err != nil {
+		return err
+	}
+	var tried []pair
+	for _, p := range attempt {
+		if p[0].mapped != "" && p[1].mapped != "" {
+			m.paths[p] = probing
+			tried = append(tried, p)
+		}
+	}
+	syncSome := func() error {
+		return m.each(func(n *member) error {
+			if !involved[n] {
+				return nil
+			}
+			return m.sync(n)
+		})
+	}
+	if err := syncSome(); err != nil {
+		return err
+	}
+	// Each node waits for handshakes with the peers it was told to try.
+	shook := make(map[*member]map[string]bool)
+	var mu sync.Mutex
+	if err := m.each(func(n *member) error {
+		var keys []string
+		for _, p := range tried {
+			if o := p.other(n); o != nil {
+				keys = append(keys, o.key)
+			}
+		}
+		got, err := m.handshakes(n, keys)
+		mu.Lock()
+		shook[n] = got
+		mu.Unlock()
+		return err
+	}); err != nil {
+		return err
+	}
+	var made, failed []string
+	for _, p := range attempt {
+		if m.paths[p] == probing && shook[p[0]][p[1].key] && shook[p[1]][p[0].key] {
+			m.paths[p] = direct
+			made = append(made, p[0].name+"–"+p[1].name)
+		} else {
+			m.paths[p] = relayed
+			failed = append(failed, p[0].name+"–"+p[1].name)
+		}
+	}
+	if err := syncSome(); err != nil {
+		return err
+	}
+	switch {
+	case len(failed) == 0:
+		m.env.Note(fmt.Sprintf("mesh %s: direct paths between NATs: %s", m.name, strings.Join(made, ", ")))
+	case len(made) == 0:
+		m.env.Note(fmt.Sprintf("mesh %s: no direct path between NATs (%s): through the relay %s", m.name, strings.Join(failed, ", "), m.relay.name))
+	default:
+		m.env.Note(fmt.Sprintf("mesh %s: direct paths between NATs: %s; through the relay %s: %s", m.name, strings.Join(made, ", "), m.relay.name, strings.Join(failed, ", ")))
+	}
+	return nil
+}
+
+func (p pair) other(n *member) *member {
+	switch n {
+	case p[0]:
+		return p[1]
+	case p[1]:
+		return p[0]
+	}
+	return nil
+}
+
+// readMappings reads from the relay where the NATs of the nodes in want
+// map them: the endpoints it sees them at, once each has called in.
+func (m *mesh) readMappings(want map[*member]bool) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := m.run(m.relay, `/usr/local/bin/kumo-wg show "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface}, "")
+		if err != nil {
+			return fmt.Errorf("reading where NATs map their nodes: %w", err)
+		}
+		seen := parseShow(out, "")
+		missing := 0
+		for n := range want {
+			if p := seen[n.key]; p.endpoint != "" && !p.handshake.IsZero() {
+				n.mapped = p.endpoint
+			} else {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-m.ctx.Done():
+			return m.ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// handshakes waits a few seconds on n for a handshake with each of keys
+// and returns those that came: a first handshake lost to a NAT that had
+// not opened yet is tried again by WireGuard after 5 s.
+func (m *mesh) handshakes(n *member, keys []string) (map[string]bool, error) {
+	got := map[string]bool{}
+	if len(keys) == 0 {
+		return got, nil
+	}
+	var hexKeys []string
+	for _, k := range keys {
+		b, _ := base64.StdEncoding.DecodeString(k)
+		hexKeys = append(hexKeys, hex.EncodeToString(b))
+	}
+	out, err := m.run(n, `i=0
+while :; do
+    all=1
+    for k in $KUMO_WG_KEYS; do
+        /usr/local/bin/kumo-wg show "$KUMO_WG_IFACE" | awk -v k="public_key=$k" '$0 == k { p = 1; next } /^public_key=/ { p = 0 } p && /^last_handshake_time_sec=/ && $0 != "last_handshake_time_sec=0" { f = 1 } END { exit !f }' || all=
+    done
+    [ -n "$all" ] && break
+    i=$((i+1)); [ $i -ge 70 ] && break
+    sleep 0.1
+done
+/usr/local/bin/kumo-wg show "$KUMO_WG_IFACE"`, map[string]string{"KUMO_WG_IFACE": m.iface, "KUMO_WG_KEYS": strings.Join(hexKeys, " ")}, "")
+	if err != nil {
+		return got, fmt.Errorf("waiting for direct handshakes: %w", err)
+	}
+	seen := parseShow(out, "")
+	for _, k := range keys {
+		if !seen[k].handshake.IsZero() {
+			got[k] = true
+		}
+	}
+	return got, nil
 }
 
 func plural(n int, word string) string {
@@ -640,7 +1023,7 @@ func (m *mesh) unreachable(failed [][]string) error {
 		}
 	}
 	if len(msgs) > 0 {
-		return fmt.Errorf("not every pair reaches the other over the mesh:\n  %s\nFix the network (a site cut off, a firewall on UDP %d) and run the cell again: it repairs what it finds", strings.Join(msgs, "\n  "), m.port)
+		return fmt.Errorf("not every pair reaches the other over the mesh:\n  %s\nFix the network (a site cut off, a firewall on UDP %d, or from %d up behind NAT) and run the cell again: it repairs what it finds", strings.Join(msgs, "\n  "), m.port, m.port+1)
 	}
 	return nil
 }
@@ -686,6 +1069,21 @@ func (m *mesh) value() starlark.Value {
 	if m.relay != nil {
 		relay = starlark.String(m.relay.name)
 	}
+	var directs, relays []starlark.Value
+	for i, a := range m.nodes {
+		for _, b := range m.nodes[i+1:] {
+			p, ok := m.paths[pairOf(a, b)]
+			if !ok {
+				continue
+			}
+			t := starlark.Tuple{starlark.String(a.name), starlark.String(b.name)}
+			if p == direct {
+				directs = append(directs, t)
+			} else {
+				relays = append(relays, t)
+			}
+		}
+	}
 	return starlarkstruct.FromStringDict(starlark.String("mesh"), starlark.StringDict{
 		"name":      starlark.String(m.name),
 		"interface": starlark.String(m.iface),
@@ -693,6 +1091,8 @@ func (m *mesh) value() starlark.Value {
 		"addresses": addrs,
 		"hubs":      starlark.NewList(hubs),
 		"relay":     relay,
+		"direct":    starlark.NewList(directs),
+		"relayed":   starlark.NewList(relays),
 	})
 }
 

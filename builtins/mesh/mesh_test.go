@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Three sites: c-1 and c-2 on-prem behind NAT, a-1 and a-2 on a cloud
@@ -54,7 +55,7 @@ func TestPeers(t *testing.T) {
 		"c-1": {
 			"a-1": "endpoint=198.18.1.2:51820 keepalive=25 allowed=198.19.192.1/32,198.19.192.5/32",
 			"a-2": "endpoint=198.18.1.3:51820 keepalive=25 allowed=198.19.192.2/32",
-			"c-2": "endpoint=198.18.2.3:51820 keepalive=0 allowed=198.19.192.4/32",
+			"c-2": "endpoint=198.18.2.3:51825 keepalive=0 allowed=198.19.192.4/32", // its own port behind NAT
 		},
 		// A hub: the other hub of its site privately, everyone behind NAT
 		// without an endpoint (they call in).
@@ -115,5 +116,90 @@ func TestAllocate(t *testing.T) {
 	}
 	if err := m.allocate(); err == nil || !strings.Contains(err.Error(), "range 198.19.192.0/29 is full") {
 		t.Errorf("a full range: %v", err)
+	}
+}
+
+func byName(m *mesh, name string) *member {
+	for _, n := range m.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Two nodes behind NAT on different sites on a direct path are each
+// other's peers at their NATs' mappings, with keepalives, and the relay
+// no longer carries their traffic; while a direct path is tried, they
+// call each other but their traffic still goes through the relay.
+func TestPeersOnDirectPaths(t *testing.T) {
+	m := testMesh()
+	c1, c2, o1 := byName(m, "c-1"), byName(m, "c-2"), byName(m, "o-1")
+	c1.mapped, c2.mapped, o1.mapped = "198.18.9.2:51820", "198.18.9.2:1024", "198.18.9.3:51820"
+	m.paths = map[pair]path{pairOf(c1, o1): direct, pairOf(o1, c2): probing}
+	o := peersOf(t, m, "o-1")
+	if want := "endpoint=198.18.9.2:51820 keepalive=25 allowed=198.19.192.3/32"; o["c-1"] != want {
+		t.Errorf("o-1's peer c-1 on a direct path: %q, want %q", o["c-1"], want)
+	}
+	if want := "endpoint=198.18.9.2:1024 keepalive=25 allowed=-"; o["c-2"] != want {
+		t.Errorf("o-1's peer c-2 being tried: %q, want %q", o["c-2"], want)
+	}
+	if want := "endpoint=198.18.1.2:51820 keepalive=25 allowed=198.19.192.1/32,198.19.192.4/32"; o["a-1"] != want {
+		t.Errorf("o-1's relay: %q, want %q (c-2 through it, c-1 not)", o["a-1"], want)
+	}
+	if c := peersOf(t, m, "c-1"); c["o-1"] != "endpoint=198.18.9.3:51820 keepalive=25 allowed=198.19.192.5/32" {
+		t.Errorf("c-1's peer o-1 on a direct path: %q", c["o-1"])
+	}
+}
+
+// A direct path both ends still use stays direct; a pair both of whose
+// ends went through the relay before stays there; a new member, or a
+// try left over by a killed call, is tried again.
+func TestChoosePaths(t *testing.T) {
+	m := testMesh()
+	a1, c1, c2, o1 := byName(m, "a-1"), byName(m, "c-1"), byName(m, "c-2"), byName(m, "o-1")
+	for _, n := range m.nodes {
+		n.oldAddress = n.address.String()
+	}
+	now := time.Now()
+	c1.shown = map[string]wgPeer{o1.key: {endpoint: "198.18.9.3:51820", handshake: now, allowed: []string{"198.19.192.5/32"}},
+		a1.key: {allowed: []string{"198.19.192.1/32"}}}
+	c2.shown = map[string]wgPeer{a1.key: {allowed: []string{"198.19.192.1/32", "198.19.192.5/32"}}}
+	o1.shown = map[string]wgPeer{c1.key: {endpoint: "198.18.9.2:51820", handshake: now.Add(-time.Minute), allowed: []string{"198.19.192.3/32"}},
+		a1.key: {allowed: []string{"198.19.192.1/32", "198.19.192.4/32"}}}
+	if got := m.choosePaths(); len(got) != 0 {
+		t.Errorf("tried %v, want none", got)
+	}
+	if m.paths[pairOf(c1, o1)] != direct || m.paths[pairOf(c2, o1)] != relayed || len(m.paths) != 2 {
+		t.Errorf("paths %v, want c-1–o-1 direct, c-2–o-1 relayed", m.paths)
+	}
+	// A stale handshake, a new member, and a try left over.
+	p := o1.shown[c1.key]
+	p.handshake = now.Add(-10 * time.Minute)
+	o1.shown[c1.key] = p
+	if got := m.choosePaths(); len(got) != 1 || got[0] != pairOf(c1, o1) {
+		t.Errorf("with a stale handshake tried %v, want c-1–o-1", got)
+	}
+	c2.shown[o1.key] = wgPeer{endpoint: "198.18.9.3:51820"}
+	if got := m.choosePaths(); len(got) != 2 {
+		t.Errorf("with a try left over tried %v, want both pairs", got)
+	}
+	delete(c2.shown, o1.key)
+	c2.oldAddress = ""
+	if got := m.choosePaths(); len(got) != 2 || m.paths[pairOf(c2, o1)] != relayed {
+		t.Errorf("with c-2 new tried %v (paths %v), want both pairs, through the relay until they work", got, m.paths)
+	}
+}
+
+func TestParseShow(t *testing.T) {
+	out := "wg.listen_port=51820\nwg.public_key=" + strings.Repeat("ab", 32) + "\nwg.endpoint=198.18.1.2:51820\nwg.last_handshake_time_sec=1700000000\nwg.allowed_ip=198.19.192.1/32\nwg.allowed_ip=198.19.192.5/32\nother=1\n"
+	got := parseShow(out, "wg.")
+	if len(got) != 1 {
+		t.Fatalf("peers %v", got)
+	}
+	for k, p := range got {
+		if len(k) != 44 || p.endpoint != "198.18.1.2:51820" || p.handshake.Unix() != 1700000000 || len(p.allowed) != 2 {
+			t.Errorf("peer %s: %+v", k, p)
+		}
 	}
 }

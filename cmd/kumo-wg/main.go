@@ -346,6 +346,9 @@ func parsePeers(text string) (map[string]peer, error) {
 					return nil, fmt.Errorf("peers line %d: keepalive %q: want seconds", n+1, v)
 				}
 			case "allowed":
+				if v == "-" {
+					continue // none yet: a direct path being tried
+				}
 				for _, c := range strings.Split(v, ",") {
 					if _, _, err := net.ParseCIDR(c); err != nil {
 						return nil, fmt.Errorf("peers line %d: allowed %q: %v", n+1, c, err)

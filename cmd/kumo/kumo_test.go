@@ -350,8 +350,8 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 
 // containers N checks, from outside kumo, that exactly N container nodes
 // of the script's state exist: systemd-nspawn processes, overlay mounts
-// and node cgroups; with N = 0, also that no bridge or nftables rule of
-// its networks is left. Node and bridge names seen are remembered in
+// and node cgroups; with N = 0, also that no bridge, site router or
+// nftables rule of its networks is left. Node and bridge names seen are remembered in
 // $WORK/.containers-seen, so that leftovers of deleted nodes count.
 func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 || neg {
@@ -382,10 +382,10 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	os.WriteFile(seenFile, []byte(strings.Join(list, "\n")), 0o644)
 
-	var nspawns, mounts, cgroups, bridges, rules int
+	var nspawns, mounts, cgroups, bridges, routers, rules int
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		nspawns, mounts, cgroups, bridges, rules = 0, 0, 0, 0, 0
+		nspawns, mounts, cgroups, bridges, routers, rules = 0, 0, 0, 0, 0, 0
 		for _, pid := range processesUnder(work) {
 			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(cmd)) == "systemd-nspawn" {
 				nspawns++
@@ -410,17 +410,20 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 				if _, err := net.InterfaceByName(br); err == nil {
 					bridges++
 				}
+				if _, err := os.Stat("/run/netns/kr" + strings.TrimPrefix(br, "kb")); err == nil {
+					routers++
+				}
 				if bytes.Contains(ruleset, []byte(br)) {
 					rules++
 				}
 			}
 		}
-		ok := nspawns == want && mounts == want && cgroups == want && (want > 0 || bridges+rules == 0)
+		ok := nspawns == want && mounts == want && cgroups == want && (want > 0 || bridges+routers+rules == 0)
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("containers: %d nspawn, %d mounts, %d cgroups, %d bridges, %d nft rules; want %d nodes", nspawns, mounts, cgroups, bridges, rules, want)
+			ts.Fatalf("containers: %d nspawn, %d mounts, %d cgroups, %d bridges, %d site routers, %d nft rules; want %d nodes", nspawns, mounts, cgroups, bridges, routers, rules, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -71,6 +71,11 @@ type Spec struct {
 	// Public gives the node an address on the sites' internet, mapped
 	// 1:1 to its private one: where other sites reach it.
 	Public bool `json:"public"`
+	// NAT is how the group's site router maps its nodes' traffic to the
+	// internet: "" keeps the source port where it is free, "symmetric"
+	// takes a new one for every destination (AWS NAT gateways, carrier
+	// NAT), which defeats direct paths between two sites behind NAT.
+	NAT string `json:"nat"`
 	// Ports are all open on the group's network and from the host:
 	// recorded, so that a recipe written for a cloud runs unchanged.
 	Ports []int `json:"ports"`
@@ -86,6 +91,9 @@ func specOf(fields map[string]any) (Spec, error) {
 	}
 	if _, err := s.networkRange(); err != nil {
 		return s, err
+	}
+	if s.NAT != NATPortPreserving && s.NAT != NATSymmetric {
+		return s, fmt.Errorf("container: nat %q: want \"\" (the source port kept where free) or %q (a new port per destination)", s.NAT, NATSymmetric)
 	}
 	if s.User != "" && !loginName.MatchString(s.User) {
 		return s, fmt.Errorf("container: user %q: want a login name (lower-case letters, digits, _ and -, not starting with a digit or -)", s.User)
@@ -250,7 +258,7 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	}
 	stateDir := filepath.Dir(p.Dir)
 	key := netKey(stateDir, req.Run, netGroup)
-	nw, addr, public, err := p.attach(key, stateDir+" "+req.Run+"/"+netGroup, req.Token, req.Index, rng, s.Public)
+	nw, addr, public, err := p.attach(key, stateDir+" "+req.Run+"/"+netGroup, req.Token, req.Index, rng, s.Public, s.NAT)
 	if err != nil {
 		return meta{}, err
 	}
@@ -304,7 +312,7 @@ func (p *Provider) makeNode(dir string, req providers.NodeRequest) (meta, error)
 	for _, f := range hostAptProxies() {
 		files = append(files, nodeFile{strings.TrimPrefix(f, "/"), hostFile(f), 0o644, ""})
 	}
-	if url := aptCache(nw.gateway()); url != "" {
+	if url := aptCache(nw.hostAddress()); url != "" {
 		m.AptCache = url
 		files = append(files, nodeFile{"etc/apt/apt.conf.d/99kumo-apt-cache", aptCacheConf(url), 0o644, ""})
 	}
@@ -427,9 +435,10 @@ func hostAptProxies() []string {
 
 // aptCache is the package cache a node fetches through: $KUMO_APT_CACHE
 // (a proxy URL; "off" for none), else apt-cacher-ng on this host when it
-// listens on its port 3142, reached at the group bridge's gateway. Nodes
-// then download each package from the mirror once between them.
-func aptCache(gateway netip.Addr) string {
+// listens on its port 3142, reached at the host's address on the group's
+// bridge. Nodes then download each package from the mirror once between
+// them.
+func aptCache(host netip.Addr) string {
 	switch v := os.Getenv("KUMO_APT_CACHE"); v {
 	case "off", "none":
 		return ""
@@ -439,7 +448,7 @@ func aptCache(gateway netip.Addr) string {
 			return ""
 		}
 		c.Close()
-		return "http://" + net.JoinHostPort(gateway.String(), "3142")
+		return "http://" + net.JoinHostPort(host.String(), "3142")
 	default:
 		return v
 	}

@@ -23,27 +23,32 @@ import (
 
 // Each unit group has a network of its own, a site like a cloud VPC or
 // a campus segment: a bridge on the host with a /24 of private
-// addresses, the host's address on it as the nodes' gateway, and NAT to
-// the host's uplink so that nodes reach the package mirrors the host
-// reaches. Traffic between two sites' private addresses is dropped
-// unless a spec joins the other group's network, as real clouds' private
-// addresses do not reach each other.
+// addresses, and a router of its own (router.go) whose address .1 is
+// the nodes' gateway and which does the site's NAT, so that nodes reach
+// the package mirrors the host reaches. Traffic between two sites'
+// private addresses is dropped unless a spec joins the other group's
+// network, as real clouds' private addresses do not reach each other.
 //
 // Sites meet on the internet: one more /24 (the "internet" record, its
-// bridge kbinternet) from which public addresses come. A node with a
-// public address is reached there through 1:1 NAT, as EC2's elastic and
-// OpenStack's floating addresses are, and what it sends to other sites
-// comes from it; every other node's traffic to other sites comes from
-// its site's own NAT address. kumo's host reaches every address.
+// bridge kbinternet, the host its gateway) on which every router has
+// its site's NAT address and the public addresses of its nodes. A node
+// with a public address is reached there through 1:1 NAT, as EC2's
+// elastic and OpenStack's floating addresses are, and what it sends to
+// other sites comes from it; every other node's traffic to other sites
+// comes from its site's NAT address. kumo's host reaches every address:
+// nodes on its own address on their bridge (.254), public ones on the
+// internet.
 //
-// Bridges, addresses and firewall rules are the host's, whatever state
-// file made them, so networks are recorded host-wide, in NetDir, under a
-// lock; kumo's nftables table "ip kumo" is written whole from those
-// records each time one changes.
+// Bridges, routers, addresses and firewall rules are the host's,
+// whatever state file made them, so networks are recorded host-wide, in
+// NetDir, under a lock; kumo's nftables tables "ip kumo" (the host's,
+// and one in each router) are written whole from those records each
+// time one changes.
 type network struct {
 	Key    string            `json:"key"`    // who owns it: a digest of state folder, run and group
 	Bridge string            `json:"bridge"` // kb + key, at most 15 characters
 	Subnet netip.Prefix      `json:"subnet"`
+	NAT    string            `json:"nat,omitempty"` // the site's NAT kind: NATPortPreserving or NATSymmetric
 	Owner  string            `json:"owner"`         // readable: state folder, run, group
 	Dir    string            `json:"dir,omitempty"` // the node folders' provider folder: a node whose folder is gone is pruned
 	Nodes  map[string]string `json:"nodes"`         // node token -> its address; internet: holder -> public address
@@ -126,7 +131,7 @@ func hostPrefixes() []netip.Prefix {
 // attach gives the node with token an address on the network key
 // (making the network if it is new) and returns the network and the
 // address. Asking again for the same token returns the same address.
-func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix, public bool) (nw *network, addr, pub netip.Addr, err error) {
+func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix, public bool, nat string) (nw *network, addr, pub netip.Addr, err error) {
 	err = p.changeNetworks(func(all map[string]*network) error {
 		if err := p.prune(all); err != nil {
 			return err
@@ -137,8 +142,11 @@ func (p *Provider) attach(key, owner, token string, index int, rng netip.Prefix,
 			if err != nil {
 				return err
 			}
-			n = &network{Key: key, Bridge: "kb" + key, Subnet: subnet, Owner: owner, Nodes: map[string]string{}}
+			n = &network{Key: key, Bridge: "kb" + key, Subnet: subnet, Owner: owner, NAT: nat, Nodes: map[string]string{}}
 			all[key] = n
+		}
+		if n.NAT != nat {
+			return providers.BadInputf("container: the network of %s does nat=%q; this node asks nat=%q: give every unit of a group (and every spec that joins its network) the same nat=", n.Owner, n.NAT, nat)
 		}
 		n.Dir = p.Dir
 		var err error
@@ -254,12 +262,7 @@ func (p *Provider) changeNetworks(change func(all map[string]*network) error) er
 	if err := change(all); err != nil {
 		return err
 	}
-	if inet := all[internetKey]; inet != nil {
-		if err := ensureBridge(inet); err != nil {
-			return err
-		}
-	}
-	return applyRules(all)
+	return p.applyNetworks(all)
 }
 
 func hasNode(all map[string]*network, token string) bool {
@@ -277,7 +280,7 @@ func (n *network) address(token string, index int) (netip.Addr, error) {
 	if s, ok := n.Nodes[token]; ok {
 		return netip.ParseAddr(s)
 	}
-	used := map[string]bool{}
+	used := map[string]bool{n.hostAddress().String(): true}
 	for _, s := range n.Nodes {
 		used[s] = true
 	}
@@ -298,7 +301,8 @@ func (n *network) address(token string, index int) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("container: network %s (%s) is full", n.Subnet, n.Owner)
 }
 
-// gateway is the host's address on the network: the first one.
+// gateway is the nodes' gateway, the first address: the site's router,
+// or on the internet kumo's host.
 func (n *network) gateway() netip.Addr { return n.Subnet.Addr().Next() }
 
 // freeSubnet is the first /24 of rng that no network uses and that does
@@ -394,8 +398,11 @@ func forgetNode(n, inet *network, token string) (gone []string) {
 	return gone
 }
 
-// removeNetwork removes n's bridge and record.
+// removeNetwork removes n's router, bridge and record.
 func removeNetwork(dir string, all map[string]*network, n *network) error {
+	if err := removeRouter(n.Key); err != nil {
+		return err
+	}
 	if err := exec.Command("ip", "link", "del", n.Bridge).Run(); err != nil && bridgeExists(n.Bridge) {
 		return fmt.Errorf("container: removing bridge %s: %w", n.Bridge, err)
 	}
@@ -411,23 +418,29 @@ func bridgeExists(name string) bool {
 	return err == nil
 }
 
-// ensureBridge makes n's bridge with the gateway address, and lets the
-// host forward for it.
+// ensureBridge makes n's bridge with the host's address on it, and lets
+// the host forward for the internet.
 func ensureBridge(n *network) error {
+	host := netip.PrefixFrom(n.hostAddress(), n.Subnet.Bits()).String()
 	if !bridgeExists(n.Bridge) {
-		steps := [][]string{
-			{"ip", "link", "add", n.Bridge, "type", "bridge"},
-			{"ip", "addr", "add", netip.PrefixFrom(n.gateway(), n.Subnet.Bits()).String(), "dev", n.Bridge},
-			{"ip", "link", "set", n.Bridge, "up"},
+		if err := ipSteps(
+			[]string{"ip", "link", "add", n.Bridge, "type", "bridge"},
+			[]string{"ip", "addr", "add", host, "dev", n.Bridge},
+			[]string{"ip", "link", "set", n.Bridge, "up"},
+		); err != nil {
+			exec.Command("ip", "link", "del", n.Bridge).Run()
+			return err
 		}
-		for _, s := range steps {
-			if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-				exec.Command("ip", "link", "del", n.Bridge).Run()
-				return fmt.Errorf("container: %s: %v: %s", strings.Join(s, " "), err, strings.TrimSpace(string(out)))
-			}
+	} else if n.Key != internetKey {
+		// A bridge an earlier kumo made held the gateway itself: the
+		// router has it now.
+		gw := netip.PrefixFrom(n.gateway(), n.Subnet.Bits()).String()
+		exec.Command("ip", "addr", "del", gw, "dev", n.Bridge).Run()
+		if err := ipSteps([]string{"ip", "addr", "replace", host, "dev", n.Bridge}); err != nil {
+			return err
 		}
 	}
-	// Nodes reach mirrors through the host: it must forward.
+	// Routers reach mirrors through the host: it must forward.
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("container: letting the host forward (net.ipv4.ip_forward): %w", err)
 	}
@@ -458,73 +471,83 @@ func raiseInotify() error {
 // NftTable is kumo's nftables table.
 const NftTable = "kumo"
 
-// applyRules writes kumo's nftables table whole from the records:
-//   - the internet's 1:1 NAT: a public address forwards to its node
-//     (prerouting for other sites, output for kumo's host), and what
-//     the node sends to other sites leaves from it;
-//   - each site's NAT: to other sites from the site's NAT address, to
-//     the uplink as the host;
-//   - forwarding: within a site, to a public address and back; never
-//     from one site's bridge to another's private addresses.
-func applyRules(all map[string]*network) error {
-	var keys []string
-	for k := range all {
-		if k != internetKey {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	addrOf := map[string]string{} // node token -> private address
-	bridgeOf := map[string]string{}
-	for _, k := range keys {
-		for token, a := range all[k].Nodes {
-			addrOf[token], bridgeOf[token] = a, all[k].Bridge
-		}
-	}
-	type mapping struct{ public, private, bridge string }
-	var maps []mapping
+// applyNetworks brings the host to the records: the internet's bridge,
+// every site's router (its NAT address given if it lacks one), and the
+// host's own rules.
+func (p *Provider) applyNetworks(all map[string]*network) error {
 	inet := all[internetKey]
-	if inet != nil {
-		for pub, token := range inet.Mapped {
-			if a, ok := addrOf[token]; ok {
-				maps = append(maps, mapping{pub, a, bridgeOf[token]})
+	if inet == nil {
+		return applyRules(all)
+	}
+	if err := ensureBridge(inet); err != nil {
+		return err
+	}
+	publics := map[string]map[string]string{} // site -> public -> private
+	for pub, token := range inet.Mapped {
+		for k, n := range all {
+			if a, ok := n.Nodes[token]; ok && k != internetKey {
+				if publics[k] == nil {
+					publics[k] = map[string]string{}
+				}
+				publics[k][pub] = a
 			}
 		}
 	}
-	sort.Slice(maps, func(i, j int) bool { return maps[i].public < maps[j].public })
+	var sites []string
+	for k := range all {
+		if k != internetKey {
+			sites = append(sites, k)
+		}
+	}
+	sort.Strings(sites)
+	for _, k := range sites {
+		if _, ok := inet.Nodes[natHolder(k)]; !ok {
+			if _, err := inet.address(natHolder(k), 0); err != nil {
+				return err
+			}
+			if err := writeNetwork(p.NetDir, inet); err != nil {
+				return err
+			}
+		}
+		nat, err := netip.ParseAddr(inet.Nodes[natHolder(k)])
+		if err != nil {
+			return err
+		}
+		if !bridgeExists(all[k].Bridge) {
+			continue // made by attach, with its first node
+		}
+		if err := ensureRouter(all[k], inet, nat, publics[k]); err != nil {
+			return err
+		}
+	}
+	return applyRules(all)
+}
+
+// applyRules writes the host's nftables table whole from the records:
+// the internet's way out to the host's uplink, and forwarding, which
+// keeps each bridge's traffic on it (bridged frames pass the host's
+// filter where br_netfilter is loaded) and never routes from one of
+// kumo's bridges to another: each site reaches the others only through
+// its router and the internet.
+func applyRules(all map[string]*network) error {
+	var keys []string
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	var b strings.Builder
 	// Creating the table first makes the delete safe when it is absent.
 	fmt.Fprintf(&b, "table ip %s\ndelete table ip %s\n", NftTable, NftTable)
 	if len(keys) > 0 {
 		fmt.Fprintf(&b, "table ip %s {\n", NftTable)
-		for _, hook := range []string{"prerouting", "output"} {
-			fmt.Fprintf(&b, "  chain %s {\n    type nat hook %s priority -100; policy accept;\n", hook, hook)
-			for _, m := range maps {
-				fmt.Fprintf(&b, "    ip daddr %s dnat to %s\n", m.public, m.private)
-			}
-			b.WriteString("  }\n")
-		}
 		b.WriteString("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n")
-		for _, k := range keys {
-			n := all[k]
-			// A node asking its own site's public address of a neighbour:
-			// the answer must come back the way it went.
-			fmt.Fprintf(&b, "    ip saddr %s oifname %q ct status dnat masquerade\n", n.Subnet, n.Bridge)
-		}
-		for _, m := range maps {
-			fmt.Fprintf(&b, "    ip saddr %s oifname \"kb*\" oifname != %q snat to %s\n", m.private, m.bridge, m.public)
-		}
-		for _, k := range keys {
-			n := all[k]
-			if inet != nil {
-				if nat, ok := inet.Nodes[natHolder(k)]; ok {
-					fmt.Fprintf(&b, "    ip saddr %s oifname \"kb*\" oifname != %q snat to %s\n", n.Subnet, n.Bridge, nat)
-				}
-			}
-			fmt.Fprintf(&b, "    ip saddr %s oifname != %q masquerade\n", n.Subnet, n.Bridge)
+		if inet := all[internetKey]; inet != nil {
+			// Not onto kumo's bridges: where br_netfilter is loaded,
+			// frames a router bridges to its nodes pass this chain too.
+			fmt.Fprintf(&b, "    ip saddr %s oifname != \"kb*\" masquerade\n", inet.Subnet)
 		}
 		b.WriteString("  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
-		b.WriteString("    ct state established,related accept\n    ct status dnat accept\n")
+		b.WriteString("    ct state established,related accept\n")
 		for _, k := range keys {
 			n := all[k]
 			fmt.Fprintf(&b, "    iifname %q oifname %q accept\n", n.Bridge, n.Bridge)
@@ -539,8 +562,9 @@ func applyRules(all map[string]*network) error {
 	return nil
 }
 
-// forgetFlows drops the kernel's connection tracking entries of addrs,
-// in either direction and before or after NAT. An address handed to a
+// forgetFlows drops the connection tracking entries of addrs, the host's
+// and every router's, in either direction and before or after NAT. An
+// address handed to a
 // new node (or a public address mapped anew) would otherwise keep the
 // old one's NAT bindings: a UDP flow kept alive by keepalives, as
 // WireGuard's are, goes on to the old destination forever.
@@ -562,12 +586,19 @@ func forgetFlows(addrs ...string) error {
 	if len(filters) == 0 {
 		return nil
 	}
-	_, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...)
-	if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
-		return nil // a kernel without connection tracking over netlink tracks nothing to forget
-	}
+	handles, done, err := allHandles()
 	if err != nil {
-		return fmt.Errorf("container: forgetting the connections of %s: %w", strings.Join(addrs, ", "), err)
+		return err
+	}
+	defer done()
+	for _, h := range handles {
+		_, err := h.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...)
+		if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+			continue // a kernel without connection tracking over netlink tracks nothing to forget
+		}
+		if err != nil {
+			return fmt.Errorf("container: forgetting the connections of %s: %w", strings.Join(addrs, ", "), err)
+		}
 	}
 	return nil
 }
