@@ -2,7 +2,7 @@ package providers
 
 import (
 	"context"
-	"strconv"
+	"fmt"
 )
 
 // GroupAccess is what a cloud provider makes for a unit group as a
@@ -20,10 +20,45 @@ type AccessAPI interface {
 	ImportKeyPair(ctx context.Context, name, publicKey string) error
 	// SecurityGroup finds the security group called name, or makes it.
 	SecurityGroup(ctx context.Context, name, description string) (id string, err error)
-	AllowTCP(ctx context.Context, groupID string, port int) error
+	// Allow adds an ingress rule (one it has already is not an error).
+	Allow(ctx context.Context, groupID string, r IngressRule) error
 	DeleteSecurityGroups(ctx context.Context, name string) error
 	KeyPairNames(ctx context.Context) ([]string, error)
 	DeleteKeyPair(ctx context.Context, name string) error
+}
+
+// An IngressRule lets traffic into a security group's nodes.
+type IngressRule struct {
+	Protocol string // "tcp" or "udp", from anywhere
+	Port     int
+	// FromGroup lets in everything the group's own nodes send (every
+	// protocol and port, Protocol and Port unset): a site's nodes talk
+	// to each other freely, as in a cloud's default security group.
+	FromGroup bool
+}
+
+func (r IngressRule) String() string {
+	if r.FromGroup {
+		return "everything from the group's own nodes"
+	}
+	return fmt.Sprintf("%s port %d", r.Protocol, r.Port)
+}
+
+// MeshPort is the UDP port kumo's mesh listens on by default (WireGuard's
+// own): open in every cloud group, where a node with a public address is
+// a hub that other sites call. WireGuard answers nothing but its peers'
+// keys.
+const MeshPort = 51820
+
+// Ingress is what a unit group's security group lets in: SSH and the
+// units' TCP ports from anywhere, the mesh's UDP port, and everything
+// from the group's own nodes.
+func Ingress(ports []int) []IngressRule {
+	rules := []IngressRule{{FromGroup: true}, {Protocol: "tcp", Port: 22}}
+	for _, p := range ports {
+		rules = append(rules, IngressRule{Protocol: "tcp", Port: p})
+	}
+	return append(rules, IngressRule{Protocol: "udp", Port: MeshPort})
 }
 
 // Accesses makes and removes unit groups' access in one cloud (a
@@ -34,8 +69,8 @@ type Accesses struct {
 	ports  Memo[struct{}]
 }
 
-// Ensure makes the group's key pair and security group and opens SSH and
-// ports in it.
+// Ensure makes the group's key pair and security group and lets in what
+// Ingress(ports) says.
 func (a *Accesses) Ensure(ctx context.Context, api AccessAPI, run, group, publicKey string, ports []int) (GroupAccess, error) {
 	keyName := KeyPairName(run, group, publicKey)
 	g, err := a.groups.Get(keyName, func() (GroupAccess, error) {
@@ -50,10 +85,10 @@ func (a *Accesses) Ensure(ctx context.Context, api AccessAPI, run, group, public
 	if err != nil {
 		return GroupAccess{}, err
 	}
-	// Units of one group may open different ports: each port once.
-	for _, port := range append([]int{22}, ports...) {
-		_, err := a.ports.Get(g.SecurityGroup+"/"+strconv.Itoa(port), func() (struct{}, error) {
-			return struct{}{}, api.AllowTCP(ctx, g.SecurityGroup, port)
+	// Units of one group may open different ports: each rule once.
+	for _, rule := range Ingress(ports) {
+		_, err := a.ports.Get(g.SecurityGroup+"/"+rule.String(), func() (struct{}, error) {
+			return struct{}{}, api.Allow(ctx, g.SecurityGroup, rule)
 		})
 		if err != nil {
 			return GroupAccess{}, err

@@ -295,12 +295,15 @@ func (c *client) SecurityGroup(ctx context.Context, name, description string) (s
 	}
 }
 
-func (c *client) AllowTCP(ctx context.Context, groupID string, port int) error {
-	perm := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(int32(port)), ToPort: aws.Int32(int32(port)),
+func (c *client) Allow(ctx context.Context, groupID string, r providers.IngressRule) error {
+	perm := types.IpPermission{IpProtocol: aws.String(r.Protocol), FromPort: aws.Int32(int32(r.Port)), ToPort: aws.Int32(int32(r.Port)),
 		IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}
+	if r.FromGroup {
+		perm = types.IpPermission{IpProtocol: aws.String("-1"), UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: aws.String(groupID)}}}
+	}
 	_, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: []types.IpPermission{perm}})
 	if err != nil && !hasCode(err, "InvalidPermission.Duplicate") {
-		return fmt.Errorf("aws: opening port %d of %s: %w", port, groupID, explain(err))
+		return fmt.Errorf("aws: letting %s into %s: %w", r, groupID, explain(err))
 	}
 	return nil
 }

@@ -55,6 +55,39 @@ type network struct {
 	// Mapped (internet only) says where each public address forwards:
 	// public address -> the token of the node it is mapped to.
 	Mapped map[string]string `json:"mapped,omitempty"`
+	// Inbound is what reaches a node (by token) through its public
+	// address, as its cloud's security groups say; a node without an
+	// entry gets everything.
+	Inbound map[string]Inbound `json:"inbound,omitempty"`
+}
+
+// Inbound is what a node's public address lets in from the internet.
+type Inbound struct {
+	TCP []int `json:"tcp"`
+	UDP []int `json:"udp"`
+}
+
+// SetInbound says what reaches the node made under token through its
+// public address from now on (nil: everything), as its cloud's security
+// groups say. Connections already open stay, as in a cloud.
+func (p *Provider) SetInbound(token string, in *Inbound) error {
+	return p.changeNetworks(func(all map[string]*network) error {
+		for k, n := range all {
+			if _, ok := n.Nodes[token]; !ok || k == internetKey {
+				continue
+			}
+			if in == nil {
+				delete(n.Inbound, token)
+			} else {
+				if n.Inbound == nil {
+					n.Inbound = map[string]Inbound{}
+				}
+				n.Inbound[token] = *in
+			}
+			return writeNetwork(p.NetDir, n)
+		}
+		return nil // gone: nothing reaches it
+	})
 }
 
 // internetKey names the internet's record; its holders are "nat:" + a
@@ -382,6 +415,7 @@ func forgetNode(n, inet *network, token string) (gone []string) {
 		gone = append(gone, a)
 	}
 	delete(n.Nodes, token)
+	delete(n.Inbound, token)
 	if inet == nil {
 		return gone
 	}
@@ -516,7 +550,13 @@ func (p *Provider) applyNetworks(all map[string]*network) error {
 		if !bridgeExists(all[k].Bridge) {
 			continue // made by attach, with its first node
 		}
-		if err := ensureRouter(all[k], inet, nat, publics[k]); err != nil {
+		inbound := map[string]Inbound{} // private address -> what reaches it
+		for token, in := range all[k].Inbound {
+			if a, ok := all[k].Nodes[token]; ok {
+				inbound[a] = in
+			}
+		}
+		if err := ensureRouter(all[k], inet, nat, publics[k], inbound); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -70,8 +71,9 @@ func (n *network) hostAddress() netip.Addr {
 // ensureRouter makes site n's router if it is missing and brings its
 // wan addresses and NAT rules to what the records say: nat is the
 // site's NAT address on the internet inet, publics its nodes' public
-// addresses (public -> private).
-func ensureRouter(n, inet *network, nat netip.Addr, publics map[string]string) error {
+// addresses (public -> private), inbound what reaches those of them that
+// have security groups (by private address).
+func ensureRouter(n, inet *network, nat netip.Addr, publics map[string]string, inbound map[string]Inbound) error {
 	key := n.Key
 	if _, err := os.Stat(routerPath(key)); err != nil {
 		// A stale end of a router's links (its namespace was removed by
@@ -116,7 +118,7 @@ func ensureRouter(n, inet *network, nat netip.Addr, publics map[string]string) e
 		return err
 	}
 	cmd := exec.Command("nsenter", "--net="+routerPath(key), "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward && nft -f -")
-	cmd.Stdin = strings.NewReader(routerRules(n, nat, publics))
+	cmd.Stdin = strings.NewReader(routerRules(n, nat, publics, inbound))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("container: the router of %s: nftables: %v: %s", n.Owner, err, strings.TrimSpace(string(out)))
 	}
@@ -124,7 +126,7 @@ func ensureRouter(n, inet *network, nat netip.Addr, publics map[string]string) e
 }
 
 // routerRules is the nftables table of site n's router.
-func routerRules(n *network, nat netip.Addr, publics map[string]string) string {
+func routerRules(n *network, nat netip.Addr, publics map[string]string, inbound map[string]Inbound) string {
 	var pubs []string
 	for pub := range publics {
 		pubs = append(pubs, pub)
@@ -151,8 +153,34 @@ func routerRules(n *network, nat netip.Addr, publics map[string]string) string {
 	b.WriteString("  }\n  chain input {\n    type filter hook input priority filter; policy accept;\n")
 	b.WriteString("    iifname \"wan\" ct state new drop\n")
 	b.WriteString("  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
-	b.WriteString("    ct state established,related accept\n    iifname \"wan\" ct status dnat accept\n    iifname \"wan\" drop\n  }\n}\n")
+	b.WriteString("    ct state established,related accept\n")
+	// Security groups: a node that has them gets through its public
+	// address only what they let in.
+	for _, pub := range pubs {
+		in, ok := inbound[publics[pub]]
+		if !ok {
+			continue
+		}
+		for _, proto := range []struct {
+			name  string
+			ports []int
+		}{{"tcp", in.TCP}, {"udp", in.UDP}} {
+			if len(proto.ports) > 0 {
+				fmt.Fprintf(&b, "    iifname \"wan\" ct status dnat ip daddr %s %s dport { %s } accept\n", publics[pub], proto.name, joinInts(proto.ports))
+			}
+		}
+		fmt.Fprintf(&b, "    iifname \"wan\" ct status dnat ip daddr %s drop\n", publics[pub])
+	}
+	b.WriteString("    iifname \"wan\" ct status dnat accept\n    iifname \"wan\" drop\n  }\n}\n")
 	return b.String()
+}
+
+func joinInts(list []int) string {
+	s := make([]string, len(list))
+	for i, n := range list {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // syncAddresses makes the router's wan addresses want (prefixes) and

@@ -71,6 +71,10 @@ type Faults struct {
 // Base is embedded by the emulators.
 type Base struct {
 	Backing Backing
+	// Security groups' filters waiting for the worker (FilterLater).
+	filterMu   sync.Mutex
+	filters    map[string]container.Inbound
+	filterKick chan struct{}
 	// Nodes stand for instances: Local or Containers.
 	Nodes      providers.Provider
 	Local      *local.Provider
@@ -263,6 +267,43 @@ func (b *Base) PublicAddress(holder, id, nodeAddr string) (string, error) {
 	b.publics[holder] = true
 	b.mu.Unlock()
 	return b.Containers.PublicAddress(holder, id)
+}
+
+// FilterLater has instance id's public address let in, from now on, the
+// TCP and UDP ports its security groups open to anywhere, as a cloud's
+// firewall does. A worker applies each instance's latest filter soon,
+// outside the emulator's lock (the firewall is the host's, shared by
+// every kumo process). Local backing has no public addresses to filter.
+func (b *Base) FilterLater(id string, tcp, udp []int) {
+	if b.Containers == nil || b.APIOnly {
+		return
+	}
+	b.filterMu.Lock()
+	if b.filters == nil {
+		b.filters = map[string]container.Inbound{}
+		b.filterKick = make(chan struct{}, 1)
+		go b.filterWorker()
+	}
+	b.filters[id] = container.Inbound{TCP: tcp, UDP: udp}
+	b.filterMu.Unlock()
+	select {
+	case b.filterKick <- struct{}{}:
+	default: // a kick is pending: the worker reads the latest then
+	}
+}
+
+func (b *Base) filterWorker() {
+	for range b.filterKick {
+		b.filterMu.Lock()
+		todo := b.filters
+		b.filters = map[string]container.Inbound{}
+		b.filterMu.Unlock()
+		for id, in := range todo {
+			if err := b.Containers.SetInbound(id, &in); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %s's security groups: %v\n", b.name, id, err)
+			}
+		}
+	}
 }
 
 // ReleasePublic gives holder's public address back.

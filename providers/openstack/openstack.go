@@ -390,11 +390,15 @@ func (c *client) securityGroups(ctx context.Context, name string) ([]groups.SecG
 	return groups.ExtractGroups(pages)
 }
 
-func (c *client) AllowTCP(ctx context.Context, groupID string, port int) error {
-	_, err := rules.Create(ctx, c.network, rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: groupID,
-		PortRangeMin: port, PortRangeMax: port, Protocol: rules.ProtocolTCP, RemoteIPPrefix: "0.0.0.0/0"}).Extract()
+func (c *client) Allow(ctx context.Context, groupID string, r providers.IngressRule) error {
+	opts := rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: groupID,
+		PortRangeMin: r.Port, PortRangeMax: r.Port, Protocol: rules.RuleProtocol(r.Protocol), RemoteIPPrefix: "0.0.0.0/0"}
+	if r.FromGroup {
+		opts = rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: groupID, RemoteGroupID: groupID}
+	}
+	_, err := rules.Create(ctx, c.network, opts).Extract()
 	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-		return fmt.Errorf("openstack: opening port %d in %s: %w", port, groupID, err)
+		return fmt.Errorf("openstack: letting %s into %s: %w", r, groupID, err)
 	}
 	return nil
 }

@@ -97,7 +97,15 @@ type reservation struct {
 
 type securityGroup struct {
 	ID, Name, Description string
-	Ports                 []int
+	Rules                 []sgRule
+}
+
+// An sgRule lets in a protocol's port from anywhere, or (FromGroup, a
+// group id; Protocol "-1") everything from that group's instances.
+type sgRule struct {
+	Protocol  string
+	Port      int
+	FromGroup string
 }
 
 // An image is an AMI; Login is the user its cloud-init makes.
@@ -514,6 +522,7 @@ func (s *Server) describeSecurityGroups(q query) (any, *apiError) {
 		From     int      `xml:"fromPort"`
 		To       int      `xml:"toPort"`
 		Ranges   []string `xml:"ipRanges>item>cidrIp"`
+		Groups   []string `xml:"groups>item>groupId"`
 	}
 	type sg struct {
 		ID          string       `xml:"groupId"`
@@ -530,8 +539,12 @@ func (s *Server) describeSecurityGroups(q query) (any, *apiError) {
 	for _, g := range s.groups {
 		if (len(names) == 0 || contains(names, g.Name)) && (len(ids) == 0 || contains(ids, g.ID)) {
 			x := sg{ID: g.ID, Name: g.Name, Desc: g.Description, Owner: "000000000000"}
-			for _, p := range g.Ports {
-				x.Permissions = append(x.Permissions, permission{"tcp", p, p, []string{"0.0.0.0/0"}})
+			for _, r := range g.Rules {
+				if r.FromGroup != "" {
+					x.Permissions = append(x.Permissions, permission{Protocol: "-1", Groups: []string{r.FromGroup}})
+					continue
+				}
+				x.Permissions = append(x.Permissions, permission{r.Protocol, r.Port, r.Port, []string{"0.0.0.0/0"}, nil})
 			}
 			out = append(out, x)
 		}
@@ -554,16 +567,55 @@ func (s *Server) authorizeIngress(q query) (any, *apiError) {
 	}
 	// Like EC2, a request with one rule the group has already is
 	// refused whole.
-	var ports []int
+	var add []sgRule
 	for _, p := range q.structs("IpPermissions") {
-		from, _ := strconv.Atoi(p.get("FromPort"))
-		if slices.Contains(g.Ports, from) {
-			return nil, errorf(400, "InvalidPermission.Duplicate", "the specified rule \"peer: 0.0.0.0/0, TCP, from port: %d, to port: %d, ALLOW\" already exists", from, from)
+		r := sgRule{Protocol: p.get("IpProtocol")}
+		if pairs := p.structs("Groups"); len(pairs) > 0 {
+			r.FromGroup = pairs[0].get("GroupId")
+		} else if r.Port, _ = strconv.Atoi(p.get("FromPort")); r.Protocol != "tcp" && r.Protocol != "udp" {
+			return nil, errorf(400, "InvalidParameterValue", "Invalid value '%s' for IP protocol. Unknown protocol.", r.Protocol)
 		}
-		ports = append(ports, from)
+		if slices.Contains(g.Rules, r) {
+			if r.FromGroup != "" {
+				return nil, errorf(400, "InvalidPermission.Duplicate", "the specified rule \"peer: %s, ALL, ALLOW\" already exists", r.FromGroup)
+			}
+			return nil, errorf(400, "InvalidPermission.Duplicate", "the specified rule \"peer: 0.0.0.0/0, %s, from port: %d, to port: %d, ALLOW\" already exists", strings.ToUpper(r.Protocol), r.Port, r.Port)
+		}
+		add = append(add, r)
 	}
-	g.Ports = append(g.Ports, ports...)
+	g.Rules = append(g.Rules, add...)
+	s.filterLater(g.ID)
 	return returnTrue("AuthorizeSecurityGroupIngressResponse"), nil
+}
+
+// filterLater has the public addresses of the running instances in
+// group (every one with "") let in what their security groups say from
+// now on. s.mu is held.
+func (s *Server) filterLater(group string) {
+	for _, inst := range s.instances {
+		if inst.State == "running" && (group == "" || contains(inst.Groups, group)) {
+			s.filterOne(inst)
+		}
+	}
+}
+
+// filterOne has inst's public address let in what its groups' rules say.
+// s.mu is held.
+func (s *Server) filterOne(inst *instance) {
+	var tcp, udp []int
+	for _, gid := range inst.Groups {
+		if g := s.groups[gid]; g != nil {
+			for _, r := range g.Rules {
+				switch r.Protocol {
+				case "tcp":
+					tcp = append(tcp, r.Port)
+				case "udp":
+					udp = append(udp, r.Port)
+				}
+			}
+		}
+	}
+	s.FilterLater(inst.ID, tcp, udp)
 }
 
 func (s *Server) deleteSecurityGroup(q query) (any, *apiError) {
@@ -590,7 +642,11 @@ func (s *Server) OpenPorts(name string) []int {
 	var out []int
 	for _, g := range s.groups {
 		if g.Name == name {
-			out = append(out, g.Ports...)
+			for _, r := range g.Rules {
+				if r.Protocol == "tcp" {
+					out = append(out, r.Port)
+				}
+			}
 		}
 	}
 	sort.Ints(out)

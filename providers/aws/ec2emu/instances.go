@@ -195,6 +195,7 @@ func (s *Server) boot(inst *instance, authorizedKey, login string) {
 		return
 	}
 	inst.State, inst.Port, inst.Addr, inst.PublicAddr = "running", m.Port, m.IP, m.Public
+	s.filterOne(inst)
 }
 
 func (s *Server) reservationResponse(name string, res *reservation) any {

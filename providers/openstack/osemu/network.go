@@ -3,6 +3,7 @@ package osemu
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -102,12 +103,17 @@ func (s *Server) network(r *http.Request, p []string, body map[string]json.RawMe
 			return neutronError(404, "SecurityGroupNotFound", "Security group %s does not exist", id)
 		}
 		for _, have := range sg.Rules {
-			if have["port_range_min"] == rule["port_range_min"] && have["protocol"] == rule["protocol"] && have["direction"] == rule["direction"] {
+			if have["port_range_min"] == rule["port_range_min"] && have["protocol"] == rule["protocol"] && have["direction"] == rule["direction"] && have["remote_group_id"] == rule["remote_group_id"] {
 				return neutronError(409, "SecurityGroupRuleExists", "Security group rule already exists.")
 			}
 		}
 		rule["id"] = newUUID()
 		sg.Rules = append(sg.Rules, rule)
+		for _, srv := range s.servers {
+			if slices.Contains(srv.Groups, sg.Name) || slices.Contains(srv.Groups, sg.ID) {
+				s.filter(srv)
+			}
+		}
 		return ok(201, map[string]any{"security_group_rule": rule})
 
 	case len(p) == 1 && p[0] == "floatingips" && r.Method == http.MethodGet:

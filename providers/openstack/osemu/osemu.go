@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -493,6 +494,34 @@ func (s *Server) boot(srv *server, pub string) {
 		return
 	}
 	srv.Status, srv.Port, srv.Addr = "ACTIVE", m.Port, m.IP
+	s.filter(srv)
+}
+
+// filter has srv's floating IP let in what its security groups' ingress
+// rules open to anywhere. s.mu is held.
+func (s *Server) filter(srv *server) {
+	if srv.Status != "ACTIVE" {
+		return
+	}
+	var tcp, udp []int
+	for _, g := range s.groups {
+		if !slices.Contains(srv.Groups, g.Name) && !slices.Contains(srv.Groups, g.ID) {
+			continue
+		}
+		for _, r := range g.Rules {
+			port, _ := r["port_range_min"].(float64)
+			if r["direction"] != "ingress" || r["remote_group_id"] != nil || port == 0 {
+				continue
+			}
+			switch r["protocol"] {
+			case "tcp":
+				tcp = append(tcp, int(port))
+			case "udp":
+				udp = append(udp, int(port))
+			}
+		}
+	}
+	s.FilterLater(srv.ID, tcp, udp)
 }
 
 // Statuses counts the servers by status (ACTIVE, SHUTOFF, BUILD, ...),
@@ -637,7 +666,7 @@ func (s *Server) OpenPorts(name string) []int {
 			continue
 		}
 		for _, r := range g.Rules {
-			if port, ok := r["port_range_min"].(float64); ok {
+			if port, ok := r["port_range_min"].(float64); ok && r["protocol"] == "tcp" {
 				out = append(out, int(port))
 			}
 		}
