@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/kumo-dev/kumo/bench/benchkit"
+	"github.com/kumo-dev/kumo/providers"
 )
 
 const recipe = `# %% [parameters]
@@ -46,7 +47,7 @@ o = ug.create_unit("o", spec("openstack", "small"), nodes = per_site).nodes()
 
 # %% Mesh
 net = mesh("bench", ug.nodes())
-print("RESULT nodes=%d" % len(net.addresses))
+print("RESULT nodes=%d direct=%d relayed=%d" % (len(net.addresses), len(net.direct), len(net.relayed)))
 `
 
 const measure = `# %% Tools
@@ -64,13 +65,13 @@ def deb_wg(n, addr):
     r = ssh_run(n, """set -e
 [ -f /root/wgdeb.key ] || (umask 077; wg genkey > /root/wgdeb.key)
 ip link show wgdeb >/dev/null 2>&1 || WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go wgdeb
-wg set wgdeb private-key /root/wgdeb.key listen-port 51821
+wg set wgdeb private-key /root/wgdeb.key listen-port 50820
 ip address replace %s/24 dev wgdeb
 ip link set wgdeb up
 wg pubkey < /root/wgdeb.key""" % addr, sudo = True)
     return r.stdout.strip()
 kc, ka = deb_wg(c1, "198.19.250.1"), deb_wg(a1, "198.19.250.2")
-ssh_run(c1, "wg set wgdeb peer %s endpoint %s:51821 allowed-ips 198.19.250.2/32 persistent-keepalive 25" % (ka, a1.ip), sudo = True)
+ssh_run(c1, "wg set wgdeb peer %s endpoint %s:50820 allowed-ips 198.19.250.2/32 persistent-keepalive 25" % (ka, a1.ip), sudo = True)
 ssh_run(a1, "wg set wgdeb peer %s allowed-ips 198.19.250.1/32" % kc, sudo = True)
 ssh_run(c1, "for i in $(seq 50); do ping -c1 -W1 198.19.250.2 >/dev/null && exit 0; done; exit 1")
 
@@ -102,6 +103,16 @@ func main() {
 	}
 }
 
+// endpointOf is the EC2 emulator's URL in env.
+func endpointOf(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "AWS_ENDPOINT_URL_EC2="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 func run(kumo, sizes string) error {
 	kumo, err := filepath.Abs(kumo)
 	if err != nil {
@@ -127,7 +138,7 @@ func run(kumo, sizes string) error {
 	var result []string
 	walls := map[int]float64{}
 	var order []int
-	fmt.Printf("| %5s | %12s | %10s |\n|-------|--------------|------------|\n", "nodes", "mesh cell s", "ratio to 3")
+	fmt.Printf("| %5s | %12s | %10s | %s\n|-------|--------------|------------|------------------\n", "nodes", "mesh cell s", "ratio to 3", "NAT-to-NAT pairs")
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 3 || n%3 != 0 {
@@ -138,6 +149,15 @@ func run(kumo, sizes string) error {
 		out, err := benchkit.Kumo(kumo, dir, env, "run", "mesh.star", "--name", name, "-p", fmt.Sprintf("per_site=%d", n/3), "--json")
 		if err != nil {
 			return err
+		}
+		logs, err := benchkit.Kumo(kumo, dir, env, "logs", name)
+		if err != nil {
+			return err
+		}
+		paths := ""
+		if i := bytes.Index(logs, []byte("RESULT nodes=")); i >= 0 {
+			line, _, _ := strings.Cut(string(logs[i+len("RESULT "):]), "\n")
+			paths = strings.TrimSpace(line)
 		}
 		if n != 9 {
 			if _, err := benchkit.Kumo(kumo, dir, env, "destroy", "--name", name, "--yes"); err != nil {
@@ -150,11 +170,19 @@ func run(kumo, sizes string) error {
 		}
 		walls[n] = wall.Seconds()
 		order = append(order, n)
-		fmt.Printf("| %5d | %12.2f | %10.2f |\n", n, wall.Seconds(), wall.Seconds()/walls[order[0]])
+		fmt.Printf("| %5d | %12.2f | %10.2f | %s\n", n, wall.Seconds(), wall.Seconds()/walls[order[0]], paths)
 		result = append(result, fmt.Sprintf("mesh_%d_s=%.2f", n, wall.Seconds()))
 	}
 	if len(order) > 1 {
 		result = append(result, fmt.Sprintf("ratio_%d_%d=%.2f", order[len(order)-1], order[0], walls[order[len(order)-1]]/walls[order[0]]))
+	}
+	// Debian's wireguard-go listens on a port of its own, which the EC2
+	// node's security group must let in, as on EC2.
+	authorize := exec.Command("aws", "--endpoint-url", endpointOf(env), "--region", "us-east-1", "ec2", "authorize-security-group-ingress", "--group-name", providers.GroupName("mesh9", "bench9"),
+		"--protocol", "udp", "--port", "50820", "--cidr", "0.0.0.0/0")
+	authorize.Env = append(os.Environ(), env...)
+	if b, err := authorize.CombinedOutput(); err != nil && !bytes.Contains(b, []byte("Duplicate")) {
+		return fmt.Errorf("opening UDP 50820 for Debian's wireguard-go: %v: %s", err, b)
 	}
 	out, err := benchkit.Kumo(kumo, dir, env, "run", "measure.star")
 	if err != nil {

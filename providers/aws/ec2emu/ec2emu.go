@@ -562,8 +562,13 @@ func (s *Server) authorizeIngress(q query) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.groups[q.get("GroupId")]
+	for _, x := range s.groups {
+		if name := q.get("GroupName"); name != "" && x.Name == name {
+			g = x // the default VPC's groups may be named
+		}
+	}
 	if g == nil {
-		return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", q.get("GroupId"))
+		return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", q.get("GroupId")+q.get("GroupName"))
 	}
 	// Like EC2, a request with one rule the group has already is
 	// refused whole.
