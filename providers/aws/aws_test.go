@@ -236,4 +236,9 @@ func TestEveryUnitOpensItsPorts(t *testing.T) {
 	if got := emu.OpenPorts(providers.GroupName("r", "g")); !slices.Equal(got, []int{22, 5432, 8080}) {
 		t.Errorf("open ports %v, want 22, 5432 and 8080", got)
 	}
+	// Besides: the mesh's port, and the group's own nodes on every port.
+	want := []string{"from itself", "tcp 22", "tcp 5432", "tcp 8080", "udp 51820"}
+	if got := emu.Ingress(providers.GroupName("r", "g")); !slices.Equal(got, want) {
+		t.Errorf("rules %v, want %v", got, want)
+	}
 }

@@ -658,6 +658,31 @@ func (s *Server) OpenPorts(name string) []int {
 	return out
 }
 
+// Ingress lists, sorted, the rules of the security group called name as
+// "tcp 22", "udp 51820" or "from itself" (tests).
+func (s *Server) Ingress(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, g := range s.groups {
+		if g.Name != name {
+			continue
+		}
+		for _, r := range g.Rules {
+			switch {
+			case r.FromGroup == g.ID:
+				out = append(out, "from itself")
+			case r.FromGroup != "":
+				out = append(out, "from "+r.FromGroup)
+			default:
+				out = append(out, fmt.Sprintf("%s %d", r.Protocol, r.Port))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // KeyPairs lists the key pairs' names (tests).
 func (s *Server) KeyPairs() []string {
 	s.mu.Lock()

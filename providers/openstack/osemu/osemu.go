@@ -675,6 +675,32 @@ func (s *Server) OpenPorts(name string) []int {
 	return out
 }
 
+// Ingress lists, sorted, the rules of the security group called name as
+// "tcp 22", "udp 51820" or "from itself" (tests).
+func (s *Server) Ingress(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, g := range s.groups {
+		if g.Name != name {
+			continue
+		}
+		for _, r := range g.Rules {
+			port, _ := r["port_range_min"].(float64)
+			switch remote, _ := r["remote_group_id"].(string); {
+			case remote == g.ID:
+				out = append(out, "from itself")
+			case remote != "":
+				out = append(out, "from "+remote)
+			default:
+				out = append(out, fmt.Sprintf("%v %d", r["protocol"], int(port)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // KeyPairs lists the keypairs' names (tests).
 func (s *Server) KeyPairs() []string {
 	s.mu.Lock()
