@@ -84,7 +84,9 @@ returns, every node has reached every other over the mesh, or the call
 fails naming the pairs that could not. Calling it again with other nodes
 changes only the peers that differ: tunnels between the others stay up,
 and a node left out is removed from every peer. Addresses stay with their
-nodes.`,
+nodes. From then on nodes() gives each node's mesh address as private_ip
+(and the site's as site_ip); node values read before mesh() keep the
+site's: read them again after it, or use .addresses.`,
 	Fn:      meshFn,
 	Journal: true,
 	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
