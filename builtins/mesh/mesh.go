@@ -48,6 +48,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/files"
+	"github.com/kumo-dev/kumo/builtins/mesh/uapi"
 	"github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
@@ -107,16 +108,8 @@ type member struct {
 	setKeys           []string // the peers its last sync set
 	wasRunning, wasUp bool     // the agent's service, and its interface up, before this call
 	oldAddress        string
-	shown             map[string]wgPeer // its agent's peers before this call, by public key
-	mapped            string            // where its NAT maps it, as the relay sees it
-}
-
-// wgPeer is what an agent's show says of one peer.
-type wgPeer struct {
-	endpoint  string
-	keepalive int
-	handshake time.Time
-	allowed   []string
+	shown             map[string]uapi.Peer // its agent's peers before this call, by public key
+	mapped            string               // where its NAT maps it, as the relay sees it
 }
 
 // A path is how two nodes behind NAT on different sites reach each
@@ -647,7 +640,7 @@ func (m *mesh) noteChanges() {
 			if allowed[0] == "-" {
 				allowed = nil
 			}
-			if !ok || (endpoint != "-" && endpoint != had.endpoint) || keepalive != strconv.Itoa(had.keepalive) || !sameSet(allowed, had.allowed) {
+			if !ok || (endpoint != "-" && endpoint != had.Endpoint) || keepalive != strconv.Itoa(had.Keepalive) || !sameSet(allowed, had.Allowed) {
 				set++
 			}
 		}
@@ -706,44 +699,14 @@ func (m *mesh) rejoin() error {
 
 // parseShow reads kumo-wg show's lines (each after prefix) into peers by
 // base64 public key.
-func parseShow(out, prefix string) map[string]wgPeer {
-	peers := map[string]wgPeer{}
-	cur := ""
+func parseShow(out, prefix string) map[string]uapi.Peer {
+	var b strings.Builder
 	for _, line := range strings.Split(out, "\n") {
-		line, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
+		if line, ok := strings.CutPrefix(line, prefix); ok {
+			b.WriteString(line + "\n")
 		}
-		k, v, _ := strings.Cut(line, "=")
-		if k == "public_key" {
-			b, err := hex.DecodeString(v)
-			if err != nil {
-				cur = ""
-				continue
-			}
-			cur = base64.StdEncoding.EncodeToString(b)
-			peers[cur] = wgPeer{}
-			continue
-		}
-		p, ok := peers[cur]
-		if !ok {
-			continue // the interface's own lines
-		}
-		switch k {
-		case "endpoint":
-			p.endpoint = v
-		case "persistent_keepalive_interval":
-			p.keepalive, _ = strconv.Atoi(v)
-		case "last_handshake_time_sec":
-			if sec, err := strconv.ParseInt(v, 10, 64); err == nil && sec > 0 {
-				p.handshake = time.Unix(sec, 0)
-			}
-		case "allowed_ip":
-			p.allowed = append(p.allowed, v)
-		}
-		peers[cur] = p
 	}
-	return peers
+	return uapi.Peers(b.String())
 }
 
 // freshPath is how recent a handshake shows a direct path still works:
@@ -786,7 +749,7 @@ func (m *mesh) choosePaths() []pair {
 // handshake fresh enough that the path still works.
 func (n *member) usesDirect(o *member) bool {
 	p, ok := n.shown[o.key]
-	return ok && p.endpoint != "" && time.Since(p.handshake) < freshPath && slices.Contains(p.allowed, o.address.String()+"/32")
+	return ok && p.Endpoint != "" && time.Since(p.Handshake) < freshPath && slices.Contains(p.Allowed, o.address.String()+"/32")
 }
 
 // usesRelay reports whether n's agent sends o's traffic through relay
@@ -794,7 +757,7 @@ func (n *member) usesDirect(o *member) bool {
 func (n *member) usesRelay(relay, o *member) bool {
 	p, ok := n.shown[relay.key]
 	_, trying := n.shown[o.key]
-	return ok && !trying && o.oldAddress == o.address.String() && slices.Contains(p.allowed, o.address.String()+"/32")
+	return ok && !trying && o.oldAddress == o.address.String() && slices.Contains(p.Allowed, o.address.String()+"/32")
 }
 
 // mappedOf is where o is reached from n directly: its NAT's mapping as
@@ -803,8 +766,8 @@ func (m *mesh) mappedOf(o, n *member) string {
 	if o.mapped != "" {
 		return o.mapped
 	}
-	if p, ok := n.shown[o.key]; ok && p.endpoint != "" {
-		return p.endpoint
+	if p, ok := n.shown[o.key]; ok && p.Endpoint != "" {
+		return p.Endpoint
 	}
 	return "-"
 }
@@ -903,8 +866,8 @@ func (m *mesh) readMappings(want map[*member]bool) error {
 		seen := parseShow(out, "")
 		missing := 0
 		for n := range want {
-			if p := seen[n.key]; p.endpoint != "" && !p.handshake.IsZero() {
-				n.mapped = p.endpoint
+			if p := seen[n.key]; p.Endpoint != "" && !p.Handshake.IsZero() {
+				n.mapped = p.Endpoint
 			} else {
 				missing++
 			}
@@ -949,7 +912,7 @@ done
 	}
 	seen := parseShow(out, "")
 	for _, k := range keys {
-		if !seen[k].handshake.IsZero() {
+		if !seen[k].Handshake.IsZero() {
 			got[k] = true
 		}
 	}

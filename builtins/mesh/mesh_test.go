@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kumo-dev/kumo/builtins/mesh/uapi"
 )
 
 // Three sites: c-1 and c-2 on-prem behind NAT, a-1 and a-2 on a cloud
@@ -162,11 +164,11 @@ func TestChoosePaths(t *testing.T) {
 		n.oldAddress = n.address.String()
 	}
 	now := time.Now()
-	c1.shown = map[string]wgPeer{o1.key: {endpoint: "198.18.9.3:51820", handshake: now, allowed: []string{"198.19.192.5/32"}},
-		a1.key: {allowed: []string{"198.19.192.1/32"}}}
-	c2.shown = map[string]wgPeer{a1.key: {allowed: []string{"198.19.192.1/32", "198.19.192.5/32"}}}
-	o1.shown = map[string]wgPeer{c1.key: {endpoint: "198.18.9.2:51820", handshake: now.Add(-time.Minute), allowed: []string{"198.19.192.3/32"}},
-		a1.key: {allowed: []string{"198.19.192.1/32", "198.19.192.4/32"}}}
+	c1.shown = map[string]uapi.Peer{o1.key: {Endpoint: "198.18.9.3:51820", Handshake: now, Allowed: []string{"198.19.192.5/32"}},
+		a1.key: {Allowed: []string{"198.19.192.1/32"}}}
+	c2.shown = map[string]uapi.Peer{a1.key: {Allowed: []string{"198.19.192.1/32", "198.19.192.5/32"}}}
+	o1.shown = map[string]uapi.Peer{c1.key: {Endpoint: "198.18.9.2:51820", Handshake: now.Add(-time.Minute), Allowed: []string{"198.19.192.3/32"}},
+		a1.key: {Allowed: []string{"198.19.192.1/32", "198.19.192.4/32"}}}
 	if got := m.choosePaths(); len(got) != 0 {
 		t.Errorf("tried %v, want none", got)
 	}
@@ -175,12 +177,12 @@ func TestChoosePaths(t *testing.T) {
 	}
 	// A stale handshake, a new member, and a try left over.
 	p := o1.shown[c1.key]
-	p.handshake = now.Add(-10 * time.Minute)
+	p.Handshake = now.Add(-10 * time.Minute)
 	o1.shown[c1.key] = p
 	if got := m.choosePaths(); len(got) != 1 || got[0] != pairOf(c1, o1) {
 		t.Errorf("with a stale handshake tried %v, want c-1–o-1", got)
 	}
-	c2.shown[o1.key] = wgPeer{endpoint: "198.18.9.3:51820"}
+	c2.shown[o1.key] = uapi.Peer{Endpoint: "198.18.9.3:51820"}
 	if got := m.choosePaths(); len(got) != 2 {
 		t.Errorf("with a try left over tried %v, want both pairs", got)
 	}
@@ -198,7 +200,7 @@ func TestParseShow(t *testing.T) {
 		t.Fatalf("peers %v", got)
 	}
 	for k, p := range got {
-		if len(k) != 44 || p.endpoint != "198.18.1.2:51820" || p.handshake.Unix() != 1700000000 || len(p.allowed) != 2 {
+		if len(k) != 44 || p.Endpoint != "198.18.1.2:51820" || p.Handshake.Unix() != 1700000000 || len(p.Allowed) != 2 {
 			t.Errorf("peer %s: %+v", k, p)
 		}
 	}

@@ -41,6 +41,8 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/ipc"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/kumo-dev/kumo/builtins/mesh/uapi"
 )
 
 // KeyDir keeps the nodes' private keys and the last peers.
@@ -115,13 +117,13 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if _, ok := want[args[2]]; !ok {
 			return nil // not a peer of ours: nothing to do
 		}
-		if _, err := uapi(iface, "set=1\npublic_key="+hexKey(args[2])+"\nremove=true\n\n"); err != nil {
+		if _, err := ask(iface, "set=1\npublic_key="+hexKey(args[2])+"\nremove=true\n\n"); err != nil {
 			return err
 		}
 		_, _, err = syncPeers(iface, want)
 		return err
 	case "show":
-		out, err := uapi(iface, "get=1\n\n")
+		out, err := ask(iface, "get=1\n\n")
 		if err != nil {
 			return err
 		}
@@ -282,9 +284,9 @@ func up(iface string, args []string) error {
 	return nil
 }
 
-// uapi sends one request to the running interface and returns its
+// ask sends one request to the running interface and returns its
 // answer, failing on a non-zero errno.
-func uapi(iface, request string) (string, error) {
+func ask(iface, request string) (string, error) {
 	c, err := net.Dial("unix", filepath.Join("/var/run/wireguard", iface+".sock"))
 	if err != nil {
 		return "", fmt.Errorf("%s is not running (kumo-wg up %s): %w", iface, iface, err)
@@ -368,33 +370,13 @@ func parsePeers(text string) (map[string]peer, error) {
 // lacks are removed, and only the peers whose settings differ are set,
 // so that the sessions of the others go on.
 func syncPeers(iface string, want map[string]peer) (set []string, removed int, err error) {
-	dump, err := uapi(iface, "get=1\n\n")
+	dump, err := ask(iface, "get=1\n\n")
 	if err != nil {
 		return nil, 0, err
 	}
 	have := map[string]peer{}
-	cur := "" // the peer the lines after public_key= are about
-	for _, line := range strings.Split(dump, "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		if k == "public_key" {
-			b, _ := hex.DecodeString(v)
-			cur = base64.StdEncoding.EncodeToString(b)
-			have[cur] = peer{Key: cur}
-			continue
-		}
-		p, ok := have[cur]
-		if !ok {
-			continue // the interface's own lines
-		}
-		switch k {
-		case "endpoint":
-			p.Endpoint = v
-		case "persistent_keepalive_interval":
-			p.Keepalive, _ = strconv.Atoi(v)
-		case "allowed_ip":
-			p.Allowed = append(p.Allowed, v)
-		}
-		have[cur] = p
+	for key, p := range uapi.Peers(dump) {
+		have[key] = peer{Key: key, Endpoint: p.Endpoint, Keepalive: p.Keepalive, Allowed: p.Allowed}
 	}
 	var b strings.Builder
 	for key := range have {
@@ -422,7 +404,7 @@ func syncPeers(iface string, want map[string]peer) (set []string, removed int, e
 	if b.Len() == 0 {
 		return nil, 0, nil
 	}
-	_, err = uapi(iface, "set=1\n"+b.String()+"\n")
+	_, err = ask(iface, "set=1\n"+b.String()+"\n")
 	return set, removed, err
 }
 
