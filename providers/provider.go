@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -154,6 +155,24 @@ type BadInputError struct{ Err error }
 func (e *BadInputError) Error() string  { return e.Err.Error() }
 func (e *BadInputError) Unwrap() error  { return e.Err }
 func (e *BadInputError) BadInput() bool { return true }
+
+// CapacityError says a provider had no room for a node: the cloud's
+// capacity or the account's quota (EC2's InsufficientInstanceCapacity,
+// InstanceLimitExceeded, VcpuLimitExceeded; Nova's "No valid host was
+// found"), an on-prem pool exhausted. Asking elsewhere may work; asking
+// the same place again at once will not. Only these fail over to
+// another place: any other error (credentials, a bad image) is the
+// user's to fix.
+type CapacityError struct{ Err error }
+
+func (e *CapacityError) Error() string { return e.Err.Error() }
+func (e *CapacityError) Unwrap() error { return e.Err }
+
+// IsCapacity reports whether err says a provider had no room.
+func IsCapacity(err error) bool {
+	var c *CapacityError
+	return errors.As(err, &c)
+}
 
 // BadInputf returns a BadInputError with a formatted message.
 func BadInputf(format string, args ...any) error {

@@ -22,6 +22,8 @@ type EmulateOptions struct {
 	APIOnly bool
 	Backing string
 	Faults  emulate.Faults
+	// Capacity: instance type (EC2) or flavor (Nova) -> how many may exist.
+	Capacity map[string]int
 }
 
 func newCmdEmulate(f *factory, runF func(*EmulateOptions) error) *cobra.Command {
@@ -44,11 +46,17 @@ which kumo's stdlib refuses what would change a system (pkg, users,
 systemd). --backing chooses.`,
 		Example: `  kumo emulate aws --addr 127.0.0.1:4566
   kumo emulate openstack --addr 127.0.0.1:5000
-  kumo emulate aws --backing local --latency 300ms --throttle-every 10`,
+  kumo emulate aws --backing local --latency 300ms --throttle-every 10
+  kumo emulate openstack --capacity m1.large=2`,
 		Args:      argsUsage(cobra.ExactArgs(1)),
 		ValidArgs: []string{"aws", "openstack"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Cloud = args[0]
+			for what, n := range opts.Capacity {
+				if n < 0 {
+					return usageError{fmt.Errorf("--capacity %s=%d: want how many instances fit, 0 or more", what, n), cmd}
+				}
+			}
 			if opts.Dir == "" {
 				opts.Dir = filepath.Join(filepath.Dir(f.statePathFor("")), "emulators", opts.Cloud)
 			}
@@ -65,6 +73,7 @@ systemd). --backing chooses.`,
 	cmd.Flags().DurationVar(&opts.Faults.Latency, "latency", 0, "delay added to every API call")
 	cmd.Flags().IntVar(&opts.Faults.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
 	cmd.Flags().IntVar(&opts.Faults.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
+	cmd.Flags().StringToIntVar(&opts.Capacity, "capacity", nil, "how many instances of a type or flavor the cloud has room for, as t3.large=2 (more answer with the cloud's own capacity error)")
 	cmd.Flags().Float64Var(&opts.Faults.RatePerSecond, "rate", 0, "calls per second before throttling (0: unlimited)")
 	return cmd
 }
@@ -93,7 +102,7 @@ func emulateRun(ctx context.Context, opts *EmulateOptions) error {
 	}
 	switch opts.Cloud {
 	case "aws":
-		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Backing: backing, APIOnly: opts.APIOnly, Faults: opts.Faults})
+		emu := ec2emu.New(ec2emu.Options{Dir: opts.Dir, Backing: backing, APIOnly: opts.APIOnly, Faults: opts.Faults, Capacity: opts.Capacity})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err
@@ -109,7 +118,7 @@ export AWS_REGION=us-east-1
 		<-ctx.Done()
 		emu.Shutdown()
 	case "openstack":
-		emu := osemu.New(osemu.Options{Dir: opts.Dir, Backing: backing, APIOnly: opts.APIOnly, Faults: opts.Faults})
+		emu := osemu.New(osemu.Options{Dir: opts.Dir, Backing: backing, APIOnly: opts.APIOnly, Faults: opts.Faults, Capacity: opts.Capacity})
 		url, err := emu.Listen(ctx, opts.Addr)
 		if err != nil {
 			return err

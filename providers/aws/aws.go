@@ -163,6 +163,12 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 					if errors.Is(err, syscall.ECONNREFUSED) {
 						return aws.FalseTernary
 					}
+					// No capacity (a 500 for EC2) is not a bad spell: asking
+					// again for a minute only delays trying elsewhere.
+					var ae smithy.APIError
+					if errors.As(err, &ae) && capacityCodes[ae.ErrorCode()] {
+						return aws.FalseTernary
+					}
 					return aws.UnknownTernary
 				})}, o.Retryables...)
 			})
@@ -213,6 +219,13 @@ func (p *Provider) Validate(ctx context.Context, flavor string, fields map[strin
 	return err
 }
 
+// capacityCodes are EC2's answers that there is no room: in the zone for
+// the instance type, or in the account's quotas.
+var capacityCodes = map[string]bool{
+	"InsufficientInstanceCapacity": true, "InstanceLimitExceeded": true, "VcpuLimitExceeded": true,
+	"InsufficientCapacity": true, "UnfulfillableCapacity": true, "MaxSpotInstanceCountExceeded": true,
+}
+
 // explain turns an API error into its code and message, and says what
 // to do when EC2 kept throttling or failing through every retry.
 func explain(err error) error {
@@ -222,6 +235,9 @@ func explain(err error) error {
 		case "RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
 			return fmt.Errorf("%s: %s (EC2 kept answering so through %d tries; run the same command again once it recovers: nothing is made twice)",
 				ae.ErrorCode(), ae.ErrorMessage(), maxAttempts)
+		}
+		if capacityCodes[ae.ErrorCode()] {
+			return &providers.CapacityError{Err: fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())}
 		}
 		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
 	}

@@ -242,3 +242,43 @@ func TestEveryUnitOpensItsPorts(t *testing.T) {
 		t.Errorf("rules %v, want %v", got, want)
 	}
 }
+
+// A zone out of an instance type answers InsufficientInstanceCapacity
+// (a 500): kumo says it is a capacity error, which placement fails over
+// on, and asks once, not ten times. A credentials error is not one.
+func TestNoCapacityIsACapacityErrorAskedOnce(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, ec2emu.Options{Capacity: map[string]int{"t3.small": 1}})
+	key := authorizedKey(t)
+	p := fast()
+	req := func(token string) providers.NodeRequest {
+		return providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: token, Index: 1, Spec: spec, AuthorizedKey: key}
+	}
+	if _, err := p.Create(ctx, req("u-1")); err != nil {
+		t.Fatal(err)
+	}
+	before := emu.Calls()["RunInstances"]
+	_, err := p.Create(ctx, req("u-2"))
+	if !providers.IsCapacity(err) || !strings.Contains(err.Error(), "InsufficientInstanceCapacity: We currently do not have sufficient t3.small capacity") {
+		t.Fatalf("a full zone: %v (capacity error: %v)", err, providers.IsCapacity(err))
+	}
+	if n := emu.Calls()["RunInstances"] - before; n != 1 {
+		t.Errorf("RunInstances asked %d times for a full zone, want 1", n)
+	}
+	if got := emu.States(); got["running"] != 1 || len(got) != 1 {
+		t.Errorf("instances %v, want the 1 running", got)
+	}
+	// Another type still has room.
+	other := maps.Clone(spec)
+	other["instance_type"] = "t3.medium"
+	r := req("u-3")
+	r.Spec = other
+	if _, err := p.Create(ctx, r); err != nil {
+		t.Errorf("another type: %v", err)
+	}
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+	t.Setenv("AWS_ACCESS_KEY_ID", "wrong")
+	if _, err := fast().Create(ctx, req("u-4")); err == nil || providers.IsCapacity(err) {
+		t.Errorf("bad credentials: %v, want an error that is not a capacity error", err)
+	}
+}

@@ -277,7 +277,7 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 			return instance(inv, h, req.Token, s.User), nil
 		}
 	}
-	return providers.Instance{}, &ExhaustedError{Flavor: req.Flavor, Wanted: 1, Free: 0, Total: len(candidates)}
+	return providers.Instance{}, &providers.CapacityError{Err: &ExhaustedError{Flavor: req.Flavor, Wanted: 1, Free: 0, Total: len(candidates)}}
 }
 
 // instanceOf is the node on an allocated host; login overrides the

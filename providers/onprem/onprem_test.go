@@ -76,8 +76,8 @@ func TestAllocation(t *testing.T) {
 	}
 	_, err = p.Create(ctx, providers.NodeRequest{Token: "t3", Run: "r2", Flavor: "small"})
 	var ex *ExhaustedError
-	if !errors.As(err, &ex) || ex.Total != 2 || ex.Free != 0 {
-		t.Errorf("exhausted pool: %v", err)
+	if !errors.As(err, &ex) || ex.Total != 2 || ex.Free != 0 || !providers.IsCapacity(err) {
+		t.Errorf("exhausted pool: %v (a capacity error: %v)", err, providers.IsCapacity(err))
 	}
 	// Labels narrow the choice.
 	if free, total, _ := p.Capacity(ctx, "small", map[string]any{"labels": map[string]any{"rack": "b"}}); free != 0 || total != 1 {

@@ -516,6 +516,15 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 		}
 	}
 	active, err := c.wait(ctx, srv.ID, "ACTIVE")
+	if providers.IsCapacity(err) {
+		// A server the scheduler found no host for holds nothing but a
+		// place in the quota: gone, so that trying elsewhere leaves
+		// nothing behind.
+		if derr := servers.Delete(ctx, c.compute, srv.ID).ExtractErr(); derr == nil {
+			c.wait(ctx, srv.ID, deleted)
+		}
+		return providers.Instance{}, err
+	}
 	if err != nil {
 		return providers.Instance{}, err
 	}
@@ -828,6 +837,9 @@ func (c *client) wait(ctx context.Context, id, status string) (*servers.Server, 
 			return false, fmt.Errorf("openstack: server %s disappeared while waiting for %s", id, status)
 		case srv.Status == status:
 			return true, nil
+		case srv.Status == "ERROR" && strings.Contains(srv.Fault.Message, "No valid host was found"):
+			// The scheduler found no room for the flavor.
+			return false, &providers.CapacityError{Err: fmt.Errorf("openstack: server %s went to ERROR: %s", id, srv.Fault.Message)}
 		case srv.Status == "ERROR":
 			return false, fmt.Errorf("openstack: server %s went to ERROR: %s", id, srv.Fault.Message)
 		}

@@ -245,3 +245,31 @@ func TestEveryUnitOpensItsPorts(t *testing.T) {
 		t.Errorf("rules %v, want %v", got, want)
 	}
 }
+
+// Compute hosts out of room for a flavor: the server goes to ERROR with
+// the scheduler's "No valid host was found", which kumo says is a
+// capacity error; another flavor still fits.
+func TestNoValidHostIsACapacityError(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, osemu.Options{Capacity: map[string]int{"m1.small": 1}})
+	key := authorizedKey()
+	p := fast()
+	req := func(token string, s map[string]any) providers.NodeRequest {
+		return providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: token, Index: 1, Spec: s, AuthorizedKey: key}
+	}
+	if _, err := p.Create(ctx, req("u-1", spec)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Create(ctx, req("u-2", spec))
+	if !providers.IsCapacity(err) || !strings.Contains(err.Error(), "No valid host was found") {
+		t.Fatalf("no room: %v (capacity error: %v)", err, providers.IsCapacity(err))
+	}
+	if got := emu.Statuses(); got["ACTIVE"] != 1 || got["ERROR"] != 0 {
+		t.Errorf("servers %v, want 1 ACTIVE and the one without a host deleted", got)
+	}
+	other := maps.Clone(spec)
+	other["flavor_name"] = "m1.medium"
+	if _, err := p.Create(ctx, req("u-3", other)); err != nil {
+		t.Errorf("another flavor: %v", err)
+	}
+}

@@ -58,7 +58,11 @@ type Options struct {
 	// InstanceLimit is the account's limit of instances not terminated
 	// (default 5,000).
 	InstanceLimit int
-	Now           func() time.Time
+	// Capacity is how many instances of a type (t3.large) may exist at
+	// once, beyond which RunInstances answers InsufficientInstanceCapacity,
+	// as a zone out of that type does; a type not listed has no limit.
+	Capacity map[string]int
+	Now      func() time.Time
 	// Faults: throttling answers RequestLimitExceeded, failures InternalError.
 	emulate.Faults
 }

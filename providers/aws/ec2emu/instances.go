@@ -132,9 +132,21 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 	}
 	// As EC2 does: as many as MaxCount that fit the account's limit, or
 	// InstanceLimitExceeded when not even MinCount fit.
-	room := s.opts.InstanceLimit - s.live()
+	room := s.opts.InstanceLimit - s.live("")
 	if minCount > room {
 		return nil, errorf(400, "InstanceLimitExceeded", "You have requested more instances (%d) than your current instance limit of %d allows for the specified instance type.", minCount, s.opts.InstanceLimit)
+	}
+	// The zone's capacity of the type: EC2 answers with a server error.
+	if limit, ok := s.opts.Capacity[itype]; ok {
+		free := limit - s.live(itype)
+		if minCount > free {
+			zone := q.get("Placement.AvailabilityZone")
+			if zone == "" {
+				zone = "us-east-1a"
+			}
+			return nil, errorf(500, "InsufficientInstanceCapacity", "We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity. You can currently get %s capacity by not specifying an Availability Zone in your request or choosing a different instance type.", itype, zone, itype)
+		}
+		room = min(room, free)
 	}
 	res := &reservation{ID: newID("r-"), params: params}
 	for i := 0; i < min(maxCount, room); i++ {
@@ -153,10 +165,12 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 }
 
 // live counts the instances not terminated (s.mu held).
-func (s *Server) live() int {
+// live counts the instances not terminated, of instance type itype ("":
+// of every type).
+func (s *Server) live(itype string) int {
 	n := 0
 	for _, inst := range s.instances {
-		if inst.State != "terminated" {
+		if inst.State != "terminated" && (itype == "" || inst.Type == itype) {
 			n++
 		}
 	}

@@ -64,6 +64,11 @@ type Options struct {
 	Backing     emulate.Backing // what stands for servers ("": local nodes)
 	LocalServer []string        // node server command for the local nodes (tests)
 	APIOnly     bool            // servers without nodes (see emulate.Base)
+	// Capacity is how many servers of a flavor (m1.large) the compute
+	// hosts hold at once; one more goes to ERROR with the scheduler's "No
+	// valid host was found", as Nova's does. A flavor not listed has no
+	// limit.
+	Capacity map[string]int
 	// Faults: throttling answers 429 with Retry-After, failures 503.
 	emulate.Faults
 }
@@ -466,6 +471,14 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 	}
 	srv := &server{ID: newUUID(), Name: req.Name, Flavor: flavor, Image: image, KeyName: req.KeyName, Status: "BUILD",
 		Metadata: meta, Groups: groups, Network: "private", Created: time.Now()}
+	if limit, has := s.opts.Capacity[flavor]; has && s.liveOf(flavor) >= limit {
+		// Nova accepts the request; its scheduler then finds no host.
+		srv.Status, srv.fault = "ERROR", "No valid host was found. There are not enough hosts available."
+		s.servers[srv.ID] = srv
+		s.order = append(s.order, srv.ID)
+		return ok(202, map[string]any{"server": map[string]any{"id": srv.ID,
+			"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
+	}
 	s.servers[srv.ID] = srv
 	s.order = append(s.order, srv.ID)
 	go s.boot(srv, pub)
@@ -522,6 +535,18 @@ func (s *Server) filter(srv *server) {
 		}
 	}
 	s.FilterLater(srv.ID, tcp, udp)
+}
+
+// liveOf counts the servers of flavor that take a host's room: not
+// deleted, not in ERROR. s.mu is held.
+func (s *Server) liveOf(flavor string) int {
+	n := 0
+	for _, srv := range s.servers {
+		if srv.Flavor == flavor && srv.Status != "DELETED" && srv.Status != "ERROR" {
+			n++
+		}
+	}
+	return n
 }
 
 // Statuses counts the servers by status (ACTIVE, SHUTOFF, BUILD, ...),
