@@ -242,7 +242,7 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		for _, n := range r.Nodes {
 			st := n.State
 			if n.Status != string(state.Ready) {
-				st = n.Status + " (interrupted; destroy or re-run cleans it up)"
+				st = n.Status + " (not made: interrupted or failed; a re-run makes it, destroy forgets it)"
 			}
 			fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\n", n.Name, n.Group, n.Unit, st, n.Address, n.Provider)
 		}
