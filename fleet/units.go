@@ -130,7 +130,7 @@ func (e *Engine) checkCapacity(ctx context.Context, prov providers.Provider, spe
 		return err
 	}
 	if free < wanted {
-		return fmt.Errorf("%s: not enough free hosts for flavor %s: wanted %d, free %d, total %d", spec.Provider, spec.Flavor, wanted, free, total)
+		return &providers.CapacityError{Err: fmt.Errorf("%s: not enough free hosts for flavor %s: wanted %d, free %d, total %d", spec.Provider, spec.Flavor, wanted, free, total)}
 	}
 	return nil
 }

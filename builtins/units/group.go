@@ -15,7 +15,7 @@ import (
 )
 
 // Builtins of this family that are functions; the rest are methods.
-var Builtins = []*builtins.Def{unitGroupBuiltin, specBuiltin}
+var Builtins = []*builtins.Def{unitGroupBuiltin, specBuiltin, placementBuiltin}
 
 // MethodDefs lists every method, for `kumo doc`.
 func MethodDefs() []*builtins.Def {
@@ -71,8 +71,9 @@ var groupMethods = builtins.Methods{
 	"create_unit": {
 		Name: "UnitGroup.create_unit",
 		Doc: `ug.create_unit(name, spec, nodes=1, timeout="10m", wait_ssh=True)
-Returns the unit called name, creating it with nodes nodes of spec if the
-group has none by that name. Returns when every node is RUNNING and
+Returns the unit called name, creating it with nodes nodes of spec (a
+spec, or a placement(...) to choose among) if the group has none by that
+name. Returns when every node is RUNNING and
 answers SSH (wait_ssh=False: once the provider says RUNNING, for nodes
 that answer later or not at all). Nodes are created in parallel. Creation is crash-safe: each
 node is recorded before its provider is asked for it, and a re-run adopts

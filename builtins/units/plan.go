@@ -43,12 +43,21 @@ func planUnitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 
 func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
 	var name string
-	var sp *Spec
+	var where starlark.Value
 	nodes := 1
 	var timeout builtins.Timeout
 	waitSSH := true
-	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &sp, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
+	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &where, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
 		return builtins.Effect{}, nil, err
+	}
+	// A placement plans its first candidate, and says the ranking.
+	sp, _ := where.(*Spec)
+	ranking := ""
+	if p, ok := where.(*Placement); ok {
+		sp, ranking = p.Ranked[0], " (placement: "+strings.Join(p.Ranking(), "; ")+")"
+	}
+	if sp == nil {
+		return builtins.Effect{}, nil, builtins.Inputf(b, "for parameter spec: got %s, want spec or placement", where.Type())
 	}
 	g := b.Receiver().(*UnitGroup)
 	env, err := builtins.FromThread(thread)
@@ -90,6 +99,7 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		e.Kind = builtins.EffectRead
 		e.What = fmt.Sprintf("unit %s/%s has its %d nodes: keep them (any that vanished are made again)", g.Name, name, have)
 	}
+	e.What += ranking
 	return e, u, nil
 }
 

@@ -67,12 +67,17 @@ does nothing.`,
 
 func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string
-	var sp *Spec
+	var where starlark.Value
 	nodes := 1
 	var timeout builtins.Timeout = builtins.Timeout(defaultTimeout)
 	waitSSH := true
-	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &sp, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
+	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &where, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
 		return nil, err
+	}
+	sp, _ := where.(*Spec)
+	placed, _ := where.(*Placement)
+	if sp == nil && placed == nil {
+		return nil, builtins.Inputf(b, "for parameter spec: got %s, want spec or placement", where.Type())
 	}
 	if !fleet.ValidName(name) {
 		return nil, builtins.Inputf(b, "bad unit name %q: use letters, digits, '-' and '_'", name)
@@ -88,16 +93,24 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	spec, err := sp.Fleet()
-	if err != nil {
-		return nil, builtins.Inputf(b, "%v", err)
-	}
 	if !waitSSH {
 		unwaiting := *eng
 		unwaiting.Ready = nil
 		eng = &unwaiting
 	}
-	u, err := eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
+	create := func(spec fleet.Spec) (state.Resource, error) {
+		return eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
+	}
+	var u state.Resource
+	if placed != nil {
+		u, err = placeUnit(thread, b, eng, call, g.Name, name, placed, nodes, create)
+	} else {
+		spec, ferr := sp.Fleet()
+		if ferr != nil {
+			return nil, builtins.Inputf(b, "%v", ferr)
+		}
+		u, err = create(spec)
+	}
 	if err != nil {
 		return nil, failed(thread, b, err)
 	}

@@ -18,7 +18,15 @@ import (
 var badCalls = map[string][]struct{ call, want string }{
 	"unit_group": {{`unit_group(42)`, "for parameter name: got int, want string"}, {`unit_group("g", create = 42)`, `for parameter "create": got int, want bool`}},
 	"spec":       {{`spec(42, "small")`, "for parameter provider: got int, want string"}},
-	"secret":     {{`secret(42)`, "for parameter name: got int, want string"}},
+	"placement": {
+		{`placement(42)`, "for parameter candidates: got int, want list"},
+		{`placement([42])`, "for parameter candidates: item 0: got int, want spec"},
+		{`placement([s], minimize = "time")`, `minimize="time": kumo minimizes "cost"`},
+		{`placement([s], max_price_hour = "cheap")`, "for parameter max_price_hour: got string, want float or None"},
+		{`placement([spec("aws", "small")], max_price_hour = 0.001)`, "every candidate costs more than max_price_hour: aws/small: $0.0208/h is over max_price_hour $0.0010/h"},
+		{`placement([s], max_price_hour = -1)`, "max_price_hour=-1: want a price per hour of 0 or more"},
+	},
+	"secret": {{`secret(42)`, "for parameter name: got int, want string"}},
 	"ssh_run": {
 		{`ssh_run(42, "true")`, "for parameter target: want a node, an address or a list of them, got int"},
 		{`ssh_run(n, 42)`, "for parameter cmd: got int, want string"},
