@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,8 +113,18 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 }
 
 var wgAgentOnce = sync.OnceValues(func() (string, error) {
-	// One place, rebuilt by each test binary: nothing piles up.
-	dir := filepath.Join(os.TempDir(), "kumo-wg-test")
+	// A folder per test process, so that two suites running at once (two
+	// checkouts) never swap the agent under each other; those of
+	// processes that are gone are removed, so nothing piles up.
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "kumo-wg-test-*"))
+	for _, d := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "kumo-wg-test-"))
+		if err == nil && syscall.Kill(pid, 0) != nil {
+			os.RemoveAll(d)
+		}
+	}
+	os.RemoveAll(filepath.Join(os.TempDir(), "kumo-wg-test")) // where earlier suites built it
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kumo-wg-test-%d", os.Getpid()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
