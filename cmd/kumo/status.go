@@ -14,6 +14,7 @@ import (
 
 	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/providers"
 )
 
 // StatusOptions are the inputs of `kumo status`.
@@ -67,6 +68,9 @@ type statusRunJSON struct {
 	// (false with --cached, or when a provider could not be asked).
 	Checked bool   `json:"checked"`
 	Warning string `json:"warning,omitempty"`
+	// PriceHour is what the running nodes cost together, in USD per
+	// hour, from the catalog's prices (0 where it has none).
+	PriceHour float64 `json:"price_hour"`
 }
 
 type statusCellJSON struct {
@@ -85,6 +89,9 @@ type statusNodeJSON struct {
 	Status   string `json:"status"`
 	State    string `json:"state"`
 	Address  string `json:"address"`
+	// PriceHour is the node's on-demand price, USD per hour, from the
+	// catalog (0: on-prem, containers, local, or a price it does not know).
+	PriceHour float64 `json:"price_hour"`
 }
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
@@ -189,6 +196,7 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 			s.Checked = true
 		}
 	}
+	price := unitPrices(store, r.Name, providersFor(store))
 	for _, n := range nodes {
 		addr := ""
 		if n.Data.IP != "" {
@@ -198,10 +206,31 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 		if l, ok := live[n.ID]; ok {
 			st = l
 		}
-		s.Nodes = append(s.Nodes, statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
-			Status: string(n.Status), State: st, Address: addr})
+		node := statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
+			Status: string(n.Status), State: st, Address: addr, PriceHour: price[n.Group+"/"+n.Unit]}
+		if n.Status == state.Ready && st == "RUNNING" {
+			s.PriceHour += node.PriceHour
+		}
+		s.Nodes = append(s.Nodes, node)
 	}
 	return s, nil
+}
+
+// unitPrices is each unit's price per node-hour (group/unit -> USD), as
+// its provider describes its spec.
+func unitPrices(store *state.Store, run string, provs map[string]providers.Provider) map[string]float64 {
+	out := map[string]float64{}
+	units, _ := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
+	for _, u := range units {
+		spec, err := fleet.DecodeSpec(u.Spec)
+		if err != nil {
+			continue
+		}
+		if d, ok := provs[spec.Provider].(providers.Describer); ok {
+			out[u.Group+"/"+u.Name] = d.Describe(spec.Fields).PriceHour
+		}
+	}
+	return out
 }
 
 func printRunStatus(w io.Writer, r statusRunJSON) {
@@ -238,18 +267,29 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		}
 	}
 	if len(r.Nodes) > 0 {
-		fmt.Fprintln(tw, "  NODE\tUNIT\tSTATE\tADDRESS\tPROVIDER")
+		fmt.Fprintln(tw, "  NODE\tUNIT\tSTATE\tADDRESS\tPROVIDER\tPRICE")
 		for _, n := range r.Nodes {
 			st := n.State
 			if n.Status != string(state.Ready) {
 				st = n.Status + " (not made: interrupted or failed; a re-run makes it, destroy forgets it)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\n", n.Name, n.Group, n.Unit, st, n.Address, n.Provider)
+			fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%s\n", n.Name, n.Group, n.Unit, st, n.Address, n.Provider, hourly(n.PriceHour))
 		}
 	} else {
 		fmt.Fprintln(tw, "  no nodes")
 	}
 	tw.Flush()
+	if r.PriceHour > 0 {
+		fmt.Fprintf(w, "  running nodes cost %s together (catalog on-demand prices)\n", hourly(r.PriceHour))
+	}
+}
+
+// hourly is a price per hour, "-" when there is none.
+func hourly(p float64) string {
+	if p == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("$%.4f/h", p)
 }
 
 // renderParams writes parameters as a recipe would: flavor="small" nodes=3.
