@@ -1,9 +1,12 @@
 package units
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -16,7 +19,7 @@ import (
 
 var placementBuiltin = &builtins.Def{
 	Name: "placement",
-	Doc: `placement(candidates, minimize="cost", prefer=[], max_price_hour=None)
+	Doc: `placement(candidates, minimize="cost", prefer=[], max_price_hour=None, block_for="10m")
 Returns a choice among candidate specs, usable as create_unit's spec:
 the unit goes to the first candidate in the ranking that has room for
 all its nodes. The ranking puts the providers named in prefer first (in
@@ -28,8 +31,10 @@ answers that it has no room (EC2's InsufficientInstanceCapacity,
 InstanceLimitExceeded or VcpuLimitExceeded, Nova's "No valid host was
 found", an on-prem pool without free hosts) gives back what it made and
 the next is tried, saying so; any other error (credentials, a bad image)
-stops at once. .ranking lists each candidate with its price and why it
-is where it is.`,
+stops at once. A candidate that had no room is recorded in the state and
+asked last, after every other, for block_for ("0s": never, and blocks
+recorded before are not heeded). .ranking
+lists each candidate with its price and why it is where it is.`,
 	Fn: placementFn,
 }
 
@@ -39,7 +44,9 @@ type Placement struct {
 	Prices  []float64
 	Reasons []string // per ranked candidate: why it is there
 	Left    []string // candidates left out, and why
-	frozen  bool
+	// BlockFor is how long a candidate that had no room is asked last.
+	BlockFor time.Duration
+	frozen   bool
 }
 
 func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -47,8 +54,26 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	minimize := "cost"
 	var prefer *starlark.List
 	var maxPrice starlark.Value = starlark.None
-	if err := builtins.Unpack(b, args, kwargs, "candidates", &candidates, "minimize?", &minimize, "prefer?", &prefer, "max_price_hour?", &maxPrice); err != nil {
+	var blockArg starlark.Value = starlark.String("10m")
+	if err := builtins.Unpack(b, args, kwargs, "candidates", &candidates, "minimize?", &minimize, "prefer?", &prefer, "max_price_hour?", &maxPrice, "block_for?", &blockArg); err != nil {
 		return nil, err
+	}
+	var blockFor time.Duration
+	switch v := blockArg.(type) {
+	case starlark.String:
+		d, err := time.ParseDuration(string(v))
+		if err != nil || d < 0 {
+			return nil, builtins.Inputf(b, "block_for=%s: want a duration such as \"10m\", or \"0s\" for none", v)
+		}
+		blockFor = d
+	case starlark.Int, starlark.Float:
+		f, _ := starlark.AsFloat(v)
+		if f < 0 {
+			return nil, builtins.Inputf(b, "block_for=%s: want seconds, 0 or more", v)
+		}
+		blockFor = time.Duration(f * float64(time.Second))
+	default:
+		return nil, builtins.Inputf(b, "for parameter block_for: got %s, want a duration string or seconds", blockArg.Type())
 	}
 	if minimize != "cost" {
 		return nil, builtins.Inputf(b, "minimize=%q: kumo minimizes \"cost\"", minimize)
@@ -91,7 +116,7 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		order int
 	}
 	var list []candidate
-	p := &Placement{}
+	p := &Placement{BlockFor: blockFor}
 	for i := 0; i < candidates.Len(); i++ {
 		sp, ok := candidates.Index(i).(*Spec)
 		if !ok {
@@ -130,6 +155,17 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 }
 
 func (s *Spec) label() string { return s.Provider + "/" + s.Flavor }
+
+// candidateKey names a spec in capacity blocks: its provider, flavor and
+// every field (a region, an instance type), digested.
+func candidateKey(s *Spec) string {
+	fs, err := s.Fleet()
+	if err != nil {
+		return s.label()
+	}
+	sum := sha256.Sum256(fs.JSON())
+	return s.label() + "@" + hex.EncodeToString(sum[:8])
+}
 
 func money(f float64) string {
 	if f == 0 {
@@ -184,18 +220,29 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 	if err != nil {
 		return state.Resource{}, err
 	}
-	start := 0
+	start, on := 0, -1 // on: the candidate the unit is on already
 	if u, err := eng.Unit(group, name); err == nil {
 		if have, err := fleet.DecodeSpec(u.Spec); err == nil {
 			for i, sp := range p.Ranked {
 				if fs, err := sp.Fleet(); err == nil && fs.Equal(have) {
-					start = i
+					start, on = i, i
 				}
 			}
 		}
 	}
-	var full []string
+	// Candidates that had no room a while ago are asked last.
+	var order, blocked []int
 	for i := start; i < len(p.Ranked); i++ {
+		if blk, ok, _ := env.Store.Blocked(candidateKey(p.Ranked[i]), time.Now()); ok && i != on && p.BlockFor > 0 {
+			env.Note(fmt.Sprintf("%s/%s: %s had no room at %s: asked last until %s", group, name, blk.Label, blk.Since.Format("15:04"), blk.Until.Format("15:04")))
+			blocked = append(blocked, i)
+			continue
+		}
+		order = append(order, i)
+	}
+	order = append(order, blocked...)
+	var full []string
+	for k, i := range order {
 		sp := p.Ranked[i]
 		spec, err := sp.Fleet()
 		if err != nil {
@@ -212,12 +259,18 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 			return state.Resource{}, err
 		}
 		full = append(full, fmt.Sprintf("%s: %v", sp.label(), err))
+		if p.BlockFor > 0 {
+			at := time.Now()
+			if berr := env.Store.BlockCandidate(state.Block{Candidate: candidateKey(sp), Label: sp.label(), Reason: err.Error(), Since: at, Until: at.Add(p.BlockFor)}); berr != nil {
+				return state.Resource{}, berr
+			}
+		}
 		// What the full candidate made goes back before the next is asked.
 		if derr := eng.DeleteUnit(lang.Context(thread), call, group, name); derr != nil {
 			return state.Resource{}, fmt.Errorf("%s had no room (%v), and giving back what it made failed: %w", sp.label(), err, derr)
 		}
-		if i+1 < len(p.Ranked) {
-			env.Note(fmt.Sprintf("%s/%s: no room on %s for %d nodes: trying %s", group, name, sp.label(), nodes, p.Ranked[i+1].label()))
+		if k+1 < len(order) {
+			env.Note(fmt.Sprintf("%s/%s: no room on %s for %d nodes: trying %s", group, name, sp.label(), nodes, p.Ranked[order[k+1]].label()))
 		}
 	}
 	return state.Resource{}, &providers.CapacityError{Err: fmt.Errorf("no candidate had room for %d nodes:\n  %s\nrun the same command again later, or add candidates", nodes, strings.Join(full, "\n  "))}

@@ -25,6 +25,7 @@ var badCalls = map[string][]struct{ call, want string }{
 		{`placement([s], max_price_hour = "cheap")`, "for parameter max_price_hour: got string, want float or None"},
 		{`placement([spec("aws", "small")], max_price_hour = 0.001)`, "every candidate costs more than max_price_hour: aws/small: $0.0208/h is over max_price_hour $0.0010/h"},
 		{`placement([s], max_price_hour = -1)`, "max_price_hour=-1: want a price per hour of 0 or more"},
+		{`placement([s], block_for = "soon")`, `block_for="soon": want a duration such as "10m", or "0s" for none`},
 	},
 	"secret": {{`secret(42)`, "for parameter name: got int, want string"}},
 	"ssh_run": {

@@ -26,8 +26,9 @@ type Store struct {
 // Version 1 (kumo before reactive replay) kept cells by their position;
 // version 2 gives each cell a stable id, so that a cell keeps its journal
 // and what it made when cells are added or moved around it; version 3
-// adds generated secrets (a table of its own: nothing to migrate).
-const schemaVersion = 3
+// adds generated secrets and version 4 placement's capacity blocks (each
+// a table of its own: nothing to migrate).
+const schemaVersion = 4
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -99,6 +100,13 @@ CREATE TABLE IF NOT EXISTS secrets (
 	kind        TEXT NOT NULL DEFAULT '',
 	run         TEXT NOT NULL DEFAULT '',
 	created_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS capacity_blocks (
+	candidate   TEXT PRIMARY KEY,
+	label       TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	since       INTEGER NOT NULL,
+	until       INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS host_keys (
 	target      TEXT PRIMARY KEY,
