@@ -110,6 +110,9 @@ type member struct {
 	oldAddress        string
 	shown             map[string]uapi.Peer // its agent's peers before this call, by public key
 	mapped            string               // where its NAT maps it, as the relay sees it
+	// triedKeys are the peers a direct path with which was tried and
+	// failed (kept on the node), so that a later call leaves them relayed.
+	triedKeys map[string]bool
 }
 
 // A path is how two nodes behind NAT on different sites reach each
@@ -346,6 +349,9 @@ func (m *mesh) build() error {
 			return err
 		}
 	}
+	if err := m.rememberTries(); err != nil {
+		return err
+	}
 	m.noteChanges()
 	m.env.Status(fmt.Sprintf("mesh %s: checking every pair", m.name))
 	return m.check()
@@ -399,6 +405,7 @@ have=$(sha256sum /usr/local/bin/kumo-wg 2>/dev/null | cut -d' ' -f1)
 systemctl is-active -q "kumo-wg-$KUMO_WG_IFACE" && echo running=1
 ip link show "$KUMO_WG_IFACE" 2>/dev/null | grep -q "[<,]UP[,>]" && echo up=1
 [ -x /usr/local/bin/kumo-wg ] && /usr/local/bin/kumo-wg show "$KUMO_WG_IFACE" 2>/dev/null | sed 's/^/wg./'
+sed 's/^/relayed=/' "/var/lib/kumo/mesh/$KUMO_WG_IFACE.relayed" 2>/dev/null
 true`, map[string]string{"KUMO_WG_SHA": sum, "KUMO_WG_IFACE": m.iface}, "")
 	if err != nil {
 		return err
@@ -414,6 +421,11 @@ true`, map[string]string{"KUMO_WG_SHA": sum, "KUMO_WG_IFACE": m.iface}, "")
 			n.wasRunning = true
 		case "up":
 			n.wasUp = true
+		case "relayed":
+			if n.triedKeys == nil {
+				n.triedKeys = map[string]bool{}
+			}
+			n.triedKeys[strings.TrimSpace(v)] = true
 		}
 	}
 	if !n.agentOK {
@@ -716,8 +728,9 @@ const freshPath = 3 * time.Minute
 
 // choosePaths decides how each pair of nodes behind NAT on different
 // sites talks on this call: a direct path both ends still use (a fresh
-// handshake) stays direct; a pair both of whose ends were members
-// through the relay before stays relayed; every other pair is tried
+// handshake) stays direct; a pair whose direct try failed before, and
+// whose ends still talk through the relay, stays relayed; every other
+// pair (new, stale, or a try a killed call never finished) is tried
 // (returned), and talks through the relay until the try succeeds.
 func (m *mesh) choosePaths() []pair {
 	m.paths = map[pair]path{}
@@ -734,8 +747,8 @@ func (m *mesh) choosePaths() []pair {
 			switch {
 			case a.usesDirect(b) && b.usesDirect(a):
 				m.paths[p] = direct
-			case a.usesRelay(m.relay, b) && b.usesRelay(m.relay, a):
-				m.paths[p] = relayed
+			case a.usesRelay(m.relay, b) && b.usesRelay(m.relay, a) && a.triedKeys[b.key] && b.triedKeys[a.key]:
+				m.paths[p] = relayed // tried before, and failed
 			default:
 				m.paths[p] = relayed
 				attempt = append(attempt, p)
@@ -842,6 +855,37 @@ func (m *mesh) tryDirect(attempt []pair) error {
 		m.env.Note(fmt.Sprintf("mesh %s: direct paths between NATs: %s; through the relay %s: %s", m.name, strings.Join(made, ", "), m.relay.name, strings.Join(failed, ", ")))
 	}
 	return nil
+}
+
+// rememberTries keeps on each node behind NAT the peers its direct path
+// with failed, where that changed: the next call leaves those relayed
+// instead of trying again.
+func (m *mesh) rememberTries() error {
+	return m.each(func(n *member) error {
+		want := map[string]bool{}
+		for p, path := range m.paths {
+			if o := p.other(n); o != nil && path == relayed {
+				want[o.key] = true
+			}
+		}
+		if len(want) == len(n.triedKeys) {
+			same := true
+			for k := range want {
+				same = same && n.triedKeys[k]
+			}
+			if same {
+				return nil
+			}
+		}
+		keys := make([]string, 0, len(want))
+		for k := range want {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		_, err := m.run(n, `mkdir -p /var/lib/kumo/mesh && cat > "/var/lib/kumo/mesh/$KUMO_WG_IFACE.relayed.tmp" && mv "/var/lib/kumo/mesh/$KUMO_WG_IFACE.relayed.tmp" "/var/lib/kumo/mesh/$KUMO_WG_IFACE.relayed"`,
+			map[string]string{"KUMO_WG_IFACE": m.iface}, strings.Join(keys, "\n")+"\n")
+		return err
+	})
 }
 
 func (p pair) other(n *member) *member {

@@ -154,9 +154,9 @@ func TestPeersOnDirectPaths(t *testing.T) {
 	}
 }
 
-// A direct path both ends still use stays direct; a pair both of whose
-// ends went through the relay before stays there; a new member, or a
-// try left over by a killed call, is tried again.
+// A direct path both ends still use stays direct; a pair whose try failed
+// before stays relayed; a pair never tried, a new member, or a try left
+// over by a killed call, is tried again.
 func TestChoosePaths(t *testing.T) {
 	m := testMesh()
 	a1, c1, c2, o1 := byName(m, "a-1"), byName(m, "c-1"), byName(m, "c-2"), byName(m, "o-1")
@@ -169,6 +169,13 @@ func TestChoosePaths(t *testing.T) {
 	c2.shown = map[string]uapi.Peer{a1.key: {Allowed: []string{"198.19.192.1/32", "198.19.192.5/32"}}}
 	o1.shown = map[string]uapi.Peer{c1.key: {Endpoint: "198.18.9.2:51820", Handshake: now.Add(-time.Minute), Allowed: []string{"198.19.192.3/32"}},
 		a1.key: {Allowed: []string{"198.19.192.1/32", "198.19.192.4/32"}}}
+	// c-2–o-1 through the relay, but never tried (a call killed before
+	// its try): tried now.
+	if got := m.choosePaths(); len(got) != 1 || got[0] != pairOf(c2, o1) {
+		t.Errorf("a relayed pair never tried: tried %v, want c-2–o-1", got)
+	}
+	// Tried before, and failed: left relayed.
+	c2.triedKeys, o1.triedKeys = map[string]bool{o1.key: true}, map[string]bool{c2.key: true}
 	if got := m.choosePaths(); len(got) != 0 {
 		t.Errorf("tried %v, want none", got)
 	}
