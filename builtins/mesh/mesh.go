@@ -38,7 +38,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -638,26 +637,17 @@ func (m *mesh) noteChanges() {
 			continue
 		}
 		set, removed := 0, 0
-		want := map[string]bool{}
-		for _, line := range strings.Split(m.peers(n), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 5 {
-				continue
-			}
-			want[f[1]] = true
-			had, ok := n.shown[f[1]]
-			endpoint := strings.TrimPrefix(f[2], "endpoint=")
-			keepalive := strings.TrimPrefix(f[3], "keepalive=")
-			allowed := strings.Split(strings.TrimPrefix(f[4], "allowed="), ",")
-			if allowed[0] == "-" {
-				allowed = nil
-			}
-			if !ok || (endpoint != "-" && endpoint != had.Endpoint) || keepalive != strconv.Itoa(had.Keepalive) || !sameSet(allowed, had.Allowed) {
+		want, err := uapi.Wanted(m.peers(n))
+		if err != nil {
+			continue // kumo's own lines: the sync said so already
+		}
+		for key, w := range want {
+			if had, ok := n.shown[key]; !ok || !uapi.Unchanged(w, had) {
 				set++
 			}
 		}
 		for k := range n.shown {
-			if !want[k] {
+			if _, ok := want[k]; !ok {
 				removed++
 			}
 		}
@@ -665,18 +655,6 @@ func (m *mesh) noteChanges() {
 			m.env.Note(fmt.Sprintf("mesh %s: %s: %s set, %s removed", m.name, n.name, plural(set, "peer"), plural(removed, "peer")))
 		}
 	}
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	return true
 }
 
 // rejoin has the nodes behind NAT whose entry on a hub was just set

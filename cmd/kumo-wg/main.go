@@ -84,7 +84,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		want, err := parsePeers(string(text))
+		want, err := uapi.Wanted(string(text))
 		if err != nil {
 			return usage{err}
 		}
@@ -110,7 +110,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		want, err := parsePeers(string(text))
+		want, err := uapi.Wanted(string(text))
 		if err != nil {
 			return err
 		}
@@ -267,7 +267,7 @@ func up(iface string, args []string) error {
 	}
 	// The peers of the last sync: a rebooted node rejoins by itself.
 	if text, err := os.ReadFile(filepath.Join(keyDir, iface+".peers")); err == nil {
-		want, err := parsePeers(string(text))
+		want, err := uapi.Wanted(string(text))
 		if err == nil {
 			_, _, err = syncPeers(iface, want)
 		}
@@ -310,74 +310,15 @@ func ask(iface, request string) (string, error) {
 	return b.String(), sc.Err()
 }
 
-// A peer is one line of sync's input.
-type peer struct {
-	Key       string // base64, as wg shows it
-	Endpoint  string // host:port, "" for one that calls in
-	Keepalive int
-	Allowed   []string
-}
-
-func parsePeers(text string) (map[string]peer, error) {
-	out := map[string]peer{}
-	for n, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		if f[0] != "peer" || len(f) < 2 {
-			return nil, fmt.Errorf("peers line %d: want: peer PUBKEY endpoint=HOST:PORT|- keepalive=SECONDS allowed=CIDR,...", n+1)
-		}
-		key, err := base64.StdEncoding.DecodeString(f[1])
-		if err != nil || len(key) != 32 {
-			return nil, fmt.Errorf("peers line %d: %q is not a public key", n+1, f[1])
-		}
-		p := peer{Key: f[1]}
-		for _, kv := range f[2:] {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "endpoint":
-				if v != "-" {
-					if _, err := net.ResolveUDPAddr("udp", v); err != nil {
-						return nil, fmt.Errorf("peers line %d: endpoint %q: %v", n+1, v, err)
-					}
-					p.Endpoint = v
-				}
-			case "keepalive":
-				if p.Keepalive, err = strconv.Atoi(v); err != nil || p.Keepalive < 0 || p.Keepalive > 65535 {
-					return nil, fmt.Errorf("peers line %d: keepalive %q: want seconds", n+1, v)
-				}
-			case "allowed":
-				if v == "-" {
-					continue // none yet: a direct path being tried
-				}
-				for _, c := range strings.Split(v, ",") {
-					if _, _, err := net.ParseCIDR(c); err != nil {
-						return nil, fmt.Errorf("peers line %d: allowed %q: %v", n+1, c, err)
-					}
-					p.Allowed = append(p.Allowed, c)
-				}
-			default:
-				return nil, fmt.Errorf("peers line %d: unknown field %q", n+1, k)
-			}
-		}
-		out[p.Key] = p
-	}
-	return out, nil
-}
-
 // syncPeers makes the interface's peers want: peers it has that want
 // lacks are removed, and only the peers whose settings differ are set,
 // so that the sessions of the others go on.
-func syncPeers(iface string, want map[string]peer) (set []string, removed int, err error) {
+func syncPeers(iface string, want map[string]uapi.Peer) (set []string, removed int, err error) {
 	dump, err := ask(iface, "get=1\n\n")
 	if err != nil {
 		return nil, 0, err
 	}
-	have := map[string]peer{}
-	for key, p := range uapi.Peers(dump) {
-		have[key] = peer{Key: key, Endpoint: p.Endpoint, Keepalive: p.Keepalive, Allowed: p.Allowed}
-	}
+	have := uapi.Peers(dump)
 	var b strings.Builder
 	for key := range have {
 		if _, ok := want[key]; !ok {
@@ -387,8 +328,7 @@ func syncPeers(iface string, want map[string]peer) (set []string, removed int, e
 	}
 	for key, w := range want {
 		h, ok := have[key]
-		// An endpoint learnt from a peer that calls in is not a change.
-		if ok && (w.Endpoint == "" || w.Endpoint == h.Endpoint) && w.Keepalive == h.Keepalive && sameSet(w.Allowed, h.Allowed) {
+		if ok && uapi.Unchanged(w, h) {
 			continue
 		}
 		set = append(set, key)
@@ -411,22 +351,6 @@ func syncPeers(iface string, want map[string]peer) (set []string, removed int, e
 func hexKey(b64 string) string {
 	b, _ := base64.StdEncoding.DecodeString(b64)
 	return hex.EncodeToString(b)
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]bool{}
-	for _, x := range a {
-		seen[x] = true
-	}
-	for _, x := range b {
-		if !seen[x] {
-			return false
-		}
-	}
-	return true
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

@@ -3,11 +3,13 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/kumo-dev/kumo/builtins/mesh/uapi"
 )
 
 func TestParsePeers(t *testing.T) {
 	key := strings.Repeat("A", 43) + "="
-	got, err := parsePeers("# a comment\npeer " + key + " endpoint=198.18.1.2:51820 keepalive=25 allowed=198.19.192.1/32,198.19.192.5/32\n\n")
+	got, err := uapi.Wanted("# a comment\npeer " + key + " endpoint=198.18.1.2:51820 keepalive=25 allowed=198.19.192.1/32,198.19.192.5/32\n\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,7 +17,7 @@ func TestParsePeers(t *testing.T) {
 	if p.Endpoint != "198.18.1.2:51820" || p.Keepalive != 25 || strings.Join(p.Allowed, ",") != "198.19.192.1/32,198.19.192.5/32" {
 		t.Errorf("parsed %+v", p)
 	}
-	if got, _ := parsePeers("peer " + key + " endpoint=- keepalive=0 allowed=198.19.192.3/32"); got[key].Endpoint != "" {
+	if got, _ := uapi.Wanted("peer " + key + " endpoint=- keepalive=0 allowed=198.19.192.3/32"); got[key].Endpoint != "" {
 		t.Errorf("endpoint=- parsed as %q", got[key].Endpoint)
 	}
 	for text, want := range map[string]string{
@@ -26,8 +28,8 @@ func TestParsePeers(t *testing.T) {
 		"peer " + key + " colour=blue":                                     "unknown field \"colour\"",
 		"node " + key:                                                      "peers line 1: want: peer PUBKEY",
 	} {
-		if _, err := parsePeers(text); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("parsePeers(%q) = %v, want %q", text, err, want)
+		if _, err := uapi.Wanted(text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Wanted(%q) = %v, want %q", text, err, want)
 		}
 	}
 }
