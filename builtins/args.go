@@ -18,29 +18,53 @@ func (t Timeout) D() time.Duration { return time.Duration(t) }
 
 // Unpack implements starlark.Unpacker.
 func (t *Timeout) Unpack(v starlark.Value) error {
+	d, err := unpackDuration(v, false)
+	*t = Timeout(d)
+	return err
+}
+
+// Duration is a duration argument read as Timeout is, that may also be
+// 0 ("0s"): for a span that can be none.
+type Duration time.Duration
+
+// D is the duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Unpack implements starlark.Unpacker.
+func (d *Duration) Unpack(v starlark.Value) error {
+	x, err := unpackDuration(v, true)
+	*d = Duration(x)
+	return err
+}
+
+// unpackDuration reads a Go duration string or a number of seconds,
+// positive, or with zero also 0.
+func unpackDuration(v starlark.Value, zero bool) (time.Duration, error) {
+	tooSmall := func(d time.Duration) bool { return d < 0 || d == 0 && !zero }
+	want := "a positive number of seconds"
+	if zero {
+		want = "a number of seconds, 0 or more"
+	}
 	switch v := v.(type) {
 	case starlark.String:
 		d, err := time.ParseDuration(string(v))
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%q is not a duration (try \"30s\", \"10m\" or a number of seconds)", string(v))
+		if err != nil || tooSmall(d) {
+			return 0, fmt.Errorf("%q is not a duration (try \"30s\", \"10m\" or a number of seconds)", string(v))
 		}
-		*t = Timeout(d)
-		return nil
+		return d, nil
 	case starlark.Int:
 		n, ok := v.Int64()
-		if !ok || n <= 0 {
-			return fmt.Errorf("want a positive number of seconds, got %s", v)
+		if !ok || tooSmall(time.Duration(n)) {
+			return 0, fmt.Errorf("want %s, got %s", want, v)
 		}
-		*t = Timeout(time.Duration(n) * time.Second)
-		return nil
+		return time.Duration(n) * time.Second, nil
 	case starlark.Float:
-		if v <= 0 {
-			return fmt.Errorf("want a positive number of seconds, got %s", v)
+		if tooSmall(time.Duration(float64(v) * float64(time.Second))) {
+			return 0, fmt.Errorf("want %s, got %s", want, v)
 		}
-		*t = Timeout(time.Duration(float64(v) * float64(time.Second)))
-		return nil
+		return time.Duration(float64(v) * float64(time.Second)), nil
 	}
-	return fmt.Errorf("got %s, want a duration string or seconds", v.Type())
+	return 0, fmt.Errorf("got %s, want a duration string or seconds", v.Type())
 }
 
 // Strings reads a list of strings argument.

@@ -52,28 +52,17 @@ type Placement struct {
 func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var candidates *starlark.List
 	minimize := "cost"
-	var prefer *starlark.List
-	var maxPrice starlark.Value = starlark.None
-	var blockArg starlark.Value = starlark.String("10m")
+	var prefer starlark.Value = starlark.NewList(nil)
+	var maxPrice, blockArg starlark.Value = starlark.None, starlark.String("10m")
 	if err := builtins.Unpack(b, args, kwargs, "candidates", &candidates, "minimize?", &minimize, "prefer?", &prefer, "max_price_hour?", &maxPrice, "block_for?", &blockArg); err != nil {
 		return nil, err
 	}
-	var blockFor time.Duration
-	switch v := blockArg.(type) {
-	case starlark.String:
-		d, err := time.ParseDuration(string(v))
-		if err != nil || d < 0 {
-			return nil, builtins.Inputf(b, "block_for=%s: want a duration such as \"10m\", or \"0s\" for none", v)
+	var blockFor builtins.Duration
+	if err := blockFor.Unpack(blockArg); err != nil {
+		if _, isStr := blockArg.(starlark.String); isStr {
+			return nil, builtins.Inputf(b, "block_for=%s: want a duration such as \"10m\", or \"0s\" for none", blockArg)
 		}
-		blockFor = d
-	case starlark.Int, starlark.Float:
-		f, _ := starlark.AsFloat(v)
-		if f < 0 {
-			return nil, builtins.Inputf(b, "block_for=%s: want seconds, 0 or more", v)
-		}
-		blockFor = time.Duration(f * float64(time.Second))
-	default:
-		return nil, builtins.Inputf(b, "for parameter block_for: got %s, want a duration string or seconds", blockArg.Type())
+		return nil, builtins.Inputf(b, "for parameter block_for: %v", err)
 	}
 	if minimize != "cost" {
 		return nil, builtins.Inputf(b, "minimize=%q: kumo minimizes \"cost\"", minimize)
@@ -82,29 +71,20 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	limit := -1.0
-	switch v := maxPrice.(type) {
-	case starlark.NoneType:
-	case starlark.Float:
-		limit = float64(v)
-	case starlark.Int:
-		f, _ := starlark.AsFloat(v)
-		limit = f
-	default:
-		return nil, builtins.Inputf(b, "for parameter max_price_hour: got %s, want float or None", maxPrice.Type())
-	}
-	if maxPrice != starlark.None && limit < 0 {
-		return nil, builtins.Inputf(b, "max_price_hour=%s: want a price per hour of 0 or more", maxPrice)
-	}
-	var prefs []string
-	if prefer != nil {
-		for i := 0; i < prefer.Len(); i++ {
-			s, ok := prefer.Index(i).(starlark.String)
-			if !ok {
-				return nil, builtins.Inputf(b, "for parameter prefer: item %d: got %s, want a provider name", i, prefer.Index(i).Type())
-			}
-			prefs = append(prefs, string(s))
+	limit := -1.0 // none
+	if maxPrice != starlark.None {
+		f, ok := starlark.AsFloat(maxPrice)
+		if !ok {
+			return nil, builtins.Inputf(b, "for parameter max_price_hour: got %s, want float or None", maxPrice.Type())
 		}
+		if f < 0 {
+			return nil, builtins.Inputf(b, "max_price_hour=%s: want a price per hour of 0 or more", maxPrice)
+		}
+		limit = f
+	}
+	prefs, err := builtins.Strings(b, "prefer", prefer)
+	if err != nil {
+		return nil, err
 	}
 	if candidates.Len() == 0 {
 		return nil, builtins.Inputf(b, "no candidates: give a list of spec(...)")
@@ -116,7 +96,7 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		order int
 	}
 	var list []candidate
-	p := &Placement{BlockFor: blockFor}
+	p := &Placement{BlockFor: blockFor.D()}
 	for i := 0; i < candidates.Len(); i++ {
 		sp, ok := candidates.Index(i).(*Spec)
 		if !ok {
