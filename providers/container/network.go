@@ -516,24 +516,26 @@ func (p *Provider) applyNetworks(all map[string]*network) error {
 	if err := ensureBridge(inet); err != nil {
 		return err
 	}
-	publics := map[string]map[string]string{} // site -> public -> private
-	for pub, token := range inet.Mapped {
-		for k, n := range all {
-			if a, ok := n.Nodes[token]; ok && k != internetKey {
-				if publics[k] == nil {
-					publics[k] = map[string]string{}
-				}
-				publics[k][pub] = a
+	var sites []string
+	siteOf := map[string]string{} // node token -> its site
+	for k, n := range all {
+		if k != internetKey {
+			sites = append(sites, k)
+			for token := range n.Nodes {
+				siteOf[token] = k
 			}
 		}
 	}
-	var sites []string
-	for k := range all {
-		if k != internetKey {
-			sites = append(sites, k)
+	sort.Strings(sites)
+	publics := map[string]map[string]string{} // site -> public -> private
+	for pub, token := range inet.Mapped {
+		if k, ok := siteOf[token]; ok {
+			if publics[k] == nil {
+				publics[k] = map[string]string{}
+			}
+			publics[k][pub] = all[k].Nodes[token]
 		}
 	}
-	sort.Strings(sites)
 	for _, k := range sites {
 		if _, ok := inet.Nodes[natHolder(k)]; !ok {
 			if _, err := inet.address(natHolder(k), 0); err != nil {
@@ -604,10 +606,9 @@ func applyRules(all map[string]*network) error {
 
 // forgetFlows drops the connection tracking entries of addrs, the host's
 // and every router's, in either direction and before or after NAT. An
-// address handed to a
-// new node (or a public address mapped anew) would otherwise keep the
-// old one's NAT bindings: a UDP flow kept alive by keepalives, as
-// WireGuard's are, goes on to the old destination forever.
+// address handed to a new node (or a public address mapped anew) would
+// otherwise keep the old one's NAT bindings: a UDP flow kept alive by
+// keepalives, as WireGuard's are, goes on to the old destination forever.
 func forgetFlows(addrs ...string) error {
 	var filters []netlink.CustomConntrackFilter
 	for _, a := range addrs {

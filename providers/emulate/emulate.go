@@ -269,14 +269,29 @@ func (b *Base) PublicAddress(holder, id, nodeAddr string) (string, error) {
 	return b.Containers.PublicAddress(holder, id)
 }
 
+// An Open port is one a security group lets in from anywhere.
+type Open struct {
+	Protocol string // "tcp" or "udp"; others are not filtered by port
+	Port     int
+}
+
 // FilterLater has instance id's public address let in, from now on, the
 // TCP and UDP ports its security groups open to anywhere, as a cloud's
 // firewall does. A worker applies each instance's latest filter soon,
 // outside the emulator's lock (the firewall is the host's, shared by
 // every kumo process). Local backing has no public addresses to filter.
-func (b *Base) FilterLater(id string, tcp, udp []int) {
+func (b *Base) FilterLater(id string, open []Open) {
 	if b.Containers == nil || b.APIOnly {
 		return
+	}
+	var in container.Inbound
+	for _, o := range open {
+		switch o.Protocol {
+		case "tcp":
+			in.TCP = append(in.TCP, o.Port)
+		case "udp":
+			in.UDP = append(in.UDP, o.Port)
+		}
 	}
 	b.filterMu.Lock()
 	if b.filters == nil {
@@ -284,7 +299,7 @@ func (b *Base) FilterLater(id string, tcp, udp []int) {
 		b.filterKick = make(chan struct{}, 1)
 		go b.filterWorker()
 	}
-	b.filters[id] = container.Inbound{TCP: tcp, UDP: udp}
+	b.filters[id] = in
 	b.filterMu.Unlock()
 	select {
 	case b.filterKick <- struct{}{}:

@@ -593,16 +593,15 @@ func (s *Server) authorizeIngress(q query) (any, *apiError) {
 		add = append(add, r)
 	}
 	g.Rules = append(g.Rules, add...)
-	s.filterLater(g.ID)
+	s.filterGroup(g.ID)
 	return returnTrue("AuthorizeSecurityGroupIngressResponse"), nil
 }
 
-// filterLater has the public addresses of the running instances in
-// group (every one with "") let in what their security groups say from
-// now on. s.mu is held.
-func (s *Server) filterLater(group string) {
+// filterGroup has the public addresses of the running instances in
+// group let in what their security groups say from now on. s.mu is held.
+func (s *Server) filterGroup(group string) {
 	for _, inst := range s.instances {
-		if inst.State == "running" && (group == "" || contains(inst.Groups, group)) {
+		if inst.State == "running" && contains(inst.Groups, group) {
 			s.filterOne(inst)
 		}
 	}
@@ -611,20 +610,17 @@ func (s *Server) filterLater(group string) {
 // filterOne has inst's public address let in what its groups' rules say.
 // s.mu is held.
 func (s *Server) filterOne(inst *instance) {
-	var tcp, udp []int
+	var open []emulate.Open
 	for _, gid := range inst.Groups {
 		if g := s.groups[gid]; g != nil {
 			for _, r := range g.Rules {
-				switch r.Protocol {
-				case "tcp":
-					tcp = append(tcp, r.Port)
-				case "udp":
-					udp = append(udp, r.Port)
+				if r.FromGroup == "" {
+					open = append(open, emulate.Open{Protocol: r.Protocol, Port: r.Port})
 				}
 			}
 		}
 	}
-	s.FilterLater(inst.ID, tcp, udp)
+	s.FilterLater(inst.ID, open)
 }
 
 func (s *Server) deleteSecurityGroup(q query) (any, *apiError) {

@@ -516,25 +516,20 @@ func (s *Server) filter(srv *server) {
 	if srv.Status != "ACTIVE" {
 		return
 	}
-	var tcp, udp []int
+	var open []emulate.Open
 	for _, g := range s.groups {
 		if !slices.Contains(srv.Groups, g.Name) && !slices.Contains(srv.Groups, g.ID) {
 			continue
 		}
 		for _, r := range g.Rules {
 			port, _ := r["port_range_min"].(float64)
-			if r["direction"] != "ingress" || r["remote_group_id"] != nil || port == 0 {
-				continue
-			}
-			switch r["protocol"] {
-			case "tcp":
-				tcp = append(tcp, int(port))
-			case "udp":
-				udp = append(udp, int(port))
+			protocol, _ := r["protocol"].(string)
+			if r["direction"] == "ingress" && r["remote_group_id"] == nil && port != 0 {
+				open = append(open, emulate.Open{Protocol: protocol, Port: int(port)})
 			}
 		}
 	}
-	s.FilterLater(srv.ID, tcp, udp)
+	s.FilterLater(srv.ID, open)
 }
 
 // liveOf counts the servers of flavor that take a host's room: not
