@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -260,6 +261,7 @@ type mesh struct {
 	nodes       []*member
 	relay       *member
 	paths       map[pair]path // NAT-to-NAT pairs across sites
+	untried     map[pair]bool // relayed this call without a try: the relay never saw where one's NAT maps it
 }
 
 // members reads what the state knows of each node: its site and
@@ -776,10 +778,13 @@ func (m *mesh) tryDirect(attempt []pair) error {
 		return err
 	}
 	var tried []pair
+	m.untried = map[pair]bool{}
 	for _, p := range attempt {
 		if p[0].mapped != "" && p[1].mapped != "" {
 			m.paths[p] = probing
 			tried = append(tried, p)
+		} else {
+			m.untried[p] = true
 		}
 	}
 	syncSome := func() error {
@@ -842,18 +847,12 @@ func (m *mesh) rememberTries() error {
 	return m.each(func(n *member) error {
 		want := map[string]bool{}
 		for p, path := range m.paths {
-			if o := p.other(n); o != nil && path == relayed {
+			if o := p.other(n); o != nil && path == relayed && !m.untried[p] {
 				want[o.key] = true
 			}
 		}
-		if len(want) == len(n.triedKeys) {
-			same := true
-			for k := range want {
-				same = same && n.triedKeys[k]
-			}
-			if same {
-				return nil
-			}
+		if maps.Equal(want, n.triedKeys) {
+			return nil
 		}
 		keys := make([]string, 0, len(want))
 		for k := range want {
