@@ -180,21 +180,60 @@ func (s Spec) String() string {
 // inventory path made absolute replaces the relative one).
 func where(u state.Resource) map[string]any {
 	spec, _ := DecodeSpec(u.Spec)
+	return laid(spec.Fields, u.Data.Location)
+}
+
+func laid(fields, location map[string]any) map[string]any {
 	out := map[string]any{}
-	for k, v := range spec.Fields {
+	for k, v := range fields {
 		out[k] = v
 	}
-	for k, v := range u.Data.Location {
+	for k, v := range location {
 		out[k] = v
 	}
 	return out
+}
+
+// partWheres is where a unit's parts live, by provider.
+func partWheres(u state.Resource) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, p := range u.Data.Parts {
+		spec, _ := DecodeSpec(p.Spec)
+		out[p.Provider] = append(out[p.Provider], laid(spec.Fields, p.Location))
+	}
+	return out
+}
+
+// InPart reports whether node n was made with a spec of its own (a part
+// of its unit), not the unit's.
+func InPart(n state.Resource) bool {
+	return len(n.Spec) > 0 && string(n.Spec) != "{}"
+}
+
+// nodeSpec is the spec node n of unit u was made with, and where its
+// provider finds it.
+func nodeSpec(u, n state.Resource) (Spec, map[string]any, error) {
+	if !InPart(n) {
+		spec, err := DecodeSpec(u.Spec)
+		return spec, where(u), err
+	}
+	spec, err := DecodeSpec(n.Spec)
+	if err != nil {
+		return spec, nil, err
+	}
+	for _, p := range u.Data.Parts {
+		if ps, err := DecodeSpec(p.Spec); err == nil && ps.Equal(spec) {
+			return spec, laid(spec.Fields, p.Location), nil
+		}
+	}
+	return spec, laid(spec.Fields, nil), nil
 }
 
 // ref names a node to its provider.
 func (e *Engine) ref(n state.Resource) providers.Ref {
 	ref := providers.Ref{ID: n.Data.ProviderID, Token: n.Token}
 	if u, err := e.Store.Resource(state.Query{Run: n.Run, Kind: state.KindUnit, Group: n.Group, Name: n.Unit}); err == nil {
-		ref.Spec = where(u)
+		_, ref.Spec, _ = nodeSpec(u, n)
 	}
 	return ref
 }

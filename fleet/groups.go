@@ -175,12 +175,16 @@ func (e *Engine) DeleteGroup(ctx context.Context, call Call, name string) error 
 	return e.deleteAll(ctx, call, groups)
 }
 
-// unitWheres gathers where the units among rs live, by provider.
+// unitWheres gathers where the units among rs live, parts included, by
+// provider.
 func unitWheres(rs []state.Resource) map[string][]map[string]any {
 	out := map[string][]map[string]any{}
 	for _, r := range rs {
 		if r.Kind == state.KindUnit {
 			out[r.Provider] = append(out[r.Provider], where(r))
+			for prov, ws := range partWheres(r) {
+				out[prov] = append(out[prov], ws...)
+			}
 		}
 	}
 	return out

@@ -31,16 +31,16 @@ func (e *Engine) AddNodes(ctx context.Context, call Call, u state.Resource, n in
 		return nil, err
 	}
 	if call.Site != "" {
-		return e.converge(ctx, call, u, g, n, limit, true)
+		return e.converge(ctx, call, u, nil, g, n, limit, true)
 	}
-	if err := e.unitCapacity(ctx, u, n); err != nil {
+	if err := e.partCapacity(ctx, u, nil, n); err != nil {
 		return nil, err
 	}
 	first, err := e.Store.NextSeq(e.Run, u.Group, u.Name)
 	if err != nil {
 		return nil, err
 	}
-	intents := e.nodeIntents(u, "", seqs(first, n))
+	intents := e.nodeIntents(u, nil, "", seqs(first, n))
 	if err := e.Store.InsertIntents(intents); err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (e *Engine) DeleteNodes(ctx context.Context, call Call, u state.Resource, c
 // PowerOff powers every node of u off; disks are kept. Nodes already off
 // are left alone.
 func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
-	nodes, prov, err := e.unitAndProvider(u)
+	nodes, provs, err := e.unitAndProviders(u)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 		if e.Disconnect != nil {
 			e.Disconnect(*n)
 		}
-		if err := prov.PowerOff(ctx, e.ref(*n)); err != nil {
+		if err := provs[n.Provider].PowerOff(ctx, e.ref(*n)); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
 		n.State = providers.PowerOff
@@ -183,7 +183,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 
 // PowerOn powers u's nodes back on and waits until they answer.
 func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Duration) error {
-	nodes, prov, err := e.unitAndProvider(u)
+	nodes, provs, err := e.unitAndProviders(u)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Durat
 	e.note("%s/%s: powering on %s", u.Group, u.Name, names(nodes))
 	return e.each(ctx, len(nodes), func(i int) error {
 		n := &nodes[i]
-		inst, err := prov.PowerOn(ctx, e.ref(*n))
+		inst, err := provs[n.Provider].PowerOn(ctx, e.ref(*n))
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
@@ -206,14 +206,24 @@ func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Durat
 	})
 }
 
-// unitAndProvider is what power_off and power_on start from.
-func (e *Engine) unitAndProvider(u state.Resource) ([]state.Resource, providers.Provider, error) {
+// unitAndProviders is what power_off and power_on start from: the
+// unit's nodes and the provider of each (its part's, where it has one).
+func (e *Engine) unitAndProviders(u state.Resource) ([]state.Resource, map[string]providers.Provider, error) {
 	nodes, err := e.unitNodes(u)
 	if err != nil {
 		return nil, nil, err
 	}
-	prov, err := e.Provider(u.Provider)
-	return nodes, prov, err
+	provs := map[string]providers.Provider{}
+	for _, n := range nodes {
+		if provs[n.Provider] == nil {
+			p, err := e.Provider(n.Provider)
+			if err != nil {
+				return nil, nil, err
+			}
+			provs[n.Provider] = p
+		}
+	}
+	return nodes, provs, nil
 }
 
 func removeKey(path string) {

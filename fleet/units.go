@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -40,7 +41,7 @@ func (e *Engine) CreateUnit(ctx context.Context, call Call, group, name string, 
 		if l, ok := prov.(providers.Locator); ok {
 			u.Data.Location = l.Locate(spec.Fields)
 		}
-		intents := append([]*state.Resource{&u}, e.nodeIntents(u, call.Site, seqs(1, nodes))...)
+		intents := append([]*state.Resource{&u}, e.nodeIntents(u, nil, call.Site, seqs(1, nodes))...)
 		if err := e.Store.InsertIntents(intents); err != nil {
 			return u, err
 		}
@@ -75,7 +76,7 @@ func (e *Engine) CreateUnit(ctx context.Context, call Call, group, name string, 
 		}
 	}
 	call.Effects.Made(u)
-	if _, err := e.converge(ctx, call, u, g, nodes, limit, u.Status == state.Ready); err != nil {
+	if _, err := e.converge(ctx, call, u, nil, g, nodes, limit, u.Status == state.Ready); err != nil {
 		return u, err
 	}
 	return u, e.markReady(&u)
@@ -145,32 +146,48 @@ func (e *Engine) unitSpec(u state.Resource) (Spec, providers.Provider, error) {
 	return spec, prov, err
 }
 
-// unitCapacity is checkCapacity for more nodes of an existing unit.
-func (e *Engine) unitCapacity(ctx context.Context, u state.Resource, n int) error {
+// partCapacity is checkCapacity for n more nodes of an existing unit, of
+// part p (nil: its own spec).
+func (e *Engine) partCapacity(ctx context.Context, u state.Resource, p *state.Part, n int) error {
 	spec, prov, err := e.unitSpec(u)
+	if p != nil && err == nil {
+		if spec, err = DecodeSpec(p.Spec); err == nil {
+			prov, err = e.Provider(p.Provider)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	return e.checkCapacity(ctx, prov, spec, n)
 }
 
-// asker makes the requests for nodes of unit u of group g: the same for a
-// node made, adopted or revived under its token.
-func (e *Engine) asker(u, g state.Resource) (providers.Provider, func(n state.Resource) providers.NodeRequest, error) {
-	spec, prov, err := e.unitSpec(u)
-	if err != nil {
-		return nil, nil, err
+// ofPart reports whether node n was made with part p's spec (nil: the
+// unit's own).
+func ofPart(n state.Resource, p *state.Part) bool {
+	if p == nil {
+		return !InPart(n)
 	}
+	return InPart(n) && string(n.Spec) == string(p.Spec)
+}
+
+// asker makes the requests for nodes of unit u of group g, each to the
+// provider of its spec (the unit's, or its part's): the same for a node
+// made, adopted or revived under its token.
+func (e *Engine) asker(u, g state.Resource) (func(n state.Resource) (providers.Provider, providers.NodeRequest, error), error) {
 	pub, err := GroupKey(g.Data.KeyFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	fields := where(u)
-	return prov, func(n state.Resource) providers.NodeRequest {
-		return providers.NodeRequest{
+	return func(n state.Resource) (providers.Provider, providers.NodeRequest, error) {
+		spec, fields, err := nodeSpec(u, n)
+		if err != nil {
+			return nil, providers.NodeRequest{}, err
+		}
+		prov, err := e.Provider(n.Provider)
+		return prov, providers.NodeRequest{
 			Token: n.Token, Run: n.Run, Group: n.Group, Unit: n.Unit, Name: n.Name, Index: n.Seq,
 			Flavor: spec.Flavor, Spec: fields, AuthorizedKey: strings.TrimSpace(pub),
-		}
+		}, err
 	}, nil
 }
 
@@ -182,13 +199,18 @@ func seqs(first, n int) []int {
 	return out
 }
 
-// nodeIntents are rows for new nodes of u numbered seqs.
-func (e *Engine) nodeIntents(u state.Resource, site string, seqs []int) []*state.Resource {
+// nodeIntents are rows for new nodes of u numbered seqs, of part p (nil:
+// the unit's own spec).
+func (e *Engine) nodeIntents(u state.Resource, p *state.Part, site string, seqs []int) []*state.Resource {
+	provider, spec := u.Provider, json.RawMessage(nil)
+	if p != nil {
+		provider, spec = p.Provider, p.Spec
+	}
 	var out []*state.Resource
 	for _, seq := range seqs {
 		out = append(out, &state.Resource{
 			Run: e.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name, Name: fmt.Sprintf("%s-%d", u.Name, seq), Seq: seq,
-			Provider: u.Provider, Token: NewToken(), Status: state.Intent, State: providers.Starting,
+			Provider: provider, Token: NewToken(), Status: state.Intent, State: providers.Starting, Spec: spec,
 			Data: state.Data{Origin: site},
 		})
 	}
@@ -212,13 +234,14 @@ func (e *Engine) pending(u state.Resource, site string) []state.Resource {
 	return out
 }
 
-// converge brings the nodes that call's site made in u to want: it
+// converge brings the nodes that call's site made in u (in part p, nil
+// for the unit's own spec) to want: it
 // finishes deletions cut short, checks the ones it has with their
 // provider, makes again what vanished, and makes or deletes nodes until
 // there are want. Returns the site's nodes, by number.
 // announce says new nodes are to be noted (CreateUnit has already said
 // it is creating the unit).
-func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g state.Resource, want int, limit time.Duration, announce bool) ([]state.Resource, error) {
+func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, p *state.Part, g state.Resource, want int, limit time.Duration, announce bool) ([]state.Resource, error) {
 	all, err := e.unitNodes(u)
 	if err != nil {
 		return nil, err
@@ -226,7 +249,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g st
 	var mine, deleting []state.Resource
 	for _, n := range all {
 		switch {
-		case n.Data.Origin != call.Site:
+		case n.Data.Origin != call.Site || !ofPart(n, p):
 		case n.Status == state.Deleting:
 			deleting = append(deleting, n)
 		default:
@@ -277,7 +300,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g st
 		}
 	}
 	if missing := want - len(alive); missing > 0 {
-		if err := e.unitCapacity(ctx, u, missing); err != nil {
+		if err := e.partCapacity(ctx, u, p, missing); err != nil {
 			return nil, err
 		}
 		numbers := reuse
@@ -291,7 +314,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g st
 			}
 			numbers = append(numbers, seqs(next, extra)...)
 		}
-		intents := e.nodeIntents(u, call.Site, numbers)
+		intents := e.nodeIntents(u, p, call.Site, numbers)
 		if err := e.Store.InsertIntents(intents); err != nil {
 			return nil, err
 		}
@@ -321,7 +344,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, g st
 	}
 	var out []state.Resource
 	for _, n := range done {
-		if n.Data.Origin == call.Site && n.Status == state.Ready {
+		if n.Data.Origin == call.Site && ofPart(n, p) && n.Status == state.Ready {
 			out = append(out, n)
 			call.Effects.Made(n)
 		}
@@ -363,13 +386,17 @@ func (e *Engine) sortOut(ctx context.Context, nodes []state.Resource) (alive, go
 // token: a provider that can start it again (a local node whose server
 // died) returns it running, with its disk. Anything else fails.
 func (e *Engine) revive(ctx context.Context, u, g state.Resource, n state.Resource, limit time.Duration) error {
-	prov, request, err := e.asker(u, g)
+	request, err := e.asker(u, g)
+	if err != nil {
+		return err
+	}
+	prov, req, err := request(n)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	inst, err := prov.Create(ctx, request(n))
+	inst, err := prov.Create(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -394,7 +421,7 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 	if len(pending) == 0 {
 		return nil
 	}
-	prov, request, err := e.asker(u, g)
+	request, err := e.asker(u, g)
 	if err != nil {
 		return err
 	}
@@ -403,13 +430,17 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 	var made, ready atomic.Int32
 	total := len(pending)
 	progress := func() {
-		e.status("%s/%s on %s: %d/%d created, %d/%d answering", u.Group, u.Name, u.Provider, made.Load(), total, ready.Load(), total)
+		e.status("%s/%s on %s: %d/%d created, %d/%d answering", u.Group, u.Name, pending[0].Provider, made.Load(), total, ready.Load(), total)
 	}
 	progress()
 	defer e.status("")
 	err = e.each(ctx, total, func(i int) error {
 		n := &pending[i]
-		inst, err := prov.Create(ctx, request(*n))
+		prov, req, err := request(*n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Name, err)
+		}
+		inst, err := prov.Create(ctx, req)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}

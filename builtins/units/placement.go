@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 var placementBuiltin = &builtins.Def{
 	Name: "placement",
-	Doc: `placement(candidates, minimize="cost", prefer=[], max_price_hour=None, block_for="10m")
+	Doc: `placement(candidates, minimize="cost", prefer=[], max_price_hour=None, block_for="10m", spread=False)
 Returns a choice among candidate specs, usable as create_unit's spec:
 the unit goes to the first candidate in the ranking that has room for
 all its nodes. The ranking puts the providers named in prefer first (in
@@ -33,8 +34,13 @@ found", an on-prem pool without free hosts) gives back what it made and
 the next is tried, saying so; any other error (credentials, a bad image)
 stops at once. A candidate that had no room is recorded in the state and
 asked last, after every other, for block_for ("0s": never, and blocks
-recorded before are not heeded). .ranking
-lists each candidate with its price and why it is where it is.`,
+recorded before are not heeded). With spread=True a unit may span
+candidates: each takes what it has room for, in the ranking's order, and
+the rest go to the next; nodes already made stay where they are, and a
+unit that shrinks gives back from the last-ranked candidates first. A
+spread unit that no candidate has room for keeps what it got, and the
+cell fails; run it again to make the rest. .ranking lists each candidate
+with its price and why it is where it is.`,
 	Fn: placementFn,
 }
 
@@ -46,7 +52,9 @@ type Placement struct {
 	Left    []string // candidates left out, and why
 	// BlockFor is how long a candidate that had no room is asked last.
 	BlockFor time.Duration
-	frozen   bool
+	// Spread lets a unit span candidates.
+	Spread bool
+	frozen bool
 }
 
 func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -54,7 +62,8 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	minimize := "cost"
 	var prefer starlark.Value = starlark.NewList(nil)
 	var maxPrice, blockArg starlark.Value = starlark.None, starlark.String("10m")
-	if err := builtins.Unpack(b, args, kwargs, "candidates", &candidates, "minimize?", &minimize, "prefer?", &prefer, "max_price_hour?", &maxPrice, "block_for?", &blockArg); err != nil {
+	spread := false
+	if err := builtins.Unpack(b, args, kwargs, "candidates", &candidates, "minimize?", &minimize, "prefer?", &prefer, "max_price_hour?", &maxPrice, "block_for?", &blockArg, "spread?", &spread); err != nil {
 		return nil, err
 	}
 	var blockFor builtins.Duration
@@ -96,7 +105,7 @@ func placementFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		order int
 	}
 	var list []candidate
-	p := &Placement{BlockFor: blockFor.D()}
+	p := &Placement{BlockFor: blockFor.D(), Spread: spread}
 	for i := 0; i < candidates.Len(); i++ {
 		sp, ok := candidates.Index(i).(*Spec)
 		if !ok {
@@ -167,7 +176,11 @@ func (p *Placement) Ranking() []string {
 }
 
 func (p *Placement) String() string {
-	return "placement(" + strings.Join(p.Ranking(), "; ") + ")"
+	spread := ""
+	if p.Spread {
+		spread = "; spread"
+	}
+	return "placement(" + strings.Join(p.Ranking(), "; ") + spread + ")"
 }
 func (p *Placement) Type() string          { return "placement" }
 func (p *Placement) Freeze()               { p.frozen = true }
@@ -210,17 +223,7 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 			}
 		}
 	}
-	// Candidates that had no room a while ago are asked last.
-	var order, blocked []int
-	for i := start; i < len(p.Ranked); i++ {
-		if blk, ok, _ := env.Store.Blocked(candidateKey(p.Ranked[i]), time.Now()); ok && i != on && p.BlockFor > 0 {
-			env.Note(fmt.Sprintf("%s/%s: %s had no room at %s: asked last until %s", group, name, blk.Label, blk.Since.Format("15:04"), blk.Until.Format("15:04")))
-			blocked = append(blocked, i)
-			continue
-		}
-		order = append(order, i)
-	}
-	order = append(order, blocked...)
+	order := p.askOrder(env, group, name, start, func(i int) bool { return i == on })
 	var full []string
 	for k, i := range order {
 		sp := p.Ranked[i]
@@ -239,11 +242,8 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 			return state.Resource{}, err
 		}
 		full = append(full, fmt.Sprintf("%s: %v", sp.label(), err))
-		if p.BlockFor > 0 {
-			at := time.Now()
-			if berr := env.Store.BlockCandidate(state.Block{Candidate: candidateKey(sp), Label: sp.label(), Reason: err.Error(), Since: at, Until: at.Add(p.BlockFor)}); berr != nil {
-				return state.Resource{}, berr
-			}
+		if berr := p.block(env, sp, err); berr != nil {
+			return state.Resource{}, berr
 		}
 		// What the full candidate made goes back before the next is asked.
 		if derr := eng.DeleteUnit(lang.Context(thread), call, group, name); derr != nil {
@@ -254,4 +254,100 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 		}
 	}
 	return state.Resource{}, &providers.CapacityError{Err: fmt.Errorf("no candidate had room for %d nodes:\n  %s\nrun the same command again later, or add candidates", nodes, strings.Join(full, "\n  "))}
+}
+
+// askOrder is the order candidates from start on are asked in: the
+// ranking's, but those that had no room a while ago last, saying so
+// (unless keep says the unit has nodes there already).
+func (p *Placement) askOrder(env *builtins.Env, group, name string, start int, keep func(i int) bool) []int {
+	var order, blocked []int
+	for i := start; i < len(p.Ranked); i++ {
+		if blk, ok, _ := env.Store.Blocked(candidateKey(p.Ranked[i]), time.Now()); ok && !keep(i) && p.BlockFor > 0 {
+			env.Note(fmt.Sprintf("%s/%s: %s had no room at %s: asked last until %s", group, name, blk.Label, blk.Since.Format("15:04"), blk.Until.Format("15:04")))
+			blocked = append(blocked, i)
+			continue
+		}
+		order = append(order, i)
+	}
+	return append(order, blocked...)
+}
+
+// block records that candidate sp had no room, for BlockFor.
+func (p *Placement) block(env *builtins.Env, sp *Spec, err error) error {
+	if p.BlockFor <= 0 {
+		return nil
+	}
+	at := time.Now()
+	return env.Store.BlockCandidate(state.Block{Candidate: candidateKey(sp), Label: sp.label(), Reason: err.Error(), Since: at, Until: at.Add(p.BlockFor)})
+}
+
+// spreadUnit places a unit of nodes nodes over the candidates: the nodes
+// this call has on each already are kept (up to nodes, the best-ranked
+// first) and the surplus given back; the rest are asked of each
+// candidate in turn, each taking what it has room for. part converges
+// the unit's nodes on one spec to a count and says how many it has.
+func spreadUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, call fleet.Call, group, name string, p *Placement, nodes int, part func(spec fleet.Spec, want int) (int, error)) error {
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return err
+	}
+	specs := make([]fleet.Spec, len(p.Ranked))
+	for i, sp := range p.Ranked {
+		if specs[i], err = sp.Fleet(); err != nil {
+			return builtins.Inputf(b, "%s: %v", sp.label(), err)
+		}
+	}
+	have, others, err := eng.PartCounts(call, group, name, specs)
+	if err != nil {
+		return err
+	}
+	kept := make([]int, len(specs))
+	left := nodes - others
+	for i := range specs {
+		kept[i] = min(have[i], max(left, 0))
+		left -= kept[i]
+	}
+	// Surplus goes first, from the last-ranked candidates.
+	for i := len(specs) - 1; i >= 0; i-- {
+		if have[i] > kept[i] {
+			if _, err := part(specs[i], kept[i]); err != nil {
+				return err
+			}
+		}
+	}
+	got := slices.Clone(kept)
+	order := p.askOrder(env, group, name, 0, func(i int) bool { return have[i] > 0 })
+	var full []string
+	for _, i := range order {
+		if left <= 0 && have[i] == 0 {
+			continue
+		}
+		sp := p.Ranked[i]
+		n, err := part(specs[i], kept[i]+max(left, 0))
+		if err != nil && !providers.IsCapacity(err) {
+			return err
+		}
+		left -= n - kept[i]
+		got[i] = n
+		if err != nil {
+			full = append(full, fmt.Sprintf("%s: %v", sp.label(), err))
+			if berr := p.block(env, sp, err); berr != nil {
+				return berr
+			}
+			env.Note(fmt.Sprintf("%s/%s: %s had room for %d of %d", group, name, sp.label(), n, n+left))
+		}
+	}
+	var where []string
+	for i, n := range got {
+		if n > 0 {
+			where = append(where, fmt.Sprintf("%d on %s (%s/h)", n, p.Ranked[i].label(), money(p.Prices[i])))
+		}
+	}
+	if len(where) > 0 {
+		env.Note(fmt.Sprintf("%s/%s: %s", group, name, strings.Join(where, ", ")))
+	}
+	if left > 0 {
+		return &providers.CapacityError{Err: fmt.Errorf("the candidates had room for %d of %d nodes:\n  %s\nwhat was made stays; run the same command again later for the rest, or add candidates", nodes-left, nodes, strings.Join(full, "\n  "))}
+	}
+	return nil
 }

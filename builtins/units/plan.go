@@ -54,7 +54,11 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	sp, _ := where.(*Spec)
 	ranking := ""
 	if p, ok := where.(*Placement); ok {
-		sp, ranking = p.Ranked[0], " (placement: "+strings.Join(p.Ranking(), "; ")+")"
+		spread := ""
+		if p.Spread {
+			spread = "; spread: each takes what it has room for"
+		}
+		sp, ranking = p.Ranked[0], " (placement: "+strings.Join(p.Ranking(), "; ")+spread+")"
 	}
 	if sp == nil {
 		return builtins.Effect{}, nil, builtins.Inputf(b, "for parameter spec: got %s, want spec or placement", where.Type())

@@ -102,9 +102,17 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
 	}
 	var u state.Resource
-	if placed != nil {
+	switch {
+	case placed != nil && placed.Spread:
+		part := func(spec fleet.Spec, want int) (int, error) {
+			return eng.CreatePart(lang.Context(thread), call, g.Name, name, spec, want, nodes, timeout.D())
+		}
+		if err = spreadUnit(thread, b, eng, call, g.Name, name, placed, nodes, part); err == nil {
+			u, err = eng.Unit(g.Name, name)
+		}
+	case placed != nil:
 		u, err = placeUnit(thread, b, eng, call, g.Name, name, placed, nodes, create)
-	} else {
+	default:
 		spec, ferr := sp.Fleet()
 		if ferr != nil {
 			return nil, builtins.Inputf(b, "%v", ferr)

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers/container"
+	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/crypto/ssh"
 )
@@ -103,6 +107,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"sshd":       cmdSSHD,
 			"killpid":    cmdKillPID,
 			"waitport":   cmdWaitPort,
+			"apicalls":   cmdAPICalls,
 			"containers": cmdContainers,
 			"waitpane":   cmdWaitPane,
 			"exit2":      cmdExit2,
@@ -357,6 +362,27 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("nothing listens on port %s after 30s", args[0])
+}
+
+// apicalls PORT prints how many API calls the emulator on PORT has
+// answered: "total N", then a line per call ("RunInstances N").
+func cmdAPICalls(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: apicalls PORT")
+	}
+	resp, err := http.Get("http://127.0.0.1:" + args[0] + emulate.CallsPath)
+	ts.Check(err)
+	defer resp.Body.Close()
+	var calls map[string]int64
+	ts.Check(json.NewDecoder(resp.Body).Decode(&calls))
+	var total int64
+	for _, n := range calls {
+		total += n
+	}
+	fmt.Fprintf(ts.Stdout(), "total %d\n", total)
+	for _, k := range slices.Sorted(maps.Keys(calls)) {
+		fmt.Fprintf(ts.Stdout(), "%s %d\n", k, calls[k])
+	}
 }
 
 // containers N checks, from outside kumo, that exactly N container nodes

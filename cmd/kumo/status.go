@@ -196,7 +196,7 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 			s.Checked = true
 		}
 	}
-	price := unitPrices(store, r.Name, providersFor(store))
+	price := nodePrices(store, r.Name, providersFor(store))
 	for _, n := range nodes {
 		addr := ""
 		if n.Data.IP != "" {
@@ -207,7 +207,7 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 			st = l
 		}
 		node := statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
-			Status: string(n.Status), State: st, Address: addr, PriceHour: price[n.Group+"/"+n.Unit]}
+			Status: string(n.Status), State: st, Address: addr, PriceHour: price(n)}
 		if n.Status == state.Ready && st == "RUNNING" {
 			s.PriceHour += node.PriceHour
 		}
@@ -216,21 +216,28 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 	return s, nil
 }
 
-// unitPrices is each unit's price per node-hour (group/unit -> USD), as
-// its provider describes its spec.
-func unitPrices(store *state.Store, run string, provs map[string]providers.Provider) map[string]float64 {
-	out := map[string]float64{}
-	units, _ := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
-	for _, u := range units {
-		spec, err := fleet.DecodeSpec(u.Spec)
+// nodePrices returns a node's price per hour (USD) as its provider
+// describes the spec it was made with: its unit's, or its part's.
+func nodePrices(store *state.Store, run string, provs map[string]providers.Provider) func(n state.Resource) float64 {
+	units := map[string]json.RawMessage{}
+	rows, _ := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
+	for _, u := range rows {
+		units[u.Group+"/"+u.Name] = u.Spec
+	}
+	return func(n state.Resource) float64 {
+		raw := n.Spec
+		if !fleet.InPart(n) {
+			raw = units[n.Group+"/"+n.Unit]
+		}
+		spec, err := fleet.DecodeSpec(raw)
 		if err != nil {
-			continue
+			return 0
 		}
 		if d, ok := provs[spec.Provider].(providers.Describer); ok {
-			out[u.Group+"/"+u.Name] = d.Describe(spec.Fields).PriceHour
+			return d.Describe(spec.Fields).PriceHour
 		}
+		return 0
 	}
-	return out
 }
 
 func printRunStatus(w io.Writer, r statusRunJSON) {

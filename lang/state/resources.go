@@ -41,7 +41,7 @@ type Resource struct {
 	Token    string
 	Status   ResourceStatus
 	State    string          // nodes: RUNNING, POWER_OFF, ...
-	Spec     json.RawMessage // units: the spec they were created with
+	Spec     json.RawMessage // units: the spec they were created with; nodes: their part's spec (see Part)
 	Data     Data
 }
 
@@ -86,6 +86,18 @@ type Data struct {
 	// made it decided, for the recipes that work on it later. Each is a
 	// value as the journal encodes it (secrets by name only).
 	Vars map[string]json.RawMessage `json:"vars,omitempty"`
+	// Parts (units) are the specs other than the unit's own that some of
+	// its nodes were made with: a placement spread over candidates. Each
+	// node of a part has the part's spec as its own.
+	Parts []Part `json:"parts,omitempty"`
+}
+
+// A Part is a spec some of a unit's nodes were made with, and where its
+// provider finds them (as Location for the unit's own spec).
+type Part struct {
+	Provider string          `json:"provider"`
+	Spec     json.RawMessage `json:"spec"`
+	Location map[string]any  `json:"location,omitempty"`
 }
 
 // Hop is a jump host (ProxyJump).

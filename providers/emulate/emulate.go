@@ -13,6 +13,7 @@ package emulate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -168,6 +169,21 @@ func (b *Base) Calls() map[string]int64 {
 		out[k] = v
 	}
 	return out
+}
+
+// CallsPath answers how many times each API call was made, as JSON: what
+// tests and benchmarks count from outside kumo (a replay makes none).
+const CallsPath = "/_kumo/calls"
+
+// ServeCalls answers a request for CallsPath and reports whether it was
+// one; such requests are not counted.
+func (b *Base) ServeCalls(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != CallsPath || r.Method != http.MethodGet {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(b.Calls())
+	return true
 }
 
 // Throttled counts the requests refused for the rate limit.

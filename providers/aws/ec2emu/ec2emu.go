@@ -157,6 +157,9 @@ func errorf(status int, code, format string, args ...any) *apiError {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.ServeCalls(w, r) {
+		return
+	}
 	reqID := newID("")
 	if err := r.ParseForm(); err != nil {
 		writeError(w, reqID, errorf(400, "MalformedQueryString", "%v", err))

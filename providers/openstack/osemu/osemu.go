@@ -168,6 +168,9 @@ func neutronError(status int, kind, format string, args ...any) *reply {
 func ok(status int, body any) *reply { return &reply{status: status, body: body} }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.ServeCalls(w, r) {
+		return
+	}
 	throttle, fail := s.Admit(r.Method + " " + uuidish.ReplaceAllString(r.URL.Path, "/{id}"))
 	rep := s.route(r, throttle, fail)
 	for k, v := range rep.header {
