@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -91,6 +92,7 @@ func (r *Recipe) Defaults(builtins starlark.StringDict) (defaults starlark.Strin
 		globals[k] = v
 	}
 	thread := &starlark.Thread{Name: "defaults", Print: func(*starlark.Thread, string) {}}
+	thread.SetLocal(RecipeDirKey, filepath.Dir(r.Path)) // as Session does
 	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
 		return nil, false
 	}

@@ -21,6 +21,17 @@ import (
 // Long builtins take it so that Ctrl-C stops them cleanly.
 const ContextKey = "context"
 
+// RecipeDirKey is the thread-local holding the recipe's folder: builtins
+// that read files beside the recipe (put_file(src=), schedule(file=))
+// resolve relative paths there.
+const RecipeDirKey = "kumo.recipedir"
+
+// RecipeDir is the folder of the recipe running on thread ("" if none).
+func RecipeDir(thread *starlark.Thread) string {
+	dir, _ := thread.Local(RecipeDirKey).(string)
+	return dir
+}
+
 // Context returns the context of the cell running on thread.
 func Context(thread *starlark.Thread) context.Context {
 	if ctx, ok := thread.Local(ContextKey).(context.Context); ok {
@@ -56,7 +67,7 @@ func NewSession(dir string, builtins starlark.StringDict) *Session {
 		s.Globals[k] = v
 	}
 	s.Thread = &starlark.Thread{Name: "recipe", Load: s.load}
-	s.Thread.SetLocal("kumo.recipedir", dir) // put_file(src=) reads beside the recipe
+	s.Thread.SetLocal(RecipeDirKey, dir)
 	return s
 }
 

@@ -97,7 +97,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			return nil, builtins.Inputf(b, "for parameter src: got %s, want string", src.Type())
 		}
 		if !filepath.IsAbs(path) {
-			if dir, ok := thread.Local("kumo.recipedir").(string); ok {
+			if dir := lang.RecipeDir(thread); dir != "" {
 				path = filepath.Join(dir, path)
 			}
 		}

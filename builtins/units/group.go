@@ -15,7 +15,7 @@ import (
 )
 
 // Builtins of this family that are functions; the rest are methods.
-var Builtins = []*builtins.Def{unitGroupBuiltin, specBuiltin, placementBuiltin}
+var Builtins = []*builtins.Def{unitGroupBuiltin, specBuiltin, placementBuiltin, scheduleBuiltin}
 
 // MethodDefs lists every method, for `kumo doc`.
 func MethodDefs() []*builtins.Def {

@@ -18,6 +18,15 @@ import (
 var badCalls = map[string][]struct{ call, want string }{
 	"unit_group": {{`unit_group(42)`, "for parameter name: got int, want string"}, {`unit_group("g", create = 42)`, `for parameter "create": got int, want bool`}},
 	"spec":       {{`spec(42, "small")`, "for parameter provider: got int, want string"}},
+	"schedule": {
+		{`schedule()`, "give rules (a dict of window to value) or file="},
+		{`schedule({"mon-fri 09:00-18:00": 8})`, "otherwise= is missing"},
+		{`schedule({"9-18": 8}, otherwise = 2)`, `window "9-18": want its times as HH:MM-HH:MM`},
+		{`schedule({"funday 09:00-18:00": 8}, otherwise = 2)`, `unknown days "funday"`},
+		{`schedule([], otherwise = 2)`, "for parameter rules: got list, want dict"},
+		{`schedule({"09:00-10:00": 1}, otherwise = 2, file = "x")`, "give rules or file, not both"},
+		{`schedule(file = "no-such.schedule", otherwise = 2)`, "reading the schedule: open"},
+	},
 	"placement": {
 		{`placement(42)`, "for parameter candidates: got int, want list"},
 		{`placement([42])`, "for parameter candidates: item 0: got int, want spec"},

@@ -118,6 +118,7 @@ touching anything and resumes at the first failed or edited one.`,
 	f := &factory{IO: stdio, statePath: &statePath}
 	root.AddCommand(
 		newCmdRun(f, nil),
+		newCmdWatch(f, nil),
 		newCmdPlan(f, nil),
 		newCmdRepl(f, nil),
 		newCmdTUI(f, nil),

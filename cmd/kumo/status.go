@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,6 +72,22 @@ type statusRunJSON struct {
 	// PriceHour is what the running nodes cost together, in USD per
 	// hour, from the catalog's prices (0 where it has none).
 	PriceHour float64 `json:"price_hour"`
+	// Schedules are what each schedule() of the run gave when it last
+	// ran, and what it gives next.
+	Schedules []statusScheduleJSON `json:"schedules,omitempty"`
+}
+
+type statusScheduleJSON struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Rule      string `json:"rule"`
+	AsOf      string `json:"as_of"`
+	NextAt    string `json:"next_at,omitempty"`
+	NextValue string `json:"next_value,omitempty"`
+	NextRule  string `json:"next_rule,omitempty"`
+	// Due: the next change's time has passed since the run last ran: a
+	// run (kumo watch, kumo run) applies it.
+	Due bool `json:"due,omitempty"`
 }
 
 type statusCellJSON struct {
@@ -161,10 +178,21 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 	}
 	json.Unmarshal([]byte(r.Params), &s.Params)
 	if !r.StartedAt.IsZero() {
-		s.StartedAt = r.StartedAt.Format("2006-01-02 15:04:05")
+		s.StartedAt = r.StartedAt.Format(timeLayout)
 	}
 	if !r.FinishedAt.IsZero() {
-		s.FinishedAt = r.FinishedAt.Format("2006-01-02 15:04:05")
+		s.FinishedAt = r.FinishedAt.Format(timeLayout)
+	}
+	schedules, err := store.Schedules(r.Name)
+	if err != nil {
+		return s, err
+	}
+	for _, sc := range schedules {
+		j := statusScheduleJSON{Name: sc.Name, Value: sc.Value, Rule: sc.Rule, AsOf: sc.UpdatedAt.Format(timeLayout)}
+		if !sc.NextAt.IsZero() {
+			j.NextAt, j.NextValue, j.NextRule, j.Due = sc.NextAt.Format(timeLayout), sc.NextValue, sc.NextRule, time.Now().After(sc.NextAt)
+		}
+		s.Schedules = append(s.Schedules, j)
 	}
 	cells, err := store.Cells(r.Name)
 	if err != nil {
@@ -263,6 +291,18 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		sort.Strings(kv)
 		fmt.Fprintf(w, "  remembered: %s\n", strings.Join(kv, " "))
 	}
+	for _, sc := range r.Schedules {
+		fmt.Fprintf(w, "  schedule %s: %s (%s, as of %s)", sc.Name, sc.Value, sc.Rule, sc.AsOf)
+		switch {
+		case sc.NextAt == "":
+			fmt.Fprint(w, "; it never changes")
+		case sc.Due:
+			fmt.Fprintf(w, "; %s since %s (%s): due, applied by the next run (kumo watch, kumo run)", sc.NextValue, sc.NextAt, sc.NextRule)
+		default:
+			fmt.Fprintf(w, "; %s from %s (%s)", sc.NextValue, sc.NextAt, sc.NextRule)
+		}
+		fmt.Fprintln(w)
+	}
 	if r.Warning != "" {
 		fmt.Fprintf(w, "  warning: %s\n", r.Warning)
 	}
@@ -290,6 +330,9 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		fmt.Fprintf(w, "  running nodes cost %s together (catalog on-demand prices)\n", hourly(r.PriceHour))
 	}
 }
+
+// timeLayout is how status shows times: local, to the second.
+const timeLayout = "2006-01-02 15:04:05"
 
 // hourly is a price per hour, "-" when there is none.
 func hourly(p float64) string {

@@ -26,9 +26,9 @@ type Store struct {
 // Version 1 (kumo before reactive replay) kept cells by their position;
 // version 2 gives each cell a stable id, so that a cell keeps its journal
 // and what it made when cells are added or moved around it; version 3
-// adds generated secrets and version 4 placement's capacity blocks (each
-// a table of its own: nothing to migrate).
-const schemaVersion = 4
+// adds generated secrets, version 4 placement's capacity blocks and
+// version 5 schedules (each a table of its own: nothing to migrate).
+const schemaVersion = 5
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -107,6 +107,17 @@ CREATE TABLE IF NOT EXISTS capacity_blocks (
 	reason      TEXT NOT NULL,
 	since       INTEGER NOT NULL,
 	until       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedules (
+	run         TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	value       TEXT NOT NULL,
+	rule        TEXT NOT NULL,
+	next_at     INTEGER NOT NULL,
+	next_value  TEXT NOT NULL,
+	next_rule   TEXT NOT NULL,
+	updated_at  INTEGER NOT NULL,
+	PRIMARY KEY (run, name)
 );
 CREATE TABLE IF NOT EXISTS host_keys (
 	target      TEXT PRIMARY KEY,
@@ -343,7 +354,7 @@ func (s *Store) ForgetRun(name string) error {
 	return s.inTx(func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM journal WHERE run=?`, `DELETE FROM cells WHERE run=?`,
-			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM runs WHERE name=?`,
+			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM schedules WHERE run=?`, `DELETE FROM runs WHERE name=?`,
 		} {
 			if _, err := tx.Exec(q, name); err != nil {
 				return err

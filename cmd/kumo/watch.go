@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/lang/state"
+)
+
+// WatchOptions are the inputs of `kumo watch`.
+type WatchOptions struct {
+	IO
+	recipeFlags
+	Store   func() (*state.Store, error)
+	File    string
+	Every   time.Duration
+	Ticks   int // 0: until interrupted
+	Verbose bool
+}
+
+func newCmdWatch(f *factory, runF func(*WatchOptions) error) *cobra.Command {
+	opts := &WatchOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "watch FILE",
+		Short: "Run a recipe again on a period: schedules and queues take effect as they change",
+		Long: `Run a recipe every --every, as kumo run would: each tick is an ordinary
+run of the same run (its -p values remembered, its output in kumo logs),
+so cells whose inputs did not change replay without a call to any cloud
+and only what changed runs. A recipe whose [parameters] cell reads a
+schedule(...) changes its node counts when the schedule's value changes;
+one whose [always] cell reads a queue (recipes/slurm/burst.star) grows and
+shrinks with it. The recipe file, a schedule file and the flavors are read
+again on every tick: an edit takes effect at the next one.
+
+A tick that fails says so and the next one runs as planned (a cell that
+failed runs live again); a mistake in the recipe or a -p value on the first
+tick exits 2. Ctrl-C or SIGTERM stops a running tick as it stops kumo run
+(what was done is recorded) and ends the watch with status 0.`,
+		Example: `  kumo watch recipes/slurm/scheduled.star --every 5m
+  kumo watch recipes/slurm/burst.star --every 30s -p max_burst=4
+  kumo watch class.star --every 1m --ticks 10`,
+		Args:              argsUsage(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeRecipeFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			opts.Store = f.storeFor(opts.File)
+			if opts.Every < time.Second {
+				return usageError{fmt.Errorf("--every %s: want a period of 1s or more, as 30s or 5m", opts.Every), cmd}
+			}
+			if opts.Ticks < 0 {
+				return usageError{fmt.Errorf("--ticks %d: want how many runs, or 0 for until Ctrl-C", opts.Ticks), cmd}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runWatch(cmd.Context(), opts)
+		},
+	}
+	opts.recipeFlags.register(cmd, true)
+	cmd.Flags().DurationVar(&opts.Every, "every", time.Minute, "how often to run the recipe")
+	cmd.Flags().IntVar(&opts.Ticks, "ticks", 0, "stop after this many runs (0: run until Ctrl-C)")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "say how builtins work as they go")
+	registerRunCompletion(cmd, f)
+	return cmd
+}
+
+func runWatch(ctx context.Context, opts *WatchOptions) error {
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	run := &RunOptions{IO: opts.IO, recipeFlags: opts.recipeFlags, Store: opts.Store, File: opts.File, Quiet: true, Verbose: opts.Verbose}
+	start := time.Now()
+	for tick := 1; ; tick++ {
+		fmt.Fprintf(opts.Out, "kumo watch: tick %d at %s (every %s)\n", tick, time.Now().Format("15:04:05"), opts.Every)
+		err := runRecipe(ctx, run)
+		switch {
+		case ctx.Err() != nil:
+			// Stopping is how a watch ends (Ctrl-C, or SIGTERM from
+			// systemd): not a failure, even mid-tick; the run resumes.
+			fmt.Fprintf(opts.Out, "kumo watch: stopped during tick %d; what it did is recorded\n", tick)
+			return nil
+		case err != nil && tick == 1 && exitCode(err) == exitBadInput:
+			return err
+		case err != nil:
+			if _, silent := err.(*silentError); !silent {
+				fmt.Fprintf(opts.Err, "kumo watch: tick %d: %s\n", tick, lang.FormatError(err))
+			}
+			fmt.Fprintf(opts.Out, "kumo watch: tick %d failed; the next runs as planned\n", tick)
+		}
+		if opts.Ticks > 0 && tick >= opts.Ticks {
+			return nil
+		}
+		// Ticks keep to the period from the start: a long one does not
+		// push the others later; one that overran is followed at once.
+		next := start.Add(time.Duration(tick) * opts.Every)
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(opts.Out, "kumo watch: stopped after tick %d\n", tick)
+			return nil
+		case <-time.After(time.Until(next)):
+		}
+	}
+}
