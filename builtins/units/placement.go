@@ -165,9 +165,19 @@ func money(f float64) string {
 
 // Ranking is one line per candidate: rank, spec, price, why.
 func (p *Placement) Ranking() []string {
+	return p.ranking(nil)
+}
+
+// ranking is Ranking with, for the candidates in blocked, since when
+// they had no room and until when they are asked last.
+func (p *Placement) ranking(blocked map[int]state.Block) []string {
 	var out []string
 	for i, sp := range p.Ranked {
-		out = append(out, fmt.Sprintf("%d. %s %s/h (%s)", i+1, sp.label(), money(p.Prices[i]), p.Reasons[i]))
+		why := p.Reasons[i]
+		if blk, ok := blocked[i]; ok {
+			why += fmt.Sprintf("; no room at %s: asked last until %s", blk.Since.Format("15:04"), blk.Until.Format("15:04"))
+		}
+		out = append(out, fmt.Sprintf("%d. %s %s/h (%s)", i+1, sp.label(), money(p.Prices[i]), why))
 	}
 	for _, l := range p.Left {
 		out = append(out, "left out: "+l)
@@ -270,6 +280,24 @@ func (p *Placement) askOrder(env *builtins.Env, group, name string, start int, k
 		order = append(order, i)
 	}
 	return append(order, blocked...)
+}
+
+// planned is what kumo plan says of the placement: its ranking with the
+// blocks the state holds now, and the candidate it would ask first.
+func (p *Placement) planned(env *builtins.Env) ([]string, int) {
+	blocked := map[int]state.Block{}
+	first := -1
+	for i, sp := range p.Ranked {
+		if blk, ok, _ := env.Store.Blocked(candidateKey(sp), time.Now()); ok && p.BlockFor > 0 {
+			blocked[i] = blk
+		} else if first < 0 {
+			first = i
+		}
+	}
+	if first < 0 {
+		first = 0
+	}
+	return p.ranking(blocked), first
 }
 
 // block records that candidate sp had no room, for BlockFor.

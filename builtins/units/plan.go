@@ -50,24 +50,26 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := builtins.Unpack(b, args, kwargs, "name", &name, "spec", &where, "nodes?", &nodes, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
 		return builtins.Effect{}, nil, err
 	}
-	// A placement plans its first candidate, and says the ranking.
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return builtins.Effect{}, nil, err
+	}
+	// A placement plans the candidate it would ask first, and says the
+	// ranking with the candidates that had no room a while ago.
 	sp, _ := where.(*Spec)
 	ranking := ""
 	if p, ok := where.(*Placement); ok {
+		lines, first := p.planned(env)
 		spread := ""
 		if p.Spread {
 			spread = "; spread: each takes what it has room for"
 		}
-		sp, ranking = p.Ranked[0], " (placement: "+strings.Join(p.Ranking(), "; ")+spread+")"
+		sp, ranking = p.Ranked[first], " (placement: "+strings.Join(lines, "; ")+spread+")"
 	}
 	if sp == nil {
 		return builtins.Effect{}, nil, builtins.Inputf(b, "for parameter spec: got %s, want spec or placement", where.Type())
 	}
 	g := b.Receiver().(*UnitGroup)
-	env, err := builtins.FromThread(thread)
-	if err != nil {
-		return builtins.Effect{}, nil, err
-	}
 	e := builtins.Effect{Kind: builtins.EffectCreate, Provider: sp.Provider, Flavor: sp.Flavor, PriceHour: priceOf(env, sp)}
 	u := &Unit{Run: g.Run, Group: g.Name, Name: name, Provider: sp.Provider}
 	have := 0

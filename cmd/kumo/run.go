@@ -30,6 +30,10 @@ type RunOptions struct {
 	Quiet   bool
 	Verbose bool
 	Export  string
+	// Again marks a run that repeats the one before it in this process
+	// (a tick of kumo watch): where the parameters came from is not said
+	// again.
+	Again bool
 }
 
 func newCmdRun(f *factory, runF func(*RunOptions) error) *cobra.Command {
@@ -147,7 +151,9 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", run.name, run.prev.Recipe, abs)
 		}
 	}
-	run.params.report(printer)
+	if !opts.Again {
+		run.params.report(printer)
+	}
 	ro := run.runnerOptions()
 	ro.From, ro.Only, ro.Events = opts.From, opts.Only, printer
 	var export *liveExport

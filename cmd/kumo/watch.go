@@ -76,6 +76,7 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 	for tick := 1; ; tick++ {
 		fmt.Fprintf(opts.Out, "kumo watch: tick %d at %s (every %s)\n", tick, time.Now().Format("15:04:05"), opts.Every)
 		err := runRecipe(ctx, run)
+		run.Again = true
 		switch {
 		case ctx.Err() != nil:
 			// Stopping is how a watch ends (Ctrl-C, or SIGTERM from
@@ -94,8 +95,10 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 			return nil
 		}
 		// Ticks keep to the period from the start: a long one does not
-		// push the others later; one that overran is followed at once.
-		next := start.Add(time.Duration(tick) * opts.Every)
+		// push the others later, and the ones it overran are skipped,
+		// not run back to back.
+		periods := time.Since(start)/opts.Every + 1
+		next := start.Add(periods * opts.Every)
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(opts.Out, "kumo watch: stopped after tick %d\n", tick)

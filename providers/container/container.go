@@ -544,7 +544,11 @@ func (p *Provider) start(ctx context.Context, dir string, m meta) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("container: starting systemd-nspawn for %s: %w", m.Name, err)
+		err = fmt.Errorf("container: starting systemd-nspawn for %s: %w", m.Name, err)
+		if errors.Is(err, syscall.ENOMEM) {
+			return &providers.CapacityError{Err: fmt.Errorf("%w: the container host is out of memory", err)}
+		}
+		return err
 	}
 	if err := providers.WriteFileAtomic(filepath.Join(dir, "nspawn.pid"), []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o600); err != nil {
 		return err
@@ -597,7 +601,13 @@ func waitBooted(ctx context.Context, dir string, m meta, nspawn int) error {
 			return nil
 		}
 		if _, ok := running(dir); !ok {
-			return fmt.Errorf("container: %s stopped while booting: %s", m.Name, consoleTail(dir))
+			tail := consoleTail(dir)
+			err := fmt.Errorf("container: %s stopped while booting: %s", m.Name, tail)
+			if outOfMemory(tail) {
+				// As a cloud without room: a placement tries the next candidate.
+				return &providers.CapacityError{Err: fmt.Errorf("%w: the container host is out of memory", err)}
+			}
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -619,6 +629,18 @@ func consoleTail(dir string) string {
 }
 
 var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// outOfMemory reports whether a node's console says its boot failed for
+// want of memory on the host (the kernel's or systemd's words for it).
+func outOfMemory(console string) bool {
+	lower := strings.ToLower(console)
+	for _, sign := range []string{"cannot allocate memory", "out of memory", "oom-kill", "failed to fork"} {
+		if strings.Contains(lower, sign) {
+			return true
+		}
+	}
+	return false
+}
 
 // bootTimeout is how long a node's systemd may take to boot: many nodes
 // booting at once on two cores take minutes.

@@ -142,3 +142,18 @@ func TestLimitsFromTheSpec(t *testing.T) {
 		t.Errorf("defaults %+v", d)
 	}
 }
+
+// A boot that failed for want of memory is a lack of room, as a cloud's
+// capacity answer; any other failed boot is not.
+func TestOutOfMemoryIsCapacity(t *testing.T) {
+	for console, want := range map[string]bool{
+		"[  OK  ] Started ssh.service / Failed to fork: Cannot allocate memory":       true,
+		"systemd[1]: Freezing execution. / Out of memory: Killed process 1 (systemd)": true,
+		"Failed to mount /proc: Permission denied":                                    false,
+		"": false,
+	} {
+		if got := outOfMemory(console); got != want {
+			t.Errorf("outOfMemory(%q) = %v, want %v", console, got, want)
+		}
+	}
+}
