@@ -21,6 +21,12 @@ func (e *Engine) Unit(group, name string) (state.Resource, error) {
 	return u, err
 }
 
+// NodesOf returns the nodes of unit u as the state records them (no
+// provider is asked).
+func (e *Engine) NodesOf(u state.Resource) ([]state.Resource, error) {
+	return e.unitNodes(u)
+}
+
 // AddNodes scales u out by n nodes of its spec. From a cell the call
 // converges: run again, it returns the nodes it added before (making
 // again any that vanished) and grows or shrinks to a changed n. Returns

@@ -19,23 +19,19 @@ import (
 
 // CreatePart makes the unit called name of group if the group has none
 // by that name (with spec as the unit's own), and converges the nodes
-// this call made in it with spec to want. total is the unit's node count
-// over all its parts. What does not fit is given back: a pool provider
-// (on-prem) makes only what it has free, and the nodes a cloud refused
-// for capacity are deleted; the error is then a providers.CapacityError.
-// Returns how many nodes of spec this call has in the unit.
+// this call made in it with spec to want (ConvergePart). total is the
+// unit's node count over all its parts.
 func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, spec Spec, want, total int, limit time.Duration) (int, error) {
 	prov, err := e.Provider(spec.Provider)
 	if err != nil {
 		return 0, inputf("%v", err)
 	}
-	g, err := e.Group(Call{}, group)
-	if err != nil {
-		return 0, err
-	}
 	u, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindUnit, Group: group, Name: name})
 	switch {
 	case errors.Is(err, state.ErrNotFound):
+		if _, err := e.Group(Call{}, group); err != nil {
+			return 0, err
+		}
 		u = state.Resource{Run: e.Run, Kind: state.KindUnit, Group: group, Unit: name, Name: name, Provider: spec.Provider,
 			Token: NewToken(), Status: state.Intent, Spec: spec.JSON(), Data: state.Data{Nodes: total, Origin: call.Site}}
 		if l, ok := prov.(providers.Locator); ok {
@@ -51,15 +47,40 @@ func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, 
 		return 0, inputf("unit %s/%s was made by another call; change it where it is made, or use add_nodes() or delete_nodes()", group, name)
 	}
 	call.Effects.Made(u)
-	part, err := e.part(&u, prov, spec)
-	if err != nil {
-		return 0, err
-	}
 	if u.Data.Nodes != total {
 		u.Data.Nodes = total
 		if err := e.Store.UpdateResource(&u); err != nil {
 			return 0, err
 		}
+	}
+	n, err := e.ConvergePart(ctx, call, u, spec, want, limit)
+	if err != nil && !providers.IsCapacity(err) {
+		return n, err
+	}
+	if merr := e.markReady(&u); merr != nil {
+		return n, merr
+	}
+	return n, err
+}
+
+// ConvergePart converges the nodes call made in unit u with spec (the
+// unit's own, or a part of it, recorded if new) to want. What does not
+// fit is given back: a pool provider (on-prem) makes only what it has
+// free, and the nodes a cloud refused for capacity are deleted; the
+// error is then a providers.CapacityError. Returns how many nodes of
+// spec the call has in the unit.
+func (e *Engine) ConvergePart(ctx context.Context, call Call, u state.Resource, spec Spec, want int, limit time.Duration) (int, error) {
+	prov, err := e.Provider(spec.Provider)
+	if err != nil {
+		return 0, inputf("%v", err)
+	}
+	g, err := e.Group(Call{}, u.Group)
+	if err != nil {
+		return 0, err
+	}
+	part, err := e.part(&u, prov, spec)
+	if err != nil {
+		return 0, err
 	}
 	have, err := e.partNodes(u, part, call)
 	if err != nil {
@@ -102,13 +123,7 @@ func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, 
 	if err != nil {
 		return 0, err
 	}
-	if err := e.markReady(&u); err != nil {
-		return len(made), err
-	}
-	if short != nil {
-		return len(made), short
-	}
-	return len(made), nil
+	return len(made), short
 }
 
 // PartCounts returns, for each of specs, how many nodes this call has in

@@ -379,3 +379,71 @@ func spreadUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine,
 	}
 	return nil
 }
+
+// placeNodes places n more nodes of a unit over the candidates, through
+// part (see spreadUnit): spread, each candidate taking what it has room
+// for; else all n on the first candidate with room for them, a full one
+// giving back what it made before the next is asked. In the REPL (no
+// call site) the n come on top of the nodes there are.
+func placeNodes(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, call fleet.Call, group, name string, p *Placement, n int, part func(spec fleet.Spec, want int) (int, error)) error {
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return err
+	}
+	specs := make([]fleet.Spec, len(p.Ranked))
+	for i, sp := range p.Ranked {
+		if specs[i], err = sp.Fleet(); err != nil {
+			return builtins.Inputf(b, "%s: %v", sp.label(), err)
+		}
+	}
+	have, others, err := eng.PartCounts(call, group, name, specs)
+	if err != nil {
+		return err
+	}
+	base := make([]int, len(specs)) // what each candidate keeps besides the n
+	if call.Site == "" {
+		copy(base, have)
+		for _, h := range have {
+			others += h
+		}
+	}
+	if p.Spread {
+		if call.Site == "" {
+			n += others
+		}
+		return spreadUnit(thread, b, eng, call, group, name, p, n, part)
+	}
+	start := 0 // a call run again goes on from the candidate it is on
+	for i := range specs {
+		if have[i] > base[i] {
+			start = i
+			break
+		}
+	}
+	order := p.askOrder(env, group, name, start, func(i int) bool { return have[i] > base[i] })
+	var full []string
+	for k, i := range order {
+		sp := p.Ranked[i]
+		_, err := part(specs[i], base[i]+n)
+		if err == nil {
+			if len(full) > 0 {
+				env.Note(fmt.Sprintf("%s/%s: %d nodes placed on %s (%s/h), candidate %d", group, name, n, sp.label(), money(p.Prices[i]), i+1))
+			}
+			return nil
+		}
+		if !providers.IsCapacity(err) {
+			return err
+		}
+		full = append(full, fmt.Sprintf("%s: %v", sp.label(), err))
+		if berr := p.block(env, sp, err); berr != nil {
+			return berr
+		}
+		if _, gerr := part(specs[i], base[i]); gerr != nil && !providers.IsCapacity(gerr) {
+			return fmt.Errorf("%s had no room (%v), and giving back what it made failed: %w", sp.label(), err, gerr)
+		}
+		if k+1 < len(order) {
+			env.Note(fmt.Sprintf("%s/%s: no room on %s for %d nodes: trying %s", group, name, sp.label(), n, p.Ranked[order[k+1]].label()))
+		}
+	}
+	return &providers.CapacityError{Err: fmt.Errorf("no candidate had room for %d nodes:\n  %s\nrun the same command again later, or add candidates", n, strings.Join(full, "\n  "))}
+}

@@ -142,12 +142,25 @@ func planUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 func planAddNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
 	var n int
 	var timeout builtins.Timeout
-	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout); err != nil {
+	var where starlark.Value = starlark.None
+	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout, "spec?", &where); err != nil {
 		return builtins.Effect{}, nil, err
 	}
 	u := b.Receiver().(*Unit)
 	e := builtins.Effect{Kind: builtins.EffectCreate, Provider: u.Provider, Nodes: n,
 		What: fmt.Sprintf("add %d nodes to unit %s/%s", n, u.Group, u.Name)}
+	env, envErr := builtins.FromThread(thread)
+	sp, _ := where.(*Spec)
+	ranking := ""
+	if p, ok := where.(*Placement); ok && envErr == nil {
+		lines, first := p.planned(env)
+		sp, ranking = p.Ranked[first], "; placement: "+strings.Join(lines, "; ")
+	}
+	if sp != nil && envErr == nil {
+		e.Provider, e.Flavor, e.PriceHour = sp.Provider, sp.Flavor, priceOf(env, sp)
+		e.What += fmt.Sprintf(" (%s%s)", sp.label(), ranking)
+		return e, nil, nil
+	}
 	if env, err := builtins.FromThread(thread); err == nil {
 		if r, err := env.Store.Resource(state.Query{Run: u.Run, Kind: state.KindUnit, Group: u.Group, Name: u.Name}); err == nil {
 			if sp, err := fleet.DecodeSpec(r.Spec); err == nil {

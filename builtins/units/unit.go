@@ -27,11 +27,15 @@ Returns the IP addresses of the unit's nodes in node_state (None: all).`,
 	},
 	"add_nodes": {
 		Name: "Unit.add_nodes",
-		Doc: `unit.add_nodes(n, timeout="10m")
+		Doc: `unit.add_nodes(n, timeout="10m", spec=None)
 Scales the unit out by n nodes of its spec, in parallel; returns the new
 nodes once they are RUNNING and answer SSH. When its cell runs again, the
 call returns the nodes it added before (making again any that vanished);
-a changed n adds or deletes nodes to match, saying so.`,
+a changed n adds or deletes nodes to match, saying so. spec= puts the new
+nodes elsewhere: a spec (another flavor or provider: they join the unit
+as a part of it), or a placement, which chooses among its candidates as
+for create_unit (the first with room for all n, or with spread=True each
+taking what it has room for).`,
 		Fn: addNodes, Journal: true, Plan: planAddNodes,
 	},
 	"delete_nodes": {
@@ -193,19 +197,62 @@ func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*fleet.Engine, 
 func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var n int
 	var timeout builtins.Timeout = builtins.Timeout(defaultTimeout)
-	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout); err != nil {
+	var where starlark.Value = starlark.None
+	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout, "spec?", &where); err != nil {
 		return nil, err
 	}
 	if n < 1 || n > 1000 {
 		return nil, builtins.Inputf(b, "n=%d: want 1 to 1000", n)
 	}
+	sp, _ := where.(*Spec)
+	placed, _ := where.(*Placement)
+	if where != starlark.None && sp == nil && placed == nil {
+		return nil, builtins.Inputf(b, "for parameter spec: got %s, want spec, placement or None", where.Type())
+	}
 	eng, u, err := receiverUnit(thread, b)
 	if err != nil {
 		return nil, err
 	}
-	made, err := eng.AddNodes(lang.Context(thread), callOf(thread), u, n, timeout.D())
+	ctx, call := lang.Context(thread), callOf(thread)
+	if where == starlark.None {
+		made, err := eng.AddNodes(ctx, call, u, n, timeout.D())
+		if err != nil {
+			return nil, failed(thread, b, err)
+		}
+		return nodeList(made), nil
+	}
+	if sp != nil {
+		env, err := builtins.FromThread(thread)
+		if err != nil {
+			return nil, err
+		}
+		placed = &Placement{Ranked: []*Spec{sp}, Prices: []float64{priceOf(env, sp)}, Reasons: []string{"given"}}
+	}
+	before, err := eng.NodesOf(u)
 	if err != nil {
+		return nil, err
+	}
+	part := func(spec fleet.Spec, want int) (int, error) {
+		return eng.ConvergePart(ctx, call, u, spec, want, timeout.D())
+	}
+	if err := placeNodes(thread, b, eng, call, u.Group, u.Name, placed, n, part); err != nil {
 		return nil, failed(thread, b, err)
+	}
+	// The call's nodes: in a cell, those it made (now or when it ran
+	// before); in the REPL, those that are new.
+	after, err := eng.NodesOf(u)
+	if err != nil {
+		return nil, err
+	}
+	known := map[int64]bool{}
+	for _, r := range before {
+		known[r.ID] = call.Site == ""
+	}
+	var made []state.Resource
+	for _, r := range after {
+		if r.Status == state.Ready && r.Data.Origin == call.Site && !known[r.ID] {
+			made = append(made, r)
+		}
 	}
 	return nodeList(made), nil
 }

@@ -67,7 +67,7 @@ var badCalls = map[string][]struct{ call, want string }{
 	"UnitGroup.vars":              {{`ug.vars(42)`, "got 1 arguments, want at most 0"}},
 	"Unit.nodes":                  {{`u.nodes(node_state = [])`, "for parameter node_state: got list, want string or None"}},
 	"Unit.find_ip_addresses":      {{`u.find_ip_addresses(node_state = [])`, "for parameter node_state: got list, want string or None"}},
-	"Unit.add_nodes":              {{`u.add_nodes("two")`, "for parameter n: got string, want int"}},
+	"Unit.add_nodes":              {{`u.add_nodes("two")`, "for parameter n: got string, want int"}, {`u.add_nodes(1, spec = "aws")`, "for parameter spec: got string, want spec, placement or None"}},
 	"Unit.delete_nodes":           {{`u.delete_nodes(count = "x")`, "for parameter count: want a positive int"}, {`u.delete_nodes(nodes = "u-1")`, "for parameter nodes: got string, want list"}},
 	"Unit.power_off":              {{`u.power_off(42)`, "got 1 arguments, want at most 0"}},
 	"Unit.power_on":               {{`u.power_on(timeout = [])`, `for parameter "timeout": got list, want a duration string or seconds`}},
