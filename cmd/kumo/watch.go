@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +23,9 @@ type WatchOptions struct {
 	Every   time.Duration
 	Ticks   int // 0: until interrupted
 	Verbose bool
+	// Systemd prints a systemd unit that runs this watch, instead of
+	// running it.
+	Systemd bool
 }
 
 func newCmdWatch(f *factory, runF func(*WatchOptions) error) *cobra.Command {
@@ -42,7 +48,8 @@ tick exits 2. Ctrl-C or SIGTERM stops a running tick as it stops kumo run
 (what was done is recorded) and ends the watch with status 0.`,
 		Example: `  kumo watch recipes/slurm/scheduled.star --every 5m
   kumo watch recipes/slurm/burst.star --every 30s -p max_burst=4
-  kumo watch class.star --every 1m --ticks 10`,
+  kumo watch class.star --every 1m --ticks 10
+  kumo watch burst.star --every 30s --systemd > ~/.config/systemd/user/kumo-burst.service`,
 		Args:              argsUsage(cobra.ExactArgs(1)),
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,6 +64,9 @@ tick exits 2. Ctrl-C or SIGTERM stops a running tick as it stops kumo run
 			if runF != nil {
 				return runF(opts)
 			}
+			if opts.Systemd {
+				return printWatchUnit(opts)
+			}
 			return runWatch(cmd.Context(), opts)
 		},
 	}
@@ -64,6 +74,7 @@ tick exits 2. Ctrl-C or SIGTERM stops a running tick as it stops kumo run
 	cmd.Flags().DurationVar(&opts.Every, "every", time.Minute, "how often to run the recipe")
 	cmd.Flags().IntVar(&opts.Ticks, "ticks", 0, "stop after this many runs (0: run until Ctrl-C)")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "say how builtins work as they go")
+	cmd.Flags().BoolVar(&opts.Systemd, "systemd", false, "print a systemd service that runs this watch (for ~/.config/systemd/user or /etc/systemd/system) instead of running it")
 	registerRunCompletion(cmd, f)
 	return cmd
 }
@@ -106,4 +117,65 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 		case <-time.After(time.Until(next)):
 		}
 	}
+}
+
+// printWatchUnit writes a systemd service running the same watch: the
+// recipe and state by absolute path, the -p values as given, stopped with
+// SIGTERM (a clean stop: status 0), started again if it fails.
+func printWatchUnit(opts *WatchOptions) error {
+	if _, err := prepareRun(opts.File, opts.Name, opts.Params); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	recipe, err := filepath.Abs(opts.File)
+	if err != nil {
+		return err
+	}
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	statePath, err := filepath.Abs(store.Path)
+	store.Close()
+	if err != nil {
+		return err
+	}
+	args := []string{self, "watch", recipe, "--every", opts.Every.String(), "--state", statePath}
+	if opts.Name != "" {
+		args = append(args, "--name", opts.Name)
+	}
+	for _, p := range opts.Params {
+		args = append(args, "-p", p)
+	}
+	for i, a := range args {
+		args[i] = systemdQuote(a)
+	}
+	fmt.Fprintf(opts.Out, `[Unit]
+Description=kumo watch %s
+After=network-online.target
+
+[Service]
+WorkingDirectory=%s
+ExecStart=%s
+Restart=on-failure
+RestartSec=30s
+KillSignal=SIGTERM
+TimeoutStopSec=10min
+
+[Install]
+WantedBy=default.target
+`, filepath.Base(recipe), systemdQuote(filepath.Dir(recipe)), strings.Join(args, " "))
+	return nil
+}
+
+// systemdQuote quotes a word of ExecStart= when it needs it.
+func systemdQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%;") {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", "$$", "%", "%%")
+	return `"` + r.Replace(s) + `"`
 }
