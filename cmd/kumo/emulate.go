@@ -73,7 +73,7 @@ systemd). --backing chooses.`,
 	cmd.Flags().DurationVar(&opts.Faults.Latency, "latency", 0, "delay added to every API call")
 	cmd.Flags().IntVar(&opts.Faults.ThrottleEvery, "throttle-every", 0, "fail every Nth call with the cloud's throttling error")
 	cmd.Flags().IntVar(&opts.Faults.FailEvery, "fail-every", 0, "fail every Nth call with a 5xx error")
-	cmd.Flags().StringToIntVar(&opts.Capacity, "capacity", nil, "how many instances of a type or flavor the cloud has room for, as t3.large=2 (more answer with the cloud's own capacity error)")
+	cmd.Flags().StringToIntVar(&opts.Capacity, "capacity", nil, "how many instances of a type or flavor the cloud has room for, as t3.large=2, or in one zone, as t3.large@us-east-1b=1 (more answer with the cloud's own capacity error)")
 	cmd.Flags().Float64Var(&opts.Faults.RatePerSecond, "rate", 0, "calls per second before throttling (0: unlimited)")
 	return cmd
 }

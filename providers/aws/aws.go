@@ -67,6 +67,7 @@ type Spec struct {
 	VolumeSize   int      `json:"volume_size"`
 	VolumeType   string   `json:"volume_type"`
 	SubnetID     string   `json:"subnet_id"`
+	Zone         string   `json:"zone"`         // an availability zone (us-east-1b); "" lets EC2 choose
 	IPAddresses  []string `json:"ip_addresses"` // one private address per node, in order
 	UserData     string   `json:"user_data"`
 	Spot         bool     `json:"spot"`
@@ -385,6 +386,9 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 			{Key: aws.String(TagRun), Value: aws.String(req.Run)}, {Key: aws.String(TagGroup), Value: aws.String(req.Group)},
 			{Key: aws.String(TagUnit), Value: aws.String(req.Unit)}, {Key: aws.String(TagNode), Value: aws.String(req.Name)},
 		}}},
+	}
+	if s.Zone != "" {
+		in.Placement = &types.Placement{AvailabilityZone: aws.String(s.Zone)}
 	}
 	if s.SubnetID != "" {
 		in.SubnetId = aws.String(s.SubnetID)

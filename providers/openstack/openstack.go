@@ -67,6 +67,7 @@ type Spec struct {
 	FlavorName      string `json:"flavor_name"`
 	Image           string `json:"image"`   // a name or an id
 	Network         string `json:"network"` // a name or an id
+	Zone            string `json:"zone"`    // an availability zone; "" lets Nova choose
 	VolumeSize      int    `json:"volume_size"`
 	FloatingIP      bool   `json:"floating_ip"`
 	FloatingNetwork string `json:"floating_network"`
@@ -560,6 +561,7 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, s 
 	if s.UserData != "" {
 		opts.UserData = []byte(s.UserData)
 	}
+	opts.AvailabilityZone = s.Zone
 	if s.Network != "" {
 		id, err := c.networkID(ctx, s.Network)
 		if err != nil {

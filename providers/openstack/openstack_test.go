@@ -273,3 +273,29 @@ func TestNoValidHostIsACapacityError(t *testing.T) {
 		t.Errorf("another flavor: %v", err)
 	}
 }
+
+// A zone out of room for a flavor: servers asked for there fail for
+// capacity, the flavor still fits in another zone.
+func TestZoneCapacity(t *testing.T) {
+	ctx := context.Background()
+	emu, spec := emulator(t, osemu.Options{Capacity: map[string]int{"m1.small@az1": 1}})
+	key := authorizedKey()
+	p := fast()
+	req := func(token, zone string) providers.NodeRequest {
+		s := maps.Clone(spec)
+		s["zone"] = zone
+		return providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: token, Index: 1, Spec: s, AuthorizedKey: key}
+	}
+	if _, err := p.Create(ctx, req("u-1", "az2")); err != nil {
+		t.Fatalf("another zone: %v", err)
+	}
+	if _, err := p.Create(ctx, req("u-2", "az1")); err != nil {
+		t.Fatalf("the zone's one server (the other zone's does not count): %v", err)
+	}
+	if _, err := p.Create(ctx, req("u-3", "az1")); !providers.IsCapacity(err) {
+		t.Fatalf("a second server in the full zone: %v, want a capacity error", err)
+	}
+	if got := emu.Statuses(); got["ACTIVE"] != 2 {
+		t.Errorf("servers %v, want 2 ACTIVE", got)
+	}
+}

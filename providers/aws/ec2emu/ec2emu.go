@@ -58,9 +58,10 @@ type Options struct {
 	// InstanceLimit is the account's limit of instances not terminated
 	// (default 5,000).
 	InstanceLimit int
-	// Capacity is how many instances of a type (t3.large) may exist at
-	// once, beyond which RunInstances answers InsufficientInstanceCapacity,
-	// as a zone out of that type does; a type not listed has no limit.
+	// Capacity is how many instances of a type may exist at once, in
+	// every zone (t3.large) or in one (t3.large@us-east-1b), beyond which
+	// RunInstances answers InsufficientInstanceCapacity, as a zone out of
+	// that type does; a type not listed has no limit.
 	Capacity map[string]int
 	Now      func() time.Time
 	// Faults: throttling answers RequestLimitExceeded, failures InternalError.
@@ -82,15 +83,15 @@ type Server struct {
 }
 
 type instance struct {
-	ID, ImageID, Type, KeyName, State, ClientToken, Reservation, SubnetID, PrivateIP string
-	Lifecycle                                                                        string
-	Tags                                                                             map[string]string
-	Groups                                                                           []string
-	Port                                                                             int
-	Addr                                                                             string // the backing node's private address
-	PublicAddr                                                                       string // its public address, on containers
-	Launch                                                                           time.Time
-	err                                                                              string
+	ID, ImageID, Type, KeyName, State, ClientToken, Reservation, Zone, SubnetID, PrivateIP string
+	Lifecycle                                                                              string
+	Tags                                                                                   map[string]string
+	Groups                                                                                 []string
+	Port                                                                                   int
+	Addr                                                                                   string // the backing node's private address
+	PublicAddr                                                                             string // its public address, on containers
+	Launch                                                                                 time.Time
+	err                                                                                    string
 }
 
 type reservation struct {

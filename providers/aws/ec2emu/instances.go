@@ -21,6 +21,7 @@ type instanceXML struct {
 	StateCode   int      `xml:"instanceState>code"`
 	StateName   string   `xml:"instanceState>name"`
 	Type        string   `xml:"instanceType"`
+	Zone        string   `xml:"placement>availabilityZone"`
 	KeyName     string   `xml:"keyName,omitempty"`
 	Launch      string   `xml:"launchTime"`
 	PrivateIP   string   `xml:"privateIpAddress,omitempty"`
@@ -45,7 +46,7 @@ type reservationXML struct {
 }
 
 func (inst *instance) xml() instanceXML {
-	x := instanceXML{ID: inst.ID, ImageID: inst.ImageID, StateCode: stateCodes[inst.State], StateName: inst.State, Type: inst.Type,
+	x := instanceXML{ID: inst.ID, ImageID: inst.ImageID, StateCode: stateCodes[inst.State], StateName: inst.State, Type: inst.Type, Zone: inst.Zone,
 		KeyName: inst.KeyName, Launch: inst.Launch.UTC().Format("2006-01-02T15:04:05.000Z"), SubnetID: inst.SubnetID,
 		ClientToken: inst.ClientToken, Lifecycle: inst.Lifecycle, Groups: inst.Groups, Reason: inst.err}
 	if inst.State == "running" {
@@ -132,18 +133,23 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 	}
 	// As EC2 does: as many as MaxCount that fit the account's limit, or
 	// InstanceLimitExceeded when not even MinCount fit.
-	room := s.opts.InstanceLimit - s.live("")
+	room := s.opts.InstanceLimit - s.live("", "")
 	if minCount > room {
 		return nil, errorf(400, "InstanceLimitExceeded", "You have requested more instances (%d) than your current instance limit of %d allows for the specified instance type.", minCount, s.opts.InstanceLimit)
 	}
-	// The zone's capacity of the type: EC2 answers with a server error.
-	if limit, ok := s.opts.Capacity[itype]; ok {
-		free := limit - s.live(itype)
+	// The capacity of the type, in every zone (TYPE) and in the zone
+	// asked for (TYPE@ZONE): EC2 answers with a server error.
+	zone := q.get("Placement.AvailabilityZone")
+	if zone == "" {
+		zone = defaultZone
+	}
+	for _, c := range []struct{ key, zone string }{{itype, ""}, {itype + "@" + zone, zone}} {
+		limit, ok := s.opts.Capacity[c.key]
+		if !ok {
+			continue
+		}
+		free := limit - s.live(itype, c.zone)
 		if minCount > free {
-			zone := q.get("Placement.AvailabilityZone")
-			if zone == "" {
-				zone = "us-east-1a"
-			}
 			return nil, errorf(500, "InsufficientInstanceCapacity", "We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity. You can currently get %s capacity by not specifying an Availability Zone in your request or choosing a different instance type.", itype, zone, itype)
 		}
 		room = min(room, free)
@@ -151,7 +157,7 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 	res := &reservation{ID: newID("r-"), params: params}
 	for i := 0; i < min(maxCount, room); i++ {
 		inst := &instance{ID: newID("i-"), ImageID: imageID, Type: itype, KeyName: keyName, State: "pending", ClientToken: token,
-			Reservation: res.ID, SubnetID: q.get("SubnetId"), PrivateIP: q.get("PrivateIpAddress"), Lifecycle: lifecycle,
+			Reservation: res.ID, Zone: zone, SubnetID: q.get("SubnetId"), PrivateIP: q.get("PrivateIpAddress"), Lifecycle: lifecycle,
 			Tags: copyMap(tags), Groups: groups, Launch: s.opts.Now()}
 		s.instances[inst.ID] = inst
 		s.order = append(s.order, inst.ID)
@@ -164,13 +170,15 @@ func (s *Server) runInstances(q query) (any, *apiError) {
 	return s.reservationResponse("RunInstancesResponse", res), nil
 }
 
-// live counts the instances not terminated (s.mu held).
+// defaultZone is where instances go when RunInstances names no zone.
+const defaultZone = "us-east-1a"
+
 // live counts the instances not terminated, of instance type itype ("":
-// of every type).
-func (s *Server) live(itype string) int {
+// of every type) in zone ("": in every zone); s.mu held.
+func (s *Server) live(itype, zone string) int {
 	n := 0
 	for _, inst := range s.instances {
-		if inst.State != "terminated" && (itype == "" || inst.Type == itype) {
+		if inst.State != "terminated" && (itype == "" || inst.Type == itype) && (zone == "" || inst.Zone == zone) {
 			n++
 		}
 	}

@@ -64,10 +64,10 @@ type Options struct {
 	Backing     emulate.Backing // what stands for servers ("": local nodes)
 	LocalServer []string        // node server command for the local nodes (tests)
 	APIOnly     bool            // servers without nodes (see emulate.Base)
-	// Capacity is how many servers of a flavor (m1.large) the compute
-	// hosts hold at once; one more goes to ERROR with the scheduler's "No
-	// valid host was found", as Nova's does. A flavor not listed has no
-	// limit.
+	// Capacity is how many servers of a flavor the compute hosts hold at
+	// once, in every zone (m1.large) or in one (m1.large@az2); one more
+	// goes to ERROR with the scheduler's "No valid host was found", as
+	// Nova's does. A flavor not listed has no limit.
 	Capacity map[string]int
 	// Faults: throttling answers 429 with Retry-After, failures 503.
 	emulate.Faults
@@ -97,14 +97,14 @@ type Server struct {
 }
 
 type server struct {
-	ID, Name, Flavor, Image, KeyName, Status string
-	Metadata                                 map[string]string
-	Groups                                   []string
-	Network                                  string
-	Port                                     int
-	Addr                                     string // the backing node's private address
-	Created                                  time.Time
-	fault                                    string
+	ID, Name, Flavor, Image, KeyName, Status, Zone string
+	Metadata                                       map[string]string
+	Groups                                         []string
+	Network                                        string
+	Port                                           int
+	Addr                                           string // the backing node's private address
+	Created                                        time.Time
+	fault                                          string
 }
 
 type secGroup struct {
@@ -424,6 +424,7 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		ImageRef       string              `json:"imageRef"`
 		FlavorRef      string              `json:"flavorRef"`
 		KeyName        string              `json:"key_name"`
+		Zone           string              `json:"availability_zone"`
 		Metadata       map[string]string   `json:"metadata"`
 		SecurityGroups []map[string]string `json:"security_groups"`
 		Networks       json.RawMessage     `json:"networks"`
@@ -472,9 +473,13 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 	for k, v := range req.Metadata {
 		meta[k] = v
 	}
+	zone := req.Zone
+	if zone == "" {
+		zone = defaultZone
+	}
 	srv := &server{ID: newUUID(), Name: req.Name, Flavor: flavor, Image: image, KeyName: req.KeyName, Status: "BUILD",
-		Metadata: meta, Groups: groups, Network: "private", Created: time.Now()}
-	if limit, has := s.opts.Capacity[flavor]; has && s.liveOf(flavor) >= limit {
+		Zone: zone, Metadata: meta, Groups: groups, Network: "private", Created: time.Now()}
+	if s.full(flavor, zone) {
 		// Nova accepts the request; its scheduler then finds no host.
 		srv.Status, srv.fault = "ERROR", "No valid host was found. There are not enough hosts available."
 		s.servers[srv.ID] = srv
@@ -537,10 +542,26 @@ func (s *Server) filter(srv *server) {
 
 // liveOf counts the servers of flavor that take a host's room: not
 // deleted, not in ERROR. s.mu is held.
-func (s *Server) liveOf(flavor string) int {
+// defaultZone is Nova's zone for servers that ask for none.
+const defaultZone = "nova"
+
+// full reports whether the compute hosts have no room for another server
+// of flavor in zone: Capacity by flavor (every zone) or FLAVOR@ZONE.
+func (s *Server) full(flavor, zone string) bool {
+	for _, c := range []struct{ key, zone string }{{flavor, ""}, {flavor + "@" + zone, zone}} {
+		if limit, has := s.opts.Capacity[c.key]; has && s.liveOf(flavor, c.zone) >= limit {
+			return true
+		}
+	}
+	return false
+}
+
+// liveOf counts the servers of flavor in zone ("": every zone) that take
+// room on a host.
+func (s *Server) liveOf(flavor, zone string) int {
 	n := 0
 	for _, srv := range s.servers {
-		if srv.Flavor == flavor && srv.Status != "DELETED" && srv.Status != "ERROR" {
+		if srv.Flavor == flavor && (zone == "" || srv.Zone == zone) && srv.Status != "DELETED" && srv.Status != "ERROR" {
 			n++
 		}
 	}
@@ -582,7 +603,7 @@ func (s *Server) serverJSON(srv *server) map[string]any {
 		groups = append(groups, map[string]string{"name": g})
 	}
 	out := map[string]any{"id": srv.ID, "name": srv.Name, "status": srv.Status, "metadata": meta, "addresses": addrs,
-		"key_name": srv.KeyName, "flavor": map[string]any{"id": "flavor-" + srv.Flavor}, "image": map[string]any{"id": srv.Image},
+		"key_name": srv.KeyName, "OS-EXT-AZ:availability_zone": srv.Zone, "flavor": map[string]any{"id": "flavor-" + srv.Flavor}, "image": map[string]any{"id": srv.Image},
 		"security_groups": groups, "created": srv.Created.UTC().Format(time.RFC3339), "updated": time.Now().UTC().Format(time.RFC3339),
 		"tenant_id": "kumo-project", "user_id": "kumo-user", "hostId": "emulated", "accessIPv4": "", "accessIPv6": ""}
 	if srv.fault != "" {
