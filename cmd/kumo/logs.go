@@ -13,9 +13,10 @@ import (
 // LogsOptions are the inputs of `kumo logs`.
 type LogsOptions struct {
 	IO
-	Store func() (*state.Store, error)
-	Run   string
-	Cell  string
+	Store   func() (*state.Store, error)
+	Run     string
+	Cell    string
+	History bool
 }
 
 func newCmdLogs(f *factory, runF func(*LogsOptions) error) *cobra.Command {
@@ -26,10 +27,13 @@ func newCmdLogs(f *factory, runF func(*LogsOptions) error) *cobra.Command {
 		Long: `Print the recorded output of a run's cells, as they printed it when they
 last ran live (node output, notes, print()), with each cell's status,
 time and error. The record is what kumo run shows, dimmed, for replayed
-cells. RUN defaults to the only run of the state.`,
+cells. RUN defaults to the only run of the state. --history prints every
+live run of the cells that printed something or failed, oldest first
+(the last 50 of each cell): what kumo watch did tick after tick.`,
 		Example: `  kumo logs
   kumo logs hello --cell 3
-  kumo logs hello --cell "Say hello"`,
+  kumo logs hello --cell "Say hello"
+  kumo logs burst --history --cell "Add burst nodes"`,
 		Args: argsUsage(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -46,6 +50,7 @@ cells. RUN defaults to the only run of the state.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Cell, "cell", "", "only this cell (number or title)")
+	cmd.Flags().BoolVar(&opts.History, "history", false, "every recorded live run of the cells, oldest first, not only the last")
 	return cmd
 }
 
@@ -69,6 +74,22 @@ func logsRun(opts *LogsOptions) error {
 			return err
 		}
 		cells = []state.CellRecord{c}
+	}
+	if opts.History {
+		past, err := store.History(name)
+		if err != nil {
+			return err
+		}
+		keep := map[int64]bool{}
+		for _, c := range cells {
+			keep[c.ID] = true
+		}
+		cells = nil
+		for _, c := range past {
+			if keep[c.ID] {
+				cells = append(cells, c)
+			}
+		}
 	}
 	_, held := store.Holder(name)
 	for i, c := range cells {

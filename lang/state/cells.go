@@ -135,10 +135,55 @@ func (s *Store) FinishCell(run string, c *CellRecord) error {
 		if c.Outputs == nil {
 			outputs = []byte("{}")
 		}
-		_, err := tx.Exec(`UPDATE cells SET idx=?, title=?, source_hash=?, status=?, output=?, duration_ms=?, error=?,
+		at := now()
+		if _, err := tx.Exec(`UPDATE cells SET idx=?, title=?, source_hash=?, status=?, output=?, duration_ms=?, error=?,
 			inputs=?, outputs=?, live_gen=?, updated_at=? WHERE run=? AND id=?`,
 			c.Index, c.Title, c.SourceHash, c.Status, encodeOutput(c.Output), c.Duration.Milliseconds(), c.Error,
-			inputs, string(outputs), c.LiveGen, now(), run, c.ID)
-		return err
+			inputs, string(outputs), c.LiveGen, at, run, c.ID); err != nil {
+			return err
+		}
+		return keepHistory(tx, run, c, at)
 	})
+}
+
+// HistoryPerCell is how many live runs of a cell its history keeps.
+const HistoryPerCell = 50
+
+// keepHistory adds a live run of c that printed something or failed to
+// the cell's history, and forgets the oldest beyond HistoryPerCell: what
+// a watch did over its ticks, not only the last time.
+func keepHistory(tx *sql.Tx, run string, c *CellRecord, at int64) error {
+	if len(c.Output) == 0 && c.Error == "" {
+		return nil
+	}
+	if _, err := tx.Exec(`INSERT INTO cell_history(run, cell, idx, title, status, output, duration_ms, error, finished_at) VALUES(?,?,?,?,?,?,?,?,?)`,
+		run, c.ID, c.Index, c.Title, c.Status, encodeOutput(c.Output), c.Duration.Milliseconds(), c.Error, at); err != nil {
+		return err
+	}
+	_, err := tx.Exec(`DELETE FROM cell_history WHERE run=? AND cell=? AND seq NOT IN
+		(SELECT seq FROM cell_history WHERE run=? AND cell=? ORDER BY seq DESC LIMIT ?)`, run, c.ID, run, c.ID, HistoryPerCell)
+	return err
+}
+
+// History returns run's cell history, oldest first: each live run of a
+// cell that printed something or failed (the last HistoryPerCell of each
+// cell), as CellRecords with UpdatedAt the time it finished.
+func (s *Store) History(run string) ([]CellRecord, error) {
+	rows, err := s.DB.Query(`SELECT cell, idx, title, status, output, duration_ms, error, finished_at FROM cell_history WHERE run=? ORDER BY seq`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CellRecord
+	for rows.Next() {
+		var c CellRecord
+		var output string
+		var ms, at int64
+		if err := rows.Scan(&c.ID, &c.Index, &c.Title, &c.Status, &output, &ms, &c.Error, &at); err != nil {
+			return nil, err
+		}
+		c.Output, c.Duration, c.UpdatedAt = decodeOutput(output), time.Duration(ms)*time.Millisecond, time.UnixMilli(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

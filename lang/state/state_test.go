@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -274,5 +275,36 @@ func TestEffectsOfOlderJournalsAreTokens(t *testing.T) {
 	got = effectList(effectText([]Effect{{Token: "t3", Group: "g", Unit: "u"}}))
 	if len(got) != 1 || got[0] != (Effect{Token: "t3", Group: "g", Unit: "u"}) || !got[0].In("g", "u") || !got[0].In("g", "") || got[0].In("g", "v") {
 		t.Errorf("effects = %+v", got)
+	}
+}
+
+// A cell's history keeps its live runs that printed something, oldest
+// first, up to HistoryPerCell; a silent live run adds nothing, and
+// forgetting the run forgets it.
+func TestCellHistory(t *testing.T) {
+	s := openTemp(t)
+	s.StartRun("r", "r.star", nil)
+	c := &CellRecord{Index: 1, Title: "Tick"}
+	for i := 0; i < HistoryPerCell+10; i++ {
+		s.StartCell("r", c)
+		c.Status, c.Output = CellOK, Output{{Text: fmt.Sprintf("tick %d", i)}}
+		if err := s.FinishCell("r", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.StartCell("r", c)
+	c.Output = nil
+	s.FinishCell("r", c)
+	h, err := s.History("r")
+	if err != nil || len(h) != HistoryPerCell {
+		t.Fatalf("History: %d entries, %v; want %d", len(h), err, HistoryPerCell)
+	}
+	first, last := strings.TrimSpace(h[0].Output.String()), strings.TrimSpace(h[len(h)-1].Output.String())
+	if first != "tick 10" || last != fmt.Sprintf("tick %d", HistoryPerCell+9) {
+		t.Errorf("history runs from %q to %q", first, last)
+	}
+	s.ForgetRun("r")
+	if h, _ := s.History("r"); len(h) != 0 {
+		t.Errorf("%d entries after ForgetRun", len(h))
 	}
 }

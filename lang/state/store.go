@@ -26,9 +26,10 @@ type Store struct {
 // Version 1 (kumo before reactive replay) kept cells by their position;
 // version 2 gives each cell a stable id, so that a cell keeps its journal
 // and what it made when cells are added or moved around it; version 3
-// adds generated secrets, version 4 placement's capacity blocks and
-// version 5 schedules (each a table of its own: nothing to migrate).
-const schemaVersion = 5
+// adds generated secrets, version 4 placement's capacity blocks, version
+// 5 schedules and version 6 cell history (each a table of its own:
+// nothing to migrate).
+const schemaVersion = 6
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -108,6 +109,19 @@ CREATE TABLE IF NOT EXISTS capacity_blocks (
 	since       INTEGER NOT NULL,
 	until       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cell_history (
+	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+	run         TEXT NOT NULL,
+	cell        INTEGER NOT NULL,
+	idx         INTEGER NOT NULL,
+	title       TEXT NOT NULL,
+	status      TEXT NOT NULL,
+	output      TEXT NOT NULL,
+	duration_ms INTEGER NOT NULL,
+	error       TEXT NOT NULL,
+	finished_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cell_history_by_cell ON cell_history(run, cell, seq);
 CREATE TABLE IF NOT EXISTS schedules (
 	run         TEXT NOT NULL,
 	name        TEXT NOT NULL,
@@ -354,7 +368,7 @@ func (s *Store) ForgetRun(name string) error {
 	return s.inTx(func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM journal WHERE run=?`, `DELETE FROM cells WHERE run=?`,
-			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM schedules WHERE run=?`, `DELETE FROM runs WHERE name=?`,
+			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM schedules WHERE run=?`, `DELETE FROM cell_history WHERE run=?`, `DELETE FROM runs WHERE name=?`,
 		} {
 			if _, err := tx.Exec(q, name); err != nil {
 				return err
