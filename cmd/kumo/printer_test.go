@@ -125,3 +125,18 @@ func TestFailuresAreRed(t *testing.T) {
 		t.Errorf("failure not red:\n%q", out.String())
 	}
 }
+
+// status sums the running nodes' prices, and per unit group when a run
+// has several; nodes not running cost nothing.
+func TestStatusPricesPerGroup(t *testing.T) {
+	r := statusRunJSON{Name: "r", Status: "ok", PriceHour: 0.0624, Nodes: []statusNodeJSON{
+		{Group: "web", Unit: "w", Name: "w-1", Provider: "aws", Status: "ready", State: "RUNNING", PriceHour: 0.0208},
+		{Group: "web", Unit: "w", Name: "w-2", Provider: "aws", Status: "ready", State: "POWER_OFF", PriceHour: 0.0208},
+		{Group: "db", Unit: "d", Name: "d-1", Provider: "aws", Status: "ready", State: "RUNNING", PriceHour: 0.0416},
+	}}
+	var b strings.Builder
+	printRunStatus(&b, r)
+	if want := "running nodes cost $0.0624/h together (catalog on-demand prices): unit group db $0.0416/h, unit group web $0.0208/h"; !strings.Contains(b.String(), want) {
+		t.Errorf("status:\n%s\nwant %q", b.String(), want)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -327,8 +329,27 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 	}
 	tw.Flush()
 	if r.PriceHour > 0 {
-		fmt.Fprintf(w, "  running nodes cost %s together (catalog on-demand prices)\n", hourly(r.PriceHour))
+		fmt.Fprintf(w, "  running nodes cost %s together (catalog on-demand prices)", hourly(r.PriceHour))
+		if groups := groupPrices(r.Nodes); len(groups) > 1 {
+			var per []string
+			for _, g := range slices.Sorted(maps.Keys(groups)) {
+				per = append(per, fmt.Sprintf("unit group %s %s", g, hourly(groups[g])))
+			}
+			fmt.Fprintf(w, ": %s", strings.Join(per, ", "))
+		}
+		fmt.Fprintln(w)
 	}
+}
+
+// groupPrices is what each unit group's running nodes cost per hour.
+func groupPrices(nodes []statusNodeJSON) map[string]float64 {
+	out := map[string]float64{}
+	for _, n := range nodes {
+		if n.Status == string(state.Ready) && n.State == "RUNNING" {
+			out[n.Group] += n.PriceHour
+		}
+	}
+	return out
 }
 
 // timeLayout is how status shows times: local, to the second.
