@@ -309,6 +309,20 @@ func (p *Placement) block(env *builtins.Env, sp *Spec, err error) error {
 	return env.Store.BlockCandidate(state.Block{Candidate: candidateKey(sp), Label: sp.label(), Reason: err.Error(), Since: at, Until: at.Add(p.BlockFor)})
 }
 
+// counts is what placing starts from: the candidates as fleet specs, how
+// many nodes the call has in the unit on each, and on other specs.
+func (p *Placement) counts(b *starlark.Builtin, eng *fleet.Engine, call fleet.Call, group, name string) ([]fleet.Spec, []int, int, error) {
+	specs := make([]fleet.Spec, len(p.Ranked))
+	for i, sp := range p.Ranked {
+		var err error
+		if specs[i], err = sp.Fleet(); err != nil {
+			return nil, nil, 0, builtins.Inputf(b, "%s: %v", sp.label(), err)
+		}
+	}
+	have, others, err := eng.PartCounts(call, group, name, specs)
+	return specs, have, others, err
+}
+
 // spreadUnit places a unit of nodes nodes over the candidates: the nodes
 // this call has on each already are kept (up to nodes, the best-ranked
 // first) and the surplus given back; the rest are asked of each
@@ -319,13 +333,7 @@ func spreadUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine,
 	if err != nil {
 		return err
 	}
-	specs := make([]fleet.Spec, len(p.Ranked))
-	for i, sp := range p.Ranked {
-		if specs[i], err = sp.Fleet(); err != nil {
-			return builtins.Inputf(b, "%s: %v", sp.label(), err)
-		}
-	}
-	have, others, err := eng.PartCounts(call, group, name, specs)
+	specs, have, others, err := p.counts(b, eng, call, group, name)
 	if err != nil {
 		return err
 	}
@@ -390,13 +398,7 @@ func placeNodes(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine,
 	if err != nil {
 		return err
 	}
-	specs := make([]fleet.Spec, len(p.Ranked))
-	for i, sp := range p.Ranked {
-		if specs[i], err = sp.Fleet(); err != nil {
-			return builtins.Inputf(b, "%s: %v", sp.label(), err)
-		}
-	}
-	have, others, err := eng.PartCounts(call, group, name, specs)
+	specs, have, others, err := p.counts(b, eng, call, group, name)
 	if err != nil {
 		return err
 	}
