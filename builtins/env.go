@@ -33,6 +33,10 @@ type Env struct {
 	// Verbose asks builtins for details of how they work (Detail): which
 	// file transfer a node got, say.
 	Verbose bool
+	// Planning is set while kumo plan works out a run: the state is only
+	// read then (pure builtins that record something, as schedule(),
+	// record nothing).
+	Planning bool
 
 	mu      sync.Mutex
 	plugins map[string]any

@@ -91,7 +91,7 @@ func scheduleFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	now := time.Now()
 	value, why := valueAt(rules, otherwise, now)
-	if env, err := builtins.FromThread(thread); err == nil && env.Store != nil {
+	if env, err := builtins.FromThread(thread); err == nil && env.Store != nil && !env.Planning {
 		sc := state.Schedule{Run: env.Run, Name: name, Value: value.String(), Rule: why, UpdatedAt: now}
 		if at, next, nextWhy, ok := nextChange(rules, otherwise, now); ok {
 			sc.NextAt, sc.NextValue, sc.NextRule = at, next.String(), nextWhy

@@ -65,6 +65,10 @@ type Plan struct {
 // the world and the state is only read. The caller holds the run's lock.
 func (r *Runner) Plan(ctx context.Context) (*Plan, error) {
 	r.opts.Plan = true
+	if r.opts.Env != nil {
+		r.opts.Env.Planning = true
+		defer func() { r.opts.Env.Planning = false }()
+	}
 	r.plan = &Plan{}
 	r.opts.Events = nil
 	_, err := r.Run(ctx)
