@@ -46,7 +46,7 @@ A tick that fails says so and the next one runs as planned (a cell that
 failed runs live again); a mistake in the recipe or a -p value on the first
 tick exits 2. Ctrl-C or SIGTERM stops a running tick as it stops kumo run
 (what was done is recorded) and ends the watch with status 0.`,
-		Example: `  kumo watch recipes/slurm/scheduled.star --every 5m
+		Example: `  kumo watch recipes/slurm/compute.star --every 5m -p schedule_file=compute.schedule
   kumo watch recipes/slurm/burst.star --every 30s -p max_burst=4
   kumo watch class.star --every 1m --ticks 10
   kumo watch burst.star --every 30s --systemd > ~/.config/systemd/user/kumo-burst.service`,
