@@ -57,7 +57,10 @@ func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, 
 	if err != nil && !providers.IsCapacity(err) {
 		return n, err
 	}
-	if merr := e.markReady(&u); merr != nil {
+	// Read again: ConvergePart may have recorded a new part in the row.
+	if u, rerr := e.Store.Resource(state.Query{ID: u.ID}); rerr != nil {
+		return n, rerr
+	} else if merr := e.markReady(&u); merr != nil {
 		return n, merr
 	}
 	return n, err

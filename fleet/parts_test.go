@@ -78,3 +78,29 @@ func TestCreatePartTakesWhatAPoolHasRoomFor(t *testing.T) {
 		t.Errorf("after deleting the group: %d nodes in the pool and %d on local", p, l)
 	}
 }
+
+// A unit still at Intent (its run killed before it was marked ready)
+// that gains a part keeps the part's record when it is marked ready.
+func TestCreatePartKeepsAPartRecordedBeforeReady(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	pool := local.New(filepath.Join(t.TempDir(), "pool"))
+	pool.ServerCommand = []string{os.Args[0], "node-server"}
+	f.eng.Providers["pool"] = hosts{pool, 2}
+	onPool := Spec{Provider: "pool", Flavor: "small", Fields: map[string]any{"cpus": 1}}
+	c := call("1/UnitGroup.create_unit#1")
+	if _, err := f.eng.CreatePart(ctx, c, "g", "farm", spec, 1, 2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	u := f.unit("farm")
+	u.Status = state.Intent
+	if err := f.eng.Store.UpdateResource(&u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.CreatePart(ctx, c, "g", "farm", onPool, 1, 2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if u := f.unit("farm"); u.Status != state.Ready || len(u.Data.Parts) != 1 || u.Data.Parts[0].Provider != "pool" {
+		t.Errorf("unit %s with parts %+v, want ready with the pool's part", u.Status, u.Data.Parts)
+	}
+}
