@@ -304,11 +304,22 @@ func (p *cellPrinter) footer(sum *runner.Summary, ctxErr error) {
 		}
 	}
 	p.say("%s", strings.Join(parts, ", "))
-	if sum.Failed != nil && ctxErr == nil {
-		p.mu.Lock()
-		p.println(p.Err, fmt.Sprintf("kumo: %s failed. Fix the cause and run the same command again: finished cells are replayed and the run resumes at this cell.", sum.Failed.Name()))
-		p.mu.Unlock()
+	if sum.Failed == nil || ctxErr != nil {
+		return
 	}
+	advice := fmt.Sprintf("kumo: %s failed. Fix the cause and run the same command again: finished cells are replayed and the run resumes at this cell.", sum.Failed.Name())
+	if len(sum.Forgotten) > 0 {
+		var flags []string
+		for _, nv := range sum.Forgotten {
+			flags = append(flags, "-p "+nv)
+		}
+		advice = fmt.Sprintf("kumo: %s failed on bad input before anything changed, so the run does not remember %s. "+
+			"If a value is the cause, run again with another (-p NAME=VALUE); finished cells are replayed and the run resumes at this cell.",
+			sum.Failed.Name(), strings.Join(flags, " "))
+	}
+	p.mu.Lock()
+	p.println(p.Err, advice)
+	p.mu.Unlock()
 }
 
 func round(d time.Duration) time.Duration {

@@ -44,6 +44,11 @@ type journal struct {
 	calls  []state.Call // the cell's journal, when replaying
 	seq    int
 	sites  map[string]int // calls so far per builtin, for sites
+	// touched: a live call of this execution may have changed the world
+	// (it succeeded, made or deleted something, or failed other than on
+	// bad input). A run that fails on bad input untouched forgets the
+	// -p values it was given.
+	touched *bool
 }
 
 func (j *journal) begin(c *lang.Cell, id int64, params, replay bool, calls []state.Call) {
@@ -90,6 +95,9 @@ func (j *journal) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.B
 	start := time.Now()
 	v, err := def.Fn(thread, b, args, kwargs)
 	builtins.SetCallSite(thread, builtins.CallSite{})
+	if made, deleted := effects.Lists(); err == nil || !lang.IsInputError(err) || len(made)+len(deleted) > 0 {
+		*j.touched = true
+	}
 	if err != nil {
 		// Failed calls are not journaled: a failed cell runs live next
 		// time, and what the call made is found again through its site.

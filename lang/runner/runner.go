@@ -115,6 +115,8 @@ type Runner struct {
 	mu   sync.Mutex
 	cell *lang.Cell
 	out  state.Output
+
+	touched bool // see journal.touched
 }
 
 // New prepares a run. Nothing is locked or executed yet.
@@ -129,6 +131,10 @@ func (r *Runner) Session() *lang.Session { return r.session }
 type Summary struct {
 	Cells  map[int]CellResult
 	Failed *lang.Cell // the cell that failed, if any
+	// Forgotten: the run failed on bad input before any live call
+	// changed anything, so it keeps the -p values of its last execution,
+	// not these (name=value, sorted).
+	Forgotten []string
 }
 
 // Run executes the recipe. The returned error is the first failure: an
@@ -162,7 +168,11 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	var dropped []state.CellRecord
 	r.records, dropped = align(rec.Cells, recs)
 	r.events = &eventBuffer{out: o.Events}
+	var prev state.Run
 	if !o.ReplayOnly && !o.Plan {
+		if prev, _, err = r.store.GetRun(o.Run); err != nil {
+			return nil, err
+		}
 		if err := r.realign(dropped); err != nil {
 			return nil, err
 		}
@@ -202,7 +212,27 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	if err := r.store.FinishRun(o.Run, status); err != nil && runErr == nil {
 		runErr = err
 	}
+	if lang.IsInputError(runErr) && !r.touched && sum != nil {
+		if !maps.Equal(prev.Overrides, o.Remember) && !(len(prev.Overrides) == 0 && len(o.Remember) == 0) {
+			sum.Forgotten = changedOverrides(prev.Overrides, o.Remember)
+			if err := r.store.SetOverrides(o.Run, prev.Overrides); err != nil {
+				return sum, err
+			}
+		}
+	}
 	return sum, runErr
+}
+
+// changedOverrides lists the -p values of now that were not so before.
+func changedOverrides(before, now map[string]string) []string {
+	var out []string
+	for n, v := range now {
+		if old, ok := before[n]; !ok || old != v {
+			out = append(out, n+"="+v)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // realign records where the cells are now and forgets the records of
@@ -282,7 +312,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			r.Line("", string(state.StreamPrint), line)
 		}
 	}
-	r.journal = &journal{store: r.store, run: o.Run, file: rec.Path, masker: o.Env.Secrets}
+	r.journal = &journal{store: r.store, run: o.Run, file: rec.Path, masker: o.Env.Secrets, touched: &r.touched}
 	builtins.SetInterceptor(r.session.Thread, r.journal)
 	p.digest = newDigester(rec, r.session)
 	p.replayed = map[int]bool{}

@@ -298,6 +298,16 @@ func (s *Store) StartRun(name, recipe string, overrides map[string]string) error
 	return err
 }
 
+// SetOverrides sets the -p values the run remembers.
+func (s *Store) SetOverrides(name string, overrides map[string]string) error {
+	if overrides == nil {
+		overrides = map[string]string{}
+	}
+	ov, _ := json.Marshal(overrides)
+	_, err := s.DB.Exec(`UPDATE runs SET overrides=? WHERE name=?`, string(ov), name)
+	return err
+}
+
 // SetParams records the effective parameters once the parameters cell ran.
 func (s *Store) SetParams(name, params string) error {
 	_, err := s.DB.Exec(`UPDATE runs SET params=? WHERE name=?`, params, name)
