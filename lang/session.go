@@ -129,6 +129,9 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 	thread.SetLocal(moduleDirKey, outer)
 	if err == nil {
 		globals.Freeze()
+		if strings.HasPrefix(key, stdlibPrefix) {
+			learnSteps(thread, globals)
+		}
 	} else if _, failed := err.(*starlark.EvalError); !failed {
 		err = &InputError{Err: err} // a syntax or resolve error in the module
 	}

@@ -79,6 +79,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, err
 	}
 	var open func() (io.ReadCloser, error)
+	var size int64
 	switch {
 	case content != starlark.None && src != starlark.None:
 		return nil, builtins.Inputf(b, "give content or src, not both")
@@ -91,6 +92,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			return nil, builtins.Inputf(b, "for parameter content: got %s, want string, bytes or secret", content.Type())
 		}
 		open = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }
+		size = int64(len(text))
 	case src != starlark.None:
 		path, ok := starlark.AsString(src)
 		if !ok {
@@ -101,9 +103,11 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 				path = filepath.Join(dir, path)
 			}
 		}
-		if _, err := os.Stat(path); err != nil {
+		fi, err := os.Stat(path)
+		if err != nil {
 			return nil, builtins.Inputf(b, "src: %v", err)
 		}
+		size = fi.Size()
 		open = func() (io.ReadCloser, error) { return os.Open(path) }
 	default:
 		return nil, builtins.Inputf(b, "give content= or src=")
@@ -113,13 +117,31 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, builtins.TargetError(b, err)
 	}
 	ctx := lang.Context(thread)
+	labels := make([]string, len(eps))
+	for i, ep := range eps {
+		labels[i] = ep.Label
+	}
+	step := lang.StepName(thread)
+	if step == "" {
+		step = b.Name()
+	}
+	progress := env.StartProgress(step+" "+dest, labels)
+	defer progress.End()
 	errs := make([]string, len(eps))
 	var wg sync.WaitGroup
 	for i, ep := range eps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := Upload(ctx, env, ep, dest, open, os.FileMode(mode)); err != nil {
+			defer progress.Done()
+			counted := func() (io.ReadCloser, error) {
+				r, err := open()
+				if err != nil {
+					return nil, err
+				}
+				return &progressReader{ReadCloser: r, size: size, show: func(text string) { progress.Line(ep.Label, text) }}, nil
+			}
+			if err := Upload(ctx, env, ep, dest, counted, os.FileMode(mode)); err != nil {
 				errs[i] = fmt.Sprintf("%s: %s: %v", ep.Label, dest, err)
 			}
 		}()
@@ -341,3 +363,25 @@ func joinNonEmpty(msgs []string) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// progressReader tells how much of a file has gone, every MiB.
+type progressReader struct {
+	io.ReadCloser
+	size, read, shown int64
+	show              func(string)
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.ReadCloser.Read(b)
+	r.read += int64(n)
+	if r.read-r.shown >= 1<<20 {
+		r.shown = r.read
+		r.show(fmt.Sprintf("%s of %s sent", mib(r.read), mib(r.size)))
+	}
+	return n, err
+}
+
+// Size lets SFTP write a file of known size with requests in flight.
+func (r *progressReader) Size() int64 { return r.size }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

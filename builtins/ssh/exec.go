@@ -25,6 +25,8 @@ type Command struct {
 	Timeout time.Duration
 	// OnLine receives every complete line of output as it arrives.
 	OnLine func(stream, line string)
+	// OnProgress receives the progress lines (ProgressPrefix) of stdout.
+	OnProgress func(line string)
 	// Stdout, if set, receives standard output as raw bytes instead
 	// (file transfers): nothing of it is captured or cut into lines.
 	Stdout io.Writer
@@ -41,7 +43,11 @@ type Outcome struct {
 var ErrConnectionLost = errors.New("the connection was lost before the command finished; it may have run partly")
 
 // maxCaptured bounds the output kept per stream; the rest still streams.
-const maxCaptured = 8 << 20
+// Longer lines than maxLine are cut.
+const (
+	maxCaptured = 8 << 20
+	maxLine     = 1 << 20
+)
 
 // Exec runs c on ep. A connection that turns out to be dead is re-dialled
 // once. The command is killed when the timeout passes or ctx ends.
@@ -70,7 +76,7 @@ func (p *Pool) Exec(ctx context.Context, ep builtins.Endpoint, c Command) (Outco
 		}
 		stdin = io.MultiReader(strings.NewReader(prelude), stdin)
 	}
-	stdout := &lineWriter{stream: "stdout", emit: c.OnLine}
+	stdout := &lineWriter{stream: "stdout", emit: c.OnLine, onProgress: c.OnProgress}
 	stderr := &lineWriter{stream: "stderr", emit: c.OnLine}
 	sess.Stdout, sess.Stderr, sess.Stdin = stdout, stderr, stdin
 	if c.Stdout != nil {
@@ -147,49 +153,68 @@ func (p *Pool) Ping(ctx context.Context, ep builtins.Endpoint) error {
 	return err
 }
 
-// lineWriter keeps what a stream wrote and hands out complete lines.
+// ProgressPrefix starts a line a remote command prints to say how far
+// it has got (the stdlib's package installs print apt's lines so): such
+// lines go to the live status line only, not to the output or the
+// result.
+const ProgressPrefix = "kumo-progress: "
+
+// lineWriter keeps what a stream wrote and hands out complete lines;
+// progress lines go to onProgress and are not kept.
 type lineWriter struct {
-	mu      sync.Mutex
-	stream  string
-	emit    func(stream, line string)
-	buf     bytes.Buffer
-	partial []byte
-	dropped int
+	mu         sync.Mutex
+	stream     string
+	emit       func(stream, line string)
+	onProgress func(line string)
+	buf        bytes.Buffer
+	partial    []byte
+	dropped    int
 }
 
 func (w *lineWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if room := maxCaptured - w.buf.Len(); room > 0 {
-		if len(b) <= room {
-			w.buf.Write(b)
-		} else {
-			w.buf.Write(b[:room])
-			w.dropped += len(b) - room
-		}
-	} else {
-		w.dropped += len(b)
-	}
-	if w.emit == nil {
-		return len(b), nil
-	}
 	w.partial = append(w.partial, b...)
 	for {
 		i := bytes.IndexByte(w.partial, '\n')
 		if i < 0 {
 			break
 		}
-		w.emit(w.stream, strings.TrimRight(string(w.partial[:i]), "\r"))
+		w.line(w.partial[:i+1])
 		w.partial = w.partial[i+1:]
 	}
+	if len(w.partial) > maxLine { // no newline in sight: cut it here
+		w.line(w.partial)
+		w.partial = nil
+	}
 	return len(b), nil
+}
+
+// line handles one line, with its newline unless it is the last.
+func (w *lineWriter) line(raw []byte) {
+	text := strings.TrimRight(string(raw), "\r\n")
+	if rest, ok := strings.CutPrefix(text, ProgressPrefix); ok && w.stream == "stdout" {
+		if w.onProgress != nil {
+			w.onProgress(rest)
+		}
+		return
+	}
+	if room := maxCaptured - w.buf.Len(); room >= len(raw) {
+		w.buf.Write(raw)
+	} else {
+		w.buf.Write(raw[:max(room, 0)])
+		w.dropped += len(raw) - max(room, 0)
+	}
+	if w.emit != nil {
+		w.emit(w.stream, text)
+	}
 }
 
 func (w *lineWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.partial) > 0 && w.emit != nil {
-		w.emit(w.stream, string(w.partial))
+	if len(w.partial) > 0 {
+		w.line(w.partial)
 	}
 	w.partial = nil
 	if w.dropped > 0 {

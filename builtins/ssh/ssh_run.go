@@ -137,6 +137,16 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 
 	ctx := lang.Context(thread)
 	pool := PoolOf(env)
+	step := lang.StepName(thread)
+	if step == "" {
+		step = b.Name()
+	}
+	labels := make([]string, len(eps))
+	for i, ep := range eps {
+		labels[i] = ep.Label
+	}
+	progress := env.StartProgress(step, labels)
+	defer progress.End()
 	results := make([]*Result, len(eps))
 	errs := make([]error, len(eps))
 	sem := make(chan struct{}, parallel)
@@ -147,9 +157,14 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			defer progress.Done()
 			out, err := pool.Exec(ctx, ep, Command{
 				Cmd: cmd, Env: vars, Stdin: strings.NewReader(input), Timeout: limit,
-				OnLine: func(stream, line string) { env.Line(ep.Label, stream, line) },
+				OnLine: func(stream, line string) {
+					env.Line(ep.Label, stream, line)
+					progress.Line(ep.Label, line)
+				},
+				OnProgress: func(line string) { progress.Line(ep.Label, line) },
 			})
 			if err != nil {
 				errs[i] = err

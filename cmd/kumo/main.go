@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,9 @@ type IO struct {
 // Main runs kumo with os.Args and returns the exit code.
 func Main() int {
 	stdio := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	if every, err := time.ParseDuration(os.Getenv("KUMO_STATUS_EVERY")); err == nil && every > 0 {
+		statusEvery, statusAfter = every, min(statusAfter, every)
+	}
 	root := newRootCmd(stdio)
 	root.SetArgs(os.Args[1:])
 	err := root.Execute()
