@@ -114,7 +114,86 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 // padded with blank lines so that positions are those of the whole file.
 func (c *Cell) Parse(path string) (*syntax.File, error) {
 	padded := strings.Repeat("\n", c.StartLine-1) + c.Source
-	return FileOptions.Parse(path, padded, 0)
+	f, err := FileOptions.Parse(path, padded, 0)
+	if se, ok := err.(syntax.Error); ok {
+		if open, ok := unclosedBracket(padded, se.Pos); ok {
+			se.Msg += fmt.Sprintf(" (the %q opened at %d:%d is never closed)", open.char, open.line, open.col)
+			return f, se
+		}
+	}
+	return f, err
+}
+
+type bracket struct {
+	char      rune
+	line, col int
+}
+
+// unclosedBracket finds the innermost bracket still open where a syntax
+// error was reported, if it was opened on an earlier line: Starlark
+// reports an unclosed ( where it gave up, often lines below it.
+func unclosedBracket(src string, at syntax.Position) (bracket, bool) {
+	var stack []bracket
+	line, col := 1, 0
+	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
+	rs := []rune(src)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		col++
+		if line > int(at.Line) || (line == int(at.Line) && col >= int(at.Col)) {
+			break
+		}
+		switch r {
+		case '\n':
+			line, col = line+1, 0
+		case '#':
+			for i+1 < len(rs) && rs[i+1] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			quote := string(rs[i : i+1])
+			if i+2 < len(rs) && rs[i+1] == r && rs[i+2] == r {
+				quote = strings.Repeat(string(r), 3)
+			}
+			i += len(quote) - 1
+			col += len(quote) - 1
+			for i+1 < len(rs) {
+				i++
+				col++
+				if rs[i] == '\\' {
+					i++
+					col++
+					if i < len(rs) && rs[i] == '\n' {
+						line, col = line+1, 0
+					}
+					continue
+				}
+				if rs[i] == '\n' {
+					if len(quote) == 1 { // an unterminated string: the scanner says so
+						i, col = i-1, col-1
+						break
+					}
+					line, col = line+1, 0
+					continue
+				}
+				if strings.HasPrefix(string(rs[i:min(i+len(quote), len(rs))]), quote) {
+					i += len(quote) - 1
+					col += len(quote) - 1
+					break
+				}
+			}
+		case '(', '[', '{':
+			stack = append(stack, bracket{r, line, col})
+		case ')', ']', '}':
+			if n := len(stack); n > 0 && stack[n-1].char == pairs[r] {
+				stack = stack[:n-1]
+			}
+		}
+	}
+	if n := len(stack); n > 0 && stack[n-1].line < int(at.Line) {
+		return stack[n-1], true
+	}
+	return bracket{}, false
 }
 
 // IsParams reports whether c is the recipe's parameters cell.

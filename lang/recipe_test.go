@@ -297,3 +297,25 @@ func TestModulesLoadRelativeToThemselves(t *testing.T) {
 		t.Errorf("result = %s, want [42, 0]", got)
 	}
 }
+
+// A syntax error names the bracket left open on an earlier line, which
+// is where the mistake is; strings and comments do not count.
+func TestUnclosedBracket(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"# %% A\nz = max(1,\n    2\nw = 3\n", `r.star:4:2: got identifier, want ',' (the '(' opened at 2:8 is never closed)`},
+		{"# %% A\ns = \"(\" + ')' # (\nx = [1,\n  \"\"\"a\n(\"\"\"\ny = 2\n", `(the '[' opened at 3:5 is never closed)`},
+		{"# %% A\nx = (1 +)\n", "r.star:2:9: got ')', want primary expression"},
+	} {
+		r, err := ParseRecipe("r.star", tc.src, nil)
+		if err == nil {
+			_, err = r.Cells[0].Parse("r.star")
+		}
+		got := FormatError(err)
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%q: error %q, want it to hold %q", tc.src, got, tc.want)
+		}
+		if strings.Contains(tc.want, "r.star:2:9") && strings.Contains(got, "never closed") {
+			t.Errorf("%q: %q names a bracket closed on its own line", tc.src, got)
+		}
+	}
+}
