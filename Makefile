@@ -4,6 +4,7 @@
 
 GO      ?= go
 BIN     := bin/kumo
+PREFIX  ?= /usr/local
 RECIPE  ?= recipes/hello.star
 # Debian packages: gcc for cgo (mattn/go-sqlite3); python3 and curl are
 # what the hello recipe's nodes serve and fetch a page with. The tests
@@ -27,7 +28,7 @@ export CGO_ENABLED := 1
 # through the Go module proxy when the machine's Go is older.
 export GOTOOLCHAIN := auto
 
-.PHONY: bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -94,7 +95,7 @@ install-debs:
 # (no cgo), so that the one file runs on any Linux node, and stripped
 # (3.5 MB, not 5.2): it is copied to every node of a mesh.
 build: deps
-	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kumo
+	$(GO) build -buildvcs=auto -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/kumo
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(dir $(BIN))kumo-wg ./cmd/kumo-wg
 
 # Run the hello recipe; its state goes beside it (recipes/.kumo). Run it
@@ -102,7 +103,13 @@ build: deps
 run: build
 	$(BIN) run $(RECIPE)
 	@echo
-	@echo "Nodes keep running: 'cd $(dir $(RECIPE)) && kumo status' shows them, 'kumo destroy --name hello --yes' there removes them."
+	@echo "Nodes keep running: 'cd $(dir $(RECIPE)) && $(abspath $(BIN)) status' shows them, '$(abspath $(BIN)) destroy --name hello --yes' there removes them."
+	@echo "'make install' puts kumo (and its mesh agent kumo-wg) in $(PREFIX)/bin, so that plain 'kumo' works."
+
+# kumo and the mesh agent it copies to nodes (found beside it).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(dir $(BIN))kumo-wg $(DESTDIR)$(PREFIX)/bin/
 
 check:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

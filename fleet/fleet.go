@@ -54,6 +54,10 @@ type Engine struct {
 	// Join, if set, is called before this process works on the unit
 	// groups of another run (see In): the CLI takes that run's lock.
 	Join func(run string) error
+	// KeepData keeps what providers hold of a deleted group beyond its
+	// nodes (container groups' shared folders), saying where it is;
+	// otherwise that goes with the group.
+	KeepData bool
 }
 
 // In returns the engine for the resources of run: this one, or, for a

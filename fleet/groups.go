@@ -11,8 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -170,9 +172,57 @@ func (e *Engine) DeleteGroup(ctx context.Context, call Call, name string) error 
 					return err // the provider's errors name it
 				}
 			}
+			if err := e.groupData(p, name); err != nil {
+				return err
+			}
 		}
 	}
 	return e.deleteAll(ctx, call, groups)
+}
+
+// groupData deletes what p keeps of the group beyond its nodes, or keeps
+// it (KeepData), saying which and where.
+func (e *Engine) groupData(p providers.Provider, group string) error {
+	k, ok := p.(providers.DataKeeper)
+	if !ok {
+		return nil
+	}
+	paths := k.GroupData(e.Run, group)
+	if len(paths) == 0 {
+		return nil
+	}
+	list := strings.Join(paths, " ")
+	if e.KeepData {
+		e.note("kept the data of unit group %s (its shared folders, with the files users left there): %s. Remove it with: rm -rf %s, or kumo destroy --name %s --purge", group, list, list, e.Run)
+		return nil
+	}
+	if err := k.DeleteGroupData(e.Run, group); err != nil {
+		return err
+	}
+	e.note("deleted the shared folders of unit group %s: %s", group, list)
+	return nil
+}
+
+// PurgeData deletes what providers still keep of the run's deleted
+// groups (an earlier destroy --keep-data), saying where it was.
+func (e *Engine) PurgeData() error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(e.Providers)) {
+		k, ok := e.Providers[name].(providers.DataKeeper)
+		if !ok {
+			continue
+		}
+		paths := k.GroupData(e.Run, "")
+		if len(paths) == 0 {
+			continue
+		}
+		if err := k.DeleteGroupData(e.Run, ""); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.note("purged the data kept of run %s: %s", e.Run, strings.Join(paths, " "))
+	}
+	return errors.Join(errs...)
 }
 
 // unitWheres gathers where the units among rs live, parts included, by

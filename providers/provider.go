@@ -120,6 +120,17 @@ type GroupCleaner interface {
 	DeleteGroup(ctx context.Context, run, group string, specs []map[string]any) error
 }
 
+// A DataKeeper keeps data of a unit group on this host beyond its nodes:
+// the folders a container group's nodes share (home folders, job
+// output). Deleting the group deletes it too unless the user keeps it.
+type DataKeeper interface {
+	// GroupData lists the host folders holding the group's data; group
+	// "" means every group of run.
+	GroupData(run, group string) []string
+	// DeleteGroupData removes them.
+	DeleteGroupData(run, group string) error
+}
+
 // A Pool is a provider with a fixed set of machines (on-prem hosts). Its
 // capacity is checked before any node is asked for, so that a unit that
 // cannot fit fails whole, with the counts, instead of half made.

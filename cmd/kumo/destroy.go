@@ -21,6 +21,8 @@ type DestroyOptions struct {
 	Name        string
 	All         bool
 	Forget      bool
+	KeepData    bool // keep container groups' shared folders
+	Purge       bool // delete data an earlier --keep-data kept
 	Yes         bool
 	Interactive bool // may ask for confirmation
 }
@@ -40,10 +42,16 @@ inventory; never credentials), so destroy finds them from any shell.
 Credentials still come from where they always do (~/.aws, clouds.yaml,
 ssh-agent). When a provider cannot be reached at all (an emulator that
 is gone, a cloud account closed), --forget drops those records instead,
-listing them: what they name may still exist there.`,
+listing them: what they name may still exist there.
+
+The folders a container unit group's nodes share (shared = {"/home": ""}:
+users' homes, job output) are deleted with the group; --keep-data keeps
+them and says where they are, and --purge deletes what an earlier
+--keep-data kept.`,
 		Example: `  kumo destroy --name hello --yes
   kumo destroy --all
-  kumo destroy --name old-lab --forget --yes`,
+  kumo destroy --name old-lab --forget --yes
+  kumo destroy --name class --keep-data --yes`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Store = f.openExistingStore
@@ -57,6 +65,8 @@ listing them: what they name may still exist there.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", "the run to destroy (default: the only run)")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "destroy every run of the state")
 	cmd.Flags().BoolVar(&opts.Forget, "forget", false, "drop the records of resources whose provider cannot be reached, listing them")
+	cmd.Flags().BoolVar(&opts.KeepData, "keep-data", false, "keep the folders container groups' nodes share (homes, job output), saying where")
+	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also delete the data an earlier --keep-data kept")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
 	registerRunCompletion(cmd, f)
 	return cmd
@@ -65,6 +75,9 @@ listing them: what they name may still exist there.`,
 func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	if opts.All && opts.Name != "" {
 		return usageError{error: errors.New("--all and --name exclude each other")}
+	}
+	if opts.KeepData && opts.Purge {
+		return usageError{error: errors.New("--keep-data and --purge exclude each other")}
 	}
 	store, err := opts.Store()
 	if err != nil {
@@ -84,6 +97,8 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 			fmt.Fprintf(opts.Out, "no runs in %s\n", store.Path)
 			return nil
 		}
+	} else if opts.Purge && opts.Name != "" {
+		names = []string{opts.Name} // it may be forgotten already, its data kept
 	} else {
 		name, err := pickRun(store, opts.Name)
 		if err != nil {
@@ -138,7 +153,7 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 	defer held.Release()
 	printer := newCellPrinter(opts.IO, false, true, held.Env.Secrets)
 	defer printer.close()
-	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: engineReport{printer}}
+	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: engineReport{printer}, KeepData: opts.KeepData}
 	unreachable := eng.Unreachable(ctx)
 	if len(unreachable) > 0 && !opts.Forget {
 		var lines []string
@@ -166,10 +181,15 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 	}
 	deleted, err := eng.Destroy(ctx)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		return fmt.Errorf("destroying run %q: interrupted; what was deleted is forgotten, and kumo destroy again finishes the job", name)
+		return interruptedError{fmt.Errorf("destroying run %q: interrupted; what was deleted is forgotten, and kumo destroy again finishes the job", name)}
 	}
 	if err != nil {
 		return fmt.Errorf("destroying run %q: %w\nWhat was deleted is forgotten; run kumo destroy again to retry the rest", name, err)
+	}
+	if opts.Purge {
+		if err := eng.PurgeData(); err != nil {
+			return fmt.Errorf("destroying run %q: %w", name, err)
+		}
 	}
 	if err := store.ForgetRun(name); err != nil {
 		return err

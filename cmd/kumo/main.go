@@ -24,7 +24,15 @@ const (
 	exitOK       = 0
 	exitFailed   = 1 // a cell failed, or the world did (unreachable host, lock held)
 	exitBadInput = 2 // recipe syntax, parameters, arguments, usage
+	// Ctrl-C or SIGTERM stopped the command: 128 + SIGINT, as shells
+	// report a command a signal ended, so scripts can tell it apart.
+	exitInterrupted = 130
 )
+
+// interruptedError is a command stopped by Ctrl-C, reported as it is.
+type interruptedError struct{ error }
+
+func (e interruptedError) Unwrap() error { return e.error }
 
 func main() { os.Exit(Main()) }
 
@@ -73,6 +81,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &silent):
 		return silent.code
+	case errors.As(err, new(interruptedError)):
+		return exitInterrupted
 	case lang.IsInputError(err), isUsageError(err), strings.HasPrefix(err.Error(), "unknown command"):
 		return exitBadInput
 	case errors.As(err, &locked):

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -179,7 +180,10 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 		printer.say("interrupted in %s. Run the same command again to resume.", sum.Failed.Name())
 	}
 	code := exitFailed
-	if lang.IsInputError(err) {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		code = exitInterrupted
+	case lang.IsInputError(err):
 		code = exitBadInput
 	}
 	return &silentError{code: code, err: err}

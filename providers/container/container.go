@@ -878,6 +878,31 @@ func (p *Provider) DeleteGroup(ctx context.Context, run, group string, specs []m
 	return p.detach(key, "")
 }
 
+// GroupData lists the group's own shared folders (never a host folder
+// a spec named: that is the user's).
+func (p *Provider) GroupData(run, group string) []string {
+	pattern := filepath.Join(p.Dir, "shared", run, group, "*")
+	if group == "" {
+		pattern = filepath.Join(p.Dir, "shared", run, "*", "*")
+	}
+	found, _ := filepath.Glob(pattern)
+	return found
+}
+
+// DeleteGroupData removes the group's shared folders.
+func (p *Provider) DeleteGroupData(run, group string) error {
+	if run == "" {
+		return fmt.Errorf("container: deleting shared folders: no run named")
+	}
+	dir := filepath.Join(p.Dir, "shared", run, group)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("container: deleting the shared folders %s: %w", dir, err)
+	}
+	os.Remove(filepath.Join(p.Dir, "shared", run)) // if now empty
+	os.Remove(filepath.Join(p.Dir, "shared"))
+	return nil
+}
+
 // Describe gives the sizes the spec enforces.
 func (p *Provider) Describe(fields map[string]any) providers.Size {
 	s, _ := specOf(fields)
