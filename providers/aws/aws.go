@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -181,6 +182,12 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 	if s.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
+	if s.endpoint() != "" {
+		// An emulator or another custom endpoint: the instance metadata
+		// service (169.254.169.254) has no credentials for it, and asking
+		// would reach out of this machine.
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("aws: loading configuration: %w", err)
@@ -189,7 +196,13 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 		return nil, errors.New("aws: no region: give region= in the spec, or set AWS_REGION or a profile's region")
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("aws: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or configure ~/.aws (%v)", err)
+		tried := "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the shared files (" + sharedFiles() + ", profile " + profileName(s) + "), SSO and credential_process in that profile, ECS container credentials"
+		if s.endpoint() == "" {
+			tried += ", the EC2 instance metadata service"
+		} else {
+			tried += " (not the instance metadata service: the endpoint is " + s.endpoint() + ")"
+		}
+		return nil, fmt.Errorf("aws: no credentials; tried %s. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or configure ~/.aws (%v)", tried, err)
 	}
 	c := &client{region: cfg.Region}
 	c.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
@@ -201,6 +214,28 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 	})
 	c.poll = &providers.Poller[types.Instance]{List: c.instances, Interval: p.PollInterval}
 	return c, nil
+}
+
+// sharedFiles names the files the SDK reads credentials from.
+func sharedFiles() string {
+	creds, conf := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"), os.Getenv("AWS_CONFIG_FILE")
+	if creds == "" {
+		creds = "~/.aws/credentials"
+	}
+	if conf == "" {
+		conf = "~/.aws/config"
+	}
+	return creds + ", " + conf
+}
+
+func profileName(s Spec) string {
+	switch {
+	case s.Profile != "":
+		return s.Profile
+	case os.Getenv("AWS_PROFILE") != "":
+		return os.Getenv("AWS_PROFILE")
+	}
+	return "default"
 }
 
 // Validate checks credentials, region, instance type and image before

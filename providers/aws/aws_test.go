@@ -6,10 +6,13 @@ import (
 	"crypto/rand"
 	"maps"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,6 +173,30 @@ func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 	}
 	if n := emu.Calls()["RunInstances"]; n != 0 {
 		t.Errorf("RunInstances called %d times", n)
+	}
+}
+
+// Against a custom endpoint (an emulator), missing credentials are told
+// without asking the instance metadata service: here a listener stands
+// in for 169.254.169.254 and counts what reaches it.
+func TestNoCredentialsNeverAskIMDSForACustomEndpoint(t *testing.T) {
+	_, spec := emulator(t, ec2emu.Options{})
+	var asked atomic.Int32
+	imdsStandIn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer imdsStandIn.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imdsStandIn.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	err := fast().Validate(context.Background(), "small", spec)
+	if err == nil || !strings.Contains(err.Error(), "aws: no credentials; tried the environment") || !strings.Contains(err.Error(), "not the instance metadata service") {
+		t.Errorf("without credentials: %v, want one saying what was tried", err)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the instance metadata service was asked %d times for an emulator's credentials", n)
 	}
 }
 
