@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -722,9 +723,16 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	r.mu.Unlock()
 	r.journal.begin(c, rec.ID, false, replay, calls)
 	start := time.Now()
+	var stopLive func()
+	if !replay && !o.Plan {
+		stopLive = r.keepLiveOutput(rec.ID)
+	}
 	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
 	if err == nil {
 		err = r.journal.end()
+	}
+	if stopLive != nil {
+		stopLive()
 	}
 	dur := time.Since(start)
 	r.mu.Lock()
@@ -770,6 +778,40 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 		p.adviseDeleted(err)
 	}
 	return CellResult{Status: status, Reason: reason, Duration: dur, Err: err}
+}
+
+// LiveOutputEvery is how often a running cell's output so far is
+// written to the state, for kumo logs --follow.
+var LiveOutputEvery = time.Second
+
+// keepLiveOutput writes the running cell's output to its record as it
+// grows, until the returned stop is called.
+func (r *Runner) keepLiveOutput(id int64) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(LiveOutputEvery)
+		defer t.Stop()
+		written := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			r.mu.Lock()
+			out := slices.Clone(r.out)
+			r.mu.Unlock()
+			if len(out) != written {
+				written = len(out)
+				for i := range out { // a secret revealed since masks earlier lines
+					out[i].Text = r.opts.Env.Secrets.Mask(out[i].Text)
+				}
+				r.store.SetLiveOutput(r.opts.Run, id, out) // best effort: the cell's end writes it all
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func (r *Runner) finish(sum *Summary, c *lang.Cell, res CellResult) {

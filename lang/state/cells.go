@@ -117,6 +117,15 @@ func (s *Store) StartCell(run string, c *CellRecord) error {
 	})
 }
 
+// SetLiveOutput records what a running cell has printed so far, for
+// kumo logs --follow in another terminal. A cell that has finished is
+// left alone.
+func (s *Store) SetLiveOutput(run string, id int64, o Output) error {
+	_, err := s.DB.Exec(`UPDATE cells SET output=? WHERE run=? AND id=? AND status=?`,
+		encodeOutput(o), run, id, CellRunning)
+	return err
+}
+
 // FinishCell records the outcome of a live cell. A success gets the next
 // live generation of the run.
 func (s *Store) FinishCell(run string, c *CellRecord) error {
