@@ -98,6 +98,9 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 		if err := resolve.REPLChunk(f, isGlobal, func(string) bool { return false }, starlark.Universe.Has); err != nil {
 			return nil, &InputError{Err: err}
 		}
+		if err := checkFormats(f); err != nil {
+			return nil, err
+		}
 		for _, b := range f.Module.(*resolve.Module).Globals {
 			globals[b.First.Name] = true
 		}
