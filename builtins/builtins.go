@@ -88,6 +88,12 @@ func SetInterceptor(thread *starlark.Thread, i Interceptor) {
 	thread.SetLocal(interceptorKey, i)
 }
 
+// InterceptorOf is the interceptor installed on thread, or nil.
+func InterceptorOf(thread *starlark.Thread) Interceptor {
+	i, _ := thread.Local(interceptorKey).(Interceptor)
+	return i
+}
+
 // Builtin makes the Starlark value of a function Def. The journal wraps
 // here, once, for every builtin and method.
 func (d *Def) Builtin() *starlark.Builtin {

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -56,9 +57,11 @@ var (
 	_ starlark.HasAttrs  = (*Unknown)(nil)
 	_ starlark.Mapping   = (*Unknown)(nil)
 	_ starlark.HasBinary = (*Unknown)(nil)
+	_ starlark.Callable  = (*Unknown)(nil)
 )
 
-func (u *Unknown) String() string { return "<known when it runs: " + u.From + ">" }
+// String is ‹where it comes from›: the plan says once what ‹…› means.
+func (u *Unknown) String() string { return "‹" + u.From + "›" }
 func (u *Unknown) Type() string   { return "unknown" }
 func (u *Unknown) Freeze()        {}
 func (u *Unknown) Truth() starlark.Bool {
@@ -71,8 +74,9 @@ func (u *Unknown) Hash() (uint32, error) { return 0, u.needed("hashed") }
 func (u *Unknown) AttrNames() []string   { return nil }
 
 // What is derived from an unknown value is unknown: its attributes,
-// elements and arithmetic. Calling it, iterating over it or taking its
-// length needs the value itself, and stops the cell's plan there.
+// elements, arithmetic and what calling it returns (r.stdout.strip()).
+// Iterating over it or taking its length needs the value itself, and
+// stops the cell's plan there.
 func (u *Unknown) Attr(name string) (starlark.Value, error) {
 	return u.derive("." + name), nil
 }
@@ -83,6 +87,12 @@ func (u *Unknown) Get(k starlark.Value) (starlark.Value, bool, error) {
 
 func (u *Unknown) Binary(op syntax.Token, y starlark.Value, side starlark.Side) (starlark.Value, error) {
 	return u.derive(" " + op.String() + " …"), nil
+}
+
+func (u *Unknown) Name() string { return u.From }
+
+func (u *Unknown) CallInternal(*starlark.Thread, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return u.derive("()"), nil
 }
 
 func (u *Unknown) derive(suffix string) *Unknown {
@@ -99,6 +109,34 @@ type UnknownNeeded struct{ From, What string }
 
 func (e *UnknownNeeded) Error() string {
 	return fmt.Sprintf("%s needs the result of %s, known only when the cell runs", e.What, e.From)
+}
+
+// NeedsUnknown reports whether err is a planned cell stopping on an
+// Unknown's content: UnknownNeeded, or Starlark's own words when it
+// iterates over one or takes its length.
+func NeedsUnknown(err error) bool {
+	var need *UnknownNeeded
+	if errors.As(err, &need) {
+		return true
+	}
+	msg := err.Error()
+	for _, sign := range []string{"unknown value is not iterable", "value of type unknown", "got unknown,", "unsupported comparison"} {
+		if strings.Contains(msg, sign) {
+			return true
+		}
+	}
+	return false
+}
+
+// UnknownWords says in a user's words what Starlark said of an Unknown.
+func UnknownWords(msg string) string {
+	switch {
+	case strings.Contains(msg, "unknown value is not iterable"), strings.Contains(msg, "got unknown, want iterable"):
+		return "it loops over a value known only when the cell runs"
+	case strings.Contains(msg, "value of type unknown has no len"):
+		return "it counts (len) a value known only when the cell runs"
+	}
+	return "it needs a value known only when the cell runs (" + strings.ReplaceAll(msg, "unknown", "a value not known yet") + ")"
 }
 
 const planKey = "kumo.plan"

@@ -47,6 +47,12 @@ type Session struct {
 	Globals starlark.StringDict
 	Dir     string // where relative loads of the top level resolve
 
+	// WrapStep, if set, stands in for each public function of a stdlib
+	// module (name "pkg.install") in what loading the module gives: kumo
+	// plan wraps them so that a step needing a live value does not stop
+	// the plan.
+	WrapStep func(name string, fn *starlark.Function) starlark.Value
+
 	builtins starlark.StringDict
 	modules  map[string]*moduleEntry
 	digests  map[string]string // module key -> ModuleDigest
@@ -131,6 +137,9 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 		globals.Freeze()
 		if strings.HasPrefix(key, stdlibPrefix) {
 			learnSteps(thread, globals)
+			if s.WrapStep != nil {
+				globals = wrapSteps(globals, s.WrapStep)
+			}
 		}
 	} else if _, failed := err.(*starlark.EvalError); !failed {
 		err = &InputError{Err: err} // a syntax or resolve error in the module

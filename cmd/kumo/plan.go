@@ -201,4 +201,19 @@ func writePlan(w io.Writer, cells []*lang.Cell, plan *runner.Plan, st termStyle)
 	if t.Open {
 		fmt.Fprintln(w, st.dim("some effects are known only when the cells run (above): the totals count what is known"))
 	}
+	if planHasUnknowns(plan) {
+		fmt.Fprintln(w, st.dim("‹nodes (line 12)› and the like: a value a call gives when its cell runs (the nodes it reads, their addresses)"))
+	}
+}
+
+// planHasUnknowns reports whether an effect names a value not known yet.
+func planHasUnknowns(plan *runner.Plan) bool {
+	for _, c := range plan.Cells {
+		for _, e := range c.Effects {
+			if strings.Contains(e.What, "‹") {
+				return true
+			}
+		}
+	}
+	return false
 }

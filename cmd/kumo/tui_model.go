@@ -129,7 +129,8 @@ func (m *tuiModel) say(text string, failed bool) {
 // layout passes sizes and state down to the sub-models.
 func (m *tuiModel) layout() {
 	height := max(3, m.height-3) // the title above; the status bar below
-	m.status.confirm, m.status.planning, m.status.running, m.status.mode = -1, m.planning != nil, "", ""
+	m.status.confirm, m.status.maybe, m.status.failing = -1, 0, ""
+	m.status.planning, m.status.running, m.status.mode = m.planning != nil, "", ""
 	if m.running != nil {
 		m.status.running = "replaying…"
 		if c := m.notebook.running(); c != nil {
@@ -140,7 +141,8 @@ func (m *tuiModel) layout() {
 	m.status.help.SetWidth(m.width)
 	switch {
 	case m.confirm != nil:
-		m.status.confirm, m.status.mode = liveCells(m.confirm.plan, m.confirm.action), "confirm"
+		m.status.confirm, m.status.maybe, m.status.failing = liveCells(m.confirm.plan, m.confirm.action)
+		m.status.mode = "confirm"
 		var b strings.Builder
 		b.WriteString(styleTitle.Render("Plan: "+string(m.confirm.action.kind)) + "\n\n")
 		writePlan(&b, m.notebook.recipe.Cells, scopedPlan(m.confirm), termStyle{})
@@ -189,7 +191,7 @@ func (m *tuiModel) planned(msg planMsg) tea.Cmd {
 		m.say("cannot plan: "+firstLine(lang.FormatError(msg.err)), true)
 		return nil
 	}
-	if liveCells(msg.plan, msg.action) == 0 {
+	if live, maybe, failing := liveCells(msg.plan, msg.action); live+maybe == 0 && failing == "" {
 		return m.start(msg.action)
 	}
 	m.confirm = &msg
@@ -212,15 +214,25 @@ func scopedPlan(p *planMsg) *runner.Plan {
 	return &out
 }
 
-// liveCells counts the cells a plan runs live, within the action.
-func liveCells(p *runner.Plan, a runAction) int {
-	n := 0
+// liveCells counts the cells a plan runs live within the action, and
+// those it may (their inputs are decided as the run goes), as the run
+// will; failing names the first cell that would fail, where the run
+// would stop.
+func liveCells(p *runner.Plan, a runAction) (live, maybe int, failing string) {
 	for _, c := range scopedPlan(&planMsg{action: a, plan: p}).Cells {
-		if c.Action == runner.PlanRun || c.Action == runner.PlanMaybe {
-			n++
+		if failing != "" {
+			break // the run stops there
+		}
+		switch c.Action {
+		case runner.PlanRun:
+			live++
+		case runner.PlanMaybe:
+			maybe++
+		case runner.PlanFail:
+			failing = fmt.Sprintf("cell %d", c.Index)
 		}
 	}
-	return n
+	return live, maybe, failing
 }
 
 // ask plans action a (the plan decides whether to ask before running).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"charm.land/bubbles/v2/help"
+	"fmt"
 )
 
 // statusBar is the TUI's bottom sub-model: one line saying what happens
@@ -12,6 +13,8 @@ type statusBar struct {
 	keys tuiKeys
 	// What happens now, most pressing first.
 	confirm  int    // cells the plan waiting for y runs live (-1: none waits)
+	maybe    int    // and the cells it may run live, decided as it goes
+	failing  string // the first cell the plan says would fail, "" if none
 	planning bool   // a plan is being made
 	running  string // the running cell's label, "replaying…" before one runs live
 	// What happened last: a run's outcome, a notice, a problem.
@@ -31,7 +34,14 @@ func (s statusBar) View(width int, spin string) string {
 	var line string
 	switch {
 	case s.confirm >= 0:
-		line = styleChanged.Render(countOf(s.confirm, "cell") + " would run live: y runs them, esc does nothing")
+		what := countOf(s.confirm, "cell") + " would run live"
+		if s.maybe > 0 {
+			what += fmt.Sprintf(", %d may", s.maybe) // decided as the run goes
+		}
+		if s.failing != "" {
+			what += "; " + s.failing + " would fail"
+		}
+		line = styleChanged.Render(what + ": y runs them, esc does nothing")
 	case s.planning:
 		line = spin + " planning…"
 	case s.running != "":

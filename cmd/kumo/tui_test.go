@@ -181,6 +181,15 @@ func TestTUIScreens(t *testing.T) {
 				{Line: 10, Effect: builtins.Effect{Kind: builtins.EffectCreate, Provider: "aws", Flavor: "small", Nodes: 2, PriceHour: 0.0208, What: "unit lab/web has 2 nodes: add 2 × aws/small"}}}},
 			{Index: 3, Title: "Greet", Action: runner.PlanRun, Reason: "failed last time"},
 		}}}}, "would run live"},
+		// The count is the runner's: cells that may run are told apart,
+		// and none after the first that would fail, where the run stops.
+		{"plan-maybe-fail", []tea.Msg{planMsg{action: runAction{kind: actionAll}, plan: &runner.Plan{Cells: []runner.CellPlan{
+			{Index: 1, Title: "Parameters", Action: runner.PlanReplay},
+			{Index: 2, Title: "Make nodes", Action: runner.PlanRun, Reason: "edited"},
+			{Index: 3, Title: "Greet", Action: runner.PlanMaybe, Reason: "reads what Make nodes gives when it runs"},
+			{Index: 4, Title: "Report", Action: runner.PlanFail, Error: "r.star:9:5: fail: no"},
+			{Index: 5, Title: "After", Action: runner.PlanRun, Reason: "new"},
+		}}}}, "cell 4 would fail"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			final := driveTUI(t, openNotebook(t), tc.keys, tc.want)

@@ -120,14 +120,18 @@ func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, maybe 
 	if err != nil {
 		var need *builtins.UnknownNeeded
 		usesUnknown := pl.unknowns > 0 || len(p.digest.unknowns) > 0 // made here, or read from cells before
-		if errors.As(err, &need) || (usesUnknown && strings.Contains(err.Error(), "unknown")) {
+		if errors.As(err, &need) || (usesUnknown && builtins.NeedsUnknown(err)) {
 			cp.Open = recipeMessage(err, o.Recipe.Path)
 			if need == nil {
-				// Starlark's words for it ("invalid call of non-function
-				// (unknown)") say less than what it means.
+				// Starlark's words for it ("unknown value is not
+				// iterable") say less than what it means.
 				pos, msg, _ := strings.Cut(cp.Open, ": ")
-				cp.Open = pos + ": it needs a value known only when the cell runs (" + msg + ")"
+				cp.Open = pos + ": " + builtins.UnknownWords(msg)
 			}
+		} else if cp.Guess {
+			// It failed after branching on a value not known yet: the
+			// branch taken was a guess, and so is the failure.
+			cp.Open = recipeMessage(err, o.Recipe.Path) + " (after a branch on a value known only when the cell runs: it may not fail)"
 		} else {
 			// A mistake the run would meet too (an unknown flavor, a
 			// wrong argument): the plan says it fails, and why.
@@ -216,7 +220,7 @@ func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.
 		case err == nil:
 			effect, result = e, v
 			effect.What = pl.masker.Mask(effect.What)
-		case pl.unknowns > 0 && strings.Contains(err.Error(), "unknown"):
+		case pl.unknowns > 0 && builtins.NeedsUnknown(err):
 			effect.What = desc + " (its arguments are known only when the cell runs)"
 		default:
 			return nil, err
@@ -241,6 +245,75 @@ func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.
 	return result, nil
 }
 
+// planStep wraps a stdlib step while planning: a step whose body needs
+// a value only a live call gives returns an Unknown instead of stopping
+// the cell's plan, so the plan goes on through the recipe (every
+// users.add of a loop over known names), with what the step planned
+// before it stopped.
+func planStep(name string, fn *starlark.Function) starlark.Value {
+	return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		pl, _ := builtins.InterceptorOf(thread).(*planner)
+		outermost := thread.Local(stepKey) == nil
+		start := 0
+		if pl != nil && outermost {
+			thread.SetLocal(stepKey, true)
+			defer thread.SetLocal(stepKey, nil)
+			start = len(pl.cell.Effects)
+			defer func() { pl.collapse(start, name, args, kwargs) }()
+		}
+		v, err := starlark.Call(thread, fn, args, kwargs)
+		if err == nil || !builtins.NeedsUnknown(err) {
+			return v, err
+		}
+		from := name + "(…)"
+		if len(args) > 0 {
+			from = name + " on " + builtins.TargetText(args[0])
+		}
+		u := &builtins.Unknown{From: from}
+		if pl != nil {
+			pl.unknowns++
+			u.Tested = pl.tested
+		}
+		return u, nil
+	})
+}
+
+const stepKey = "kumo.planstep" // set while a planned step runs
+
+// collapse folds the commands and copies a step planned (from start on)
+// into one line that says what the recipe asked, with its arguments:
+// `users.add(n, "s01", groups = ["students"]) on hub-1: 2 commands`
+// rather than each script's first line. Other effects stay as they are.
+func (pl *planner) collapse(start int, name string, args starlark.Tuple, kwargs []starlark.Tuple) {
+	effects := pl.cell.Effects[start:]
+	var kept []PlannedCall
+	var folded *PlannedCall
+	n := 0
+	for _, e := range effects {
+		if e.Kind != builtins.EffectCommand && e.Kind != builtins.EffectCopy {
+			kept = append(kept, e)
+			continue
+		}
+		n++
+		if folded == nil {
+			desc := pl.masker.Mask(builtins.DescribeCall(name, nil, args, kwargs))
+			folded = &PlannedCall{Line: e.Line, Call: desc, Effect: builtins.Effect{Kind: builtins.EffectCommand, Target: e.Target}}
+			kept = append(kept, *folded)
+			folded = &kept[len(kept)-1]
+		}
+	}
+	if folded != nil {
+		folded.What = folded.Call
+		if folded.Target != "" && (len(args) == 0 || builtins.TargetText(args[0]) != folded.Target) {
+			folded.What += " on " + folded.Target
+		}
+		if n > 1 {
+			folded.What += fmt.Sprintf(": %d commands", n)
+		}
+	}
+	pl.cell.Effects = append(pl.cell.Effects[:start], kept...)
+}
+
 // tested notes that the cell branches on a value only a live call gives.
 func (pl *planner) tested(*builtins.Unknown) { pl.cell.Guess = true }
 
@@ -253,7 +326,9 @@ func (pl *planner) caller(thread *starlark.Thread) (line int, via string) {
 		if pos.Filename() != pl.file {
 			continue
 		}
-		if i > 1 {
+		if step := lang.StepName(thread); step != "" {
+			via, _, _ = strings.Cut(step, " › ") // the step the recipe called
+		} else if i > 1 {
 			callee := thread.CallFrame(i - 1)
 			module := strings.TrimSuffix(path.Base(callee.Pos.Filename()), ".star")
 			// Modules export their functions in a struct: pkg.install is _install.

@@ -307,6 +307,9 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 	r, o := p.r, p.r.opts
 	rec := o.Recipe
 	r.session = lang.NewSession(rec.Dir, o.Builtins)
+	if o.Plan {
+		r.session.WrapStep = planStep
+	}
 	o.Env.Attach(r.session.Thread)
 	r.session.Thread.Print = func(_ *starlark.Thread, msg string) {
 		for _, line := range strings.Split(msg, "\n") {
