@@ -128,7 +128,7 @@ func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error)
 	}
 	ep := Endpoint{
 		Label: r.Name, Value: v, NodeID: r.ID,
-		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: g.Data.KeyFile,
+		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: e.Store.GroupKeyFile(g),
 		PinTarget: state.NodeKeyTarget(r.ID), PinOnFirstUse: !r.Data.Existing,
 	}
 	if r.Data.Existing {

@@ -91,7 +91,7 @@ func (e *Engine) Group(call Call, name string) (state.Resource, error) {
 }
 
 func (e *Engine) keyFile(group string) string {
-	return filepath.Join(e.Store.Dir(), "keys", e.Run, group)
+	return e.Store.GroupKeyFile(state.Resource{Run: e.Run, Name: group})
 }
 
 // GroupKey returns the group's public key in authorized_keys form,

@@ -174,7 +174,7 @@ func ofPart(n state.Resource, p *state.Part) bool {
 // provider of its spec (the unit's, or its part's): the same for a node
 // made, adopted or revived under its token.
 func (e *Engine) asker(u, g state.Resource) (func(n state.Resource) (providers.Provider, providers.NodeRequest, error), error) {
-	pub, err := GroupKey(g.Data.KeyFile)
+	pub, err := GroupKey(e.Store.GroupKeyFile(g))
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +551,7 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 	}
 	for _, r := range others {
 		if r.Kind == state.KindGroup && r.Data.KeyFile != "" {
-			removeKey(r.Data.KeyFile)
+			removeKey(e.Store.GroupKeyFile(r))
 		}
 		call.Effects.Deleted(r)
 		if err := e.Store.DeleteResource(r.ID); err != nil {

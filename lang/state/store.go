@@ -258,6 +258,18 @@ func (s *Store) Close() error { return s.DB.Close() }
 // live beside it.
 func (s *Store) Dir() string { return filepath.Dir(s.Path) }
 
+// GroupKeyFile is the private key of unit group g's nodes: keys/RUN/GROUP
+// beside the state, as an absolute path. An older kumo recorded it
+// relative to the folder it ran in, which another folder would read as
+// another (new) key.
+func (s *Store) GroupKeyFile(g Resource) string {
+	if filepath.IsAbs(g.Data.KeyFile) {
+		return g.Data.KeyFile
+	}
+	dir, _ := filepath.Abs(s.Dir())
+	return filepath.Join(dir, "keys", g.Run, g.Name)
+}
+
 func now() int64 { return time.Now().UnixMilli() }
 
 // A Run is one named execution history of a recipe.
