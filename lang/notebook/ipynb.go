@@ -78,6 +78,7 @@ func (nb *Notebook) IPYNB() ([]byte, error) {
 		duration = nb.Run.FinishedAt.Sub(nb.Run.StartedAt).Seconds()
 	}
 	doc.Metadata = map[string]any{
+		"title": nb.title(), // nbconvert's page title
 		// Recipes are Starlark, a dialect of Python: Python's highlighting fits.
 		"language_info": map[string]any{"name": "python", "pygments_lexer": "python3"},
 		"kumo": map[string]any{

@@ -88,7 +88,7 @@ func (nb *Notebook) facts() [][2]string {
 }
 
 var page = template.Must(template.New("run").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>kumo run {{.Run.Name}}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px}
@@ -106,6 +106,14 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px}
 {{end}}</body></html>
 `))
 
+// title names the page: the recipe's heading and the run.
+func (nb *Notebook) title() string {
+	if nb.Run.Title != "" {
+		return nb.Run.Title + " · kumo run " + nb.Run.Name
+	}
+	return "kumo run " + nb.Run.Name
+}
+
 // HTML renders the notebook with kumo's own page (kumo export uses
 // nbconvert instead when it is installed).
 func (nb *Notebook) HTML() ([]byte, error) {
@@ -117,9 +125,10 @@ func (nb *Notebook) HTML() ([]byte, error) {
 	}
 	data := struct {
 		Run   Run
+		Title string
 		Facts [][2]string
 		Cells []htmlCell
-	}{Run: nb.Run, Facts: nb.facts()}
+	}{Run: nb.Run, Title: nb.title(), Facts: nb.facts()}
 	md := goldmark.New()
 	for _, c := range nb.Cells {
 		if !c.Runnable() {

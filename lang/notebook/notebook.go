@@ -5,7 +5,6 @@
 package notebook
 
 import (
-	"sort"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 // Run is what the notebook says about the run as a whole.
 type Run struct {
 	Name       string
+	Title      string // the recipe's first heading, the page's title
 	Recipe     string // the recipe's path
 	Params     string // JSON object of the effective parameters, secrets masked
 	Status     state.RunStatus
@@ -48,8 +48,10 @@ type Cell struct {
 	Error    string
 	Start    time.Time
 	Duration time.Duration
-	// Count is the cell's place in the order cells last ran live
-	// (Jupyter's execution count), 0 if it never ran.
+	// Count numbers the cells that ran in notebook order, as papermill,
+	// which runs a notebook top to bottom, leaves them (Jupyter's
+	// execution count); 0 if it never ran. When each ran is in its
+	// metadata.
 	Count int
 }
 
@@ -86,11 +88,27 @@ func Build(recipe *lang.Recipe, records []state.CellRecord, run Run) *Notebook {
 		}
 		nb.Cells = append(nb.Cells, cell)
 	}
-	sort.SliceStable(ran, func(i, j int) bool { return ran[i].Start.Before(ran[j].Start) })
 	for i, c := range ran {
 		c.Count = i + 1
 	}
+	nb.Run.Title = recipeTitle(recipe)
 	return nb
+}
+
+// recipeTitle is the first Markdown heading of the recipe's prose, ""
+// if it has none.
+func recipeTitle(recipe *lang.Recipe) string {
+	for _, c := range recipe.Cells {
+		if c.Runnable() {
+			continue
+		}
+		for _, line := range strings.Split(c.Prose(), "\n") {
+			if t, ok := strings.CutPrefix(strings.TrimSpace(line), "#"); ok {
+				return strings.TrimSpace(strings.TrimLeft(t, "#"))
+			}
+		}
+	}
+	return ""
 }
 
 // A block is one node's (or the recipe's) lines on one stream: how

@@ -20,7 +20,7 @@ func build(t *testing.T) *Notebook {
 	}
 	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	recs := []state.CellRecord{
-		// Two ran after One: counts follow the order cells ran, not their place.
+		// One ran after Two: counts follow the notebook, not the order they ran.
 		{ID: 1, Index: 1, Title: "One", SourceHash: r.Cells[1].Hash(), Status: state.CellOK, Duration: time.Second, UpdatedAt: at.Add(time.Minute),
 			Output: state.Output{{Source: "web-1", Stream: state.StreamStdout, Text: "a"}, {Source: "web-2", Stream: state.StreamStdout, Text: "b"},
 				{Source: "web-1", Stream: state.StreamStderr, Text: "warn"}, {Stream: state.StreamPrint, Text: "```"}, {Source: "web-1", Stream: state.StreamStdout, Text: "c"}}},
@@ -36,8 +36,11 @@ func TestBuildPairsCellsWithRecords(t *testing.T) {
 	if nb.Cells[0].Status != Prose || one.Status != OK || two.Status != Failed || three.Status != NotRun {
 		t.Fatalf("statuses %s %s %s %s", nb.Cells[0].Status, one.Status, two.Status, three.Status)
 	}
-	if two.Count != 1 || one.Count != 2 || three.Count != 0 {
-		t.Errorf("counts One=%d Two=%d Three=%d, want 2 1 0 (Two ran first)", one.Count, two.Count, three.Count)
+	if one.Count != 1 || two.Count != 2 || three.Count != 0 {
+		t.Errorf("counts One=%d Two=%d Three=%d, want 1 2 0 (notebook order, though Two ran first)", one.Count, two.Count, three.Count)
+	}
+	if nb.Run.Title != "Lab" {
+		t.Errorf("title %q, want the recipe's first heading", nb.Run.Title)
 	}
 	if !two.Changed || one.Changed {
 		t.Errorf("changed: One=%v Two=%v, want false true", one.Changed, two.Changed)
