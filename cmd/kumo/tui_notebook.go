@@ -515,7 +515,7 @@ func renderProse(md string, width int) string {
 	}
 	out := md
 	if r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(style), glamour.WithWordWrap(width-2)); err == nil {
-		if s, err := r.Render(md); err == nil {
+		if s, err := r.Render(notebook.FenceIndentedCode(md)); err == nil {
 			out = strings.Trim(s, "\n")
 		}
 	}

@@ -21,7 +21,7 @@ func (nb *Notebook) Markdown() []byte {
 	for _, c := range nb.Cells {
 		b.WriteString("\n")
 		if !c.Runnable() {
-			b.WriteString(c.Prose() + "\n")
+			b.WriteString(FenceIndentedCode(c.Prose()) + "\n")
 			continue
 		}
 		fmt.Fprintf(&b, "**%s** · %s\n\n", c.label(), c.statusText())
@@ -134,7 +134,7 @@ func (nb *Notebook) HTML() ([]byte, error) {
 		if !c.Runnable() {
 			var buf bytes.Buffer
 			// goldmark escapes raw HTML by default: prose cannot inject markup.
-			if err := md.Convert([]byte(c.Prose()), &buf); err != nil {
+			if err := md.Convert([]byte(FenceIndentedCode(c.Prose())), &buf); err != nil {
 				return nil, err
 			}
 			data.Cells = append(data.Cells, htmlCell{Class: "prose", Prose: template.HTML(buf.String())})
@@ -152,4 +152,41 @@ func (nb *Notebook) HTML() ([]byte, error) {
 	var buf bytes.Buffer
 	err := page.Execute(&buf, data)
 	return buf.Bytes(), err
+}
+
+// FenceIndentedCode turns each block of lines indented by four spaces
+// after a blank line into a fenced code block. Recipes' prose writes
+// commands so (as Go and Python comments do), and CommonMark reads such
+// a block right after a list item as more of that item's text: "deletes
+// it all.kumo run cluster.star".
+func FenceIndentedCode(md string) string {
+	lines := strings.Split(md, "\n")
+	var out []string
+	inFence := false
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inFence = !inFence
+		}
+		indented := strings.HasPrefix(line, "    ") && strings.TrimSpace(line) != ""
+		if inFence || !indented || i == 0 || strings.TrimSpace(lines[i-1]) != "" {
+			out = append(out, line)
+			continue
+		}
+		out = append(out, "```")
+		j := i
+		for j < len(lines) {
+			if strings.HasPrefix(lines[j], "    ") {
+				out = append(out, strings.TrimRight(lines[j][4:], " "))
+			} else if strings.TrimSpace(lines[j]) == "" && j+1 < len(lines) && strings.HasPrefix(lines[j+1], "    ") {
+				out = append(out, "")
+			} else {
+				break
+			}
+			j++
+		}
+		out = append(out, "```")
+		i = j - 1
+	}
+	return strings.Join(out, "\n")
 }

@@ -1,10 +1,13 @@
 package notebook
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/yuin/goldmark"
 
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
@@ -121,5 +124,18 @@ func TestHTMLEscapesRawHTML(t *testing.T) {
 	}
 	if strings.Contains(string(out), "<script>alert") || !strings.Contains(string(out), "<strong>bold</strong>") {
 		t.Errorf("html:\n%s", out)
+	}
+}
+
+// Commands indented under a list are code, not more of the last item.
+func TestIndentedCommandsAfterAListAreCode(t *testing.T) {
+	prose := "The family:\n\n- `users.star` adds accounts,\n- `teardown.star` deletes it all.\n\n    kumo run cluster.star -p n=4\n    kumo run cluster.star\n\nMore text.\n"
+	var buf bytes.Buffer
+	if err := goldmark.Convert([]byte(FenceIndentedCode(prose)), &buf); err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	if !strings.Contains(html, "<pre><code>kumo run cluster.star -p n=4\nkumo run cluster.star\n</code></pre>") || !strings.Contains(html, "deletes it all.</li>") {
+		t.Errorf("rendered as %q", html)
 	}
 }
