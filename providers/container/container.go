@@ -657,15 +657,19 @@ func initPID(nspawn int) int {
 	return pid
 }
 
-// stop shuts the node down cleanly: SIGTERM to nspawn, which asks the
-// node's systemd to halt (SIGRTMIN+3); if it does not stop in time, its
-// PID 1 and then nspawn are killed (killing nspawn alone would leave the
-// node running, orphaned). Whatever is left in its cgroups is killed, the
-// cgroups removed and the overlay unmounted; the upper layer stays.
-func (p *Provider) stop(dir string, m meta) error {
+// stop shuts the node down: SIGTERM to nspawn, which asks the node's
+// systemd to halt (SIGRTMIN+3), for up to grace; then its PID 1 and
+// nspawn are killed (killing nspawn alone would leave the node running,
+// orphaned). Whatever is left in its cgroups is killed, the cgroups
+// removed and the overlay unmounted; the upper layer stays. A node being
+// deleted gets no grace: its disk goes with it, and a service slow to
+// stop (a hub with users' servers) kept a delete waiting half a minute.
+func (p *Provider) stop(dir string, m meta, grace time.Duration) error {
 	if pid, ok := running(dir); ok {
-		syscall.Kill(pid, syscall.SIGTERM)
-		if !waitGone(dir, 30*time.Second) {
+		if grace > 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+		if grace == 0 || !waitGone(dir, grace) {
 			if init := initPID(pid); init > 0 {
 				syscall.Kill(init, syscall.SIGKILL)
 			}
@@ -751,7 +755,7 @@ func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 			}
 			continue
 		}
-		if err := p.stop(d, m); err != nil {
+		if err := p.stop(d, m, 0); err != nil {
 			return err
 		}
 		if err := p.detach(m.NetKey, m.Token); err != nil {
@@ -783,7 +787,7 @@ func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
 	if err != nil {
 		return err
 	}
-	if err := p.stop(dir, m); err != nil {
+	if err := p.stop(dir, m, 30*time.Second); err != nil {
 		return err
 	}
 	m.PoweredOff = true
