@@ -212,3 +212,38 @@ func FirstLine(cmd string) string {
 	}
 	return first
 }
+
+// ShowCall renders a call for a reader of a plan: as DescribeCall, but
+// kumo's values (nodes, units) by their names.
+func ShowCall(name string, args starlark.Tuple, kwargs []starlark.Tuple) string {
+	var parts []string
+	for _, a := range args {
+		parts = append(parts, show(a))
+	}
+	for _, kv := range kwargs {
+		parts = append(parts, string(kv[0].(starlark.String))+"="+show(kv[1]))
+	}
+	return name + "(" + strings.Join(parts, ", ") + ")"
+}
+
+func show(v starlark.Value) string {
+	switch v := v.(type) {
+	case *Unknown:
+		return v.String()
+	case *starlark.List:
+		var parts []string
+		for i := 0; i < v.Len(); i++ {
+			parts = append(parts, show(v.Index(i)))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case Journaled:
+		if h, ok := v.(starlark.HasAttrs); ok {
+			if n, err := h.Attr("name"); err == nil {
+				if s, ok := n.(starlark.String); ok {
+					return string(s)
+				}
+			}
+		}
+	}
+	return describe(v)
+}

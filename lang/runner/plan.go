@@ -296,7 +296,7 @@ func (pl *planner) collapse(start int, name string, args starlark.Tuple, kwargs 
 		}
 		n++
 		if folded == nil {
-			desc := pl.masker.Mask(builtins.DescribeCall(name, nil, args, kwargs))
+			desc := pl.masker.Mask(builtins.ShowCall(name, args, kwargs))
 			folded = &PlannedCall{Line: e.Line, Call: desc, Effect: builtins.Effect{Kind: builtins.EffectCommand, Target: e.Target}}
 			kept = append(kept, *folded)
 			folded = &kept[len(kept)-1]
