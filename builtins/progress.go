@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/lang"
 )
 
 // Progress keeps the live status line of work on several targets:
@@ -17,6 +21,20 @@ type Progress struct {
 	mu   sync.Mutex
 	done int
 	last string // "node: line"
+}
+
+// StepProgress starts the status line of builtin b on eps, named after
+// the stdlib step the call works for (or b itself), with suffix after it.
+func (e *Env) StepProgress(thread *starlark.Thread, b *starlark.Builtin, suffix string, eps []Endpoint) *Progress {
+	step := lang.StepName(thread)
+	if step == "" {
+		step = b.Name()
+	}
+	labels := make([]string, len(eps))
+	for i, ep := range eps {
+		labels[i] = ep.Label
+	}
+	return e.StartProgress(step+suffix, labels)
 }
 
 // StartProgress shows that what is starting on targets (their labels).

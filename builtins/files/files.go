@@ -117,15 +117,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, builtins.TargetError(b, err)
 	}
 	ctx := lang.Context(thread)
-	labels := make([]string, len(eps))
-	for i, ep := range eps {
-		labels[i] = ep.Label
-	}
-	step := lang.StepName(thread)
-	if step == "" {
-		step = b.Name()
-	}
-	progress := env.StartProgress(step+" "+dest, labels)
+	progress := env.StepProgress(thread, b, " "+dest, eps)
 	defer progress.End()
 	errs := make([]string, len(eps))
 	var wg sync.WaitGroup

@@ -137,15 +137,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 
 	ctx := lang.Context(thread)
 	pool := PoolOf(env)
-	step := lang.StepName(thread)
-	if step == "" {
-		step = b.Name()
-	}
-	labels := make([]string, len(eps))
-	for i, ep := range eps {
-		labels[i] = ep.Label
-	}
-	progress := env.StartProgress(step, labels)
+	progress := env.StepProgress(thread, b, "", eps)
 	defer progress.End()
 	results := make([]*Result, len(eps))
 	errs := make([]error, len(eps))

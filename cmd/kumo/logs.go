@@ -182,6 +182,7 @@ func followRun(opts *LogsOptions, store *state.Store, name string) error {
 	type seen struct {
 		status state.CellStatus
 		lines  int
+		live   string // the status line last printed
 	}
 	shown := map[int64]seen{}
 	first := true
@@ -192,16 +193,17 @@ func followRun(opts *LogsOptions, store *state.Store, name string) error {
 			return err
 		}
 		for _, c := range cells {
+			out, live := c.Output.Live()
 			was, known := shown[c.ID]
 			if first && c.Status != state.CellRunning {
-				shown[c.ID] = seen{c.Status, len(c.Output)}
+				shown[c.ID] = seen{status: c.Status, lines: len(out)}
 				continue // what ran before: kumo logs prints it
 			}
-			if !known || was.status != c.Status || len(c.Output) < was.lines {
+			if !known || was.status != c.Status || len(out) < was.lines {
 				if c.Status != state.CellRunning && known && was.status == state.CellRunning {
 					// Its last lines, then how it ended.
-					printLines(opts, c.Output, was.lines)
-					was.lines = len(c.Output)
+					printLines(opts, out, was.lines)
+					was.lines = len(out)
 				} else {
 					was.lines = 0
 				}
@@ -210,8 +212,11 @@ func followRun(opts *LogsOptions, store *state.Store, name string) error {
 					fmt.Fprintln(opts.Out, c.Error)
 				}
 			}
-			printLines(opts, c.Output, was.lines)
-			shown[c.ID] = seen{c.Status, len(c.Output)}
+			printLines(opts, out, was.lines)
+			if live != "" && live != was.live {
+				fmt.Fprintln(opts.Out, "  … "+live)
+			}
+			shown[c.ID] = seen{status: c.Status, lines: len(out), live: live}
 		}
 		if first && !held {
 			fmt.Fprintf(opts.Out, "run %s is not under way (kumo logs %s shows what it printed)\n", name, name)

@@ -117,7 +117,8 @@ type Runner struct {
 	cell *lang.Cell
 	out  state.Output
 
-	touched bool // see journal.touched
+	touched bool   // see journal.touched
+	status  string // the running cell's status line, for its live record
 }
 
 // New prepares a run. Nothing is locked or executed yet.
@@ -721,8 +722,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	}
 	r.events.started(c, CellStart{Replay: replay, Reason: reason})
 	r.mu.Lock()
-	r.cell = c
-	r.out = nil
+	r.cell, r.out, r.status = c, nil, ""
 	r.mu.Unlock()
 	r.journal.begin(c, rec.ID, false, replay, calls)
 	start := time.Now()
@@ -795,7 +795,7 @@ func (r *Runner) keepLiveOutput(id int64) (stop func()) {
 		defer close(finished)
 		t := time.NewTicker(LiveOutputEvery)
 		defer t.Stop()
-		written := 0
+		written, shown := 0, ""
 		for {
 			select {
 			case <-done:
@@ -803,15 +803,19 @@ func (r *Runner) keepLiveOutput(id int64) (stop func()) {
 			case <-t.C:
 			}
 			r.mu.Lock()
-			out := slices.Clone(r.out)
+			out, status := slices.Clone(r.out), r.status
 			r.mu.Unlock()
-			if len(out) != written {
-				written = len(out)
-				for i := range out { // a secret revealed since masks earlier lines
-					out[i].Text = r.opts.Env.Secrets.Mask(out[i].Text)
-				}
-				r.store.SetLiveOutput(r.opts.Run, id, out) // best effort: the cell's end writes it all
+			if len(out) == written && status == shown {
+				continue
 			}
+			written, shown = len(out), status
+			for i := range out { // a secret revealed since masks earlier lines
+				out[i].Text = r.opts.Env.Secrets.Mask(out[i].Text)
+			}
+			if status != "" {
+				out = append(out, state.OutputLine{Stream: state.StreamStatus, Text: status})
+			}
+			r.store.SetLiveOutput(r.opts.Run, id, out) // best effort: the cell's end writes it all
 		}
 	}()
 	return func() { close(done); <-finished }
@@ -845,10 +849,14 @@ func (r *Runner) Note(text string) { r.Line("", string(state.StreamNote), text) 
 
 // Status implements builtins.Output.
 func (r *Runner) Status(text string) {
+	text = r.opts.Env.Secrets.Mask(text)
 	r.mu.Lock()
 	c := r.cell
+	if c != nil {
+		r.status = text
+	}
 	r.mu.Unlock()
 	if c != nil && !r.journal.replay {
-		r.events.status(c, r.opts.Env.Secrets.Mask(text))
+		r.events.status(c, text)
 	}
 }

@@ -22,6 +22,9 @@ const (
 	StreamStdout Stream = "stdout" // a node's standard output
 	StreamStderr Stream = "stderr" // a node's standard error
 	StreamNote   Stream = "note"   // kumo's own remark
+	// StreamStatus is the live status line of a running cell, last in
+	// its record while it runs (kumo logs --follow); its end replaces it.
+	StreamStatus Stream = "status"
 )
 
 // Output is what a cell printed, line by line, kept with its sources so
@@ -47,8 +50,19 @@ func (l OutputLine) Display() string {
 		return l.Source + " | " + l.Text
 	case l.Stream == StreamNote:
 		return "· " + l.Text
+	case l.Stream == StreamStatus:
+		return "… " + l.Text
 	}
 	return l.Text
+}
+
+// Live splits a running cell's record into its lines and its status
+// line ("" if none).
+func (o Output) Live() (Output, string) {
+	if n := len(o); n > 0 && o[n-1].Stream == StreamStatus {
+		return o[:n-1], o[n-1].Text
+	}
+	return o, ""
 }
 
 // Sources are the nodes that printed, in the order they first did.
