@@ -23,6 +23,9 @@ import (
 // SFTP and back, and checks that it arrives intact and that neither
 // direction held it in memory.
 func TestOneGiBRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 2 GiB through sshd (20 s): make test runs it")
+	}
 	const size = 1 << 30
 	dir := t.TempDir()
 	env, ep, s := testHost(t, sshdtest.Config{})
