@@ -16,7 +16,8 @@ DEB_DEPS       := gcc:gcc python3:python3 curl:curl
 TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
                   debootstrap:debootstrap systemd-nspawn:systemd-container nft:nftables \
                   tmux:tmux /usr/lib/python3/dist-packages/nbformat:python3-nbformat \
-                  openstack:python3-openstackclient /usr/bin/aws:awscli
+                  openstack:python3-openstackclient /usr/bin/aws:awscli \
+                  /usr/lib/postgresql/15/bin/initdb:postgresql
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
 # Unprivileged users the tests run sshd as: kumotest may sudo without a
 # password, kumotest2 may not.
@@ -37,6 +38,12 @@ deps:
 	@$(GO) mod download
 
 test-deps: deps
+	@# Debian's postgresql would make and start a cluster of its own on
+	@# port 5432: the tests start their own servers and need none.
+	@if [ "$$(id -u)" = 0 ] && [ ! -e /usr/lib/postgresql ]; then \
+		mkdir -p /etc/postgresql-common/createcluster.d; \
+		echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/kumo.conf; \
+	fi
 	@$(MAKE) -s install-debs PKGS="$(TEST_DEB_DEPS)"
 	@if [ "$$(id -u)" = 0 ]; then \
 		for u in $(TEST_USERS); do \
@@ -116,8 +123,12 @@ check:
 	if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
 	$(GO) vet ./...
 
+# The state's and the runner's tests run on SQLite and on PostgreSQL (a
+# server of Debian's postgresql each test process starts on a loopback
+# port: lang/state/pgtest); without it installed they would skip that.
 test: test-deps check vulncheck
-	$(GO) test -count=1 -timeout 20m ./...
+	KUMO_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 20m ./...
+	KUMO_REQUIRE_POSTGRES=1 KUMO_TEST_BACKEND=postgres $(GO) test -count=1 ./lang/runner/
 	@$(MAKE) -s fuzz FUZZTIME=3s
 
 # The long forms: 200 kill points of the crash harness (seeded: the seed

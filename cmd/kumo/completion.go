@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kumo-dev/kumo/lang/state"
 	"os"
 	"sort"
 	"strings"
@@ -69,10 +70,10 @@ func registerRunCompletion(cmd *cobra.Command, f *factory) {
 		} else if path == "" {
 			path = findState()
 		}
-		if _, err := os.Stat(path); path == "" || err != nil {
+		if _, err := os.Stat(path); !state.IsPostgres(path) && (path == "" || err != nil) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		store, err := openState(path)
+		store, err := openState(path, ".kumo")
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,11 +36,26 @@ type factory struct {
 	statePath *string // --state; "" for the default
 }
 
+// teamStateFile, beside recipes (or in a folder above them), names the
+// state they share: one line, a PostgreSQL URL without credentials
+// (postgres://db.example.org/kumo?environment=class). Every admin's kumo
+// in a checkout of the recipes finds the team's state through it.
+const teamStateFile = "kumo.state"
+
 // statePathFor is the state of the recipe file (or of the working
-// directory when file is ""), unless --state says otherwise.
+// directory when file is ""): --state, else $KUMO_STATE, else the one a
+// kumo.state file beside it or above it names, else .kumo/state.db
+// beside it.
 func (f *factory) statePathFor(file string) string {
-	if *f.statePath != "" {
-		return *f.statePath
+	if loc := f.namedState(); loc != "" {
+		return loc
+	}
+	dir := "."
+	if file != "" {
+		dir = filepath.Dir(file)
+	}
+	if loc, _ := teamState(dir); loc != "" {
+		return loc
 	}
 	if file == "" {
 		return stateName
@@ -47,17 +63,60 @@ func (f *factory) statePathFor(file string) string {
 	return filepath.Join(filepath.Dir(file), stateName)
 }
 
+// namedState is the state --state or $KUMO_STATE names, "" if neither.
+func (f *factory) namedState() string {
+	if *f.statePath != "" {
+		return *f.statePath
+	}
+	return os.Getenv("KUMO_STATE")
+}
+
+// teamState reads the kumo.state file in dir or the nearest folder above
+// it: the location it names and the folder it is in.
+func teamState(dir string) (location, in string) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", ""
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(abs, teamStateFile)); err == nil {
+			return strings.TrimSpace(string(b)), abs
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return "", ""
+		}
+		abs = parent
+	}
+}
+
 // storeFor opens (creating it if needed) the state of the recipe file.
 func (f *factory) storeFor(file string) func() (*state.Store, error) {
-	return func() (*state.Store, error) { return openState(f.statePathFor(file)) }
+	return func() (*state.Store, error) {
+		dir := "."
+		if file != "" {
+			dir = filepath.Dir(file)
+		}
+		return openState(f.statePathFor(file), filepath.Join(dir, ".kumo"))
+	}
 }
 
 // openExistingStore opens the state for commands about runs that exist
-// (status, logs, destroy): --state, else .kumo/state.db in the working
-// directory or the nearest folder above it that has one, as git finds
-// .git. They never leave a new state file behind.
+// (status, logs, destroy): --state or $KUMO_STATE, else the state a
+// kumo.state file here or above names, else .kumo/state.db in the
+// working directory or the nearest folder above it that has one, as git
+// finds .git. They never leave a new state file behind.
 func (f *factory) openExistingStore() (*state.Store, error) {
-	path := *f.statePath
+	path := f.namedState()
+	local := ".kumo"
+	if path == "" {
+		if loc, in := teamState("."); loc != "" {
+			path, local = loc, filepath.Join(in, ".kumo")
+		}
+	}
+	if state.IsPostgres(path) {
+		return openState(path, local)
+	}
 	if path == "" {
 		path = findState()
 	}
@@ -67,7 +126,7 @@ func (f *factory) openExistingStore() (*state.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, usageError{error: fmt.Errorf("no state at %s: no run has used it yet (give --state to use another file)", path)}
 	}
-	return openState(path)
+	return openState(path, filepath.Dir(path))
 }
 
 // findState looks for .kumo/state.db from the working directory up.
@@ -92,8 +151,22 @@ func findState() string {
 	}
 }
 
-// openState opens a state file, saying which file a failure is about.
-func openState(path string) (*state.Store, error) {
+// openState opens a state file or a PostgreSQL environment (whose local
+// folder, for keys, locks and local nodes, is local), saying which a
+// failure is about.
+func openState(path, local string) (*state.Store, error) {
+	if state.IsPostgres(path) {
+		if u, err := url.Parse(path); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				return nil, usageError{error: fmt.Errorf("the state URL holds a password: kumo keeps credentials out of its files and its state. Give it through PGPASSWORD, ~/.pgpass or PGSERVICE, and the URL without it")}
+			}
+		}
+		s, err := state.OpenPostgres(path, local)
+		if err != nil {
+			return nil, err // it names the server and says what failed
+		}
+		return s, nil
+	}
 	s, err := state.Open(path)
 	var damaged *state.DamagedError
 	var storage *state.StorageError

@@ -127,7 +127,7 @@ touching anything and resumes at the first failed or edited one.`,
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	root.PersistentFlags().StringVar(&statePath, "state", "", "state file (SQLite; default: .kumo/state.db beside the recipe)")
+	root.PersistentFlags().StringVar(&statePath, "state", "", "the state: a SQLite file, or a PostgreSQL URL (postgres://host/db?environment=NAME); default: $KUMO_STATE, else what a kumo.state file beside the recipe or above names, else .kumo/state.db beside the recipe")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err, c} })
 	f := &factory{IO: stdio, statePath: &statePath}
 	root.AddCommand(

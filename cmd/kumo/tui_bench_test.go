@@ -37,7 +37,7 @@ func recordedRun(b *testing.B, cells, linesPerCell, lineLen int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := openState(filepath.Join(dir, stateName))
+	store, err := openState(filepath.Join(dir, stateName), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func openTUI(b *testing.B, path string) (tuiModel, *openedRun) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	run, err := openRun(prep, func() (*state.Store, error) { return openState(filepath.Join(filepath.Dir(path), stateName)) }, false)
+	run, err := openRun(prep, func() (*state.Store, error) { return openState(filepath.Join(filepath.Dir(path), stateName), "") }, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func BenchmarkTUIMemory10MB(b *testing.B) {
 // BenchmarkExport: the 50-cell run as ipynb.
 func BenchmarkExport(b *testing.B) {
 	path := recordedRun(b, 50, 20, 60)
-	store, err := openState(filepath.Join(filepath.Dir(path), stateName))
+	store, err := openState(filepath.Join(filepath.Dir(path), stateName), "")
 	if err != nil {
 		b.Fatal(err)
 	}

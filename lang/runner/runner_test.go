@@ -15,6 +15,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/secret"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/lang/state/pgtest"
 )
 
 // bump is a real side effect: it appends a line to a file and returns
@@ -104,6 +105,12 @@ var knobValue = "one"
 
 func init() { builtins.RegisterInput("knob", func() string { return knobValue }) }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
 func countLines(path string) int {
 	b, _ := os.ReadFile(path)
 	return strings.Count(string(b), "\n")
@@ -120,9 +127,18 @@ type harness struct {
 	gone    map[string]bool // tokens the World hook reports gone
 }
 
+// newHarness runs on a SQLite state, or on a PostgreSQL environment of
+// the test server with KUMO_TEST_BACKEND=postgres (make test runs the
+// runner's tests both ways).
 func newHarness(t *testing.T) *harness {
 	dir := t.TempDir()
-	s, err := state.Open(filepath.Join(dir, ".kumo", "state.db"))
+	var s *state.Store
+	var err error
+	if os.Getenv("KUMO_TEST_BACKEND") == "postgres" {
+		s, err = state.OpenPostgres(pgtest.URL(t), filepath.Join(dir, ".kumo"))
+	} else {
+		s, err = state.Open(filepath.Join(dir, ".kumo", "state.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,6 +640,9 @@ func TestParametersCellCannotTouchTheWorld(t *testing.T) {
 }
 
 func TestSecretsStayOutOfTheState(t *testing.T) {
+	if os.Getenv("KUMO_TEST_BACKEND") == "postgres" {
+		t.Skip("reads the SQLite file")
+	}
 	h := newHarness(t)
 	t.Setenv("KUMO_SECRET_DB_PASSWORD", "hunter2-very-secret")
 	h.write("r.star", "# %% A\npw = secret(\"db_password\")\nprint(reveal(pw))\nx = reveal(pw)\n")

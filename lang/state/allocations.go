@@ -3,7 +3,6 @@ package state
 import (
 	"database/sql"
 	"errors"
-	"strings"
 )
 
 // Allocations record which existing (on-prem) hosts are in use, and by
@@ -19,11 +18,13 @@ type Allocation struct {
 // Allocate gives host to the node with token. ok is false when the host
 // is already taken.
 func (s *Store) Allocate(a Allocation) (ok bool, err error) {
-	_, err = s.DB.Exec(`INSERT INTO allocations(host, token, run, inventory, allocated_at) VALUES(?,?,?,?,?)`, a.Host, a.Token, a.Run, a.Inventory, now())
-	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return false, nil
+	res, err := s.DB.Exec(`INSERT INTO allocations(host, token, run, inventory, allocated_at) VALUES(?,?,?,?,?) ON CONFLICT DO NOTHING`,
+		a.Host, a.Token, a.Run, a.Inventory, now())
+	if err != nil {
+		return false, err
 	}
-	return err == nil, err
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // Allocated returns the allocation of token, or ok=false.

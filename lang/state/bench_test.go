@@ -3,16 +3,34 @@ package state
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/kumo-dev/kumo/lang/state/pgtest"
 )
 
 // BenchmarkAppendCall is the cost of journaling one call: one durable
 // (synchronous=FULL, WAL) commit on a state file on disk.
+// The PostgreSQL one is a synchronous commit to the loopback test server,
+// fsync on.
 func BenchmarkAppendCall(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "state.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	b.Run("sqlite", func(b *testing.B) {
+		s, err := Open(filepath.Join(b.TempDir(), "state.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		appendCalls(b, s)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		s, err := OpenPostgres(pgtest.URL(b), b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		appendCalls(b, s)
+	})
+}
+
+func appendCalls(b *testing.B, s *Store) {
 	result := `{"t":"ssh.result","v":{"stdout":"Linux 6.1.0\n","stderr":"","exit_code":0,"duration":0.004}}`
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

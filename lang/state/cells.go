@@ -77,7 +77,7 @@ func (s *Store) Cells(run string) ([]CellRecord, error) {
 // record's id to its cell's index, and the records in drop (cells no
 // longer in the recipe) are forgotten with their journals.
 func (s *Store) Realign(run string, positions map[int64]int, drop []int64) error {
-	return s.inTx(func(tx *sql.Tx) error {
+	return s.inTx(func(tx *sqlTx) error {
 		for id, idx := range positions {
 			if _, err := tx.Exec(`UPDATE cells SET idx=? WHERE run=? AND id=?`, idx, run, id); err != nil {
 				return err
@@ -99,7 +99,7 @@ func (s *Store) Realign(run string, positions map[int64]int, drop []int64) error
 // calls it makes now replace the ones it made last time. A record without
 // an ID is new and gets one.
 func (s *Store) StartCell(run string, c *CellRecord) error {
-	return s.inTx(func(tx *sql.Tx) error {
+	return s.inTx(func(tx *sqlTx) error {
 		if c.ID == 0 {
 			if err := tx.QueryRow(`SELECT coalesce(max(id), 0) + 1 FROM cells WHERE run=?`, run).Scan(&c.ID); err != nil {
 				return err
@@ -129,7 +129,7 @@ func (s *Store) SetLiveOutput(run string, id int64, o Output) error {
 // FinishCell records the outcome of a live cell. A success gets the next
 // live generation of the run.
 func (s *Store) FinishCell(run string, c *CellRecord) error {
-	return s.inTx(func(tx *sql.Tx) error {
+	return s.inTx(func(tx *sqlTx) error {
 		if c.Status == CellOK {
 			if err := tx.QueryRow(`SELECT coalesce(max(live_gen), 0) + 1 FROM cells WHERE run=?`, run).Scan(&c.LiveGen); err != nil {
 				return err
@@ -161,7 +161,7 @@ const HistoryPerCell = 50
 // keepHistory adds a live run of c that printed something or failed to
 // the cell's history, and forgets the oldest beyond HistoryPerCell: what
 // a watch did over its ticks, not only the last time.
-func keepHistory(tx *sql.Tx, run string, c *CellRecord, at int64) error {
+func keepHistory(tx *sqlTx, run string, c *CellRecord, at int64) error {
 	if len(c.Output) == 0 && c.Error == "" {
 		return nil
 	}

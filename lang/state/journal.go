@@ -72,7 +72,9 @@ func (s *Store) Calls(run string, cell int64) ([]Call, error) {
 // AppendCall journals one call. It is a transaction of its own, committed
 // durably before the builtin's result reaches the recipe.
 func (s *Store) AppendCall(run string, c Call) error {
-	_, err := s.DB.Exec(`INSERT OR REPLACE INTO journal(run, cell, seq, builtin, args_digest, args, result, duration_ms, made, deleted) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.DB.Exec(`INSERT INTO journal(run, cell, seq, builtin, args_digest, args, result, duration_ms, made, deleted) VALUES(?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(run, cell, seq) DO UPDATE SET builtin=excluded.builtin, args_digest=excluded.args_digest, args=excluded.args,
+		result=excluded.result, duration_ms=excluded.duration_ms, made=excluded.made, deleted=excluded.deleted`,
 		run, c.Cell, c.Seq, c.Builtin, c.ArgsDigest, c.Args, c.Result, c.Duration.Milliseconds(), effectText(c.Made), effectText(c.Deleted))
 	return err
 }

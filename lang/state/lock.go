@@ -1,6 +1,7 @@
 package state
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // A Lock holds a run for one process.
@@ -19,20 +21,33 @@ import (
 // to tell the user who holds it.
 type Lock struct {
 	f *os.File
+	// PostgreSQL: the session holding the advisory lock, and its key.
+	conn *sql.Conn
+	key  int64
+	run  string
 }
 
 // LockedError says that another live process holds the run.
 type LockedError struct {
 	Run string
 	PID int
+	// Who, Host and Since say who holds it, on PostgreSQL.
+	Who, Host string
+	Since     time.Time
 }
 
 func (e *LockedError) Error() string {
+	if e.Who != "" {
+		return fmt.Sprintf("run %q is in use by %s; wait for it to finish, or ask them to stop it", e.Run, lockedBy(e))
+	}
 	return fmt.Sprintf("run %q is in use by kumo process %d; wait for it to finish or stop it (kill %d)", e.Run, e.PID, e.PID)
 }
 
 // LockRun takes the lock of run, failing at once if a live process holds it.
 func (s *Store) LockRun(run string) (*Lock, error) {
+	if s.DB.pg {
+		return s.lockRunPostgres(run)
+	}
 	dir := filepath.Join(s.Dir(), "locks")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -59,6 +74,9 @@ func (s *Store) LockRun(run string) (*Lock, error) {
 
 // Unlock releases the run.
 func (l *Lock) Unlock() error {
+	if l != nil && l.conn != nil {
+		return l.unlockPostgres()
+	}
 	if l == nil || l.f == nil {
 		return nil
 	}
@@ -82,6 +100,10 @@ func safeName(s string) string {
 // whether that holder still holds it. It never takes the lock, so it is
 // safe to call while a run starts.
 func (s *Store) Holder(run string) (pid int, held bool) {
+	if s.DB.pg {
+		h, held := s.heldPostgres(run)
+		return h.PID, held
+	}
 	path := filepath.Join(s.Dir(), "locks", safeName(run)+".lock")
 	b, err := os.ReadFile(path)
 	if err != nil {

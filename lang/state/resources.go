@@ -192,13 +192,9 @@ func (s *Store) InsertIntents(rs []*Resource) error {
 		if r.Status == "" {
 			r.Status = Intent
 		}
-		res, err := tx.Exec(`INSERT INTO resources(run, kind, grp, unit, name, seq, provider, token, status, state, spec, data, created_at, updated_at)
-			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			r.Run, r.Kind, r.Group, r.Unit, r.Name, r.Seq, r.Provider, r.Token, r.Status, r.State, spec, string(data), now(), now())
-		if err != nil {
-			return err
-		}
-		if r.ID, err = res.LastInsertId(); err != nil {
+		if err := tx.QueryRow(`INSERT INTO resources(run, kind, grp, unit, name, seq, provider, token, status, state, spec, data, created_at, updated_at)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+			r.Run, r.Kind, r.Group, r.Unit, r.Name, r.Seq, r.Provider, r.Token, r.Status, r.State, spec, string(data), now(), now()).Scan(&r.ID); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,7 @@ type SealedSecret struct {
 // AddSecret stores s unless a secret of that name exists, and returns
 // the one stored: two runs generating one name get the same value.
 func (s *Store) AddSecret(sec SealedSecret) (SealedSecret, error) {
-	_, err := s.DB.Exec(`INSERT OR IGNORE INTO secrets(name, sealed, kind, run, created_at) VALUES(?,?,?,?,?)`,
+	_, err := s.DB.Exec(`INSERT INTO secrets(name, sealed, kind, run, created_at) VALUES(?,?,?,?,?) ON CONFLICT(name) DO NOTHING`,
 		sec.Name, sec.Sealed, sec.Kind, sec.Run, now())
 	if err != nil {
 		return SealedSecret{}, err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kumo-dev/kumo/lang/state/pgtest"
 )
 
 // A test binary run with KUMO_TEST_HOLD_LOCK=path:run takes the lock, says
@@ -20,7 +22,13 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv("KUMO_TEST_HOLD_LOCK"); v != "" {
 		i := strings.LastIndex(v, ":")
 		path, run := v[:i], v[i+1:]
-		s, err := Open(path)
+		var s *Store
+		var err error
+		if IsPostgres(path) {
+			s, err = OpenPostgres(path, os.TempDir())
+		} else {
+			s, err = Open(path)
+		}
 		if err != nil {
 			panic(err)
 		}
@@ -30,7 +38,26 @@ func TestMain(m *testing.M) {
 		os.Stdout.WriteString("locked\n")
 		select {}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+// eachBackend runs test on a new SQLite state and a new PostgreSQL
+// environment: what works on one works on the other.
+func eachBackend(t *testing.T, test func(t *testing.T, s *Store)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, openTemp(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, openPostgres(t)) })
+}
+
+func openPostgres(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenPostgres(pgtest.URL(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func openTemp(t *testing.T) *Store {
@@ -59,10 +86,20 @@ func TestStateFileIsPrivate(t *testing.T) {
 	}
 }
 
+// A second process is refused while the first holds a run, naming it;
+// kill -9 of the holder frees the lock: the kernel closes its flock, or
+// PostgreSQL ends its session.
 func TestLockRefusesLiveHolderAndTakesOverDeadOne(t *testing.T) {
-	s := openTemp(t)
+	eachBackend(t, testLockRefusesLiveHolderAndTakesOverDeadOne)
+}
+
+func testLockRefusesLiveHolderAndTakesOverDeadOne(t *testing.T, s *Store) {
+	location := s.Path
+	if s.DB.pg {
+		location = pgLocation(t, s)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "KUMO_TEST_HOLD_LOCK="+s.Path+":demo")
+	cmd.Env = append(os.Environ(), "KUMO_TEST_HOLD_LOCK="+location+":demo")
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -81,6 +118,15 @@ func TestLockRefusesLiveHolderAndTakesOverDeadOne(t *testing.T) {
 	if !strings.Contains(err.Error(), strconv.Itoa(cmd.Process.Pid)) {
 		t.Errorf("message %q does not name the holder's pid", err)
 	}
+	if s.DB.pg {
+		host, _ := os.Hostname()
+		if !strings.Contains(err.Error(), " on "+host+" (kumo process ") || !strings.Contains(err.Error(), " since ") {
+			t.Errorf("message %q does not say who holds it, where and since when", err)
+		}
+	}
+	if pid, held := s.Holder("demo"); !held || pid != cmd.Process.Pid {
+		t.Errorf("Holder = %d %v while held by %d", pid, held, cmd.Process.Pid)
+	}
 	// Another run name is independent.
 	other, err := s.LockRun("other")
 	if err != nil {
@@ -90,15 +136,36 @@ func TestLockRefusesLiveHolderAndTakesOverDeadOne(t *testing.T) {
 
 	cmd.Process.Signal(os.Kill) // kill -9: no chance to unlock
 	cmd.Wait()
-	l, err := s.LockRun("demo")
+	var l *Lock
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if l, err = s.LockRun("demo"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("lock of a dead holder not taken over: %v", err)
 	}
+	if _, held := s.Holder("demo"); !held {
+		t.Error("Holder does not see the lock this process took")
+	}
 	l.Unlock()
+	if _, held := s.Holder("demo"); held {
+		t.Error("Holder sees a lock released")
+	}
 }
 
-func TestCellsAndJournal(t *testing.T) {
-	s := openTemp(t)
+// pgLocation is the URL of s's environment, for another process.
+func pgLocation(t *testing.T, s *Store) string {
+	var schema string
+	if err := s.DB.QueryRow(`SELECT current_setting('search_path')`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	return pgtest.BaseURL() + "&environment=" + strings.TrimPrefix(schema, "kumo_")
+}
+
+func TestCellsAndJournal(t *testing.T) { eachBackend(t, testCellsAndJournal) }
+
+func testCellsAndJournal(t *testing.T, s *Store) {
 	if err := s.StartRun("r", "r.star", map[string]string{"n": "3"}); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +290,9 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
-func TestResourcesAndPins(t *testing.T) {
-	s := openTemp(t)
+func TestResourcesAndPins(t *testing.T) { eachBackend(t, testResourcesAndPins) }
+
+func testResourcesAndPins(t *testing.T, s *Store) {
 	n := &Resource{Run: "r", Kind: KindNode, Group: "g", Unit: "u", Name: "u-1", Seq: 1, Provider: "local", Token: "t1"}
 	if err := s.InsertIntents([]*Resource{n}); err != nil {
 		t.Fatal(err)
@@ -281,8 +349,9 @@ func TestEffectsOfOlderJournalsAreTokens(t *testing.T) {
 // A cell's history keeps its live runs that printed something, oldest
 // first, up to HistoryPerCell; a silent live run adds nothing, and
 // forgetting the run forgets it.
-func TestCellHistory(t *testing.T) {
-	s := openTemp(t)
+func TestCellHistory(t *testing.T) { eachBackend(t, testCellHistory) }
+
+func testCellHistory(t *testing.T, s *Store) {
 	s.StartRun("r", "r.star", nil)
 	c := &CellRecord{Index: 1, Title: "Tick"}
 	for i := 0; i < HistoryPerCell+10; i++ {
@@ -306,5 +375,74 @@ func TestCellHistory(t *testing.T) {
 	s.ForgetRun("r")
 	if h, _ := s.History("r"); len(h) != 0 {
 		t.Errorf("%d entries after ForgetRun", len(h))
+	}
+}
+
+// Runs, secrets, allocations, schedules and capacity blocks behave the
+// same on both backends.
+func TestRecordsOfEveryKind(t *testing.T) { eachBackend(t, testRecordsOfEveryKind) }
+
+func testRecordsOfEveryKind(t *testing.T, s *Store) {
+	if err := s.StartRun("lab", "/r/lab.star", map[string]string{"nodes": "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOverrides("lab", map[string]string{"nodes": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun("lab", RunOK); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := s.GetRun("lab")
+	if err != nil || !ok || r.Overrides["nodes"] != "2" || r.Status != RunOK || r.Recipe != "/r/lab.star" {
+		t.Fatalf("run = %+v %v %v", r, ok, err)
+	}
+
+	sealed := []byte{0, 1, 2, 0xff, 'x'} // bytes, not text
+	kept, err := s.AddSecret(SealedSecret{Name: "lab-pw", Sealed: sealed, Kind: "alnum 32", Run: "lab"})
+	if err != nil || string(kept.Sealed) != string(sealed) {
+		t.Fatalf("secret = %+v, %v", kept, err)
+	}
+	again, err := s.AddSecret(SealedSecret{Name: "lab-pw", Sealed: []byte("other"), Run: "lab"})
+	if err != nil || string(again.Sealed) != string(sealed) {
+		t.Errorf("a second secret of the name replaced the first: %+v, %v", again, err)
+	}
+	if got, err := s.Secret("lab-pw"); err != nil || string(got.Sealed) != string(sealed) {
+		t.Errorf("secret read back = %+v, %v", got, err)
+	}
+
+	if ok, err := s.Allocate(Allocation{Host: "h1", Token: "t1", Run: "lab"}); !ok || err != nil {
+		t.Fatalf("first allocation: %v %v", ok, err)
+	}
+	if ok, err := s.Allocate(Allocation{Host: "h1", Token: "t2", Run: "other"}); ok || err != nil {
+		t.Errorf("a taken host allocated again: %v %v", ok, err)
+	}
+	if a, ok, _ := s.Allocated("t1"); !ok || a.Host != "h1" {
+		t.Errorf("allocation of t1 = %+v %v", a, ok)
+	}
+
+	at := time.UnixMilli(1_800_000_000_000) // past 2^31 ms: 64-bit times
+	sc := Schedule{Run: "lab", Name: "nodes", Value: "8", Rule: "weekdays", NextAt: at, NextValue: "2", NextRule: "otherwise", UpdatedAt: at}
+	if err := s.SetSchedule(sc); err != nil {
+		t.Fatal(err)
+	}
+	sc.Value = "9"
+	if err := s.SetSchedule(sc); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Schedules("lab"); err != nil || len(got) != 1 || got[0].Value != "9" || !got[0].NextAt.Equal(at) {
+		t.Errorf("schedules = %+v, %v", got, err)
+	}
+
+	if err := s.BlockCandidate(Block{Candidate: "aws/small", Label: "aws/small", Reason: "no room", Since: at, Until: at.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok, err := s.Blocked("aws/small", at.Add(time.Minute)); err != nil || !ok || b.Reason != "no room" {
+		t.Errorf("block = %+v %v %v", b, ok, err)
+	}
+	if err := s.ForgetRun("lab"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.GetRun("lab"); ok {
+		t.Error("forgotten run still there")
 	}
 }

@@ -18,8 +18,9 @@ import (
 
 // Store is an open state file.
 type Store struct {
-	DB   *sql.DB
-	Path string
+	DB   *sqlDB
+	Path string // the SQLite file, or the PostgreSQL URL without its password
+	dir  string // the local folder beside it: keys, locks, local nodes
 }
 
 // schemaVersion is PRAGMA user_version of a state file this kumo writes.
@@ -185,10 +186,11 @@ func Open(path string) (*Store, error) {
 	// synchronous=FULL: a journaled call is on disk before the builtin
 	// returns, so a crash never forgets a side effect that already happened.
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate"
-	db, err := sql.Open("sqlite3", dsn)
+	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, err
 	}
+	db := &sqlDB{DB: sdb}
 	// A damaged file is refused before anything writes to it.
 	var check string
 	if err := db.QueryRow(`PRAGMA quick_check`).Scan(&check); err != nil || check != "ok" {
@@ -208,17 +210,20 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	return &Store{DB: db, Path: path}, nil
+	return &Store{DB: db, Path: path, dir: filepath.Dir(path)}, nil
 }
 
 // upgrade creates the schema in a new file and migrates an older one, in
 // one transaction: a failure leaves the file as it was.
-func upgrade(db *sql.DB) error {
+func upgrade(db *sqlDB) error {
 	tx, err := db.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if db.pg {
+		return upgradePostgres(tx)
+	}
 	var version int
 	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 		return err
@@ -256,7 +261,7 @@ func (s *Store) Close() error { return s.DB.Close() }
 
 // Dir is the folder holding the state file; keys, locks and local nodes
 // live beside it.
-func (s *Store) Dir() string { return filepath.Dir(s.Path) }
+func (s *Store) Dir() string { return s.dir }
 
 // GroupKeyFile is the private key of unit group g's nodes: keys/RUN/GROUP
 // beside the state, as an absolute path. An older kumo recorded it
@@ -387,7 +392,7 @@ func (s *Store) GetRun(name string) (Run, bool, error) {
 // its resources are gone, so that a later run starts from nothing instead
 // of replaying results about nodes that no longer exist.
 func (s *Store) ForgetRun(name string) error {
-	return s.inTx(func(tx *sql.Tx) error {
+	return s.inTx(func(tx *sqlTx) error {
 		for _, q := range []string{
 			`DELETE FROM journal WHERE run=?`, `DELETE FROM cells WHERE run=?`,
 			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM schedules WHERE run=?`, `DELETE FROM cell_history WHERE run=?`, `DELETE FROM runs WHERE name=?`,
@@ -401,7 +406,7 @@ func (s *Store) ForgetRun(name string) error {
 }
 
 // inTx runs f in one durable transaction.
-func (s *Store) inTx(f func(tx *sql.Tx) error) error {
+func (s *Store) inTx(f func(tx *sqlTx) error) error {
 	tx, err := s.DB.Begin()
 	if err != nil {
 		return err

@@ -1,0 +1,150 @@
+// Package pgtest starts a PostgreSQL server of Debian's packages for
+// tests: initdb into a folder of its own, pg_ctl on a free loopback port
+// (as the postgres user when the tests run as root, which initdb
+// refuses), trust authentication for the loopback only. One server per
+// test process; each test takes an environment of its own in it.
+package pgtest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	once    sync.Once
+	baseURL string
+	dataDir string
+	bin     string
+	port    int
+	cred    *syscall.Credential // the postgres user's, when root
+	server  *exec.Cmd
+	failure error
+	counter atomic.Int64
+)
+
+// URL is a state location for a new environment of the test server,
+// starting it on first use. Without PostgreSQL installed the test is
+// skipped, unless KUMO_REQUIRE_POSTGRES is set (make test sets it).
+func URL(t testing.TB) string {
+	t.Helper()
+	once.Do(start)
+	if failure != nil {
+		if os.Getenv("KUMO_REQUIRE_POSTGRES") == "" {
+			t.Skipf("no PostgreSQL server for the test: %v", failure)
+		}
+		t.Fatalf("PostgreSQL server for the test: %v", failure)
+	}
+	return fmt.Sprintf("%s&environment=t%d_%d", baseURL, os.Getpid(), counter.Add(1))
+}
+
+// BaseURL is the server's URL without an environment ("" before URL).
+func BaseURL() string { return baseURL }
+
+func start() {
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(found) == 0 {
+		failure = fmt.Errorf("initdb not found (apt-get install postgresql)")
+		return
+	}
+	bin = filepath.Dir(found[len(found)-1])
+	dir, err := os.MkdirTemp("", "kumo-pgtest-")
+	if err != nil {
+		failure = err
+		return
+	}
+	dataDir = filepath.Join(dir, "data")
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			failure = fmt.Errorf("running as root needs the postgres user: %v", err)
+			return
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		os.Chmod(dir, 0o755)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			failure = err
+			return
+		}
+	}
+	if port, err = freePort(); err != nil {
+		failure = err
+		return
+	}
+	initdb := command(filepath.Join(bin, "initdb"), "-D", dataDir, "-U", "kumo", "--auth=trust", "-E", "UTF8", "--no-instructions")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		failure = fmt.Errorf("initdb: %v: %s", err, out)
+		return
+	}
+	if failure = serve(); failure == nil {
+		baseURL = fmt.Sprintf("postgres://kumo@127.0.0.1:%d/postgres?sslmode=disable", port)
+	}
+}
+
+// serve starts the server in the foreground of a child process that
+// dies with the test process (however it dies), and waits until it
+// takes connections.
+func serve() error {
+	server = command(filepath.Join(bin, "postgres"), "-D", dataDir, "-c", "listen_addresses=127.0.0.1",
+		"-p", strconv.Itoa(port), "-k", filepath.Dir(dataDir), "-c", "max_connections=200")
+	server.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	log, err := os.Create(filepath.Join(filepath.Dir(dataDir), "log"))
+	if err != nil {
+		return err
+	}
+	server.Stdout, server.Stderr = log, log
+	if err := server.Start(); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if exec.Command(filepath.Join(bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port)).Run() == nil {
+			return nil
+		}
+	}
+	b, _ := os.ReadFile(log.Name())
+	return fmt.Errorf("the server did not take connections in 30 s: %s", b)
+}
+
+// Stop stops the server, if one was started; TestMain calls it.
+func Stop() {
+	if server == nil {
+		return
+	}
+	server.Process.Signal(syscall.SIGQUIT)
+	server.Wait()
+	os.RemoveAll(filepath.Dir(dataDir))
+}
+
+// Restart stops the server at once (SIGQUIT: no shutdown checkpoint, as
+// in a crash) and starts it again on the same port.
+func Restart() error {
+	server.Process.Signal(syscall.SIGQUIT)
+	server.Wait()
+	return serve()
+}
+
+func command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return cmd
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
