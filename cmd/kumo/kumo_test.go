@@ -28,6 +28,8 @@ import (
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/kumo-dev/kumo/lang/state/pgtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -100,8 +102,19 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			})
 			return nil
 		},
+		Condition: func(cond string) (bool, error) {
+			if cond != "postgres" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+			return len(found) > 0 || os.Getenv("KUMO_REQUIRE_POSTGRES") != "", nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile":   cmdWaitFile,
+			"waitfile": cmdWaitFile,
+			"pgstate":  cmdPGState,
+			"pgrestart": func(ts *testscript.TestScript, neg bool, args []string) {
+				ts.Check(pgtest.Restart()) // stopped as in a crash, started again
+			},
 			"procs":      cmdProcs,
 			"rekey":      cmdRekey,
 			"sshd":       cmdSSHD,
@@ -162,6 +175,22 @@ func freePort(t testscript.T) int {
 }
 
 // waitfile FILE waits up to 30s for FILE to exist.
+// pgstate VAR sets VAR to the URL of a new environment of the test
+// PostgreSQL server (lang/state/pgtest), started on first use.
+func cmdPGState(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: pgstate VAR")
+	}
+	ts.Setenv(args[0], pgtest.URL(scriptT{ts}))
+}
+
+// scriptT fails a script where a test would skip or fail: scripts that
+// need PostgreSQL say [!postgres] skip.
+type scriptT struct{ ts *testscript.TestScript }
+
+func (s scriptT) Skip(args ...any)  { s.ts.Fatalf("%s", fmt.Sprint(args...)) }
+func (s scriptT) Fatal(args ...any) { s.ts.Fatalf("%s", fmt.Sprint(args...)) }
+
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 || neg {
 		ts.Fatalf("usage: waitfile FILE")

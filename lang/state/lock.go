@@ -22,9 +22,11 @@ import (
 type Lock struct {
 	f *os.File
 	// PostgreSQL: the session holding the advisory lock, and its key.
-	conn *sql.Conn
-	key  int64
-	run  string
+	conn    *sql.Conn
+	key     int64
+	run     string
+	backend int // the session's server process
+	store   *Store
 }
 
 // LockedError says that another live process holds the run.

@@ -62,7 +62,40 @@ func (s *Store) lockRunPostgres(run string) (*Lock, error) {
 		run, who, host, os.Getpid(), now()); err != nil {
 		return fail(err)
 	}
-	return &Lock{conn: conn, key: key, run: run}, nil
+	l := &Lock{conn: conn, key: key, run: run, store: s}
+	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&l.backend); err != nil {
+		return fail(err)
+	}
+	if s.DB.guard == nil {
+		// Losing the session loses the lock, and with it the right to
+		// write: another admin may hold the run now.
+		s.DB.guard = func() error { return s.stillHeld(l) }
+		s.guardOf = l
+	}
+	return l, nil
+}
+
+// LostLockError is a write refused because the session that held the
+// run's lock is gone.
+type LostLockError struct{ Run string }
+
+func (e *LostLockError) Error() string {
+	return fmt.Sprintf("the connection to PostgreSQL that held run %q's lock was lost (the server restarted, or the network failed), so kumo writes nothing more: another admin may hold the run now. Run the same command again: it resumes where the record ends", e.Run)
+}
+
+// stillHeld asks the server whether l's session still holds its lock.
+func (s *Store) stillHeld(l *Lock) error {
+	if l.conn == nil {
+		return &LostLockError{Run: l.run}
+	}
+	var n int
+	err := s.DB.DB.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $1
+		AND classid = $2::bigint::oid AND objid = $3::bigint::oid AND objsubid = 1`,
+		l.backend, int64(uint32(uint64(l.key)>>32)), int64(uint32(l.key))).Scan(&n)
+	if err != nil || n == 0 {
+		return &LostLockError{Run: l.run}
+	}
+	return nil
 }
 
 // holderRow is who last took a run's lock.
@@ -101,6 +134,9 @@ func (s *Store) heldPostgres(run string) (holderRow, bool) {
 
 func (l *Lock) unlockPostgres() error {
 	ctx := context.Background()
+	if l.store != nil && l.store.guardOf == l {
+		l.store.DB.guard, l.store.guardOf = nil, nil
+	}
 	l.conn.ExecContext(ctx, `DELETE FROM holders WHERE run = $1 AND pid = $2`, l.run, os.Getpid())
 	_, err := l.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, l.key)
 	if cerr := l.conn.Close(); err == nil {

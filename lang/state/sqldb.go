@@ -12,9 +12,17 @@ import (
 type sqlDB struct {
 	*sql.DB
 	pg bool
+	// guard, if set, is asked before every write: on PostgreSQL, whether
+	// the session holding the run's lock still holds it.
+	guard func() error
 }
 
 func (d *sqlDB) Exec(q string, args ...any) (sql.Result, error) {
+	if d.guard != nil {
+		if err := d.guard(); err != nil {
+			return nil, err
+		}
+	}
 	return d.DB.Exec(rebind(d.pg, q), args...)
 }
 
@@ -27,6 +35,11 @@ func (d *sqlDB) QueryRow(q string, args ...any) *sql.Row {
 }
 
 func (d *sqlDB) Begin() (*sqlTx, error) {
+	if d.guard != nil {
+		if err := d.guard(); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := d.DB.Begin()
 	if err != nil {
 		return nil, err

@@ -21,6 +21,8 @@ type Store struct {
 	DB   *sqlDB
 	Path string // the SQLite file, or the PostgreSQL URL without its password
 	dir  string // the local folder beside it: keys, locks, local nodes
+
+	guardOf *Lock // PostgreSQL: the lock whose session writes depend on
 }
 
 // schemaVersion is PRAGMA user_version of a state file this kumo writes.

@@ -13,10 +13,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -35,16 +35,21 @@ var (
 // URL is a state location for a new environment of the test server,
 // starting it on first use. Without PostgreSQL installed the test is
 // skipped, unless KUMO_REQUIRE_POSTGRES is set (make test sets it).
-func URL(t testing.TB) string {
-	t.Helper()
+func URL(t T) string {
 	once.Do(start)
 	if failure != nil {
 		if os.Getenv("KUMO_REQUIRE_POSTGRES") == "" {
-			t.Skipf("no PostgreSQL server for the test: %v", failure)
+			t.Skip(fmt.Sprintf("no PostgreSQL server for the test: %v", failure))
 		}
-		t.Fatalf("PostgreSQL server for the test: %v", failure)
+		t.Fatal(fmt.Sprintf("PostgreSQL server for the test: %v", failure))
 	}
 	return fmt.Sprintf("%s&environment=t%d_%d", baseURL, os.Getpid(), counter.Add(1))
+}
+
+// T is what URL needs of a test: testing.TB, or testscript's T.
+type T interface {
+	Skip(args ...any)
+	Fatal(args ...any)
 }
 
 // BaseURL is the server's URL without an environment ("" before URL).
@@ -57,6 +62,7 @@ func start() {
 		return
 	}
 	bin = filepath.Dir(found[len(found)-1])
+	removeStale()
 	dir, err := os.MkdirTemp("", "kumo-pgtest-")
 	if err != nil {
 		failure = err
@@ -132,6 +138,24 @@ func Restart() error {
 	server.Process.Signal(syscall.SIGQUIT)
 	server.Wait()
 	return serve()
+}
+
+// removeStale removes the folders of servers whose test process died
+// without stopping them (their server died with it).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "kumo-pgtest-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+		if err == nil {
+			pid, _ := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+			if pid > 0 && syscall.Kill(pid, 0) == nil {
+				continue // alive: another test process's
+			}
+		} else if st, serr := os.Stat(d); serr != nil || time.Since(st.ModTime()) < time.Minute {
+			continue // being made now, perhaps
+		}
+		os.RemoveAll(d)
+	}
 }
 
 func command(name string, args ...string) *exec.Cmd {
