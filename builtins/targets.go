@@ -9,6 +9,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
@@ -126,9 +127,13 @@ func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("node %s: its unit group %s: %w", r.Name, r.Group, err)
 	}
+	keyFile, err := fleet.GroupKeyFile(e.Store, g)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("node %s: %w", r.Name, err)
+	}
 	ep := Endpoint{
 		Label: r.Name, Value: v, NodeID: r.ID,
-		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: e.Store.GroupKeyFile(g),
+		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: keyFile,
 		PinTarget: state.NodeKeyTarget(r.ID), PinOnFirstUse: !r.Data.Existing,
 	}
 	if r.Data.Existing {

@@ -81,6 +81,9 @@ func (e *Engine) Group(call Call, name string) (state.Resource, error) {
 	if _, err := GroupKey(keyFile); err != nil {
 		return g, err
 	}
+	if err := shareGroupKey(e.Store, e.Run, name, keyFile); err != nil {
+		return g, err
+	}
 	g = state.Resource{Run: e.Run, Kind: state.KindGroup, Group: name, Name: name, Token: NewToken(),
 		Status: state.Ready, Data: state.Data{KeyFile: keyFile, Origin: call.Site}}
 	if err := e.Store.InsertIntents([]*state.Resource{&g}); err != nil {

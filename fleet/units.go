@@ -174,7 +174,11 @@ func ofPart(n state.Resource, p *state.Part) bool {
 // provider of its spec (the unit's, or its part's): the same for a node
 // made, adopted or revived under its token.
 func (e *Engine) asker(u, g state.Resource) (func(n state.Resource) (providers.Provider, providers.NodeRequest, error), error) {
-	pub, err := GroupKey(e.Store.GroupKeyFile(g))
+	keyFile, err := GroupKeyFile(e.Store, g)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := GroupKey(keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -552,6 +556,9 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 	for _, r := range others {
 		if r.Kind == state.KindGroup && r.Data.KeyFile != "" {
 			removeKey(e.Store.GroupKeyFile(r))
+			if err := e.Store.DeleteGroupKey(r.Run, r.Name); err != nil {
+				return err
+			}
 		}
 		call.Effects.Deleted(r)
 		if err := e.Store.DeleteResource(r.ID); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/lang/state/seal"
 )
 
 var generateDef = &builtins.Def{
@@ -87,11 +88,11 @@ func generateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	key, err := loadKey(true)
+	key, err := seal.LoadKey(true)
 	if err != nil {
-		return nil, builtins.Errorf(b, "the key that seals generated secrets (%s): %v", KeyFile(), err)
+		return nil, builtins.Errorf(b, "the key that seals generated secrets (%s): %v", seal.KeyFile(), err)
 	}
-	sealed, err := seal(key, name, value)
+	sealed, err := seal.Seal(key, name, value)
 	if err != nil {
 		return nil, err
 	}

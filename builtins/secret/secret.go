@@ -19,6 +19,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/lang/state/seal"
 )
 
 var secretDef = &builtins.Def{
@@ -173,16 +174,16 @@ func Generated(store *state.Store, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := loadKey(false)
+	key, err := seal.LoadKey(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = errors.New("there is no such file")
 	}
 	if err != nil {
-		return "", fmt.Errorf("secret %s was generated and sealed with a key this user does not have (%s: %v): copy that file from the account that made it, or `kumo secret delete %s` to make a new value", name, KeyFile(), err, name)
+		return "", fmt.Errorf("secret %s was generated and sealed with a key this user does not have (%s: %v): copy that file from the account that made it, or `kumo secret delete %s` to make a new value", name, seal.KeyFile(), err, name)
 	}
-	v, err := unseal(key, name, sec.Sealed)
+	v, err := seal.Unseal(key, name, sec.Sealed)
 	if err != nil {
-		return "", fmt.Errorf("secret %s: %v (%s): it was sealed with another key; copy that key file here, or `kumo secret delete %s` to make a new value", name, err, KeyFile(), name)
+		return "", fmt.Errorf("secret %s: %v (%s): it was sealed with another key; copy that key file here, or `kumo secret delete %s` to make a new value", name, err, seal.KeyFile(), name)
 	}
 	return v, nil
 }

@@ -113,8 +113,9 @@ func upgradePostgres(tx *sqlTx) error {
 	case err == nil && version > schemaVersion:
 		return fmt.Errorf("written by a newer kumo (schema %d; this kumo knows %d): upgrade kumo", version, schemaVersion)
 	}
-	// PostgreSQL states began at schema 6: every table is created as it
-	// is now, and later versions add their migrations here.
+	// PostgreSQL states began at schema 6, and every version since adds
+	// tables only: creating what is missing upgrades. Changes to existing
+	// tables will add their migrations here.
 	if _, err := tx.Exec(pgSchema + ";" + holdersTable); err != nil {
 		return err
 	}

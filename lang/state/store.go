@@ -30,9 +30,9 @@ type Store struct {
 // version 2 gives each cell a stable id, so that a cell keeps its journal
 // and what it made when cells are added or moved around it; version 3
 // adds generated secrets, version 4 placement's capacity blocks, version
-// 5 schedules and version 6 cell history (each a table of its own:
-// nothing to migrate).
-const schemaVersion = 6
+// 5 schedules, version 6 cell history and version 7 the groups' SSH keys
+// of a shared state (each a table of its own: nothing to migrate).
+const schemaVersion = 7
 
 const schema = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -135,6 +135,12 @@ CREATE TABLE IF NOT EXISTS schedules (
 	next_rule   TEXT NOT NULL,
 	updated_at  INTEGER NOT NULL,
 	PRIMARY KEY (run, name)
+);
+CREATE TABLE IF NOT EXISTS group_keys (
+	run         TEXT NOT NULL,
+	grp         TEXT NOT NULL,
+	sealed      BLOB NOT NULL,
+	PRIMARY KEY (run, grp)
 );
 CREATE TABLE IF NOT EXISTS host_keys (
 	target      TEXT PRIMARY KEY,
@@ -256,6 +262,35 @@ func upgrade(db *sqlDB) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Shared reports whether several admins may use the state from several
+// machines (PostgreSQL): what lives beside a SQLite file, such as the
+// groups' SSH keys, must then be in the state itself.
+func (s *Store) Shared() bool { return s.DB.pg }
+
+// PutGroupKey keeps the sealed private key of run's unit group grp,
+// unless one is kept already (two admins making a group at once keep
+// the first).
+func (s *Store) PutGroupKey(run, grp string, sealed []byte) error {
+	_, err := s.DB.Exec(`INSERT INTO group_keys(run, grp, sealed) VALUES(?,?,?) ON CONFLICT(run, grp) DO NOTHING`, run, grp, sealed)
+	return err
+}
+
+// GroupKey is the sealed private key kept for run's unit group grp.
+func (s *Store) GroupKey(run, grp string) ([]byte, error) {
+	var sealed []byte
+	err := s.DB.QueryRow(`SELECT sealed FROM group_keys WHERE run=? AND grp=?`, run, grp).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return sealed, err
+}
+
+// DeleteGroupKey forgets it.
+func (s *Store) DeleteGroupKey(run, grp string) error {
+	_, err := s.DB.Exec(`DELETE FROM group_keys WHERE run=? AND grp=?`, run, grp)
+	return err
 }
 
 // Close closes the database.
@@ -397,7 +432,7 @@ func (s *Store) ForgetRun(name string) error {
 	return s.inTx(func(tx *sqlTx) error {
 		for _, q := range []string{
 			`DELETE FROM journal WHERE run=?`, `DELETE FROM cells WHERE run=?`,
-			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM schedules WHERE run=?`, `DELETE FROM cell_history WHERE run=?`, `DELETE FROM runs WHERE name=?`,
+			`DELETE FROM resources WHERE run=?`, `DELETE FROM host_keys WHERE run=?`, `DELETE FROM schedules WHERE run=?`, `DELETE FROM cell_history WHERE run=?`, `DELETE FROM group_keys WHERE run=?`, `DELETE FROM runs WHERE name=?`,
 		} {
 			if _, err := tx.Exec(q, name); err != nil {
 				return err

@@ -1,4 +1,8 @@
-package secret
+// Package seal keeps values in the state encrypted: AES-256-GCM under a
+// key that lives outside the state (a file of the user's, or of a team
+// that shares one through $KUMO_SECRET_KEY_FILE), with the value's name
+// bound to it.
+package seal
 
 import (
 	"crypto/aes"
@@ -32,9 +36,9 @@ func KeyFile() string {
 
 const keySize = 32
 
-// loadKey reads the sealing key, making it (mode 0600) when create is
+// LoadKey reads the sealing key, making it (mode 0600) when create is
 // set and there is none.
-func loadKey(create bool) ([]byte, error) {
+func LoadKey(create bool) ([]byte, error) {
 	path := KeyFile()
 	key, err := os.ReadFile(path)
 	switch {
@@ -55,7 +59,7 @@ func loadKey(create bool) ([]byte, error) {
 	// O_EXCL: two kumo processes making the key at once keep the first.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return loadKey(false)
+		return LoadKey(false)
 	}
 	if err != nil {
 		return nil, err
@@ -75,8 +79,8 @@ func aead(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// seal encrypts value for the secret called name: nonce then ciphertext.
-func seal(key []byte, name, value string) ([]byte, error) {
+// Seal encrypts value for the secret called name: nonce then ciphertext.
+func Seal(key []byte, name, value string) ([]byte, error) {
 	g, err := aead(key)
 	if err != nil {
 		return nil, err
@@ -88,8 +92,8 @@ func seal(key []byte, name, value string) ([]byte, error) {
 	return g.Seal(nonce, nonce, []byte(value), []byte(name)), nil
 }
 
-// unseal is seal's inverse; it fails for another key or another name.
-func unseal(key []byte, name string, sealed []byte) (string, error) {
+// Unseal is Seal's inverse; it fails for another key or another name.
+func Unseal(key []byte, name string, sealed []byte) (string, error) {
 	g, err := aead(key)
 	if err != nil {
 		return "", err
