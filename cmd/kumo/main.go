@@ -145,6 +145,7 @@ touching anything and resumes at the first failed or edited one.`,
 		newCmdFlavors(f, nil),
 		newCmdImage(f, nil),
 		newCmdSecret(f, nil),
+		newCmdState(f, nil),
 		newCmdNodeServer(),
 	)
 	return root
