@@ -66,6 +66,17 @@ func (s *Store) lockRunPostgres(run string) (*Lock, error) {
 	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&l.backend); err != nil {
 		return fail(err)
 	}
+	// A pooler handing out server sessions per transaction (PgBouncer's
+	// pool_mode=transaction) would hold the lock on a session that is
+	// soon another client's: the session that took it must be the one
+	// that holds it.
+	var holds bool
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+		AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1`,
+		int64(uint32(uint64(key)>>32)), int64(uint32(key))).Scan(&holds); err != nil || !holds {
+		conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, key)
+		return fail(fmt.Errorf("the state %s hands out database sessions per transaction (PgBouncer with pool_mode=transaction, say), and kumo's run locks need one session for the whole run: point the state at PostgreSQL itself, or at a pool in session mode", s.Path))
+	}
 	if s.DB.guard == nil {
 		// Losing the session loses the lock, and with it the right to
 		// write: another admin may hold the run now.

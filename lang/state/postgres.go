@@ -50,6 +50,11 @@ func OpenPostgres(location, dir string) (*Store, error) {
 	}
 	schema := "kumo_" + env
 	cfg.RuntimeParams["search_path"] = schema
+	// The server's side of the keepalives: it ends the session of a
+	// client that vanished (and frees its run lock) within half a minute.
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "10"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
 	// TCP keepalives: a client that died without closing its connection
 	// is noticed in seconds, not the kernel's two hours.
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 10 * time.Second}
@@ -58,13 +63,29 @@ func OpenPostgres(location, dir string) (*Store, error) {
 	st := &Store{DB: db, Path: redact(location), dir: dir}
 	if err := db.Ping(); err != nil {
 		db.Close()
+		if strings.Contains(err.Error(), "unsupported startup parameter") {
+			return nil, poolerError(st.Path)
+		}
 		return nil, fmt.Errorf("state %s: cannot reach PostgreSQL: %w", st.Path, err)
+	}
+	// A pooler that drops the session's settings (PgBouncer told to
+	// ignore them) would mix environments and lose locks.
+	var path string
+	if err := db.QueryRow(`SELECT current_setting('search_path')`).Scan(&path); err != nil || path != schema {
+		db.Close()
+		return nil, poolerError(st.Path)
 	}
 	if err := upgrade(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", st.Path, err)
 	}
 	return st, nil
+}
+
+// poolerError refuses a connection pooler in front of the server: kumo
+// keeps a session for the whole run (its lock, its environment).
+func poolerError(location string) error {
+	return fmt.Errorf("state %s: the server there is a connection pooler (PgBouncer, say) that does not keep kumo's session settings or hands out sessions per transaction; kumo's run locks and environments need a session of their own for the whole run: point the state at PostgreSQL itself, or at a pool in session mode that passes search_path and tcp_keepalives_* through", location)
 }
 
 // redact is a URL without its password.

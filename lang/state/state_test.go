@@ -528,3 +528,14 @@ func dumpTable(t *testing.T, s *Store, table string) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+// A pooler in transaction mode (PgBouncer) is refused with a clear
+// message, whether it refuses kumo's session settings or drops them.
+func TestRefusesAPooler(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		_, err := OpenPostgres(pgtest.PoolerURL(t, ignore), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), "is a connection pooler (PgBouncer, say)") {
+			t.Errorf("through PgBouncer (ignore_startup_parameters: %v): %v", ignore, err)
+		}
+	}
+}

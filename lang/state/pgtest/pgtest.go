@@ -172,3 +172,50 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// PoolerURL starts Debian's PgBouncer in transaction mode in front of
+// the test server and returns a state URL through it; ignoreParams makes
+// it drop the session settings it would otherwise refuse. The pooler
+// stops with the test process. Without pgbouncer installed the test is
+// skipped (unless KUMO_REQUIRE_POSTGRES is set).
+func PoolerURL(t T, ignoreParams bool) string {
+	base := URL(t)
+	path, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		if os.Getenv("KUMO_REQUIRE_POSTGRES") == "" {
+			t.Skip("no pgbouncer (apt-get install pgbouncer)")
+		}
+		t.Fatal("pgbouncer not installed")
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(dataDir), "pgbouncer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		os.Chown(dir, int(cred.Uid), int(cred.Gid))
+	}
+	bport, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ini := fmt.Sprintf("[databases]\npostgres = host=127.0.0.1 port=%d dbname=postgres user=kumo\n[pgbouncer]\n"+
+		"listen_addr = 127.0.0.1\nlisten_port = %d\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = transaction\nunix_socket_dir =\n",
+		port, bport, dir)
+	if ignoreParams {
+		ini += "ignore_startup_parameters = search_path,tcp_keepalives_idle,tcp_keepalives_interval,tcp_keepalives_count\n"
+	}
+	os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644)
+	os.WriteFile(filepath.Join(dir, "users.txt"), []byte(`"kumo" ""`+"\n"), 0o644)
+	cmd := command(path, filepath.Join(dir, "pgbouncer.ini"))
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", bport)); err == nil {
+			c.Close()
+			break
+		}
+	}
+	return strings.Replace(base, fmt.Sprintf(":%d/", port), fmt.Sprintf(":%d/", bport), 1)
+}
