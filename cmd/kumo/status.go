@@ -27,6 +27,7 @@ type StatusOptions struct {
 	Name   string
 	JSON   bool
 	Cached bool
+	All    bool // every environment of the state's PostgreSQL database
 }
 
 func newCmdStatus(f *factory, runF func(*StatusOptions) error) *cobra.Command {
@@ -40,12 +41,16 @@ that stopped or vanished behind kumo's back shows as it is; --cached shows
 what the state recorded instead, without asking anyone.`,
 		Example: `  kumo status
   kumo status --name hello --json
-  kumo status --cached`,
+  kumo status --cached
+  kumo status --all`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Store = f.openExistingStore
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.All {
+				return statusAll(opts)
 			}
 			return statusRun(cmd.Context(), opts)
 		},
@@ -53,6 +58,7 @@ what the state recorded instead, without asking anyone.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", "only this run")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&opts.Cached, "cached", false, "show recorded node states; do not ask the providers")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "one line per run of every environment the state's PostgreSQL database holds: its nodes, $/h and who last ran it (recorded states)")
 	registerRunCompletion(cmd, f)
 	return cmd
 }
@@ -372,4 +378,100 @@ func renderParams(params map[string]any) string {
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, " ")
+}
+
+// statusAllJSON is one run of kumo status --all.
+type statusAllJSON struct {
+	Environment string  `json:"environment"`
+	Run         string  `json:"run"`
+	Status      string  `json:"status"`
+	Nodes       int     `json:"nodes"`
+	PriceHour   float64 `json:"price_hour"`
+	LastBy      string  `json:"last_run_by,omitempty"` // who last held it: "alice on lab-pc"
+	LastAt      string  `json:"last_run_at,omitempty"`
+}
+
+// statusAll lists every run of every environment of the database, from
+// what the state recorded (asking no provider: there may be many).
+func statusAll(opts *StatusOptions) error {
+	store, err := opts.Store()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	envs, err := store.Environments()
+	if err != nil {
+		return err
+	}
+	var out []statusAllJSON
+	for _, env := range envs {
+		st := store
+		if env != store.Environment() {
+			if st, err = store.OpenEnvironment(env); err != nil {
+				return err
+			}
+		}
+		rows, err := environmentStatus(st, env)
+		if st != store {
+			st.Close()
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, rows...)
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"state": store.Path, "runs": out})
+	}
+	if len(out) == 0 {
+		fmt.Fprintf(opts.Out, "no runs in %s\n", store.Path)
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENVIRONMENT\tRUN\tSTATUS\tNODES\tPRICE\tLAST RUN BY")
+	for _, r := range out {
+		env := r.Environment
+		if env == "" {
+			env = "-"
+		}
+		by := "-"
+		if r.LastBy != "" {
+			by = r.LastBy + ", " + r.LastAt
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", env, r.Run, r.Status, r.Nodes, hourly(r.PriceHour), by)
+	}
+	return tw.Flush()
+}
+
+func environmentStatus(st *state.Store, env string) ([]statusAllJSON, error) {
+	runs, err := st.Runs()
+	if err != nil {
+		return nil, err
+	}
+	provs := providersFor(st)
+	var out []statusAllJSON
+	for _, r := range runs {
+		row := statusAllJSON{Environment: env, Run: r.Name, Status: string(r.Status)}
+		if pid, held := st.Holder(r.Name); held {
+			row.Status = fmt.Sprintf("running (pid %d)", pid)
+		}
+		nodes, err := st.Resources(state.Query{Run: r.Name, Kind: state.KindNode})
+		if err != nil {
+			return nil, err
+		}
+		price := nodePrices(st, r.Name, provs)
+		for _, n := range nodes {
+			row.Nodes++
+			if n.State == providers.Running {
+				row.PriceHour += price(n)
+			}
+		}
+		if who, host, since, ok := st.LastHolder(r.Name); ok {
+			row.LastBy, row.LastAt = who+" on "+host, since.Format(timeLayout)
+		}
+		out = append(out, row)
+	}
+	return out, nil
 }

@@ -148,7 +148,7 @@ func (l *Lock) unlockPostgres() error {
 	if l.store != nil && l.store.guardOf == l {
 		l.store.DB.guard, l.store.guardOf = nil, nil
 	}
-	l.conn.ExecContext(ctx, `DELETE FROM holders WHERE run = $1 AND pid = $2`, l.run, os.Getpid())
+	// The holder row stays: who last ran it (kumo status --all).
 	_, err := l.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, l.key)
 	if cerr := l.conn.Close(); err == nil {
 		err = cerr

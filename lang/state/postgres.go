@@ -60,7 +60,7 @@ func OpenPostgres(location, dir string) (*Store, error) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 10 * time.Second}
 	cfg.DialFunc = dialer.DialContext
 	db := &sqlDB{DB: stdlib.OpenDB(*cfg), pg: true}
-	st := &Store{DB: db, Path: redact(location), dir: dir}
+	st := &Store{DB: db, Path: redact(location), dir: dir, location: location}
 	if err := db.Ping(); err != nil {
 		db.Close()
 		if strings.Contains(err.Error(), "unsupported startup parameter") {
@@ -147,4 +147,62 @@ func upgradePostgres(tx *sqlTx) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Environments lists the environments of the PostgreSQL database s is
+// in, s's own included; a SQLite state is one environment, "".
+func (s *Store) Environments() ([]string, error) {
+	if !s.DB.pg {
+		return []string{""}, nil
+	}
+	rows, err := s.DB.Query(`SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'kumo\_%' ORDER BY schema_name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if env := strings.TrimPrefix(name, "kumo_"); environmentName.MatchString(env) {
+			out = append(out, env)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Environment is s's environment name ("" for SQLite).
+func (s *Store) Environment() string {
+	if !s.DB.pg {
+		return ""
+	}
+	u, err := url.Parse(s.location)
+	if err != nil || u.Query().Get("environment") == "" {
+		return "default"
+	}
+	return u.Query().Get("environment")
+}
+
+// OpenEnvironment opens another environment of the same database.
+func (s *Store) OpenEnvironment(env string) (*Store, error) {
+	u, err := url.Parse(s.location)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("environment", env)
+	u.RawQuery = q.Encode()
+	return OpenPostgres(u.String(), s.dir)
+}
+
+// LastHolder says who last held run's lock, and since when (ok false on
+// SQLite, or when nobody has).
+func (s *Store) LastHolder(run string) (who, host string, since time.Time, ok bool) {
+	if !s.DB.pg {
+		return "", "", time.Time{}, false
+	}
+	h, err := s.holder(run)
+	return h.Who, h.Host, h.Since, err == nil
 }

@@ -22,7 +22,8 @@ type Store struct {
 	Path string // the SQLite file, or the PostgreSQL URL without its password
 	dir  string // the local folder beside it: keys, locks, local nodes
 
-	guardOf *Lock // PostgreSQL: the lock whose session writes depend on
+	guardOf  *Lock  // PostgreSQL: the lock whose session writes depend on
+	location string // PostgreSQL: the URL as given (credentials only from libpq's files)
 }
 
 // schemaVersion is PRAGMA user_version of a state file this kumo writes.
