@@ -39,3 +39,32 @@ func appendCalls(b *testing.B, s *Store) {
 		}
 	}
 }
+
+// BenchmarkLockRun is a run lock's acquire and release round trip: an
+// flock beside the SQLite file, a session advisory lock (its own
+// connection, holder row, check) on PostgreSQL.
+func BenchmarkLockRun(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			var s *Store
+			var err error
+			if backend == "sqlite" {
+				s, err = Open(filepath.Join(b.TempDir(), "state.db"))
+			} else {
+				s, err = OpenPostgres(pgtest.URL(b), b.TempDir())
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				l, err := s.LockRun("bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				l.Unlock()
+			}
+		})
+	}
+}
