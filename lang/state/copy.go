@@ -32,30 +32,8 @@ func Copy(dst, src *Store) error {
 	}
 	defer tx.Rollback()
 	for _, t := range stateTables {
-		rows, err := src.DB.Query(`SELECT * FROM ` + t)
+		cols, all, err := src.tableRows(t)
 		if err != nil {
-			return err
-		}
-		cols, err := rows.Columns()
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		var all [][]any
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, vals)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		insert := fmt.Sprintf(`INSERT INTO %s(%s) VALUES(%s)`, t, strings.Join(cols, ", "), strings.TrimSuffix(strings.Repeat("?,", len(cols)), ","))
@@ -77,6 +55,30 @@ func Copy(dst, src *Store) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// tableRows reads every row of a table as the driver gives its values.
+func (s *Store) tableRows(table string) (cols []string, all [][]any, err error) {
+	rows, err := s.DB.Query(`SELECT * FROM ` + table)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	if cols, err = rows.Columns(); err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		all = append(all, vals)
+	}
+	return cols, all, rows.Err()
 }
 
 // isBlob reports whether a column holds bytes rather than text.

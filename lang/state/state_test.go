@@ -498,22 +498,12 @@ func testRecordsOfEveryKindKept(t *testing.T, s *Store) {
 // dumpTable is a table's rows as text, sorted, the same for both backends.
 func dumpTable(t *testing.T, s *Store, table string) string {
 	t.Helper()
-	rows, err := s.DB.Query(`SELECT * FROM ` + table)
+	cols, all, err := s.tableRows(table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var lines []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	for _, vals := range all {
 		var parts []string
 		for i, v := range vals {
 			if b, ok := v.([]byte); ok {
