@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kumo-dev/kumo/lang/state/pgtest"
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/emulate"
@@ -75,13 +76,14 @@ func crashPhases(provider string) []*crashPhase {
 // A crashWorld is a provider with what kumo needs to reach it and a way
 // to count its nodes without asking kumo.
 type crashWorld struct {
-	provider string
-	dir      string
-	env      []string
-	count    func() (exist, running int)
-	storm    func(kind emulate.StormKind, d time.Duration) // emulators only
-	phases   []*crashPhase
-	next     int
+	provider string // as it shows in the log; crashPhases takes its first word
+
+	dir    string
+	env    []string
+	count  func() (exist, running int)
+	storm  func(kind emulate.StormKind, d time.Duration) // emulators only
+	phases []*crashPhase
+	next   int
 }
 
 func TestCrashAnywhere(t *testing.T) {
@@ -105,13 +107,13 @@ func TestCrashAnywhere(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	worlds := []*crashWorld{localWorld(t), awsWorld(t, ctx, kumo), openstackWorld(t, ctx, kumo)}
+	worlds := []*crashWorld{localWorld(t), awsWorld(t, ctx, kumo), openstackWorld(t, ctx, kumo), localPostgresWorld(t)}
 	if w := containerWorld(t); w != nil {
 		worlds = append(worlds, w)
 	}
 	for _, w := range worlds {
 		os.WriteFile(filepath.Join(w.dir, "crash.star"), []byte(crashRecipe), 0o644)
-		w.phases = crashPhases(w.provider)
+		w.phases = crashPhases(strings.Fields(w.provider)[0])
 		t.Cleanup(func() { kumoIn(w, "destroy", "--all", "--yes") })
 	}
 	// One pass of each world's sequence, not killed, learns how long each
@@ -223,6 +225,15 @@ func localWorld(t *testing.T) *crashWorld {
 	dir := t.TempDir()
 	nodes := filepath.Join(dir, ".kumo", "local")
 	return &crashWorld{provider: "local", dir: dir, count: func() (int, int) { return countLocalNodes(nodes) }}
+}
+
+// localPostgresWorld is local nodes with their state on PostgreSQL: the
+// journal, intents and locks of a team's state under kill -9.
+func localPostgresWorld(t *testing.T) *crashWorld {
+	w := localWorld(t)
+	w.provider = "local (state on PostgreSQL)"
+	w.env = append(w.env, "KUMO_STATE="+pgtest.URL(t))
+	return w
 }
 
 // countLocalNodes counts node folders under dir and the node server
