@@ -215,7 +215,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		runErr = err
 	}
 	if lang.IsInputError(runErr) && !r.touched && sum != nil {
-		if !maps.Equal(prev.Overrides, o.Remember) && !(len(prev.Overrides) == 0 && len(o.Remember) == 0) {
+		if !maps.Equal(prev.Overrides, o.Remember) { // nil and empty are equal
 			sum.Forgotten = changedOverrides(prev.Overrides, o.Remember)
 			if err := r.store.SetOverrides(o.Run, prev.Overrides); err != nil {
 				return sum, err
