@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
@@ -141,6 +142,7 @@ type tuiController struct {
 
 	busy   sync.Mutex // one plan, run or reload at a time: they share the run's interpreter and state
 	mu     sync.Mutex
+	read   time.Time          // the recipe file's modification time when last read
 	cancel context.CancelFunc // of the run under way
 	closed bool               // the TUI has closed: run nothing more
 }
@@ -180,7 +182,10 @@ type (
 		stopped bool
 	}
 	editedMsg struct{ err error }
-	recipeMsg struct {
+	// fileChangedMsg: the recipe file changed on disk since it was read
+	// (edited in another window): read it again.
+	fileChangedMsg struct{}
+	recipeMsg      struct {
 		recipe  *lang.Recipe
 		records []state.CellRecord
 		err     error
@@ -271,12 +276,45 @@ func (c *tuiController) editCmd(line int) tea.Cmd {
 	})
 }
 
+// watchCmd looks at the recipe file once a second, off the event loop,
+// and says when it changed since the TUI read it.
+func (c *tuiController) watchCmd() tea.Cmd {
+	return tea.Tick(time.Second, func(time.Time) tea.Msg {
+		st, err := os.Stat(c.opts.File)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil || c.read.IsZero() || st.ModTime().Equal(c.read) {
+			if err == nil && c.read.IsZero() {
+				c.read = st.ModTime()
+			}
+			return watchedMsg{}
+		}
+		c.read = st.ModTime()
+		return fileChangedMsg{}
+	})
+}
+
+// forgetRead makes the next look report the file changed again.
+func (c *tuiController) forgetRead() {
+	c.mu.Lock()
+	c.read = time.Unix(0, 1)
+	c.mu.Unlock()
+}
+
+// watchedMsg re-arms the watch.
+type watchedMsg struct{}
+
 // reloadCmd reads the recipe again after an edit. A recipe that no
 // longer parses leaves the old one in place, with the error shown.
 func (c *tuiController) reloadCmd() tea.Cmd {
 	return func() tea.Msg {
 		c.busy.Lock()
 		defer c.busy.Unlock()
+		if st, err := os.Stat(c.opts.File); err == nil {
+			c.mu.Lock()
+			c.read = st.ModTime() // an edit in $EDITOR is not a change to report again
+			c.mu.Unlock()
+		}
 		prep, err := prepareRun(c.opts.File, c.run.name, c.opts.Params)
 		if err != nil {
 			return recipeMsg{err: err}

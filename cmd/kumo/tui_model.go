@@ -72,7 +72,12 @@ func newTUIModel(cfg tuiConfig) tuiModel {
 	return m
 }
 
-func (m tuiModel) Init() tea.Cmd { return m.spin.Tick }
+func (m tuiModel) Init() tea.Cmd {
+	if m.ctl == nil {
+		return m.spin.Tick
+	}
+	return tea.Batch(m.spin.Tick, m.ctl.watchCmd())
+}
 
 func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
@@ -101,6 +106,17 @@ func (m tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		if m.quitting {
 			return m, tea.Quit
+		}
+	case watchedMsg:
+		cmd = m.ctl.watchCmd()
+	case fileChangedMsg:
+		// Edited in another window: read again, unless a run or plan is
+		// using the recipe (the next look after it ends sees it).
+		if m.running == nil && m.planning == nil && m.confirm == nil {
+			cmd = tea.Batch(m.ctl.reloadCmd(), m.ctl.watchCmd())
+		} else {
+			m.ctl.forgetRead()
+			cmd = m.ctl.watchCmd()
 		}
 	case editedMsg:
 		if msg.err != nil {
