@@ -214,8 +214,11 @@ func FirstLine(cmd string) string {
 }
 
 // ShowCall renders a call for a reader of a plan: as DescribeCall, but
-// kumo's values (nodes, units) by their names.
-func ShowCall(name string, args starlark.Tuple, kwargs []starlark.Tuple) string {
+// kumo's values (nodes, units, groups) by their names.
+func ShowCall(name string, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) string {
+	if recv != nil {
+		name = show(recv) + "." + name
+	}
 	var parts []string
 	for _, a := range args {
 		parts = append(parts, show(a))

@@ -212,7 +212,7 @@ func (pl *planner) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.
 	line, via := pl.caller(thread)
 	// A call without a planner reads the world (nodes(), vars()): its
 	// value is known only when the cell runs.
-	effect := builtins.Effect{Kind: builtins.EffectRead, What: "read " + desc}
+	effect := builtins.Effect{Kind: builtins.EffectRead, What: "read " + pl.masker.Mask(builtins.ShowCall(def.ShortName(), b.Receiver(), args, kwargs))}
 	var result starlark.Value
 	if def.Plan != nil {
 		e, v, err := def.Plan(thread, b, args, kwargs)
@@ -296,7 +296,7 @@ func (pl *planner) collapse(start int, name string, args starlark.Tuple, kwargs 
 		}
 		n++
 		if folded == nil {
-			desc := pl.masker.Mask(builtins.ShowCall(name, args, kwargs))
+			desc := pl.masker.Mask(builtins.ShowCall(name, nil, args, kwargs))
 			folded = &PlannedCall{Line: e.Line, Call: desc, Effect: builtins.Effect{Kind: builtins.EffectCommand, Target: e.Target}}
 			kept = append(kept, *folded)
 			folded = &kept[len(kept)-1]
