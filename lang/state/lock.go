@@ -1,7 +1,6 @@
 package state
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -22,11 +21,10 @@ import (
 type Lock struct {
 	f *os.File
 	// PostgreSQL: the session holding the advisory lock, and its key.
-	conn    *sql.Conn
-	key     int64
-	run     string
-	backend int // the session's server process
-	store   *Store
+	pg    *pgSession
+	key   int64
+	run   string
+	store *Store
 }
 
 // LockedError says that another live process holds the run.
@@ -36,9 +34,14 @@ type LockedError struct {
 	// Who, Host and Since say who holds it, on PostgreSQL.
 	Who, Host string
 	Since     time.Time
+	// Gone, if set, says why that holder looks gone (PostgreSQL).
+	Gone string
 }
 
 func (e *LockedError) Error() string {
+	if e.Gone != "" {
+		return fmt.Sprintf("run %q is held by %s, but %s: if it is gone, 'kumo unlock %s' ends its hold", e.Run, lockedBy(e), e.Gone, e.Run)
+	}
 	if e.Who != "" {
 		return fmt.Sprintf("run %q is in use by %s; wait for it to finish, or ask them to stop it", e.Run, lockedBy(e))
 	}
@@ -76,7 +79,7 @@ func (s *Store) LockRun(run string) (*Lock, error) {
 
 // Unlock releases the run.
 func (l *Lock) Unlock() error {
-	if l != nil && l.conn != nil {
+	if l != nil && l.pg != nil {
 		return l.unlockPostgres()
 	}
 	if l == nil || l.f == nil {
@@ -127,4 +130,55 @@ func (s *Store) Holder(run string) (pid int, held bool) {
 		}
 	}
 	return pid, false
+}
+
+// ErrNotLocked is BreakLock's answer for a run nobody holds.
+var ErrNotLocked = errors.New("not locked")
+
+// HolderAliveError is BreakLock refusing: the holder is still there.
+type HolderAliveError struct {
+	Run, Holder string
+	Evidence    string // how kumo knows, if more than "it holds the lock"
+	Advice      string
+}
+
+func (e *HolderAliveError) Error() string {
+	evidence := ""
+	if e.Evidence != "" {
+		evidence = " (" + e.Evidence + ")"
+	}
+	return fmt.Sprintf("run %q is held by %s, which is alive%s: %s", e.Run, e.Holder, evidence, e.Advice)
+}
+
+// BreakLock ends the hold of run's lock by a holder that is provably
+// gone, saying whose hold it ended. On SQLite the kernel frees the lock
+// of a process that ended, so a hold is only ever a live process's: it
+// is refused, saying what that process is doing.
+func (s *Store) BreakLock(run string) (string, error) {
+	if s.DB.pg {
+		return s.breakLockPostgres(run)
+	}
+	pid, held := s.Holder(run)
+	if !held {
+		return "", ErrNotLocked
+	}
+	e := &HolderAliveError{Run: run, Holder: fmt.Sprintf("kumo process %d on this machine", pid),
+		Advice: fmt.Sprintf("wait for it to finish, or stop it (kill %d); the lock frees itself when the process ends", pid)}
+	if processStopped(pid) {
+		e.Evidence = "stopped, as by Ctrl-Z"
+		e.Advice = fmt.Sprintf("let it go on (fg in its terminal, or kill -CONT %d), or end it (kill %d); the lock frees itself when the process ends", pid, pid)
+	}
+	return "", e
+}
+
+// processStopped reports whether pid is stopped (state T in /proc).
+func processStopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) STATE ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && (s[i+2] == 'T' || s[i+2] == 't')
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // sqlDB is the state's database, SQLite or PostgreSQL. kumo writes one
@@ -12,16 +13,15 @@ import (
 type sqlDB struct {
 	*sql.DB
 	pg bool
-	// guard, if set, is asked before every write: on PostgreSQL, whether
-	// the session holding the run's lock still holds it.
-	guard func() error
+	// session, while this process holds run locks on PostgreSQL, is the
+	// connection holding them: every write goes through it, so a write
+	// can only land while the locks are held (see pgSession).
+	session atomic.Pointer[pgSession]
 }
 
 func (d *sqlDB) Exec(q string, args ...any) (sql.Result, error) {
-	if d.guard != nil {
-		if err := d.guard(); err != nil {
-			return nil, err
-		}
+	if s := d.session.Load(); s != nil {
+		return s.exec(rebind(d.pg, q), args...)
 	}
 	return d.DB.Exec(rebind(d.pg, q), args...)
 }
@@ -34,11 +34,11 @@ func (d *sqlDB) QueryRow(q string, args ...any) *sql.Row {
 	return d.DB.QueryRow(rebind(d.pg, q), args...)
 }
 
+// Begin starts a transaction: on the locks' session while there is
+// one (it has the session to itself until Commit or Rollback).
 func (d *sqlDB) Begin() (*sqlTx, error) {
-	if d.guard != nil {
-		if err := d.guard(); err != nil {
-			return nil, err
-		}
+	if s := d.session.Load(); s != nil {
+		return s.begin()
 	}
 	tx, err := d.DB.Begin()
 	if err != nil {
@@ -51,18 +51,44 @@ func (d *sqlDB) Begin() (*sqlTx, error) {
 type sqlTx struct {
 	*sql.Tx
 	pg bool
+	// check, if set, turns an error that lost the locks' session into
+	// a LostLockError.
+	check func(error) error
+	// end, if set, is called once when the transaction ends: it gives
+	// the locks' session back to the other writers.
+	end func(error) error
 }
 
 func (t *sqlTx) Exec(q string, args ...any) (sql.Result, error) {
-	return t.Tx.Exec(rebind(t.pg, q), args...)
+	res, err := t.Tx.Exec(rebind(t.pg, q), args...)
+	if t.check != nil {
+		err = t.check(err)
+	}
+	return res, err
 }
 
 func (t *sqlTx) Query(q string, args ...any) (*sql.Rows, error) {
-	return t.Tx.Query(rebind(t.pg, q), args...)
+	rows, err := t.Tx.Query(rebind(t.pg, q), args...)
+	if t.check != nil {
+		err = t.check(err)
+	}
+	return rows, err
 }
 
 func (t *sqlTx) QueryRow(q string, args ...any) *sql.Row {
 	return t.Tx.QueryRow(rebind(t.pg, q), args...)
+}
+
+func (t *sqlTx) Commit() error   { return t.finish(t.Tx.Commit()) }
+func (t *sqlTx) Rollback() error { return t.finish(t.Tx.Rollback()) }
+
+func (t *sqlTx) finish(err error) error {
+	if t.end == nil {
+		return err
+	}
+	end := t.end
+	t.end = nil
+	return end(err)
 }
 
 // rebind numbers the ? placeholders of q for PostgreSQL; a ? inside a

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -22,155 +23,11 @@ type Store struct {
 	Path string // the SQLite file, or the PostgreSQL URL without its password
 	dir  string // the local folder beside it: keys, locks, local nodes
 
-	guardOf  *Lock  // PostgreSQL: the lock whose session writes depend on
 	location string // PostgreSQL: the URL as given (credentials only from libpq's files)
+
+	pgMu   sync.Mutex
+	pgSess *pgSession // PostgreSQL: the session this process's run locks are on
 }
-
-// schemaVersion is PRAGMA user_version of a state file this kumo writes.
-// Version 1 (kumo before reactive replay) kept cells by their position;
-// version 2 gives each cell a stable id, so that a cell keeps its journal
-// and what it made when cells are added or moved around it; version 3
-// adds generated secrets, version 4 placement's capacity blocks, version
-// 5 schedules, version 6 cell history and version 7 the groups' SSH keys
-// of a shared state (each a table of its own: nothing to migrate).
-const schemaVersion = 7
-
-const schema = `
-CREATE TABLE IF NOT EXISTS runs (
-	name        TEXT PRIMARY KEY,
-	recipe      TEXT NOT NULL DEFAULT '',
-	params      TEXT NOT NULL DEFAULT '{}',
-	overrides   TEXT NOT NULL DEFAULT '{}',
-	status      TEXT NOT NULL DEFAULT '',
-	started_at  INTEGER NOT NULL DEFAULT 0,
-	finished_at INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS cells (
-	run         TEXT NOT NULL,
-	id          INTEGER NOT NULL,
-	idx         INTEGER NOT NULL,
-	title       TEXT NOT NULL DEFAULT '',
-	source_hash TEXT NOT NULL DEFAULT '',
-	status      TEXT NOT NULL,
-	output      TEXT NOT NULL DEFAULT '',
-	duration_ms INTEGER NOT NULL DEFAULT 0,
-	error       TEXT NOT NULL DEFAULT '',
-	inputs      TEXT,
-	outputs     TEXT NOT NULL DEFAULT '{}',
-	live_gen    INTEGER NOT NULL DEFAULT 0,
-	updated_at  INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (run, id)
-);
-CREATE TABLE IF NOT EXISTS journal (
-	run         TEXT NOT NULL,
-	cell        INTEGER NOT NULL,
-	seq         INTEGER NOT NULL,
-	builtin     TEXT NOT NULL,
-	args_digest TEXT NOT NULL,
-	args        TEXT NOT NULL,
-	result      TEXT NOT NULL,
-	duration_ms INTEGER NOT NULL DEFAULT 0,
-	made        TEXT NOT NULL DEFAULT '',
-	deleted     TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (run, cell, seq)
-);
-CREATE TABLE IF NOT EXISTS resources (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
-	run         TEXT NOT NULL,
-	kind        TEXT NOT NULL,
-	grp         TEXT NOT NULL,
-	unit        TEXT NOT NULL DEFAULT '',
-	name        TEXT NOT NULL,
-	seq         INTEGER NOT NULL DEFAULT 0,
-	provider    TEXT NOT NULL DEFAULT '',
-	token       TEXT NOT NULL UNIQUE,
-	status      TEXT NOT NULL,
-	state       TEXT NOT NULL DEFAULT '',
-	spec        TEXT NOT NULL DEFAULT '{}',
-	data        TEXT NOT NULL DEFAULT '{}',
-	created_at  INTEGER NOT NULL DEFAULT 0,
-	updated_at  INTEGER NOT NULL DEFAULT 0,
-	UNIQUE (run, kind, grp, unit, name)
-);
-CREATE TABLE IF NOT EXISTS allocations (
-	host        TEXT PRIMARY KEY,
-	token       TEXT NOT NULL UNIQUE,
-	run         TEXT NOT NULL,
-	inventory   TEXT NOT NULL DEFAULT '',
-	allocated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS secrets (
-	name        TEXT PRIMARY KEY,
-	sealed      BLOB NOT NULL,
-	kind        TEXT NOT NULL DEFAULT '',
-	run         TEXT NOT NULL DEFAULT '',
-	created_at  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS capacity_blocks (
-	candidate   TEXT PRIMARY KEY,
-	label       TEXT NOT NULL,
-	reason      TEXT NOT NULL,
-	since       INTEGER NOT NULL,
-	until       INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cell_history (
-	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-	run         TEXT NOT NULL,
-	cell        INTEGER NOT NULL,
-	idx         INTEGER NOT NULL,
-	title       TEXT NOT NULL,
-	status      TEXT NOT NULL,
-	output      TEXT NOT NULL,
-	duration_ms INTEGER NOT NULL,
-	error       TEXT NOT NULL,
-	finished_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cell_history_by_cell ON cell_history(run, cell, seq);
-CREATE TABLE IF NOT EXISTS schedules (
-	run         TEXT NOT NULL,
-	name        TEXT NOT NULL,
-	value       TEXT NOT NULL,
-	rule        TEXT NOT NULL,
-	next_at     INTEGER NOT NULL,
-	next_value  TEXT NOT NULL,
-	next_rule   TEXT NOT NULL,
-	updated_at  INTEGER NOT NULL,
-	PRIMARY KEY (run, name)
-);
-CREATE TABLE IF NOT EXISTS group_keys (
-	run         TEXT NOT NULL,
-	grp         TEXT NOT NULL,
-	sealed      BLOB NOT NULL,
-	PRIMARY KEY (run, grp)
-);
-CREATE TABLE IF NOT EXISTS host_keys (
-	target      TEXT PRIMARY KEY,
-	run         TEXT NOT NULL,
-	public_key  TEXT NOT NULL,
-	pinned_at   INTEGER NOT NULL
-);
-`
-
-// A version 1 file (kumo before reactive replay) is migrated around the
-// schema: migrateV1 moves the old cells table aside, the schema creates
-// the new one, and migrateV1Rows copies the records over. Cells get ids
-// (their old position plus one, which the journal's cell column becomes
-// too), and their inputs stay unknown (NULL), so that unchanged cells
-// still replay on the first run of the new kumo instead of running again.
-const migrateV1 = `
-ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
-ALTER TABLE cells RENAME TO cells_v1;
-ALTER TABLE journal ADD COLUMN made TEXT NOT NULL DEFAULT '';
-ALTER TABLE journal ADD COLUMN deleted TEXT NOT NULL DEFAULT '';
-`
-
-const migrateV1Rows = `
-INSERT INTO cells(run, id, idx, title, source_hash, status, output, duration_ms, error, updated_at)
-	SELECT run, idx+1, idx, title, source_hash, status, output, duration_ms, error, updated_at FROM cells_v1;
-DROP TABLE cells_v1;
-UPDATE journal SET cell = -(cell+1);
-UPDATE journal SET cell = -cell;
-`
 
 // Open opens (creating if needed) the state file at path. The file and
 // its folder are private to the user: the journal holds command output
@@ -220,49 +77,6 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	return &Store{DB: db, Path: path, dir: filepath.Dir(path)}, nil
-}
-
-// upgrade creates the schema in a new file and migrates an older one, in
-// one transaction: a failure leaves the file as it was.
-func upgrade(db *sqlDB) error {
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if db.pg {
-		return upgradePostgres(tx)
-	}
-	var version int
-	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
-		return err
-	}
-	switch {
-	case version == schemaVersion:
-		return nil
-	case version > schemaVersion:
-		return fmt.Errorf("written by a newer kumo (schema %d; this kumo knows %d): upgrade kumo", version, schemaVersion)
-	}
-	var hasCells int
-	tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type='table' AND name='cells'`).Scan(&hasCells)
-	fromV1 := version == 0 && hasCells > 0
-	if fromV1 {
-		if _, err := tx.Exec(migrateV1); err != nil {
-			return fmt.Errorf("migrating to schema 2: %w", err)
-		}
-	}
-	if _, err := tx.Exec(schema); err != nil {
-		return err
-	}
-	if fromV1 {
-		if _, err := tx.Exec(migrateV1Rows); err != nil {
-			return fmt.Errorf("migrating to schema 2: %w", err)
-		}
-	}
-	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // Shared reports whether several admins may use the state from several
