@@ -64,16 +64,16 @@ func registerCellCompletion(cmd *cobra.Command, flags ...string) {
 // command would use.
 func registerRunCompletion(cmd *cobra.Command, f *factory) {
 	cmd.RegisterFlagCompletionFunc("name", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		path := *f.statePath
-		if path == "" && len(args) > 0 {
-			path = f.statePathFor(args[0])
-		} else if path == "" {
-			path = findState()
+		open := f.openExistingStore
+		if f.namedState() == "" && len(args) > 0 {
+			// The recipe's own state, if it has one yet.
+			path := f.statePathFor(args[0])
+			if _, err := os.Stat(path); !state.IsPostgres(path) && err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			open = f.storeFor(args[0])
 		}
-		if _, err := os.Stat(path); !state.IsPostgres(path) && (path == "" || err != nil) {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		store, err := openState(path, ".kumo")
+		store, err := open()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -47,6 +47,40 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, scriptParams(t, "testdata/script"))
 }
 
+// Scripts that run again with their state in a PostgreSQL environment
+// of their own (KUMO_STATE): what works on SQLite works there, REPL, TUI,
+// plan, export and logs included. The scripts about the state file
+// itself, and the long container and cloud ones, run on SQLite only.
+var postgresScripts = []string{"builtins", "cli", "deleted", "doc-repl", "family", "hello", "hostkey",
+	"interrupt", "lock", "nosftp", "notebook", "onprem", "plan", "progress", "quoting", "rerun",
+	"resume", "schedule", "secrets", "tui", "watch", "world"}
+
+func TestScriptsOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the scripts on PostgreSQL run in make test")
+	}
+	p := scriptParams(t, "")
+	for _, name := range postgresScripts {
+		p.Files = append(p.Files, filepath.Join("testdata/script", name+".txtar"))
+	}
+	setup := p.Setup
+	p.Setup = func(env *testscript.Env) error {
+		if err := setup(env); err != nil {
+			return err
+		}
+		env.Setenv("KUMO_STATE", pgtest.URL(env.T()))
+		return nil
+	}
+	condition := p.Condition
+	p.Condition = func(cond string) (bool, error) {
+		if cond == "pg" {
+			return true, nil
+		}
+		return condition(cond)
+	}
+	testscript.Run(t, p)
+}
+
 // scriptParams are the settings and commands of kumo's scripts in dir.
 func scriptParams(t *testing.T, dir string) testscript.Params {
 	recipes, err := filepath.Abs("../../recipes")
@@ -103,6 +137,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
+			// [pg]: the script's state is on PostgreSQL (TestScriptsOnPostgres).
+			if cond == "pg" {
+				return false, nil
+			}
 			if cond != "postgres" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -497,12 +535,27 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 
 // A run that works on another run's unit group holds that run too: two
 // processes never change one run's resources at once.
+// On PostgreSQL both are advisory locks on the store's one session.
 func TestJoiningARunTakesItsLock(t *testing.T) {
-	store, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	t.Run("sqlite", func(t *testing.T) {
+		store, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		testJoiningARunTakesItsLock(t, store)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		store, err := state.OpenPostgres(pgtest.URL(t), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		testJoiningARunTakesItsLock(t, store)
+	})
+}
+
+func testJoiningARunTakesItsLock(t *testing.T, store *state.Store) {
 	build, err := holdRun(store, "build")
 	if err != nil {
 		t.Fatal(err)

@@ -138,11 +138,15 @@ func printWatchUnit(opts *WatchOptions) error {
 	if err != nil {
 		return err
 	}
-	statePath, err := filepath.Abs(store.Path)
-	store.Close()
-	if err != nil {
+	statePath, credentials := store.Path, ""
+	if state.IsPostgres(statePath) {
+		// The URL holds no password: the service finds it where libpq looks.
+		credentials = "# The state's password comes from ~/.pgpass (or PGSERVICE) of the user this runs as.\n"
+	} else if statePath, err = filepath.Abs(statePath); err != nil {
+		store.Close()
 		return err
 	}
+	store.Close()
 	args := []string{self, "watch", recipe, "--every", opts.Every.String(), "--state", statePath}
 	if opts.Name != "" {
 		args = append(args, "--name", opts.Name)
@@ -158,7 +162,7 @@ Description=kumo watch %s
 After=network-online.target
 
 [Service]
-WorkingDirectory=%s
+%sWorkingDirectory=%s
 ExecStart=%s
 Restart=on-failure
 RestartSec=30s
@@ -167,7 +171,7 @@ TimeoutStopSec=10min
 
 [Install]
 WantedBy=default.target
-`, filepath.Base(recipe), systemdQuote(filepath.Dir(recipe)), strings.Join(args, " "))
+`, filepath.Base(recipe), credentials, systemdQuote(filepath.Dir(recipe)), strings.Join(args, " "))
 	return nil
 }
 
