@@ -16,7 +16,7 @@ import (
 type Cell struct {
 	Index     int    // 0-based position in the recipe
 	Title     string // text after "# %%", without [kind] tags
-	Kind      string // "", "parameters" or "markdown"
+	Kind      string // "", "parameters", "markdown" or "raw" (prose both)
 	StartLine int    // 1-based line of the first source line (the marker line itself, if any)
 	Source    string // the cell's text, marker line included
 
@@ -73,8 +73,8 @@ func (c *Cell) Name() string {
 	return "cell " + strconv.Itoa(c.Index) + " " + strconv.Quote(c.Title)
 }
 
-// Runnable reports whether the cell holds code (markdown cells do not).
-func (c *Cell) Runnable() bool { return c.Kind != "markdown" }
+// Runnable reports whether the cell holds code (markdown and raw cells do not).
+func (c *Cell) Runnable() bool { return c.Kind != "markdown" && c.Kind != "raw" }
 
 // SplitCells splits a recipe into cells at lines that start with "# %%".
 // Text before the first marker is cell 0 when it holds anything but
@@ -82,6 +82,13 @@ func (c *Cell) Runnable() bool { return c.Kind != "markdown" }
 // and "markdown" set the cell's Kind, other tags are ignored.
 func SplitCells(src string) []*Cell {
 	lines := strings.SplitAfter(src, "\n")
+	// A Jupytext header ("# ---" YAML "# ---") is the notebook's
+	// metadata, not a cell: its lines are blanked, keeping positions.
+	if _, n, ok := readHeader(strings.Split(strings.TrimSuffix(src, "\n"), "\n")); ok {
+		for i := 0; i < n; i++ {
+			lines[i] = "\n"
+		}
+	}
 	var cells []*Cell
 	var cur *Cell
 	var buf strings.Builder
@@ -139,7 +146,7 @@ func parseMarker(line string) *Cell {
 			if end := strings.IndexByte(rest, ']'); end > 0 {
 				tag := strings.TrimSpace(rest[1:end])
 				switch {
-				case tag == "parameters" || tag == "markdown":
+				case tag == "parameters" || tag == "markdown" || tag == "raw":
 					c.Kind = tag
 				case tag == "md":
 					c.Kind = "markdown"

@@ -40,6 +40,10 @@ func IsInputError(err error) bool {
 // line starts with file:line:col where one is known, and a Starlark
 // failure is followed by its backtrace.
 func FormatError(err error) string {
+	return notebookPositions(describeError(err))
+}
+
+func describeError(err error) string {
 	var evalErr *starlark.EvalError
 	var synErr syntax.Error
 	var resErrs resolve.ErrorList

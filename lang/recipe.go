@@ -51,6 +51,14 @@ func ReadRecipe(path string, known func(string) bool) (*Recipe, error) {
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
+	if IsNotebook(path) {
+		text, err := PercentFromNotebook(src)
+		if err != nil {
+			return nil, &InputError{Err: fmt.Errorf("%s: %v", path, err)}
+		}
+		rememberNotebook(path, SplitCells(text))
+		return ParseRecipe(path, text, known)
+	}
 	return ParseRecipe(path, string(src), known)
 }
 

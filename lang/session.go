@@ -52,6 +52,10 @@ type Session struct {
 	// plan wraps them so that a step needing a live value does not stop
 	// the plan.
 	WrapStep func(name string, fn *starlark.Function) starlark.Value
+	// KeepValue makes a cell that ends with an expression keep its value
+	// in the global _, as Python's notebooks show the last expression:
+	// the kernel shows it.
+	KeepValue bool
 
 	builtins starlark.StringDict
 	modules  map[string]*moduleEntry
@@ -85,6 +89,15 @@ func (s *Session) ExecCell(ctx context.Context, path string, c *Cell) error {
 	f, err := c.Parse(path)
 	if err != nil {
 		return &InputError{Err: err}
+	}
+	if s.KeepValue {
+		delete(s.Globals, "_")
+		if n := len(f.Stmts); n > 0 {
+			if e, ok := f.Stmts[n-1].(*syntax.ExprStmt); ok {
+				start, _ := e.X.Span()
+				f.Stmts[n-1] = &syntax.AssignStmt{OpPos: start, Op: syntax.EQ, LHS: &syntax.Ident{NamePos: start, Name: "_"}, RHS: e.X}
+			}
+		}
 	}
 	return s.ExecFile(ctx, f)
 }

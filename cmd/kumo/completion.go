@@ -23,7 +23,7 @@ func completeRecipeFiles(cmd *cobra.Command, args []string, toComplete string) (
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return []string{"star"}, cobra.ShellCompDirectiveFilterFileExt
+	return []string{"star", "ipynb"}, cobra.ShellCompDirectiveFilterFileExt
 }
 
 // recipeOf parses the recipe named by the command's first argument.
