@@ -10,14 +10,23 @@ RECIPE  ?= recipes/hello.star
 # what the hello recipe's nodes serve and fetch a page with. The tests
 # also start OpenSSH's sshd and use sudo, and boot container nodes
 # (debootstrap builds their image, systemd-nspawn boots them, nftables
-# gives their networks NAT), drive the emulators with Debian's OpenStack
-# CLI and AWS CLI; the fan-out benchmark compares with ansible and pssh.
-DEB_DEPS       := gcc:gcc python3:python3 curl:curl
+# gives their networks NAT; debootstrap checks Debian's archive with
+# gnupg and its keyring), drive the emulators with Debian's OpenStack
+# CLI and AWS CLI, and drive kumo's Jupyter kernel with Debian's Jupyter
+# (jupyter_client, console, nbconvert, nbclient, jupyter_kernel_test);
+# the fan-out benchmark compares with ansible and pssh. Packages come
+# without their recommends (wireguard-tools' would pull a kernel): what
+# a recommend gave that kumo needs is listed here itself.
+DEB_DEPS       := gcc:gcc /usr/include/stdio.h:libc6-dev python3:python3 curl:curl
 TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
                   debootstrap:debootstrap systemd-nspawn:systemd-container nft:nftables \
                   tmux:tmux /usr/lib/python3/dist-packages/nbformat:python3-nbformat \
                   openstack:python3-openstackclient /usr/bin/aws:awscli \
-                  /usr/lib/postgresql/15/bin/initdb:postgresql /usr/sbin/pgbouncer:pgbouncer
+                  /usr/lib/postgresql/15/bin/initdb:postgresql /usr/sbin/pgbouncer:pgbouncer \
+                  gpg:gnupg /usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring /etc/services:netbase \
+                  jupyter:jupyter-client jupyter-console:jupyter-console jupyter-nbconvert:jupyter-nbconvert \
+                  /usr/lib/python3/dist-packages/nbclient:python3-nbclient \
+                  /usr/lib/python3/dist-packages/jupyter_kernel_test:python3-jupyter-kernel-test
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
 # Unprivileged users the tests run sshd as: kumotest may sudo without a
 # password, kumotest2 may not.
@@ -29,7 +38,7 @@ export CGO_ENABLED := 1
 # through the Go module proxy when the machine's Go is older.
 export GOTOOLCHAIN := auto
 
-.PHONY: install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -97,7 +106,7 @@ install-debs:
 			policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 				printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; \
 			fi; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 			rc=$$?; [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 		else \
 			echo "kumo needs:$$missing (apt-get install$$missing)"; exit 1; \
@@ -123,6 +132,12 @@ run: build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(dir $(BIN))kumo-wg $(DESTDIR)$(PREFIX)/bin/
+
+# The recipes shipped as Jupyter notebooks too, written from their .star
+# (a test checks that they match).
+NOTEBOOKS := recipes/jupyterhub/class.ipynb
+notebooks: build
+	@for nb in $(NOTEBOOKS); do $(BIN) convert --force $${nb%.ipynb}.star -o $$nb; done
 
 check:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -37,6 +37,10 @@ type Env struct {
 	// read then (pure builtins that record something, as schedule(),
 	// record nothing).
 	Planning bool
+	// Ask, if set, asks the user for a value (secret: without showing
+	// it): the Jupyter kernel asks its notebook. Unset, kumo asks at the
+	// terminal.
+	Ask func(prompt string, secret bool) (string, error)
 
 	mu      sync.Mutex
 	plugins map[string]any

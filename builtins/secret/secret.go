@@ -160,9 +160,13 @@ func (s *Secret) lookUp(env *builtins.Env) (string, error) {
 	if v, ok := os.LookupEnv(EnvVar(s.Name)); ok {
 		return v, nil
 	}
-	v, err := prompt(s.Name)
+	ask := env.Ask
+	if ask == nil {
+		ask = prompt
+	}
+	v, err := ask("secret "+s.Name+": ", true)
 	if err != nil {
-		return "", fmt.Errorf("secret %s is not set: export %s=..., run kumo in a terminal to be asked, or let a recipe make it with secret.generate(%q) (%v)", s.Name, EnvVar(s.Name), s.Name, err)
+		return "", fmt.Errorf("secret %s is not set: export %s=..., run kumo in a terminal (or a notebook) to be asked, or let a recipe make it with secret.generate(%q) (%v)", s.Name, EnvVar(s.Name), s.Name, err)
 	}
 	return v, nil
 }
@@ -188,13 +192,14 @@ func Generated(store *state.Store, name string) (string, error) {
 	return v, nil
 }
 
-func prompt(name string) (string, error) {
+// prompt asks at the terminal, without echo.
+func prompt(text string, _ bool) (string, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return "", err
 	}
 	defer tty.Close()
-	fmt.Fprintf(tty, "secret %s: ", name)
+	fmt.Fprint(tty, text)
 	b, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	return strings.TrimRight(string(b), "\r\n"), err

@@ -183,7 +183,8 @@ func renderNotebook(nb *notebook.Notebook, format string) ([]byte, error) {
 	case "md":
 		return nb.Markdown(), nil
 	case "html":
-		if nbconvert, err := exec.LookPath("jupyter-nbconvert"); err == nil {
+		// KUMO_NBCONVERT=off asks for kumo's own page where nbconvert is.
+		if nbconvert, err := exec.LookPath("jupyter-nbconvert"); err == nil && os.Getenv("KUMO_NBCONVERT") != "off" {
 			if out, err := nbconvertHTML(nbconvert, nb); err == nil {
 				return out, nil
 			}

@@ -87,6 +87,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testdata, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Scripts get a HOME of their own; container images stay in the
 	// machine's cache (built once, by make test-deps).
 	images := container.DefaultImagesDir()
@@ -95,6 +99,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 		Dir: dir,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("RECIPES", recipes)
+			env.Setenv("TESTDATA", testdata)
 			env.Setenv("PORT", strconv.Itoa(freePort(env.T())))
 			env.Setenv("EMUPORT", strconv.Itoa(freePort(env.T())))
 			// No test may reach a real cloud or its metadata service.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -301,44 +302,54 @@ func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Session) (fun
 type completer struct{ s *lang.Session }
 
 func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
-	start := pos
+	word, matches := completeWord(c.s.Globals, string(line[:pos]))
+	typed := len(word)
+	if i := strings.LastIndexByte(word, '.'); i >= 0 {
+		typed = len(word) - i - 1
+	}
+	out := make([][]rune, len(matches))
+	for i, m := range matches {
+		out[i] = []rune(m[typed:])
+	}
+	return out, typed
+}
+
+// completeWord completes the name or attribute that text ends with: the
+// word it found (a name, or obj.prefix), and the names or attributes it
+// may be, sorted.
+func completeWord(globals starlark.StringDict, text string) (string, []string) {
+	line := []rune(text)
+	start := len(line)
 	for start > 0 && isIdentRune(line[start-1]) {
 		start--
 	}
-	word := string(line[start:pos])
-	var candidates []string
+	word := string(line[start:])
+	var matches []string
 	if i := strings.LastIndexByte(word, '.'); i >= 0 {
 		obj, prefix := word[:i], word[i+1:]
-		if v, ok := c.s.Globals[obj]; ok {
+		if v, ok := globals[obj]; ok {
 			if h, ok := v.(starlark.HasAttrs); ok {
 				for _, a := range h.AttrNames() {
 					if strings.HasPrefix(a, prefix) {
-						candidates = append(candidates, a[len(prefix):])
+						matches = append(matches, a)
 					}
 				}
 			}
 		}
 	} else {
-		for name := range c.s.Globals {
+		for name := range globals {
 			if strings.HasPrefix(name, word) {
-				candidates = append(candidates, name[len(word):])
+				matches = append(matches, name)
 			}
 		}
 		for name := range starlark.Universe {
 			if strings.HasPrefix(name, word) {
-				candidates = append(candidates, name[len(word):])
+				matches = append(matches, name)
 			}
 		}
 	}
-	sort.Strings(candidates)
-	out := make([][]rune, len(candidates))
-	for i, s := range candidates {
-		out[i] = []rune(s)
-	}
-	if i := strings.LastIndexByte(word, '.'); i >= 0 {
-		return out, len(word) - i - 1
-	}
-	return out, len(word)
+	sort.Strings(matches)
+	return word, slices.Compact(matches)
 }
 
 func isIdentRune(r rune) bool {

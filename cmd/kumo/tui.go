@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -265,15 +266,79 @@ func (c *tuiController) editCmd(line int) tea.Cmd {
 	if editor == "" {
 		editor = "vi"
 	}
+	file, done := c.opts.File, func() error { return nil }
+	if lang.IsNotebook(file) {
+		// A notebook is edited as the recipe text it reads as, and
+		// written back keeping the outputs of the cells left alone.
+		var err error
+		if file, done, err = editableNotebook(c.opts.File); err != nil {
+			return func() tea.Msg { return editedMsg{err} }
+		}
+	}
 	args := strings.Fields(editor)
-	args = append(args, "+"+strconv.Itoa(line), c.opts.File)
+	args = append(args, "+"+strconv.Itoa(line), file)
 	cmd := exec.Command(args[0], args[1:]...)
 	return tea.ExecProcess(cmd, func(err error) tea.Msg {
 		if err != nil {
 			err = fmt.Errorf("the editor failed: %v (it is $EDITOR: %s)", errors.Unwrap(err), editor)
 		}
+		if derr := done(); err == nil {
+			err = derr
+		}
 		return editedMsg{err}
 	})
+}
+
+// editableNotebook writes a notebook's recipe text to a file beside it
+// for the editor; done writes the notebook back from it, if it changed,
+// and removes it.
+func editableNotebook(path string) (string, func() error, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	text, err := lang.PercentFromNotebook(data)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+strings.TrimSuffix(filepath.Base(path), ".ipynb")+".*.star")
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", nil, err
+	}
+	f.Close()
+	done := func() error {
+		defer os.Remove(f.Name())
+		edited, err := os.ReadFile(f.Name())
+		if err != nil || string(edited) == text {
+			return err
+		}
+		out, err := lang.UpdateNotebook(data, string(edited))
+		if err != nil {
+			return fmt.Errorf("the edited notebook could not be written back (%v); your text is kept in %s", err, keepEdit(f.Name()))
+		}
+		tmp := path + ".kumo-tmp"
+		if err := os.WriteFile(tmp, out, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, path)
+	}
+	return f.Name(), done, nil
+}
+
+// keepEdit keeps an edit that could not be written back, under a name
+// of its own.
+func keepEdit(tmp string) string {
+	kept := strings.TrimPrefix(filepath.Base(tmp), ".")
+	kept = filepath.Join(filepath.Dir(tmp), "edited-"+kept)
+	if err := os.Link(tmp, kept); err != nil {
+		return tmp
+	}
+	return kept
 }
 
 // watchCmd looks at the recipe file once a second, off the event loop,

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kumo-dev/kumo/lang"
 )
 
 // The nbformat 4.5 document, as far as kumo writes it
@@ -79,8 +81,10 @@ func (nb *Notebook) IPYNB() ([]byte, error) {
 	}
 	doc.Metadata = map[string]any{
 		"title": nb.title(), // nbconvert's page title
-		// Recipes are Starlark, a dialect of Python: Python's highlighting fits.
-		"language_info": map[string]any{"name": "python", "pygments_lexer": "python3"},
+		// Opened in Jupyter, the record runs on kumo's kernel; Starlark
+		// is a dialect of Python, whose highlighting fits.
+		"kernelspec":    lang.KernelSpec(),
+		"language_info": lang.LanguageInfo(),
 		"kumo": map[string]any{
 			"run": nb.Run.Name, "recipe": nb.Run.Recipe, "status": string(nb.Run.Status),
 			"parameters": params, "version": nb.Run.Version, "providers": providers,
