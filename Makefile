@@ -38,7 +38,7 @@ export CGO_ENABLED := 1
 # through the Go module proxy when the machine's Go is older.
 export GOTOOLCHAIN := auto
 
-.PHONY: notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: bench-kernel notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -242,6 +242,12 @@ bench-mesh: test-deps build
 # 5 and 10 nodes, memory and disk per idle node.
 bench-containers: test-deps build
 	$(GO) run ./bench/containers -kumo $(BIN)
+
+# The Jupyter kernel, driven by Debian's Jupyter: start to ready and an
+# execute round trip against ipykernel, and a 50-cell notebook replayed
+# through nbclient against kumo run of it.
+bench-kernel: test-deps build
+	/usr/bin/python3 bench/kernel/bench.py $(BIN)
 
 clean:
 	rm -rf bin .kumo $(dir $(RECIPE)).kumo

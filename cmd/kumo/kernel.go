@@ -41,7 +41,7 @@ func newCmdKernel(f *factory, runF func(*KernelOptions) error) *cobra.Command {
 		Use:   "kernel -f CONNECTION_FILE",
 		Short: "Be a Jupyter kernel: each notebook cell a recipe cell, replayed when done",
 		Long: `kumo kernel speaks Jupyter's messaging protocol, so that a notebook in
-JupyterLab, Jupyter Notebook, jupyter console, nbconvert or papermill
+JupyterLab, Jupyter Notebook, jupyter console, nbconvert or nbclient
 runs with kumo behind every cell. A notebook is a recipe: the kernel
 keeps one run per notebook, named after it, with its state beside it as
 for .star files; each cell is a recipe cell, replayed when it and what

@@ -22,6 +22,9 @@ type Interactive struct {
 	p *pass
 	// last is how the last executed cell went, for the run's status.
 	last CellStatus
+	// recs are the run's cell records as last read; a live cell changes
+	// them, a replayed one does not.
+	recs []state.CellRecord
 }
 
 // NewInteractive starts an interactive run: the run is recorded as under
@@ -59,11 +62,14 @@ func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) Cell
 	r, p := it.r, it.p
 	r.opts.Recipe = rec
 	r.journal.file = rec.Path
-	recs, err := r.store.Cells(r.opts.Run)
-	if err != nil {
-		return CellResult{Status: Failed, Err: err}
+	if it.recs == nil {
+		recs, err := r.store.Cells(r.opts.Run)
+		if err != nil {
+			return CellResult{Status: Failed, Err: err}
+		}
+		it.recs = recs
 	}
-	r.records, _ = align(rec.Cells, recs)
+	r.records, _ = align(rec.Cells, it.recs)
 	p.digest = newDigester(rec, r.session)
 	p.effectsCache = nil
 	c := rec.Cells[idx]
@@ -89,6 +95,9 @@ func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) Cell
 		}
 	}
 	it.last = res.Status
+	if res.Status != Replayed {
+		it.recs = nil
+	}
 	r.events.finished(c, res)
 	return res
 }
