@@ -150,12 +150,16 @@ func (p *pgSession) heartbeat(every time.Duration) {
 			if p.lost != nil {
 				break
 			}
-			_, err := p.conn.ExecContext(context.Background(), `UPDATE holders SET seen=$1 WHERE run=$2`, now(), run)
+			_, err := p.conn.ExecContext(context.Background(), `UPDATE holders SET seen=`+serverNow+` WHERE run=$1`, run)
 			p.check(err)
 		}
 		p.mu.Unlock()
 	}
 }
+
+// serverNow is the server's clock in milliseconds: heartbeats are timed
+// by it, so that machines whose clocks differ agree on a holder's silence.
+const serverNow = `(extract(epoch from clock_timestamp()) * 1000)::bigint`
 
 // lockKey is the advisory lock key of run in this environment.
 func (s *Store) lockKey(ctx context.Context, q interface {
@@ -252,11 +256,10 @@ func (p *pgSession) lock(ctx context.Context, s *Store, run string) (int64, erro
 		who = u.Username
 	}
 	host, _ := os.Hostname()
-	at := now()
-	if _, err := p.conn.ExecContext(ctx, `INSERT INTO holders(run, who, host, pid, since, seen, every_ms) VALUES($1,$2,$3,$4,$5,$6,$7)
+	if _, err := p.conn.ExecContext(ctx, `INSERT INTO holders(run, who, host, pid, since, seen, every_ms) VALUES($1,$2,$3,$4,$5,`+serverNow+`,$6)
 		ON CONFLICT(run) DO UPDATE SET who=excluded.who, host=excluded.host, pid=excluded.pid, since=excluded.since,
 		seen=excluded.seen, every_ms=excluded.every_ms`,
-		run, who, host, os.Getpid(), at, at, heartbeatEvery().Milliseconds()); err != nil {
+		run, who, host, os.Getpid(), now(), heartbeatEvery().Milliseconds()); err != nil {
 		p.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, key)
 		return 0, p.check(err)
 	}
@@ -301,16 +304,17 @@ type holderRow struct {
 	PID       int
 	Since     time.Time
 	Seen      time.Time     // its last heartbeat (zero: a kumo before heartbeats)
+	Quiet     time.Duration // how long ago that was, by the server's clock
 	Every     time.Duration // how often it beats
 }
 
 func (s *Store) holder(run string) (holderRow, error) {
 	var h holderRow
-	var since, seen, every int64
-	err := s.DB.QueryRow(`SELECT who, host, pid, since, seen, every_ms FROM holders WHERE run=?`, run).Scan(&h.Who, &h.Host, &h.PID, &since, &seen, &every)
+	var since, seen, every, at int64
+	err := s.DB.QueryRow(`SELECT who, host, pid, since, seen, every_ms, `+serverNow+` FROM holders WHERE run=?`, run).Scan(&h.Who, &h.Host, &h.PID, &since, &seen, &every, &at)
 	h.Since = time.UnixMilli(since)
 	if seen > 0 {
-		h.Seen = time.UnixMilli(seen)
+		h.Seen, h.Quiet = time.UnixMilli(seen), time.Duration(at-seen)*time.Millisecond
 	}
 	h.Every = time.Duration(every) * time.Millisecond
 	return h, err
@@ -326,8 +330,8 @@ func (h holderRow) gone() string {
 	if h.Seen.IsZero() || h.Every <= 0 {
 		return ""
 	}
-	if quiet := time.Since(h.Seen); quiet > staleAfter(h.Every) {
-		return fmt.Sprintf("it has not been heard from for %s (it says it is alive every %s)", quiet.Round(time.Second), h.Every)
+	if h.Quiet > staleAfter(h.Every) {
+		return fmt.Sprintf("it has not been heard from for %s (it says it is alive every %s)", h.Quiet.Round(time.Second), h.Every)
 	}
 	return ""
 }
@@ -382,7 +386,7 @@ func (s *Store) breakLockPostgres(run string) (string, error) {
 		e := &HolderAliveError{Run: run, Holder: holder,
 			Advice: "wait for it to finish, or ask them to stop it; kumo unlock ends only a holder that is gone (its process ended, or silent for six heartbeats)"}
 		if !h.Seen.IsZero() {
-			e.Evidence = fmt.Sprintf("heard from %s ago", time.Since(h.Seen).Round(time.Second))
+			e.Evidence = fmt.Sprintf("heard from %s ago", h.Quiet.Round(time.Second))
 		}
 		if host, _ := os.Hostname(); h.Host == host && processStopped(h.PID) {
 			e.Evidence += "; its process here is stopped, as by Ctrl-Z: fg in its terminal or kill -CONT " + fmt.Sprint(h.PID) + " lets it go on"
