@@ -44,6 +44,7 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end sessions in testdata/script: each reads
 // like a user's terminal session against the local provider.
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, scriptParams(t, "testdata/script"))
 }
 
@@ -53,12 +54,13 @@ func TestScripts(t *testing.T) {
 // itself, and the long container and cloud ones, run on SQLite only.
 var postgresScripts = []string{"builtins", "cli", "deleted", "doc-repl", "family", "hello", "hostkey",
 	"interrupt", "lock", "nosftp", "notebook", "onprem", "plan", "progress", "quoting", "rerun",
-	"resume", "schedule", "secrets", "tui", "watch", "world"}
+	"resume", "secrets", "tui", "watch", "world"}
 
 func TestScriptsOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the scripts on PostgreSQL run in make test")
 	}
+	t.Parallel() // beside TestScripts: most scripts wait more than they work
 	p := scriptParams(t, "")
 	for _, name := range postgresScripts {
 		p.Files = append(p.Files, filepath.Join("testdata/script", name+".txtar"))
