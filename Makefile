@@ -148,7 +148,7 @@ check:
 # server of Debian's postgresql each test process starts on a loopback
 # port: lang/state/pgtest); without it installed they would skip that.
 test: test-deps check vulncheck
-	KUMO_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 20m ./...
+	KUMO_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 30m ./...
 	KUMO_REQUIRE_POSTGRES=1 KUMO_TEST_BACKEND=postgres $(GO) test -count=1 ./lang/runner/
 	@$(MAKE) -s fuzz FUZZTIME=3s
 
