@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/kumo-dev/kumo/internal/loopback"
 )
 
 var (
@@ -84,7 +86,7 @@ func start() {
 			return
 		}
 	}
-	if port, err = freePort(); err != nil {
+	if port, err = loopback.FreePort(); err != nil {
 		failure = err
 		return
 	}
@@ -164,15 +166,6 @@ func command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // PoolerURL starts Debian's PgBouncer in transaction mode in front of
 // the test server and returns a state URL through it; ignoreParams makes
 // it drop the session settings it would otherwise refuse. The pooler
@@ -194,7 +187,7 @@ func PoolerURL(t T, ignoreParams bool) string {
 	if cred != nil {
 		os.Chown(dir, int(cred.Uid), int(cred.Gid))
 	}
-	bport, err := freePort()
+	bport, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
