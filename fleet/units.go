@@ -434,6 +434,10 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 	var made, ready atomic.Int32
 	total := len(pending)
 	progress := func() {
+		if e.Ready == nil { // wait_ssh = False: nothing is asked to answer
+			e.status("%s/%s on %s: %d/%d created", u.Group, u.Name, pending[0].Provider, made.Load(), total)
+			return
+		}
 		e.status("%s/%s on %s: %d/%d created, %d/%d answering", u.Group, u.Name, pending[0].Provider, made.Load(), total, ready.Load(), total)
 	}
 	progress()

@@ -143,7 +143,8 @@ func planAddNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	var n int
 	var timeout builtins.Timeout
 	var where starlark.Value = starlark.None
-	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout, "spec?", &where); err != nil {
+	waitSSH := true
+	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout, "spec?", &where, "wait_ssh?", &waitSSH); err != nil {
 		return builtins.Effect{}, nil, err
 	}
 	u := b.Receiver().(*Unit)

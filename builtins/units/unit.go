@@ -27,9 +27,10 @@ Returns the IP addresses of the unit's nodes in node_state (None: all).`,
 	},
 	"add_nodes": {
 		Name: "Unit.add_nodes",
-		Doc: `unit.add_nodes(n, timeout="10m", spec=None)
+		Doc: `unit.add_nodes(n, timeout="10m", spec=None, wait_ssh=True)
 Scales the unit out by n nodes of its spec, in parallel; returns the new
-nodes once they are RUNNING and answer SSH. When its cell runs again, the
+nodes once they are RUNNING and answer SSH (wait_ssh=False: once they
+are RUNNING, as for create_unit). When its cell runs again, the
 call returns the nodes it added before (making again any that vanished);
 a changed n adds or deletes nodes to match, saying so. spec= puts the new
 nodes elsewhere: a spec (another flavor or provider: they join the unit
@@ -56,8 +57,9 @@ folders) are kept.`,
 	},
 	"power_on": {
 		Name: "Unit.power_on",
-		Doc: `unit.power_on(timeout="10m")
-Powers the unit's nodes back on and waits until they answer SSH.`,
+		Doc: `unit.power_on(timeout="10m", wait_ssh=True)
+Powers the unit's nodes back on and waits until they answer SSH
+(wait_ssh=False: until their provider says they run).`,
 		Fn: powerOn, Journal: true, Plan: planPower(true),
 	},
 	"delete": {
@@ -97,11 +99,7 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	if !waitSSH {
-		unwaiting := *eng
-		unwaiting.Ready = nil
-		eng = &unwaiting
-	}
+	eng = sshWaiting(eng, waitSSH)
 	create := func(spec fleet.Spec) (state.Resource, error) {
 		return eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
 	}
@@ -198,7 +196,8 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	var n int
 	var timeout builtins.Timeout = builtins.Timeout(defaultTimeout)
 	var where starlark.Value = starlark.None
-	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout, "spec?", &where); err != nil {
+	waitSSH := true
+	if err := builtins.Unpack(b, args, kwargs, "n", &n, "timeout?", &timeout, "spec?", &where, "wait_ssh?", &waitSSH); err != nil {
 		return nil, err
 	}
 	if n < 1 || n > 1000 {
@@ -213,6 +212,7 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
+	eng = sshWaiting(eng, waitSSH)
 	ctx, call := lang.Context(thread), callOf(thread)
 	if where == starlark.None {
 		made, err := eng.AddNodes(ctx, call, u, n, timeout.D())
@@ -320,14 +320,27 @@ func powerOff(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 
 func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var timeout builtins.Timeout = builtins.Timeout(defaultTimeout)
-	if err := builtins.Unpack(b, args, kwargs, "timeout?", &timeout); err != nil {
+	waitSSH := true
+	if err := builtins.Unpack(b, args, kwargs, "timeout?", &timeout, "wait_ssh?", &waitSSH); err != nil {
 		return nil, err
 	}
 	eng, u, err := receiverUnit(thread, b)
 	if err != nil {
 		return nil, err
 	}
-	return starlark.None, failed(thread, b, eng.PowerOn(lang.Context(thread), u, timeout.D()))
+	return starlark.None, failed(thread, b, sshWaiting(eng, waitSSH).PowerOn(lang.Context(thread), u, timeout.D()))
+}
+
+// sshWaiting is eng, waiting for nodes to answer SSH or (wait_ssh=False:
+// nodes of a provider with nothing to log in to yet, such as a cloud's
+// test double) only for their provider to say they run.
+func sshWaiting(eng *fleet.Engine, wait bool) *fleet.Engine {
+	if wait {
+		return eng
+	}
+	unwaiting := *eng
+	unwaiting.Ready = nil
+	return &unwaiting
 }
 
 func unitDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
