@@ -313,7 +313,7 @@ func (c *client) lookUpImage(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("aws: image %s: %w", name, explain(err))
 	}
 	if len(out.Images) == 0 {
-		return "", fmt.Errorf("aws: no image named %s in %s", name, c.region)
+		return "", providers.BadInputf("aws: no image named %s in %s", name, c.region)
 	}
 	sort.Slice(out.Images, func(i, j int) bool {
 		return aws.ToString(out.Images[i].CreationDate) > aws.ToString(out.Images[j].CreationDate)

@@ -12,12 +12,14 @@ package openstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,17 +180,13 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 		}
 	} else if authURL != "" {
 		// Where a unit was made with OS_* variables, as its state recorded.
-		ao = gophercloud.AuthOptions{IdentityEndpoint: authURL, Username: s.Username, TenantName: s.ProjectName,
-			DomainName: s.DomainName, Password: os.Getenv("OS_PASSWORD")}
-		if ao.DomainName == "" {
-			ao.DomainName = s.UserDomainName
-		}
+		ao = passwordAuth(authURL, s.Username, os.Getenv("OS_PASSWORD"), s.ProjectName, s.DomainName, s.UserDomainName, s.ProjectDomainName)
 		if ao.Password == "" {
 			return nil, fmt.Errorf("openstack: no password to authenticate at %s as %s: set OS_PASSWORD (kumo never stores it), or use a clouds.yaml cloud", authURL, ao.Username)
 		}
 		eo.Region = os.Getenv("OS_REGION_NAME")
 	} else {
-		ao, err = gopenstack.AuthOptionsFromEnv()
+		ao, err = authFromEnv()
 		if err != nil {
 			return nil, fmt.Errorf("openstack: no credentials: set OS_CLOUD (a clouds.yaml entry) or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and OS_PROJECT_NAME (%v)", err)
 		}
@@ -227,6 +225,45 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 	c.poll = &providers.Poller[servers.Server]{List: c.serversByID, Interval: p.PollInterval}
 	c.fips = &providers.Poller[[]floatingips.FloatingIP]{List: c.floatingIPsOf, Interval: p.PollInterval}
 	return c, nil
+}
+
+// authFromEnv reads OS_* variables as an openrc file sets them, which
+// name the user's and the project's domains apart (OS_USER_DOMAIN_NAME,
+// OS_PROJECT_DOMAIN_NAME); gophercloud's own reader knows OS_DOMAIN_NAME
+// only, and refuses an openrc from Horizon.
+func authFromEnv() (gophercloud.AuthOptions, error) {
+	project := os.Getenv("OS_PROJECT_NAME")
+	if project == "" {
+		project = os.Getenv("OS_TENANT_NAME")
+	}
+	if os.Getenv("OS_DOMAIN_NAME") != "" || os.Getenv("OS_DOMAIN_ID") != "" || project == "" ||
+		(os.Getenv("OS_USER_DOMAIN_NAME") == "" && os.Getenv("OS_PROJECT_DOMAIN_NAME") == "") {
+		return gopenstack.AuthOptionsFromEnv()
+	}
+	for _, v := range []string{"OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD"} {
+		if os.Getenv(v) == "" {
+			return gophercloud.AuthOptions{}, gophercloud.ErrMissingEnvironmentVariable{EnvironmentVariable: v}
+		}
+	}
+	return passwordAuth(os.Getenv("OS_AUTH_URL"), os.Getenv("OS_USERNAME"), os.Getenv("OS_PASSWORD"), project,
+		"", os.Getenv("OS_USER_DOMAIN_NAME"), os.Getenv("OS_PROJECT_DOMAIN_NAME")), nil
+}
+
+// passwordAuth is a password login scoped to a project: the user in
+// its domain, the project in its own (both the one domain if only that
+// is given).
+func passwordAuth(url, user, password, project, domain, userDomain, projectDomain string) gophercloud.AuthOptions {
+	if userDomain == "" {
+		userDomain = domain
+	}
+	if projectDomain == "" {
+		projectDomain = userDomain
+	}
+	ao := gophercloud.AuthOptions{IdentityEndpoint: url, Username: user, Password: password, DomainName: userDomain}
+	if project != "" {
+		ao.Scope = &gophercloud.AuthScope{ProjectName: project, DomainName: projectDomain}
+	}
+	return ao
 }
 
 // backoff waits before retrying a 429, as Retry-After asks (at least a
@@ -306,14 +343,15 @@ func (c *client) lookUpFlavor(ctx context.Context, name string) (string, error) 
 			return f.ID, nil
 		}
 	}
-	return "", fmt.Errorf("openstack: no flavor %q in region %q (have: %s)", name, c.region, strings.Join(names, ", "))
+	slices.Sort(names) // Nova lists them in its database's order
+	return "", providers.BadInputf("openstack: no flavor %q in region %q (have: %s)", name, c.region, strings.Join(names, ", "))
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func (c *client) imageID(ctx context.Context, name string) (string, error) {
 	if name == "" {
-		return "", errors.New("openstack: the spec gives no image")
+		return "", providers.BadInputf("openstack: the spec gives no image")
 	}
 	return c.images.Get(name, func() (string, error) { return c.lookUpImage(ctx, name) })
 }
@@ -336,7 +374,7 @@ func (c *client) lookUpImage(ctx context.Context, name string) (string, error) {
 			return im.ID, nil
 		}
 	}
-	return "", fmt.Errorf("openstack: no image %q in region %q", name, c.region)
+	return "", providers.BadInputf("openstack: no image %q in region %q", name, c.region)
 }
 
 func (c *client) networkID(ctx context.Context, name string) (string, error) {
@@ -353,7 +391,7 @@ func (c *client) networkID(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	if len(all) == 0 {
-		return "", fmt.Errorf("openstack: no network %q in region %q", name, c.region)
+		return "", providers.BadInputf("openstack: no network %q in region %q", name, c.region)
 	}
 	return all[0].ID, nil
 }
@@ -585,7 +623,7 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, s 
 		}
 		var code gophercloud.ErrUnexpectedResponseCode
 		if attempt >= 4 || !errors.As(err, &code) || code.Actual < 500 {
-			return nil, fmt.Errorf("openstack: creating %s: %w", name, err)
+			return nil, refusal("creating "+name, err)
 		}
 		// A 5xx may hide a server that was made: adopt it if so.
 		c.forgetListing()
@@ -594,6 +632,38 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, s 
 		}
 		time.Sleep(time.Duration(1<<attempt) * 100 * time.Millisecond)
 	}
+}
+
+// refusal is an API's refusal of what doing did, in the API's own words
+// and code: a 400 is the spec's mistake (bad input), Nova's quota a
+// capacity error; anything else as gophercloud says it.
+func refusal(doing string, err error) error {
+	var code gophercloud.ErrUnexpectedResponseCode
+	if !errors.As(err, &code) {
+		return fmt.Errorf("openstack: %s: %w", doing, err)
+	}
+	// OpenStack's fault bodies: {"badRequest": {"code": 400, "message": ...}},
+	// Neutron's {"NeutronError": {"message": ...}}.
+	var body map[string]struct {
+		Message string `json:"message"`
+	}
+	msg := ""
+	if json.Unmarshal(code.Body, &body) == nil {
+		for _, f := range body {
+			msg = f.Message
+		}
+	}
+	if msg == "" {
+		return fmt.Errorf("openstack: %s: %w", doing, err)
+	}
+	said := fmt.Errorf("openstack: %s: the cloud refused (HTTP %d): %s", doing, code.Actual, msg)
+	switch {
+	case code.Actual == http.StatusBadRequest:
+		return &providers.BadInputError{Err: said}
+	case code.Actual == http.StatusForbidden && strings.Contains(msg, "Quota exceeded"):
+		return &providers.CapacityError{Err: said}
+	}
+	return said
 }
 
 // ensureFloatingIP gives the server a floating IP unless it has one.
@@ -839,15 +909,34 @@ func (c *client) wait(ctx context.Context, id, status string) (*servers.Server, 
 			return false, fmt.Errorf("openstack: server %s disappeared while waiting for %s", id, status)
 		case srv.Status == status:
 			return true, nil
-		case srv.Status == "ERROR" && strings.Contains(srv.Fault.Message, "No valid host was found"):
-			// The scheduler found no room for the flavor.
-			return false, &providers.CapacityError{Err: fmt.Errorf("openstack: server %s went to ERROR: %s", id, srv.Fault.Message)}
 		case srv.Status == "ERROR":
-			return false, fmt.Errorf("openstack: server %s went to ERROR: %s", id, srv.Fault.Message)
+			return false, c.faultOf(ctx, srv)
 		}
 		return false, nil
 	})
 	return &srv, err
+}
+
+// faultOf is why a server went to ERROR, as Nova says it. Nova's list
+// of servers leaves the fault out (a server's own view has it), so it
+// is asked of the server when the listing has none.
+func (c *client) faultOf(ctx context.Context, srv servers.Server) error {
+	fault := srv.Fault
+	if fault.Message == "" {
+		if got, err := servers.Get(ctx, c.compute, srv.ID).Extract(); err == nil {
+			fault = got.Fault
+		}
+	}
+	msg := strings.TrimSpace(fault.Message)
+	if fault.Code != 0 {
+		msg = fmt.Sprintf("%s (Nova's fault %d)", msg, fault.Code)
+	}
+	err := fmt.Errorf("openstack: server %s went to ERROR: %s", srv.ID, msg)
+	if strings.Contains(fault.Message, "No valid host was found") {
+		// The scheduler found no room for the flavor.
+		return &providers.CapacityError{Err: err}
+	}
+	return err
 }
 
 // DeleteGroup deletes the group's security group and keypair once its

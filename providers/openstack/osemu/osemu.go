@@ -29,7 +29,9 @@ package osemu
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -78,6 +80,19 @@ var Images = map[string]string{
 	"5f8a1b2c-0000-4000-8000-000000002204": "ubuntu-22.04",
 	"5f8a1b2c-0000-4000-8000-000000002404": "ubuntu-24.04",
 	"5f8a1b2c-0000-4000-8000-000000000012": "debian-12",
+	"5f8a1b2c-0000-4000-8000-000000000500": BigImage,
+}
+
+// BigImage asks for more disk than any flavor has (min_disk 500 GB):
+// Nova refuses it with 400, as real clouds do with a large appliance.
+const BigImage = "bigdisk-500g"
+
+// minDisk is an image's min_disk in GB.
+func minDisk(name string) int {
+	if name == BigImage {
+		return 500
+	}
+	return 0
 }
 
 // Server is an emulated OpenStack.
@@ -110,15 +125,17 @@ type server struct {
 type secGroup struct {
 	ID, Name, Description string
 	Rules                 []map[string]any
+	Created               string
 }
 
 type network struct {
-	ID, Name string
-	External bool
+	ID, Name, SubnetID string
+	External           bool
 }
 
 type floatingIP struct {
 	ID, Network, PortID, Address string
+	Created                      string
 }
 
 // New makes an emulator keeping its nodes in opts.Dir.
@@ -127,7 +144,7 @@ func New(opts Options) *Server {
 	base.APIOnly = opts.APIOnly
 	return &Server{Base: base, opts: opts, token: newID(), keypairs: map[string]string{},
 		servers: map[string]*server{}, groups: map[string]*secGroup{}, fips: map[string]*floatingIP{},
-		networks: []network{{ID: newUUID(), Name: "private"}, {ID: newUUID(), Name: "public", External: true}}}
+		networks: []network{{ID: newUUID(), Name: "private", SubnetID: newUUID()}, {ID: newUUID(), Name: "public", SubnetID: newUUID(), External: true}}}
 }
 
 // Listen serves on addr until ctx ends and returns the Keystone URL.
@@ -312,12 +329,27 @@ func (s *Server) auth(r *http.Request) *reply {
 	return &reply{status: 201, body: body, header: map[string]string{"X-Subject-Token": s.token}}
 }
 
-// imageJSON is an image as Glance shows it (Image API v2, "Show image").
+// imageJSON is an image as Glance shows it (Image API v2, "Show image";
+// the fields Debian's Glance 25 gives, checked by the conformance test).
 func imageJSON(id, name string) map[string]any {
+	md5sum := md5.Sum([]byte(name))
+	sha := sha512.Sum512([]byte(name))
 	return map[string]any{"id": id, "name": name, "status": "active", "visibility": "public", "container_format": "bare",
-		"disk_format": "qcow2", "min_disk": 0, "min_ram": 0, "protected": false, "tags": []string{},
-		"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "self": "/v2/images/" + id, "schema": "/v2/schemas/image"}
+		"disk_format": "qcow2", "min_disk": minDisk(name), "min_ram": 0, "protected": false, "tags": []string{},
+		"checksum": hex.EncodeToString(md5sum[:]), "os_hash_algo": "sha512", "os_hash_value": hex.EncodeToString(sha[:]),
+		"os_hidden": false, "owner": projectID, "size": imageSize, "virtual_size": imageSize, "stores": "file",
+		"file": "/v2/images/" + id + "/file", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+		"self": "/v2/images/" + id, "schema": "/v2/schemas/image"}
 }
+
+// imageSize is every emulated image's size: a cloud image's (2.2 GB).
+const imageSize = 2361393152
+
+// projectID and userID are the emulator's one project and user.
+const (
+	projectID = "kumo-project"
+	userID    = "kumo-user"
+)
 
 func (s *Server) listImages(r *http.Request) *reply {
 	name := r.URL.Query().Get("name")
@@ -328,7 +360,11 @@ func (s *Server) listImages(r *http.Request) *reply {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
-	return ok(200, map[string]any{"images": out})
+	first := "/v2/images"
+	if r.URL.RawQuery != "" {
+		first += "?" + r.URL.RawQuery
+	}
+	return ok(200, map[string]any{"images": out, "first": first, "schema": "/v2/schemas/images"})
 }
 
 // --- compute ---
@@ -342,7 +378,11 @@ func (s *Server) compute(r *http.Request, p []string, body map[string]json.RawMe
 		defer s.mu.Unlock()
 		out := []map[string]any{}
 		for name, pub := range s.keypairs {
-			out = append(out, map[string]any{"keypair": map[string]any{"name": name, "public_key": pub, "type": "ssh"}})
+			fingerprint := ""
+			if key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub)); err == nil {
+				fingerprint = ssh.FingerprintLegacyMD5(key)
+			}
+			out = append(out, map[string]any{"keypair": map[string]any{"name": name, "public_key": pub, "fingerprint": fingerprint}})
 		}
 		sort.Slice(out, func(i, j int) bool {
 			return out[i]["keypair"].(map[string]any)["name"].(string) < out[j]["keypair"].(map[string]any)["name"].(string)
@@ -387,7 +427,7 @@ func (s *Server) compute(r *http.Request, p []string, body map[string]json.RawMe
 		if srv == nil {
 			return novaError(404, "itemNotFound", "Instance %s could not be found.", p[1])
 		}
-		return ok(200, map[string]any{"server": s.serverJSON(srv)})
+		return ok(200, map[string]any{"server": s.serverJSON(srv, false)})
 	case len(p) == 2 && p[0] == "servers" && r.Method == http.MethodDelete:
 		return s.deleteServer(p[1])
 	case len(p) == 3 && p[0] == "servers" && p[2] == "action":
@@ -414,8 +454,9 @@ func (s *Server) createKeypair(body map[string]json.RawMessage) *reply {
 		return novaError(409, "conflictingRequest", "Key pair '%s' already exists.", kp.Name)
 	}
 	s.keypairs[kp.Name] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+	// As microversion 2.1 (what kumo and the CLI ask for) shows it: no type.
 	return ok(200, map[string]any{"keypair": map[string]any{"name": kp.Name, "public_key": kp.PublicKey,
-		"fingerprint": ssh.FingerprintLegacyMD5(key), "user_id": "kumo-user", "type": "ssh"}})
+		"fingerprint": ssh.FingerprintLegacyMD5(key), "user_id": userID}})
 }
 
 func (s *Server) createServer(body map[string]json.RawMessage) *reply {
@@ -447,8 +488,14 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		return novaError(400, "badRequest", "Can not find requested image")
 	}
 	flavor := strings.TrimPrefix(req.FlavorRef, "flavor-")
-	if _, ok := sizes.Flavors[flavor]; !ok {
+	f, found := sizes.Flavors[flavor]
+	if !found {
 		return novaError(400, "badRequest", "Flavor %s could not be found.", req.FlavorRef)
+	}
+	if need := minDisk(Images[image]); image == req.ImageRef && f.DiskGB > 0 && f.DiskGB < need {
+		// Booted from the image on the flavor's disk (no volume).
+		return novaError(400, "badRequest", "Flavor's disk is smaller than the minimum size specified in image metadata. "+
+			"Flavor disk is %d bytes, minimum size is %d bytes.", f.DiskGB<<30, need<<30)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -484,14 +531,19 @@ func (s *Server) createServer(body map[string]json.RawMessage) *reply {
 		srv.Status, srv.fault = "ERROR", "No valid host was found. There are not enough hosts available."
 		s.servers[srv.ID] = srv
 		s.order = append(s.order, srv.ID)
-		return ok(202, map[string]any{"server": map[string]any{"id": srv.ID,
-			"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
+		return ok(202, s.created(srv, req.SecurityGroups))
 	}
 	s.servers[srv.ID] = srv
 	s.order = append(s.order, srv.ID)
 	go s.boot(srv, pub)
-	return ok(202, map[string]any{"server": map[string]any{"id": srv.ID, "adminPass": newID()[:12],
-		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": req.SecurityGroups}})
+	return ok(202, s.created(srv, req.SecurityGroups))
+}
+
+// created is Nova's answer to a server create: its id, a generated
+// password and links, whether the scheduler will find it a host or not.
+func (s *Server) created(srv *server, groups []map[string]string) map[string]any {
+	return map[string]any{"server": map[string]any{"id": srv.ID, "adminPass": newID()[:12], "OS-DCF:diskConfig": "MANUAL",
+		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}, "security_groups": groups}}
 }
 
 // loginOf is the user an image's cloud-init makes, as in the images
@@ -580,17 +632,18 @@ func (s *Server) Statuses() map[string]int {
 	return out
 }
 
-func (s *Server) serverJSON(srv *server) map[string]any {
+func (s *Server) serverJSON(srv *server, inList bool) map[string]any {
 	meta := map[string]string{}
 	for k, v := range srv.Metadata {
 		meta[k] = v
 	}
 	addrs := map[string]any{}
 	if srv.Status == "ACTIVE" || srv.Status == "SHUTOFF" {
-		list := []map[string]any{{"addr": srv.Addr, "version": 4, "OS-EXT-IPS:type": "fixed"}}
+		mac := macOf(srv.ID)
+		list := []map[string]any{{"addr": srv.Addr, "version": 4, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac}}
 		for _, f := range s.fips {
 			if f.PortID == "port-"+srv.ID {
-				list = append(list, map[string]any{"addr": f.Address, "version": 4, "OS-EXT-IPS:type": "floating"})
+				list = append(list, map[string]any{"addr": f.Address, "version": 4, "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac})
 			}
 		}
 		addrs[srv.Network] = list
@@ -598,18 +651,59 @@ func (s *Server) serverJSON(srv *server) map[string]any {
 			meta[providers.EmulatorPortKey] = strconv.Itoa(srv.Port)
 		}
 	}
-	var groups []map[string]string
-	for _, g := range srv.Groups {
-		groups = append(groups, map[string]string{"name": g})
+	// Nova's extended attributes, as an admin sees them: the host, the
+	// power and VM states.
+	var host, launched any
+	power, vm, zone := 0, "building", srv.Zone
+	switch srv.Status {
+	case "ACTIVE":
+		power, vm = 1, "active"
+	case "SHUTOFF":
+		power, vm = 4, "stopped"
+	case "ERROR":
+		vm = "error"
+	}
+	if srv.Status == "ACTIVE" || srv.Status == "SHUTOFF" {
+		host, launched = "emulated-host", srv.Created.UTC().Format("2006-01-02T15:04:05.000000")
 	}
 	out := map[string]any{"id": srv.ID, "name": srv.Name, "status": srv.Status, "metadata": meta, "addresses": addrs,
-		"key_name": srv.KeyName, "OS-EXT-AZ:availability_zone": srv.Zone, "flavor": map[string]any{"id": "flavor-" + srv.Flavor}, "image": map[string]any{"id": srv.Image},
-		"security_groups": groups, "created": srv.Created.UTC().Format(time.RFC3339), "updated": time.Now().UTC().Format(time.RFC3339),
-		"tenant_id": "kumo-project", "user_id": "kumo-user", "hostId": "emulated", "accessIPv4": "", "accessIPv6": ""}
-	if srv.fault != "" {
-		out["fault"] = map[string]any{"code": 500, "message": srv.fault}
+		"key_name": srv.KeyName, "flavor": map[string]any{"id": "flavor-" + srv.Flavor}, "image": map[string]any{"id": srv.Image},
+		"created": srv.Created.UTC().Format(time.RFC3339), "updated": time.Now().UTC().Format(time.RFC3339),
+		"tenant_id": projectID, "user_id": userID, "hostId": "emulated", "accessIPv4": "", "accessIPv6": "",
+		"OS-DCF:diskConfig": "MANUAL", "OS-EXT-SRV-ATTR:host": host, "OS-EXT-SRV-ATTR:hypervisor_hostname": host,
+		"OS-EXT-SRV-ATTR:instance_name": "instance-" + srv.ID[:8], "OS-EXT-STS:power_state": power, "OS-EXT-STS:task_state": nil,
+		"OS-EXT-STS:vm_state": vm, "OS-SRV-USG:launched_at": launched, "OS-SRV-USG:terminated_at": nil,
+		"config_drive": "", "os-extended-volumes:volumes_attached": []any{},
+		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}}
+	if srv.Status == "ACTIVE" || srv.Status == "BUILD" {
+		out["progress"] = 0 // Nova shows it only in the statuses it moves through
+	}
+	if srv.Status == "ERROR" {
+		// A server the scheduler placed nowhere has no zone and no
+		// network, so no security groups either.
+		zone = ""
+	} else {
+		var groups []map[string]string
+		for _, g := range srv.Groups {
+			groups = append(groups, map[string]string{"name": g})
+		}
+		out["security_groups"] = groups
+	}
+	out["OS-EXT-AZ:availability_zone"] = zone
+	// Nova shows why a server went to ERROR in the server's own view,
+	// not in the list of servers.
+	if srv.fault != "" && !inList {
+		out["fault"] = map[string]any{"code": 500, "message": srv.fault, "created": srv.Created.UTC().Format(time.RFC3339),
+			"details": "Traceback (most recent call last):\n  (the emulator's scheduler)\nNoValidHost: " + srv.fault}
 	}
 	return out
+}
+
+// macOf is a server's port's MAC address, from its id (OpenStack's
+// fa:16:3e prefix).
+func macOf(id string) string {
+	h := strings.ReplaceAll(id, "-", "")
+	return "fa:16:3e:" + h[0:2] + ":" + h[2:4] + ":" + h[4:6]
 }
 
 // listServers lists servers: in detail, or as Nova's summary (id, name,
@@ -632,7 +726,7 @@ func (s *Server) listServers(r *http.Request, detail bool) *reply {
 			continue
 		}
 		if detail {
-			out = append(out, s.serverJSON(srv))
+			out = append(out, s.serverJSON(srv, true))
 		} else {
 			out = append(out, map[string]any{"id": srv.ID, "name": srv.Name,
 				"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}})
@@ -710,7 +804,7 @@ func (s *Server) OpenPorts(name string) []int {
 			continue
 		}
 		for _, r := range g.Rules {
-			if port, ok := r["port_range_min"].(float64); ok && r["protocol"] == "tcp" {
+			if port, ok := r["port_range_min"].(float64); ok && r["protocol"] == "tcp" && r["direction"] == "ingress" {
 				out = append(out, int(port))
 			}
 		}
@@ -730,6 +824,9 @@ func (s *Server) Ingress(name string) []string {
 			continue
 		}
 		for _, r := range g.Rules {
+			if r["direction"] != "ingress" {
+				continue // Neutron's default egress rules
+			}
 			port, _ := r["port_range_min"].(float64)
 			switch remote, _ := r["remote_group_id"].(string); {
 			case remote == g.ID:
