@@ -28,6 +28,15 @@ TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
                   /usr/lib/python3/dist-packages/nbclient:python3-nbclient \
                   /usr/lib/python3/dist-packages/jupyter_kernel_test:python3-jupyter-kernel-test
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
+# A real OpenStack for make test-openstack: Debian's Zed (Keystone, Glance,
+# Placement, Nova, Neutron's server) on MariaDB and RabbitMQ; not the
+# nova-compute package (it pulls libvirt and qemu): the tests run Nova's
+# compute with the fake driver from python3-nova.
+OPENSTACK_DEB_DEPS := /usr/sbin/mariadbd:mariadb-server /usr/lib/rabbitmq/bin/rabbitmq-server:rabbitmq-server \
+                  keystone-manage:python3-keystone /usr/lib/python3/dist-packages/glance:python3-glance \
+                  placement-api:python3-placement /usr/lib/python3/dist-packages/nova:python3-nova \
+                  /usr/lib/python3/dist-packages/neutron:python3-neutron \
+                  /usr/lib/python3/dist-packages/pymysql:python3-pymysql openstack:python3-openstackclient
 # Unprivileged users the tests run sshd as: kumotest may sudo without a
 # password, kumotest2 may not.
 TEST_USERS     := kumotest kumotest2
@@ -38,7 +47,7 @@ export CGO_ENABLED := 1
 # through the Go module proxy when the machine's Go is older.
 export GOTOOLCHAIN := auto
 
-.PHONY: bench-kernel notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: test-openstack bench-openstack openstack-up bench-kernel notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
 
 all: build
 
@@ -151,6 +160,28 @@ test: test-deps check vulncheck
 	KUMO_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 30m ./...
 	KUMO_REQUIRE_POSTGRES=1 KUMO_TEST_BACKEND=postgres $(GO) test -count=1 ./lang/runner/
 	@$(MAKE) -s fuzz FUZZTIME=3s
+
+# kumo against a real OpenStack (providers/openstack/realstack starts one
+# on loopback in each test process, about 90 s, and stops it): the
+# emulator's answers compared with the real APIs', the provider's
+# lifecycle, and recipes run, killed and resumed against real Nova.
+# .ci/run runs it after make test. -p 1: one cloud at a time (each takes
+# about 2 GB).
+test-openstack: test-deps
+	@$(MAKE) -s install-debs PKGS="$(OPENSTACK_DEB_DEPS)"
+	KUMO_REAL_OPENSTACK=1 $(GO) test -count=1 -p 1 -timeout 20m -run 'RealOpenStack' -v ./providers/openstack/ ./cmd/kumo/
+
+# Create and delete 1 and 10 servers with kumo's provider, against real
+# Nova and against the emulator in the same process.
+bench-openstack: test-deps
+	@$(MAKE) -s install-debs PKGS="$(OPENSTACK_DEB_DEPS)"
+	KUMO_REAL_OPENSTACK=1 $(GO) test -run '^$$' -bench CreateDelete -benchtime 3x -timeout 30m ./providers/openstack/
+
+# A real OpenStack kept up until Ctrl-C, for the openstack CLI and kumo
+# by hand; KUMO_REALSTACK_DIR=its folder makes the tests use it.
+openstack-up: test-deps
+	@$(MAKE) -s install-debs PKGS="$(OPENSTACK_DEB_DEPS)"
+	$(GO) run ./providers/openstack/realstack/up
 
 # The long forms: 200 kill points of the crash harness (seeded: the seed
 # is printed; KUMO_CRASH_SEED replays it) and every fuzz target for

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -24,9 +25,11 @@ import (
 	"time"
 
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
+	"github.com/kumo-dev/kumo/internal/loopback"
 	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/emulate"
+	"github.com/kumo-dev/kumo/providers/openstack/realstack"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/kumo-dev/kumo/lang/state/pgtest"
@@ -79,6 +82,43 @@ func TestScriptsOnPostgres(t *testing.T) {
 			return true, nil
 		}
 		return condition(cond)
+	}
+	testscript.Run(t, p)
+}
+
+// Scripts against a real OpenStack (Debian's Keystone, Glance, Placement,
+// Nova with the fake driver and Neutron; realstack), started once for
+// them: make test-openstack runs them (KUMO_REAL_OPENSTACK=1), and
+// KUMO_REALSTACK_DIR names a cloud kept up by hand instead.
+func TestScriptsOnRealOpenStack(t *testing.T) {
+	if os.Getenv("KUMO_REAL_OPENSTACK") == "" {
+		t.Skip("a real OpenStack starts in make test-openstack (KUMO_REAL_OPENSTACK=1)")
+	}
+	var cloud *realstack.Cloud
+	var err error
+	if dir := os.Getenv("KUMO_REALSTACK_DIR"); dir != "" {
+		cloud, err = realstack.Attach(dir)
+	} else {
+		// Its processes end with this one's (see realstack's lifeline).
+		cloud, err = realstack.Start(context.Background(), realstack.Options{Dir: t.TempDir(), Log: os.Stderr})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir := os.Getenv("KUMO_REALSTACK_DIR"); dir == "" {
+		t.Cleanup(cloud.Stop)
+	}
+	p := scriptParams(t, "testdata/realstack")
+	setup := p.Setup
+	p.Setup = func(env *testscript.Env) error {
+		if err := setup(env); err != nil {
+			return err
+		}
+		for _, kv := range cloud.Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			env.Setenv(k, v)
+		}
+		return nil
 	}
 	testscript.Run(t, p)
 }
@@ -211,12 +251,11 @@ func wgAgent(t *testing.T) string {
 }
 
 func freePort(t testscript.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // waitfile FILE waits up to 30s for FILE to exist.

@@ -24,10 +24,15 @@ import (
 // The test binary doubles as the emulator's node server.
 func TestMain(m *testing.M) {
 	local.ServeIfAsked()
-	os.Exit(m.Run())
+	code := m.Run()
+	if cloud != nil && os.Getenv("KUMO_REALSTACK_DIR") == "" {
+		cloud.Stop()
+		os.RemoveAll(cloud.Dir)
+	}
+	os.Exit(code)
 }
 
-func emulator(t *testing.T, opts osemu.Options) (*osemu.Server, map[string]any) {
+func emulator(t testing.TB, opts osemu.Options) (*osemu.Server, map[string]any) {
 	opts.Dir = t.TempDir()
 	opts.LocalServer = []string{os.Args[0], "node-server"}
 	emu := osemu.New(opts)
