@@ -120,6 +120,10 @@ type server struct {
 	Addr                                           string // the backing node's private address
 	Created                                        time.Time
 	fault                                          string
+	// deleting: asked to be deleted, its machine not yet gone. Nova shows
+	// such a server (task_state "deleting") until its compute host has
+	// torn it down, and only then answers 404.
+	deleting bool
 }
 
 type secGroup struct {
@@ -559,7 +563,7 @@ func (s *Server) boot(srv *server, pub string) {
 	m, err := s.Boot(emulate.BootRequest{ID: srv.ID, Name: srv.Name, AuthorizedKey: pub, User: loginOf(srv.Image)})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if srv.Status == "DELETED" {
+	if srv.Status == "DELETED" || srv.deleting {
 		return
 	}
 	if err != nil {
@@ -671,7 +675,7 @@ func (s *Server) serverJSON(srv *server, inList bool) map[string]any {
 		"created": srv.Created.UTC().Format(time.RFC3339), "updated": time.Now().UTC().Format(time.RFC3339),
 		"tenant_id": projectID, "user_id": userID, "hostId": "emulated", "accessIPv4": "", "accessIPv6": "",
 		"OS-DCF:diskConfig": "MANUAL", "OS-EXT-SRV-ATTR:host": host, "OS-EXT-SRV-ATTR:hypervisor_hostname": host,
-		"OS-EXT-SRV-ATTR:instance_name": "instance-" + srv.ID[:8], "OS-EXT-STS:power_state": power, "OS-EXT-STS:task_state": nil,
+		"OS-EXT-SRV-ATTR:instance_name": "instance-" + srv.ID[:8], "OS-EXT-STS:power_state": power, "OS-EXT-STS:task_state": taskState(srv),
 		"OS-EXT-STS:vm_state": vm, "OS-SRV-USG:launched_at": launched, "OS-SRV-USG:terminated_at": nil,
 		"config_drive": "", "os-extended-volumes:volumes_attached": []any{},
 		"links": []map[string]any{{"rel": "self", "href": s.url + "/compute/v2.1/servers/" + srv.ID}}}
@@ -697,6 +701,15 @@ func (s *Server) serverJSON(srv *server, inList bool) map[string]any {
 			"details": "Traceback (most recent call last):\n  (the emulator's scheduler)\nNoValidHost: " + srv.fault}
 	}
 	return out
+}
+
+// taskState is what Nova is doing to the server: only deleting is
+// modelled (builds and power changes show in its status).
+func taskState(srv *server) any {
+	if srv.deleting {
+		return "deleting"
+	}
+	return nil
 }
 
 // macOf is a server's port's MAC address, from its id (OpenStack's
@@ -742,11 +755,16 @@ func (s *Server) deleteServer(id string) *reply {
 		s.mu.Unlock()
 		return novaError(404, "itemNotFound", "Instance %s could not be found.", id)
 	}
-	srv.Status = "DELETED"
+	if srv.deleting {
+		s.mu.Unlock()
+		return ok(204, nil)
+	}
+	srv.deleting = true
 	s.mu.Unlock()
 	go func() {
 		s.Remove(id)
 		s.mu.Lock()
+		srv.Status = "DELETED"
 		delete(s.servers, id)
 		s.mu.Unlock()
 	}()
@@ -763,6 +781,9 @@ func (s *Server) serverAction(id string, body map[string]json.RawMessage) *reply
 	_, stop := body["os-stop"]
 	_, start := body["os-start"]
 	switch {
+	case srv.deleting:
+		s.mu.Unlock()
+		return novaError(409, "conflictingRequest", "Cannot 'stop/start' instance %s while it is in task_state deleting", id)
 	case stop && srv.Status != "ACTIVE", start && srv.Status != "SHUTOFF":
 		st := srv.Status
 		s.mu.Unlock()
