@@ -106,7 +106,12 @@ func TestScriptsOnRealOpenStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if dir := os.Getenv("KUMO_REALSTACK_DIR"); dir == "" {
-		t.Cleanup(cloud.Stop)
+		t.Cleanup(func() {
+			cloud.Stop()
+			if left := cloud.Leftovers(); len(left) > 0 {
+				t.Errorf("the cloud's processes outlived Stop:\n%s", strings.Join(left, "\n"))
+			}
+		})
 	}
 	p := scriptParams(t, "testdata/realstack")
 	setup := p.Setup

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"maps"
 	"net"
 	"os"
@@ -27,6 +28,10 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if cloud != nil && os.Getenv("KUMO_REALSTACK_DIR") == "" {
 		cloud.Stop()
+		if left := cloud.Leftovers(); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: the cloud's processes outlived Stop:\n%s\n", strings.Join(left, "\n"))
+			code = 1
+		}
 		os.RemoveAll(cloud.Dir)
 	}
 	os.Exit(code)

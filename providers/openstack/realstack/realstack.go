@@ -178,53 +178,48 @@ func (c *Cloud) Env() []string {
 		"OS_REGION_NAME=RegionOne", "OS_IDENTITY_API_VERSION=3", "OS_CLOUD="}
 }
 
-// Stop ends every process of the cloud: SIGTERM to each process
-// group, SIGKILL to what is left of it after 5 s.
+// Leftovers are the processes still running from the cloud's folder
+// (their command line names it): none once Stop has returned.
+func (c *Cloud) Leftovers() []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil || e.Name() == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if bytes.Contains(cmdline, []byte(c.Dir+"/")) {
+			out = append(out, e.Name()+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// Stop ends every process of the cloud: closing the lifelines has each
+// watch send SIGTERM to its service's groups; what is left of a watch's
+// group 5 s later gets SIGKILL.
 func (c *Cloud) Stop() {
 	c.mu.Lock()
 	procs, lifelines := c.procs, c.lifelines
 	c.procs, c.lifelines = nil, nil
 	c.mu.Unlock()
-	for i := len(procs) - 1; i >= 0; i-- {
-		syscall.Kill(-procs[i].Process.Pid, syscall.SIGTERM)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for _, p := range procs {
-		// The watch ignores SIGTERM: the group is done when it is alone.
-		for time.Now().Before(deadline) && len(groupMembers(p.Process.Pid)) > 1 {
-			time.Sleep(50 * time.Millisecond)
-		}
-		syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-	}
-	for _, p := range procs {
-		p.Wait()
+	done := make([]chan struct{}, len(procs))
+	for i, p := range procs {
+		done[i] = make(chan struct{})
+		go func() { p.Wait(); close(done[i]) }()
 	}
 	for _, f := range lifelines {
 		f.Close()
 	}
-}
-
-// groupMembers are the live processes of process group pgid.
-func groupMembers(pgid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	deadline := time.Now().Add(5 * time.Second)
+	for i, p := range procs {
+		select {
+		case <-done[i]: // its service ended
+		case <-time.After(time.Until(deadline)):
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces.
-		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
-		fields := strings.Fields(string(rest))
-		if len(fields) > 2 && fields[0] != "Z" && fields[2] == strconv.Itoa(pgid) {
-			out = append(out, pid)
-		}
+		syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+		<-done[i]
 	}
-	return out
 }
 
 // DB is the SQLAlchemy URL of one of the cloud's databases.
@@ -300,11 +295,12 @@ func (c *Cloud) release(cmd *exec.Cmd) {
 
 // watch runs the command in the background and waits for it, or for
 // the end of its lifeline (fd 3: the write end is this process's, so it
-// reads end of file when this process is gone), then ends its group.
+// reads end of file when this process is gone), then ends its group and
+// the group the command may have made its own (Glance's API leads one).
 const watch = `trap '' TERM
 "$@" 3<&- &
 child=$!
-( read -r _ <&3; kill -TERM 0; sleep 5; kill -KILL 0 ) &
+( read -r _ <&3; kill -TERM -$child 2>/dev/null; kill -TERM 0; sleep 5; kill -KILL -$child 2>/dev/null; kill -KILL 0 ) &
 wait $child`
 
 // run runs a one-off command (a database sync) to its end.
