@@ -210,7 +210,7 @@ func (p *Provider) newClient(ctx context.Context, s Spec) (*client, error) {
 	pc.RetryBackoffFunc = backoff
 	pc.RetryFunc = retryServerErrors
 	if err := gopenstack.Authenticate(ctx, pc, ao); err != nil {
-		return nil, fmt.Errorf("openstack: authenticating at %s: %w", ao.IdentityEndpoint, err)
+		return nil, refusal("authenticating at "+ao.IdentityEndpoint, err)
 	}
 	c := &client{region: eo.Region, made: map[string]string{}}
 	if c.compute, err = gopenstack.NewComputeV2(pc, eo); err != nil {
@@ -330,7 +330,7 @@ func (c *client) flavorID(ctx context.Context, name string) (string, error) {
 func (c *client) lookUpFlavor(ctx context.Context, name string) (string, error) {
 	pages, err := flavors.ListDetail(c.compute, flavors.ListOpts{}).AllPages(ctx)
 	if err != nil {
-		return "", fmt.Errorf("openstack: listing flavors: %w", err)
+		return "", refusal("listing flavors", err)
 	}
 	all, err := flavors.ExtractFlavors(pages)
 	if err != nil {
@@ -363,7 +363,7 @@ func (c *client) lookUpImage(ctx context.Context, name string) (string, error) {
 	}
 	pages, err := images.List(c.image, opts).AllPages(ctx)
 	if err != nil {
-		return "", fmt.Errorf("openstack: image %s: %w", name, err)
+		return "", refusal("image "+name, err)
 	}
 	all, err := images.ExtractImages(pages)
 	if err != nil {
@@ -384,7 +384,7 @@ func (c *client) networkID(ctx context.Context, name string) (string, error) {
 	}
 	pages, err := networks.List(c.network, opts).AllPages(ctx)
 	if err != nil {
-		return "", fmt.Errorf("openstack: network %s: %w", name, err)
+		return "", refusal("network "+name, err)
 	}
 	all, err := networks.ExtractNetworks(pages)
 	if err != nil {
@@ -401,7 +401,7 @@ func (c *client) networkID(ctx context.Context, name string) (string, error) {
 func (c *client) ImportKeyPair(ctx context.Context, name, publicKey string) error {
 	_, err := keypairs.Create(ctx, c.compute, keypairs.CreateOpts{Name: name, PublicKey: publicKey}).Extract()
 	if err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-		return fmt.Errorf("openstack: keypair %s: %w", name, err)
+		return refusal("keypair "+name, err)
 	}
 	return nil
 }
@@ -416,7 +416,7 @@ func (c *client) SecurityGroup(ctx context.Context, name, description string) (s
 	}
 	sg, err := groups.Create(ctx, c.network, groups.CreateOpts{Name: name, Description: description}).Extract()
 	if err != nil {
-		return "", fmt.Errorf("openstack: creating security group %s: %w", name, err)
+		return "", refusal("creating security group "+name, err)
 	}
 	return sg.ID, nil
 }
@@ -424,7 +424,7 @@ func (c *client) SecurityGroup(ctx context.Context, name, description string) (s
 func (c *client) securityGroups(ctx context.Context, name string) ([]groups.SecGroup, error) {
 	pages, err := groups.List(c.network, groups.ListOpts{Name: name}).AllPages(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("openstack: security group %s: %w", name, err)
+		return nil, refusal("security group "+name, err)
 	}
 	return groups.ExtractGroups(pages)
 }
@@ -449,7 +449,7 @@ func (c *client) DeleteSecurityGroups(ctx context.Context, name string) error {
 	}
 	for _, sg := range sgs {
 		if err := groups.Delete(ctx, c.network, sg.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-			return fmt.Errorf("openstack: deleting security group %s: %w", name, err)
+			return refusal("deleting security group "+name, err)
 		}
 	}
 	return nil
@@ -458,7 +458,7 @@ func (c *client) DeleteSecurityGroups(ctx context.Context, name string) error {
 func (c *client) KeyPairNames(ctx context.Context) ([]string, error) {
 	pages, err := keypairs.List(c.compute, nil).AllPages(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("openstack: listing keypairs: %w", err)
+		return nil, refusal("listing keypairs", err)
 	}
 	kps, err := keypairs.ExtractKeyPairs(pages)
 	var names []string
@@ -470,7 +470,7 @@ func (c *client) KeyPairNames(ctx context.Context) ([]string, error) {
 
 func (c *client) DeleteKeyPair(ctx context.Context, name string) error {
 	if err := keypairs.Delete(ctx, c.compute, name, nil).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
-		return fmt.Errorf("openstack: deleting keypair %s: %w", name, err)
+		return refusal("deleting keypair "+name, err)
 	}
 	return nil
 }
@@ -634,9 +634,9 @@ func (c *client) createServer(ctx context.Context, req providers.NodeRequest, s 
 	}
 }
 
-// refusal is an API's refusal of what doing did, in the API's own words
-// and code: a 400 is the spec's mistake (bad input), Nova's quota a
-// capacity error; anything else as gophercloud says it.
+// refusal is the error of an API call made for doing: a refusal in the
+// API's own words and code (a 400 is the spec's mistake: bad input;
+// Nova's quota a capacity error), anything else as gophercloud says it.
 func refusal(doing string, err error) error {
 	var code gophercloud.ErrUnexpectedResponseCode
 	if !errors.As(err, &code) {
@@ -656,7 +656,7 @@ func refusal(doing string, err error) error {
 	if msg == "" {
 		return fmt.Errorf("openstack: %s: %w", doing, err)
 	}
-	said := fmt.Errorf("openstack: %s: the cloud refused (HTTP %d): %s", doing, code.Actual, msg)
+	said := &refused{fmt.Sprintf("openstack: %s: the cloud refused (HTTP %d): %s", doing, code.Actual, msg), err}
 	switch {
 	case code.Actual == http.StatusBadRequest:
 		return &providers.BadInputError{Err: said}
@@ -666,6 +666,16 @@ func refusal(doing string, err error) error {
 	return said
 }
 
+// refused says an API's refusal in its own words; the error beneath is
+// gophercloud's, for callers that ask its code.
+type refused struct {
+	msg string
+	err error
+}
+
+func (r *refused) Error() string { return r.msg }
+func (r *refused) Unwrap() error { return r.err }
+
 // ensureFloatingIP gives the server a floating IP unless it has one.
 func (c *client) ensureFloatingIP(ctx context.Context, serverID, netName string) error {
 	if netName == "" {
@@ -673,7 +683,7 @@ func (c *client) ensureFloatingIP(ctx context.Context, serverID, netName string)
 	}
 	pp, err := ports.List(c.network, ports.ListOpts{DeviceID: serverID}).AllPages(ctx)
 	if err != nil {
-		return fmt.Errorf("openstack: ports of %s: %w", serverID, err)
+		return refusal("ports of "+serverID, err)
 	}
 	plist, err := ports.ExtractPorts(pp)
 	if err != nil || len(plist) == 0 {
@@ -811,7 +821,7 @@ func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("openstack: deleting %s: %w", ref.ID, err)
+		return refusal("deleting "+ref.ID, err)
 	}
 	_, err = c.wait(ctx, ref.ID, deleted)
 	return err
@@ -824,7 +834,7 @@ func (p *Provider) PowerOff(ctx context.Context, ref providers.Ref) error {
 		return err
 	}
 	if err := servers.Stop(ctx, c.compute, ref.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-		return fmt.Errorf("openstack: stopping %s: %w", ref.ID, err)
+		return refusal("stopping "+ref.ID, err)
 	}
 	_, err = c.wait(ctx, ref.ID, "SHUTOFF")
 	return err
@@ -837,7 +847,7 @@ func (p *Provider) PowerOn(ctx context.Context, ref providers.Ref) (providers.In
 		return providers.Instance{}, err
 	}
 	if err := servers.Start(ctx, c.compute, ref.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, http.StatusConflict) {
-		return providers.Instance{}, fmt.Errorf("openstack: starting %s: %w", ref.ID, err)
+		return providers.Instance{}, refusal("starting "+ref.ID, err)
 	}
 	srv, err := c.wait(ctx, ref.ID, "ACTIVE")
 	if err != nil {
@@ -876,7 +886,7 @@ func (p *Provider) opener(ctx context.Context) func(map[string]any) (*client, er
 func (c *client) allServers(ctx context.Context) ([]servers.Server, error) {
 	pages, err := servers.List(c.compute, servers.ListOpts{}).AllPages(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("openstack: listing servers: %w", err)
+		return nil, refusal("listing servers", err)
 	}
 	return servers.ExtractServers(pages)
 }

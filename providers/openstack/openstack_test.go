@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -160,21 +161,25 @@ func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 		return s
 	}
 	for _, tt := range []struct {
-		spec map[string]any
-		want string
+		spec     map[string]any
+		want     string
+		badInput bool // the spec's mistake: kumo exits 2
 	}{
-		{with("region", "Atlantis"), `No suitable endpoint could be found`},
-		{with("flavor_name", "m9.huge"), `no flavor "m9.huge" in region "RegionOne" (have: g1.xlarge, m1.large`},
-		{with("image", "windows-95"), `no image "windows-95"`},
-		{with("network", "nowhere"), `no network "nowhere"`},
+		{with("region", "Atlantis"), `No suitable endpoint could be found`, false},
+		{with("flavor_name", "m9.huge"), `no flavor "m9.huge" in region "RegionOne" (have: g1.xlarge, m1.large`, true},
+		{with("image", "windows-95"), `no image "windows-95"`, true},
+		{with("network", "nowhere"), `no network "nowhere"`, true},
 	} {
 		err := fast().Validate(ctx, "small", tt.spec)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%v: %v, want %q", tt.spec, err, tt.want)
+		var bad *providers.BadInputError
+		if err == nil || !strings.Contains(err.Error(), tt.want) || errors.As(err, &bad) != tt.badInput {
+			t.Errorf("%v: %v (bad input: %v), want %q (bad input: %v)", tt.spec, err, bad != nil, tt.want, tt.badInput)
 		}
 	}
 	t.Setenv("OS_PASSWORD", "wrong")
-	if err := fast().Validate(ctx, "small", spec); err == nil || !strings.Contains(err.Error(), "authenticating") {
+	// Keystone's refusal, in its words and code.
+	if err := fast().Validate(ctx, "small", spec); err == nil ||
+		!strings.Contains(err.Error(), "authenticating at http://127.0.0.1") || !strings.Contains(err.Error(), "the cloud refused (HTTP 401)") {
 		t.Errorf("wrong password: %v", err)
 	}
 	t.Setenv("OS_AUTH_URL", "")
