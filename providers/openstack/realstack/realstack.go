@@ -219,7 +219,30 @@ func (c *Cloud) Stop() {
 		}
 		syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
 		<-done[i]
+		// A signal is delivered, not obeyed, by the time kill returns.
+		for limit := time.Now().Add(5 * time.Second); groupAlive(p.Process.Pid) && time.Now().Before(limit); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+}
+
+// groupAlive reports whether process group pgid has a process that is
+// not a zombie.
+func groupAlive(pgid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so read
+		// after its closing parenthesis.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // DB is the SQLAlchemy URL of one of the cloud's databases.
