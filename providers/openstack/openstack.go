@@ -292,7 +292,7 @@ func retryServerErrors(ctx context.Context, method, url string, _ *gophercloud.R
 		return err
 	}
 	if n > 6 {
-		return fmt.Errorf("%w (the OpenStack API kept answering %d through %d tries; run the same command again once it recovers: nothing is made twice)", err, code.Actual, n+1)
+		return &gaveUp{err, code.Actual, n + 1}
 	}
 	select {
 	case <-time.After(time.Duration(1<<n) * 50 * time.Millisecond):
@@ -300,6 +300,21 @@ func retryServerErrors(ctx context.Context, method, url string, _ *gophercloud.R
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// gaveUp is an answer the API kept giving through every retry.
+type gaveUp struct {
+	err   error
+	code  int
+	tries uint
+}
+
+func (g *gaveUp) Error() string { return g.err.Error() + g.advice() }
+func (g *gaveUp) Unwrap() error { return g.err }
+
+// advice says what happened and what to do.
+func (g *gaveUp) advice() string {
+	return fmt.Sprintf(" (the OpenStack API kept answering %d through %d tries; run the same command again once it recovers: nothing is made twice)", g.code, g.tries)
 }
 
 // Validate checks credentials, region, flavor, image and network before
@@ -657,6 +672,9 @@ func refusal(doing string, err error) error {
 		return fmt.Errorf("openstack: %s: %w", doing, err)
 	}
 	said := &refused{fmt.Sprintf("openstack: %s: the cloud refused (HTTP %d): %s", doing, code.Actual, msg), err}
+	if g := (*gaveUp)(nil); errors.As(err, &g) {
+		said.msg += g.advice()
+	}
 	switch {
 	case code.Actual == http.StatusBadRequest:
 		return &providers.BadInputError{Err: said}
