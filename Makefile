@@ -155,10 +155,10 @@ check:
 
 # The state's and the runner's tests run on SQLite and on PostgreSQL (a
 # server of Debian's postgresql each test process starts on a loopback
-# port: lang/state/pgtest); without it installed they would skip that.
+# port: state/pgtest); without it installed they would skip that.
 test: test-deps check vulncheck
 	KUMO_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 30m ./...
-	KUMO_REQUIRE_POSTGRES=1 KUMO_TEST_BACKEND=postgres $(GO) test -count=1 ./lang/runner/
+	KUMO_REQUIRE_POSTGRES=1 KUMO_TEST_BACKEND=postgres $(GO) test -count=1 ./runner/
 	@$(MAKE) -s fuzz FUZZTIME=3s
 
 # kumo against a real OpenStack (providers/openstack/realstack starts one
@@ -226,7 +226,7 @@ fuzz:
 	done
 
 bench: bench-deps build
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./lang/runner/ ./lang/state/
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./runner/ ./state/
 	./bench/replay.sh
 	CELLS=100 CALLS=100 ./bench/replay.sh 5
 	$(GO) run ./bench/fanout -kumo $(BIN)

@@ -13,8 +13,8 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Func is the shape of every builtin, as in go.starlark.net.
@@ -71,7 +71,7 @@ func (d *Def) Summary() string {
 }
 
 // An Interceptor stands between the recipe and every journaled builtin.
-// The runner installs one on the thread (see lang/runner): it journals
+// The runner installs one on the thread (see runner): it journals
 // live calls and answers replayed ones. Builtin bodies never know.
 type Interceptor interface {
 	Call(thread *starlark.Thread, def *Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
@@ -136,14 +136,14 @@ func (m Methods) Names() []string {
 // argument is the recipe's mistake, and the CLI exits 2 for it.
 func Unpack(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, pairs ...any) error {
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
-		return &lang.InputError{Err: err}
+		return &starkit.InputError{Err: err}
 	}
 	return nil
 }
 
 // Inputf is an input error prefixed with the builtin's name.
 func Inputf(b *starlark.Builtin, format string, args ...any) error {
-	return &lang.InputError{Err: fmt.Errorf("%s: %s", b.Name(), fmt.Sprintf(format, args...))}
+	return &starkit.InputError{Err: fmt.Errorf("%s: %s", b.Name(), fmt.Sprintf(format, args...))}
 }
 
 // Errorf is a run-time failure prefixed with the builtin's name.
@@ -161,7 +161,7 @@ func Wrap(b *starlark.Builtin, err error) error {
 }
 
 // A CallSite is where a journaled call comes from: the Nth call of its
-// builtin in a cell (see lang/runner), and what the call makes and
+// builtin in a cell (see runner), and what the call makes and
 // deletes. Creating builtins pass it to the resource engine, so that a
 // cell run again finds what the same call made before. Outside a cell
 // (the REPL) it is empty.

@@ -10,8 +10,8 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Env is what builtins need of the run they serve: its name, the state

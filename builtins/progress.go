@@ -7,7 +7,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // Progress keeps the live status line of work on several targets:
@@ -26,7 +26,7 @@ type Progress struct {
 // StepProgress starts the status line of builtin b on eps, named after
 // the stdlib step the call works for (or b itself), with suffix after it.
 func (e *Env) StepProgress(thread *starlark.Thread, b *starlark.Builtin, suffix string, eps []Endpoint) *Progress {
-	step := lang.StepName(thread)
+	step := starkit.StepName(thread)
 	if step == "" {
 		step = b.Name()
 	}

@@ -9,10 +9,10 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // A Host is a value that names a node of the run (see builtins/units).
@@ -92,7 +92,7 @@ func (e *Env) Targets(v starlark.Value) (eps []Endpoint, many bool, err error) {
 // TargetError wraps an error resolving b's target argument: a mistake in
 // it names the parameter, as UnpackArgs would.
 func TargetError(b *starlark.Builtin, err error) error {
-	if lang.IsInputError(err) {
+	if starkit.IsInputError(err) {
 		return Inputf(b, "for parameter target: %v", err)
 	}
 	return Wrap(b, err)
@@ -113,7 +113,7 @@ func (e *Env) Target(v starlark.Value) (Endpoint, error) {
 	case starlark.String:
 		return e.addressEndpoint(string(v))
 	}
-	return Endpoint{}, &lang.InputError{Err: fmt.Errorf("want a node, an address or a list of them, got %s", v.Type())}
+	return Endpoint{}, &starkit.InputError{Err: fmt.Errorf("want a node, an address or a list of them, got %s", v.Type())}
 }
 
 func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error) {
@@ -154,7 +154,7 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 	if h, p, err := net.SplitHostPort(addr); err == nil {
 		host = h
 		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return Endpoint{}, &lang.InputError{Err: fmt.Errorf("bad port in address %q: want host:port with a port from 1 to 65535", addr)}
+			return Endpoint{}, &starkit.InputError{Err: fmt.Errorf("bad port in address %q: want host:port with a port from 1 to 65535", addr)}
 		}
 	}
 	nodes, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindNode})
@@ -171,7 +171,7 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 		return e.nodeEndpoint(match[0], starlark.String(addr))
 	}
 	if len(match) > 1 {
-		return Endpoint{}, &lang.InputError{Err: fmt.Errorf("address %s matches %d nodes of this run; pass the node itself or host:port", addr, len(match))}
+		return Endpoint{}, &starkit.InputError{Err: fmt.Errorf("address %s matches %d nodes of this run; pass the node itself or host:port", addr, len(match))}
 	}
 	if port == 0 {
 		port = 22
@@ -189,7 +189,7 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 // A Handle is a value that names a part of the world whose contents
 // change while the value stays the same: a unit group, a unit (see
 // builtins/units). A cell that reads one depends on the earlier cells
-// that made or deleted something in it (see lang/runner).
+// that made or deleted something in it (see runner).
 type Handle interface {
 	starlark.Value
 	Scope() (group, unit string) // unit is "" for a whole group

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Destroy deletes every resource of the run, then asks each provider

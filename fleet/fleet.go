@@ -1,5 +1,5 @@
 // Package fleet is kumo's resource engine: the unit groups, units and
-// nodes of a run, recorded in lang/state and made by providers. The
+// nodes of a run, recorded in state and made by providers. The
 // units builtins and the CLI (status, destroy) both work through it.
 //
 // Three rules hold everywhere here:
@@ -29,9 +29,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Engine manages the resources of one run.
@@ -308,7 +308,7 @@ func names(rs []state.Resource) string {
 }
 
 // inputf is a mistake in what the recipe asked for.
-func inputf(format string, args ...any) error { return lang.Inputf(format, args...) }
+func inputf(format string, args ...any) error { return starkit.Inputf(format, args...) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/local"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // The test binary doubles as the local provider's node server.
@@ -126,13 +126,13 @@ func TestCreateUnitFromElsewhereIsAGet(t *testing.T) {
 		t.Errorf("the same unit from another cell: %v", err)
 	}
 	_, err := f.eng.CreateUnit(ctx, call("5/UnitGroup.create_unit#1"), "g", "web", spec, 4, time.Minute)
-	if !lang.IsInputError(err) || !strings.Contains(err.Error(), "already exists with 2 nodes; change it where it is made") {
+	if !starkit.IsInputError(err) || !strings.Contains(err.Error(), "already exists with 2 nodes; change it where it is made") {
 		t.Errorf("another size from another cell: %v", err)
 	}
 	other := spec
 	other.Fields = map[string]any{"cpus": 2}
 	_, err = f.eng.CreateUnit(ctx, call("1/UnitGroup.create_unit#1"), "g", "web", other, 2, time.Minute)
-	if !lang.IsInputError(err) || !strings.Contains(err.Error(), "kumo does not change a unit's spec in place") {
+	if !starkit.IsInputError(err) || !strings.Contains(err.Error(), "kumo does not change a unit's spec in place") {
 		t.Errorf("another spec: %v", err)
 	}
 	if n := f.nodesAtProvider(); n != 2 {
@@ -204,7 +204,7 @@ func TestDeleteNodesDoesNotDeleteMoreWhenRunAgain(t *testing.T) {
 		t.Errorf("delete web-2 again: %v, %v", got, err)
 	}
 	f.noted("web-2 is already deleted")
-	if _, err := f.eng.DeleteNodes(ctx, call("6/Unit.delete_nodes#1"), f.unit("web"), 0, []Selector{{Name: "web-9"}}); !lang.IsInputError(err) {
+	if _, err := f.eng.DeleteNodes(ctx, call("6/Unit.delete_nodes#1"), f.unit("web"), 0, []Selector{{Name: "web-9"}}); !starkit.IsInputError(err) {
 		t.Errorf("an unknown name: %v", err)
 	}
 	if n := f.nodesAtProvider(); n != 1 {

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kumo-dev/kumo/lang/state"
-	"github.com/kumo-dev/kumo/lang/state/seal"
+	"github.com/kumo-dev/kumo/state"
+	"github.com/kumo-dev/kumo/state/seal"
 )
 
 // A unit group's nodes take the group's SSH key. Beside a SQLite state

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Unit returns the unit called name of group, or an error saying it was

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // A unit spread over several candidate specs (a placement with

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/local"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // hosts is a pool of a few machines, as on-prem: real local nodes, of

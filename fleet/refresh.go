@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Refresh reads the nodes' states from their providers: one List per

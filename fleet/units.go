@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // CreateUnit returns the unit called name of group, making it with nodes

@@ -2,39 +2,12 @@ package lang
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
-
-// An InputError is a mistake in what the user gave kumo (the recipe's
-// syntax, a parameter, a builtin's arguments, an unknown flavor) rather
-// than a failure of the world. The CLI exits 2 for it: fixing the input
-// is the way forward, and retrying as is would fail the same way.
-type InputError struct{ Err error }
-
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-
-// Inputf returns an InputError with a formatted message.
-func Inputf(format string, args ...any) error {
-	return &InputError{Err: fmt.Errorf(format, args...)}
-}
-
-// IsInputError reports whether err, or an error it wraps, is an
-// InputError, or says it is bad input of another kind (a provider's
-// configuration file: see providers.BadInput).
-func IsInputError(err error) bool {
-	var ie *InputError
-	if errors.As(err, &ie) {
-		return true
-	}
-	var marked interface{ BadInput() bool }
-	return errors.As(err, &marked) && marked.BadInput()
-}
 
 // FormatError renders an error the way a user wants to read it: every
 // line starts with file:line:col where one is known, and a Starlark

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.starlark.net/syntax"
+
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // checkFormats finds, before anything runs, the string formats Starlark
@@ -40,7 +42,7 @@ func checkFormats(f *syntax.File) error {
 
 func formatError(lit *syntax.Literal, msg string) error {
 	start, _ := lit.Span()
-	return &InputError{Err: fmt.Errorf("%s: %s", start, msg)}
+	return &starkit.InputError{Err: fmt.Errorf("%s: %s", start, msg)}
 }
 
 // badPercent is the first conversion of a % format Starlark refuses.

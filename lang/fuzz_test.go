@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"go.starlark.net/starlark"
+
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // Fuzz targets for what a user types: the recipe (cells, markers, the
@@ -90,7 +92,7 @@ func FuzzParseRecipe(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		r, err := ParseRecipe("fuzz.star", src, known)
 		if err != nil {
-			var ie *InputError
+			var ie *starkit.InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("not an input error: %T %v", err, err)
 			}
@@ -128,7 +130,7 @@ func FuzzOverride(f *testing.F) {
 		for _, def := range defaults {
 			v, err := Override("name", raw, def)
 			if err != nil {
-				var ie *InputError
+				var ie *starkit.InputError
 				if !errors.As(err, &ie) || !strings.Contains(err.Error(), "-p name=") {
 					t.Fatalf("Override(%q, %s): a bad error: %v", raw, def.Type(), err)
 				}

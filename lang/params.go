@@ -7,6 +7,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // ParseOverrides turns -p name=value flags into a map of raw values.
@@ -16,7 +18,7 @@ func ParseOverrides(flags []string) (map[string]string, error) {
 		name, value, ok := strings.Cut(f, "=")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
-			return nil, &InputError{Err: fmt.Errorf("-p %q: want name=value", f)}
+			return nil, &starkit.InputError{Err: fmt.Errorf("-p %q: want name=value", f)}
 		}
 		out[name] = value
 	}
@@ -92,7 +94,7 @@ func (r *Recipe) Defaults(builtins starlark.StringDict) (defaults starlark.Strin
 		globals[k] = v
 	}
 	thread := &starlark.Thread{Name: "defaults", Print: func(*starlark.Thread, string) {}}
-	thread.SetLocal(RecipeDirKey, filepath.Dir(r.Path)) // as Session does
+	starkit.SetRecipeDir(thread, filepath.Dir(r.Path)) // as Session does
 	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
 		return nil, false
 	}
@@ -114,7 +116,7 @@ func Override(name, raw string, def starlark.Value) (starlark.Value, error) {
 		return v, nil
 	}
 	bad := func(want string) error {
-		return Inputf("-p %s=%s: %s is %s (its default is %s); %q is not", name, raw, name, want, def.String(), raw)
+		return starkit.Inputf("-p %s=%s: %s is %s (its default is %s); %q is not", name, raw, name, want, def.String(), raw)
 	}
 	switch def.(type) {
 	case starlark.String:
@@ -148,7 +150,7 @@ func Override(name, raw string, def starlark.Value) (starlark.Value, error) {
 		return nil, bad("a bool (True or False)")
 	}
 	if def.Type() == "secret" {
-		return nil, Inputf("-p %s: %s is %s, and secrets never come from the command line: set its KUMO_SECRET_ variable or let kumo ask (kumo doc secret)", name, name, def.String())
+		return nil, starkit.Inputf("-p %s: %s is %s, and secrets never come from the command line: set its KUMO_SECRET_ variable or let kumo ask (kumo doc secret)", name, name, def.String())
 	}
 	if v.Type() != def.Type() {
 		return nil, bad("a " + def.Type())

@@ -11,6 +11,8 @@ import (
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // FileOptions are the Starlark dialect of recipes and their modules.
@@ -49,12 +51,12 @@ type Recipe struct {
 func ReadRecipe(path string, known func(string) bool) (*Recipe, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &starkit.InputError{Err: err}
 	}
 	if IsNotebook(path) {
 		text, err := PercentFromNotebook(src)
 		if err != nil {
-			return nil, &InputError{Err: fmt.Errorf("%s: %v", path, err)}
+			return nil, &starkit.InputError{Err: fmt.Errorf("%s: %v", path, err)}
 		}
 		rememberNotebook(path, SplitCells(text))
 		return ParseRecipe(path, text, known)
@@ -77,7 +79,7 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 	for _, c := range r.Cells {
 		if c.Kind == "parameters" {
 			if r.paramCell >= 0 {
-				return nil, &InputError{Err: fmt.Errorf("%s:%d:1: a recipe has one [parameters] cell; %s is a second one", path, c.StartLine, c.Name())}
+				return nil, &starkit.InputError{Err: fmt.Errorf("%s:%d:1: a recipe has one [parameters] cell; %s is a second one", path, c.StartLine, c.Name())}
 			}
 			r.paramCell = c.Index
 		}
@@ -89,7 +91,7 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 		}
 		f, err := c.Parse(path)
 		if err != nil {
-			return nil, &InputError{Err: err}
+			return nil, &starkit.InputError{Err: err}
 		}
 		if c.Index == r.paramCell {
 			for _, stmt := range f.Stmts {
@@ -104,7 +106,7 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 			}
 		}
 		if err := resolve.REPLChunk(f, isGlobal, func(string) bool { return false }, starlark.Universe.Has); err != nil {
-			return nil, &InputError{Err: err}
+			return nil, &starkit.InputError{Err: err}
 		}
 		if err := checkFormats(f); err != nil {
 			return nil, err
@@ -114,7 +116,7 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 		}
 		deps, err := r.analyze(c, f)
 		if err != nil {
-			return nil, &InputError{Err: err}
+			return nil, &starkit.InputError{Err: err}
 		}
 		r.Deps[c.Index] = deps
 	}
@@ -242,9 +244,9 @@ func (r *Recipe) CheckOverrides(overrides map[string]string) error {
 	}
 	sort.Strings(unknown)
 	if len(r.Params) == 0 {
-		return &InputError{Err: fmt.Errorf("%s: unknown parameter %s: the recipe has no [parameters] cell", r.Path, strings.Join(unknown, ", "))}
+		return &starkit.InputError{Err: fmt.Errorf("%s: unknown parameter %s: the recipe has no [parameters] cell", r.Path, strings.Join(unknown, ", "))}
 	}
-	return &InputError{Err: fmt.Errorf("%s: unknown parameter %s; the [parameters] cell defines: %s", r.Path, strings.Join(unknown, ", "), strings.Join(r.Params, ", "))}
+	return &starkit.InputError{Err: fmt.Errorf("%s: unknown parameter %s; the [parameters] cell defines: %s", r.Path, strings.Join(unknown, ", "), strings.Join(r.Params, ", "))}
 }
 
 // HasParam reports whether the parameters cell assigns name.
@@ -292,9 +294,9 @@ func checkText(path, src string) error {
 	for i, r := range src {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(src[i:], "\uFFFD"):
-			return Inputf("%s:%d:%d: byte 0x%02x is not UTF-8: save the recipe as UTF-8 text", path, line, col, src[i])
+			return starkit.Inputf("%s:%d:%d: byte 0x%02x is not UTF-8: save the recipe as UTF-8 text", path, line, col, src[i])
 		case r == 0:
-			return Inputf("%s:%d:%d: a NUL byte: %s is not a text file", path, line, col, path)
+			return starkit.Inputf("%s:%d:%d: a NUL byte: %s is not a text file", path, line, col, path)
 		case r == '\n':
 			line, col = line+1, 1
 			continue

@@ -9,6 +9,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 func TestParamValue(t *testing.T) {
@@ -46,7 +48,7 @@ func TestParseOverrides(t *testing.T) {
 		t.Errorf("ParseOverrides = %v", got)
 	}
 	for _, bad := range []string{"novalue", "=1"} {
-		if _, err := ParseOverrides([]string{bad}); !IsInputError(err) {
+		if _, err := ParseOverrides([]string{bad}); !starkit.IsInputError(err) {
 			t.Errorf("ParseOverrides(%q) error = %v, want an input error", bad, err)
 		}
 	}
@@ -91,7 +93,7 @@ func TestRecipeParams(t *testing.T) {
 		t.Errorf("known override refused: %v", err)
 	}
 	err = r.CheckOverrides(map[string]string{"nodez": "5"})
-	if !IsInputError(err) || !strings.Contains(err.Error(), "nodez") || !strings.Contains(err.Error(), "nodes, name") {
+	if !starkit.IsInputError(err) || !strings.Contains(err.Error(), "nodez") || !strings.Contains(err.Error(), "nodes, name") {
 		t.Errorf("unknown override: error %v, want an input error naming it and listing nodes, name", err)
 	}
 }
@@ -153,7 +155,7 @@ print(a, b, c, total)
 		{"# %% A [after: B]\nx = 1\n# %% B\ny = 2\n", "d.star:1:1: cell 0 \"A\" [after: B]: a cell can only run after an earlier one"},
 		{"# %% A\nx = 1\n# %% B [after: Z]\ny = 2\n", `no cell is titled "Z"`},
 	} {
-		if _, err := ParseRecipe("d.star", bad.src, nil); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), bad.want) {
+		if _, err := ParseRecipe("d.star", bad.src, nil); err == nil || !starkit.IsInputError(err) || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: error %v, want an input error containing %q", bad.src, err, bad.want)
 		}
 	}
@@ -181,7 +183,7 @@ func TestOverrideTypes(t *testing.T) {
 		got := ""
 		if err != nil {
 			got = err.Error()
-			if !IsInputError(err) {
+			if !starkit.IsInputError(err) {
 				t.Errorf("%s: not an input error: %v", tt.raw, err)
 			}
 		} else {
@@ -202,7 +204,7 @@ func TestRecipeErrorsHaveLocations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseRecipe("r.star", tt.src, nil)
-			if err == nil || !IsInputError(err) {
+			if err == nil || !starkit.IsInputError(err) {
 				t.Fatalf("error = %v, want an input error", err)
 			}
 			if got := FormatError(err); !strings.Contains(got, tt.want) {

@@ -13,32 +13,9 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/stdlib"
 )
-
-// ContextKey is the thread-local under which a Session keeps the
-// context.Context of the running cell, as go.starlark.net/repl does.
-// Long builtins take it so that Ctrl-C stops them cleanly.
-const ContextKey = "context"
-
-// RecipeDirKey is the thread-local holding the recipe's folder: builtins
-// that read files beside the recipe (put_file(src=), schedule(file=))
-// resolve relative paths there.
-const RecipeDirKey = "kumo.recipedir"
-
-// RecipeDir is the folder of the recipe running on thread ("" if none).
-func RecipeDir(thread *starlark.Thread) string {
-	dir, _ := thread.Local(RecipeDirKey).(string)
-	return dir
-}
-
-// Context returns the context of the cell running on thread.
-func Context(thread *starlark.Thread) context.Context {
-	if ctx, ok := thread.Local(ContextKey).(context.Context); ok {
-		return ctx
-	}
-	return context.Background()
-}
 
 // A Session runs the cells of a recipe, or REPL chunks, one after another
 // in one set of globals.
@@ -77,7 +54,7 @@ func NewSession(dir string, builtins starlark.StringDict) *Session {
 		s.Globals[k] = v
 	}
 	s.Thread = &starlark.Thread{Name: "recipe", Load: s.load}
-	s.Thread.SetLocal(RecipeDirKey, dir)
+	starkit.SetRecipeDir(s.Thread, dir)
 	return s
 }
 
@@ -88,7 +65,7 @@ func (s *Session) ExecCell(ctx context.Context, path string, c *Cell) error {
 	}
 	f, err := c.Parse(path)
 	if err != nil {
-		return &InputError{Err: err}
+		return &starkit.InputError{Err: err}
 	}
 	if s.KeepValue {
 		delete(s.Globals, "_")
@@ -106,7 +83,7 @@ func (s *Session) ExecCell(ctx context.Context, path string, c *Cell) error {
 // input errors; everything else is the chunk failing at run time.
 func (s *Session) ExecFile(ctx context.Context, f *syntax.File) error {
 	s.Thread.Uncancel() // a Ctrl-C in an earlier chunk must not poison the next
-	s.Thread.SetLocal(ContextKey, ctx)
+	starkit.SetContext(s.Thread, ctx)
 	stop := context.AfterFunc(ctx, func() { s.Thread.Cancel("interrupted") })
 	defer stop()
 	err := starlark.ExecREPLChunk(f, s.Thread, s.Globals)
@@ -114,10 +91,10 @@ func (s *Session) ExecFile(ctx context.Context, f *syntax.File) error {
 		// A load of a name the module does not define: Starlark's own
 		// message, with no error type of its own to tell it by.
 		if strings.HasPrefix(evalErr.Msg, "load: name ") {
-			return &InputError{Err: err}
+			return &starkit.InputError{Err: err}
 		}
 	} else if err != nil {
-		return &InputError{Err: err} // resolve errors come back unwrapped
+		return &starkit.InputError{Err: err} // resolve errors come back unwrapped
 	}
 	return err
 }
@@ -132,7 +109,7 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 	}
 	if e, ok := s.modules[key]; ok {
 		if e == nil {
-			return nil, Inputf("%s loads itself, through the modules it loads: break the cycle", module)
+			return nil, starkit.Inputf("%s loads itself, through the modules it loads: break the cycle", module)
 		}
 		return e.globals, e.err
 	}
@@ -149,13 +126,13 @@ func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringD
 	if err == nil {
 		globals.Freeze()
 		if strings.HasPrefix(key, stdlibPrefix) {
-			learnSteps(thread, globals)
+			starkit.LearnSteps(thread, globals)
 			if s.WrapStep != nil {
 				globals = wrapSteps(globals, s.WrapStep)
 			}
 		}
 	} else if _, failed := err.(*starlark.EvalError); !failed {
-		err = &InputError{Err: err} // a syntax or resolve error in the module
+		err = &starkit.InputError{Err: err} // a syntax or resolve error in the module
 	}
 	s.modules[key] = &moduleEntry{globals, err}
 	return globals, err
@@ -191,12 +168,12 @@ func readModule(dir, module string) (key string, src []byte, err error) {
 	if name, ok := strings.CutPrefix(module, stdlibPrefix); ok {
 		src, err := fs.ReadFile(stdlib.FS, name)
 		if err != nil {
-			return "", nil, &InputError{Err: fmt.Errorf("load: no module %s in kumo's stdlib (have: %s)", module, strings.Join(stdlib.Names(), ", "))}
+			return "", nil, &starkit.InputError{Err: fmt.Errorf("load: no module %s in kumo's stdlib (have: %s)", module, strings.Join(stdlib.Names(), ", "))}
 		}
 		return module, src, nil
 	}
 	if strings.HasPrefix(module, "@") {
-		return "", nil, &InputError{Err: fmt.Errorf("load: %s: only @stdlib// modules and paths relative to the recipe can be loaded", module)}
+		return "", nil, &starkit.InputError{Err: fmt.Errorf("load: %s: only @stdlib// modules and paths relative to the recipe can be loaded", module)}
 	}
 	path := module
 	if !filepath.IsAbs(path) {
@@ -208,7 +185,7 @@ func readModule(dir, module string) (key string, src []byte, err error) {
 		if _, serr := fs.Stat(stdlib.FS, module); serr == nil {
 			hint = fmt.Sprintf(`; kumo's own module is load("@stdlib//%s", ...)`, module)
 		}
-		return "", nil, &InputError{Err: fmt.Errorf("load: %v%s", err, hint)}
+		return "", nil, &starkit.InputError{Err: fmt.Errorf("load: %v%s", err, hint)}
 	}
 	return path, src, nil
 }
@@ -280,7 +257,7 @@ func (s *Session) ExecChunk(ctx context.Context, f *syntax.File) (starlark.Value
 	if len(f.Stmts) == 1 {
 		if stmt, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
 			s.Thread.Uncancel()
-			s.Thread.SetLocal(ContextKey, ctx)
+			starkit.SetContext(s.Thread, ctx)
 			stop := context.AfterFunc(ctx, func() { s.Thread.Cancel("interrupted") })
 			defer stop()
 			v, err := starlark.EvalExprOptions(f.Options, s.Thread, stmt.X, s.Globals)

@@ -8,6 +8,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
 )
 
@@ -17,7 +18,7 @@ func TestStepName(t *testing.T) {
 	var seen []string
 	globals := all.Globals()
 	globals["ssh_run"] = starlark.NewBuiltin("ssh_run", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		seen = append(seen, lang.StepName(thread))
+		seen = append(seen, starkit.StepName(thread))
 		return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{"stdout": starlark.String(""), "node": starlark.String("n")}), nil
 	})
 	s := lang.NewSession(".", globals)

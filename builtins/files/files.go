@@ -21,7 +21,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	kssh "github.com/kumo-dev/kumo/builtins/ssh"
-	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // Builtins of this family.
@@ -99,7 +99,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			return nil, builtins.Inputf(b, "for parameter src: got %s, want string", src.Type())
 		}
 		if !filepath.IsAbs(path) {
-			if dir := lang.RecipeDir(thread); dir != "" {
+			if dir := starkit.RecipeDir(thread); dir != "" {
 				path = filepath.Join(dir, path)
 			}
 		}
@@ -116,7 +116,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, builtins.TargetError(b, err)
 	}
-	ctx := lang.Context(thread)
+	ctx := starkit.Context(thread)
 	progress := env.StepProgress(thread, b, " "+dest, eps)
 	defer progress.End()
 	errs := make([]string, len(eps))
@@ -217,7 +217,7 @@ func getFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, builtins.TargetError(b, err)
 	}
-	ctx := lang.Context(thread)
+	ctx := starkit.Context(thread)
 	var out starlark.Value
 	if dest == starlark.None {
 		var sb strings.Builder

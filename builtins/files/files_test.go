@@ -16,7 +16,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // TestOneGiBRoundTrip sends a 1 GiB file to a real OpenSSH server over

@@ -50,9 +50,9 @@ import (
 	"github.com/kumo-dev/kumo/builtins/files"
 	"github.com/kumo-dev/kumo/builtins/mesh/uapi"
 	"github.com/kumo-dev/kumo/builtins/ssh"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // DefaultRange is where mesh addresses come from by default: the top of
@@ -169,7 +169,7 @@ func meshFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, builtins.Wrap(b, err)
 	}
-	m := &mesh{env: env, ctx: lang.Context(thread), name: name, iface: "wg-" + name, prefix: prefix, port: port, agent: agent}
+	m := &mesh{env: env, ctx: starkit.Context(thread), name: name, iface: "wg-" + name, prefix: prefix, port: port, agent: agent}
 	if err := m.members(eps); err != nil {
 		return nil, builtins.Wrap(b, err)
 	}
@@ -270,7 +270,7 @@ func (m *mesh) members(eps []builtins.Endpoint) error {
 	seen := map[int64]bool{}
 	for _, ep := range eps {
 		if ep.NodeID == 0 {
-			return &lang.InputError{Err: fmt.Errorf("%s is not a node of this run: a mesh joins nodes kumo made or holds", ep.Label)}
+			return &starkit.InputError{Err: fmt.Errorf("%s is not a node of this run: a mesh joins nodes kumo made or holds", ep.Label)}
 		}
 		if seen[ep.NodeID] {
 			continue

@@ -13,8 +13,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang/state"
-	"github.com/kumo-dev/kumo/lang/state/seal"
+	"github.com/kumo-dev/kumo/state"
+	"github.com/kumo-dev/kumo/state/seal"
 )
 
 var generateDef = &builtins.Def{

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang/state"
-	"github.com/kumo-dev/kumo/lang/state/seal"
+	"github.com/kumo-dev/kumo/state"
+	"github.com/kumo-dev/kumo/state/seal"
 )
 
 var secretDef = &builtins.Def{

@@ -20,7 +20,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // These tests drive Debian's OpenSSH sshd, started on 127.0.0.1 by the

@@ -12,7 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // Builtins of this family.
@@ -65,7 +65,7 @@ func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 func RefuseOnHost(eps []builtins.Endpoint, what string) error {
 	for _, ep := range eps {
 		if ep.OnHost() {
-			return &lang.InputError{Err: fmt.Errorf("%s: %s runs its commands on this host, as you (a local node, an emulated instance without containers, or a loopback address), and %s would change this host's system, so kumo does not run it. "+
+			return &starkit.InputError{Err: fmt.Errorf("%s: %s runs its commands on this host, as you (a local node, an emulated instance without containers, or a loopback address), and %s would change this host's system, so kumo does not run it. "+
 				"Use nodes of their own: spec(\"container\", ...) as root, a cloud, or an emulator backed by containers (kumo emulate --backing container)", what, ep.Label, what)}
 		}
 	}
@@ -135,7 +135,7 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		cmd = SudoWrap(cmd, names...)
 	}
 
-	ctx := lang.Context(thread)
+	ctx := starkit.Context(thread)
 	pool := PoolOf(env)
 	progress := env.StepProgress(thread, b, "", eps)
 	defer progress.End()

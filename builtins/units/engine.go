@@ -10,9 +10,9 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	kssh "github.com/kumo-dev/kumo/builtins/ssh"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // engineOf is the resource engine serving the run thread belongs to,
@@ -45,7 +45,7 @@ func callOf(thread *starlark.Thread) fleet.Call {
 // fails in as many ways as it had calls under way (each SDK error says
 // "context canceled" its own way): that is one error, saying so.
 func failed(thread *starlark.Thread, b *starlark.Builtin, err error) error {
-	if err != nil && errors.Is(lang.Context(thread).Err(), context.Canceled) {
+	if err != nil && errors.Is(starkit.Context(thread).Err(), context.Canceled) {
 		err = fleet.ErrInterrupted
 	}
 	return builtins.Wrap(b, err)

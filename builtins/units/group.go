@@ -9,9 +9,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Builtins of this family that are functions; the rest are methods.
@@ -177,7 +177,7 @@ func groupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	if err := eng.DeleteGroup(lang.Context(thread), call, g.Name); err != nil {
+	if err := eng.DeleteGroup(starkit.Context(thread), call, g.Name); err != nil {
 		return nil, failed(thread, b, err)
 	}
 	return starlark.None, nil

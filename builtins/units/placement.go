@@ -12,10 +12,10 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 var placementBuiltin = &builtins.Def{
@@ -256,7 +256,7 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 			return state.Resource{}, berr
 		}
 		// What the full candidate made goes back before the next is asked.
-		if derr := eng.DeleteUnit(lang.Context(thread), call, group, name); derr != nil {
+		if derr := eng.DeleteUnit(starkit.Context(thread), call, group, name); derr != nil {
 			return state.Resource{}, fmt.Errorf("%s had no room (%v), and giving back what it made failed: %w", sp.label(), err, derr)
 		}
 		if k+1 < len(order) {

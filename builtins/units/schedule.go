@@ -11,8 +11,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/state"
 )
 
 var scheduleBuiltin = &builtins.Def{
@@ -219,7 +219,7 @@ func minuteOfDay(s string) (int, error) {
 // lines and "otherwise VALUE". An otherwise= given to the call counts
 // when the file has none.
 func readSchedule(thread *starlark.Thread, file string, otherwise starlark.Value) ([]rule, starlark.Value, error) {
-	if dir := lang.RecipeDir(thread); dir != "" && !filepath.IsAbs(file) {
+	if dir := starkit.RecipeDir(thread); dir != "" && !filepath.IsAbs(file) {
 		file = filepath.Join(dir, file)
 	}
 	b, err := os.ReadFile(file)

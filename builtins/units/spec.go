@@ -16,8 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/providers"
 )
 
@@ -262,7 +262,7 @@ func (s *Spec) allows(name string) bool {
 // after spec() (s.disk_gb = 32).
 func (s *Spec) SetField(name string, v starlark.Value) error {
 	if err := s.setField(name, v); err != nil {
-		return &lang.InputError{Err: err}
+		return &starkit.InputError{Err: err}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/local"
@@ -56,7 +57,7 @@ func TestSpec(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%s: error %q, want %q", tt.src, err, tt.want)
 			}
-			if tt.isInput && !lang.IsInputError(err) {
+			if tt.isInput && !starkit.IsInputError(err) {
 				t.Errorf("%s: %v is not an input error", tt.src, err)
 			}
 		case v.String() != tt.want:

@@ -7,9 +7,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 var unitMethods = builtins.Methods{
@@ -101,13 +101,13 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	eng = sshWaiting(eng, waitSSH)
 	create := func(spec fleet.Spec) (state.Resource, error) {
-		return eng.CreateUnit(lang.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
+		return eng.CreateUnit(starkit.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
 	}
 	var u state.Resource
 	switch {
 	case placed != nil && placed.Spread:
 		part := func(spec fleet.Spec, want int) (int, error) {
-			return eng.CreatePart(lang.Context(thread), call, g.Name, name, spec, want, nodes, timeout.D())
+			return eng.CreatePart(starkit.Context(thread), call, g.Name, name, spec, want, nodes, timeout.D())
 		}
 		if err = spreadUnit(thread, b, eng, call, g.Name, name, placed, nodes, part); err == nil {
 			u, err = eng.Unit(g.Name, name)
@@ -170,7 +170,7 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 		default:
 			return nil, fmt.Errorf("%s: unexpected receiver %s", b.Name(), recv.Type())
 		}
-		nodes, err := eng.Nodes(lang.Context(thread), q, want)
+		nodes, err := eng.Nodes(starkit.Context(thread), q, want)
 		if err != nil {
 			return nil, failed(thread, b, err)
 		}
@@ -213,7 +213,7 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, err
 	}
 	eng = sshWaiting(eng, waitSSH)
-	ctx, call := lang.Context(thread), callOf(thread)
+	ctx, call := starkit.Context(thread), callOf(thread)
 	if where == starlark.None {
 		made, err := eng.AddNodes(ctx, call, u, n, timeout.D())
 		if err != nil {
@@ -296,7 +296,7 @@ func deleteNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	deleted, err := eng.DeleteNodes(lang.Context(thread), callOf(thread), u, n, selectors)
+	deleted, err := eng.DeleteNodes(starkit.Context(thread), callOf(thread), u, n, selectors)
 	if err != nil {
 		return nil, failed(thread, b, err)
 	}
@@ -315,7 +315,7 @@ func powerOff(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
-	return starlark.None, failed(thread, b, eng.PowerOff(lang.Context(thread), u))
+	return starlark.None, failed(thread, b, eng.PowerOff(starkit.Context(thread), u))
 }
 
 func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -328,7 +328,7 @@ func powerOn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	return starlark.None, failed(thread, b, sshWaiting(eng, waitSSH).PowerOn(lang.Context(thread), u, timeout.D()))
+	return starlark.None, failed(thread, b, sshWaiting(eng, waitSSH).PowerOn(starkit.Context(thread), u, timeout.D()))
 }
 
 // sshWaiting is eng, waiting for nodes to answer SSH or (wait_ssh=False:
@@ -352,5 +352,5 @@ func unitDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	return starlark.None, failed(thread, b, eng.DeleteUnit(lang.Context(thread), call, u.Group, u.Name))
+	return starlark.None, failed(thread, b, eng.DeleteUnit(starkit.Context(thread), call, u.Group, u.Name))
 }

@@ -14,7 +14,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Values of this package are handles: a name and, for nodes, a snapshot

@@ -15,7 +15,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // Builtins of this family.
@@ -85,7 +85,7 @@ func waitPort(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	}
 	for _, ep := range eps {
 		addr := net.JoinHostPort(ep.Host, strconv.Itoa(port))
-		err := poll(lang.Context(thread), env, fmt.Sprintf("port %d on %s", port, ep.Label), limit, func(ctx context.Context) error {
+		err := poll(starkit.Context(thread), env, fmt.Sprintf("port %d on %s", port, ep.Label), limit, func(ctx context.Context) error {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "tcp", addr)
 			if err == nil {
@@ -112,7 +112,7 @@ func waitHTTP(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	var got int
 	var body []byte
 	client := &http.Client{Timeout: 10 * time.Second}
-	err := poll(lang.Context(thread), env, url, limit, func(ctx context.Context) error {
+	err := poll(starkit.Context(thread), env, url, limit, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err

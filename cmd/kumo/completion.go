@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 	"os"
 	"sort"
 	"strings"

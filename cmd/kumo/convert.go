@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
 )
 
@@ -57,17 +58,17 @@ func convertRun(opts *ConvertOptions) error {
 	}
 	src, err := os.ReadFile(opts.File)
 	if err != nil {
-		return lang.Inputf("kumo convert: %v", err)
+		return starkit.Inputf("kumo convert: %v", err)
 	}
 	var out []byte
 	if toRecipe {
 		text, err := lang.PercentFromNotebook(src)
 		if err != nil {
-			return lang.Inputf("%s: %v", opts.File, err)
+			return starkit.Inputf("%s: %v", opts.File, err)
 		}
 		out = []byte(text)
 	} else if out, err = lang.NotebookFromPercent(string(src)); err != nil {
-		return lang.Inputf("%s: %v", opts.File, err)
+		return starkit.Inputf("%s: %v", opts.File, err)
 	}
 	dest := opts.Output
 	if dest == "-" {
@@ -87,7 +88,7 @@ func convertRun(opts *ConvertOptions) error {
 	}
 	f, err := os.OpenFile(dest, flags, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return lang.Inputf("kumo convert: %s exists; give -o another file, or --force to replace it", dest)
+		return starkit.Inputf("kumo convert: %s exists; give -o another file, or --force to replace it", dest)
 	}
 	if err != nil {
 		return err

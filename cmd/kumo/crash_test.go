@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang/state/pgtest"
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
+	"github.com/kumo-dev/kumo/state/pgtest"
 )
 
 // The crash harness: kumo is killed with SIGKILL at random instants

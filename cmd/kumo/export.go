@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/export"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/notebook"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // ExportOptions are the inputs of `kumo export`.
@@ -146,7 +146,7 @@ func exportRun(opts *ExportOptions) error {
 }
 
 // buildNotebook reads a run's record from the store.
-func buildNotebook(store *state.Store, recipe *lang.Recipe, name string) (*notebook.Notebook, error) {
+func buildNotebook(store *state.Store, recipe *lang.Recipe, name string) (*export.Notebook, error) {
 	run, _, err := store.GetRun(name)
 	if err != nil {
 		return nil, err
@@ -172,13 +172,13 @@ func buildNotebook(store *state.Store, recipe *lang.Recipe, name string) (*noteb
 	if recipePath == "" {
 		recipePath = recipe.Path
 	}
-	return notebook.Build(recipe, records, notebook.Run{
+	return export.Build(recipe, records, export.Run{
 		Name: name, Recipe: recipePath, Params: run.Params, Status: run.Status,
 		StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, Version: version(), Providers: providers,
 	}), nil
 }
 
-func renderNotebook(nb *notebook.Notebook, format string) ([]byte, error) {
+func renderNotebook(nb *export.Notebook, format string) ([]byte, error) {
 	switch format {
 	case "md":
 		return nb.Markdown(), nil
@@ -195,7 +195,7 @@ func renderNotebook(nb *notebook.Notebook, format string) ([]byte, error) {
 }
 
 // nbconvertHTML renders through Jupyter's own converter.
-func nbconvertHTML(nbconvert string, nb *notebook.Notebook) ([]byte, error) {
+func nbconvertHTML(nbconvert string, nb *export.Notebook) ([]byte, error) {
 	src, err := nb.IPYNB()
 	if err != nil {
 		return nil, err

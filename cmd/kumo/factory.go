@@ -16,13 +16,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/aws"
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/local"
 	"github.com/kumo-dev/kumo/providers/onprem"
 	"github.com/kumo-dev/kumo/providers/openstack"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // stateName is where a recipe's state lives, relative to the recipe's

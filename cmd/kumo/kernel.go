@@ -21,11 +21,12 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/jupyter"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // KernelOptions are the inputs of `kumo kernel`.
@@ -181,7 +182,7 @@ func kumoPath() (string, error) {
 func kernelRun(ctx context.Context, opts *KernelOptions) error {
 	conn, err := jupyter.ReadConnection(opts.ConnectionFile)
 	if err != nil {
-		return lang.Inputf("kumo kernel: %v", err)
+		return starkit.Inputf("kumo kernel: %v", err)
 	}
 	dir, err := os.Getwd()
 	if err != nil {
@@ -461,7 +462,7 @@ func (k *notebookKernel) recipe() (*lang.Recipe, error) {
 		}
 		for j, line := range strings.Split(code, "\n") {
 			if j > 0 && lang.IsCellMarker(line) {
-				return nil, lang.Inputf("a notebook cell is one recipe cell: this one has a %q line inside it; split it into two cells there", strings.TrimSpace(line))
+				return nil, starkit.Inputf("a notebook cell is one recipe cell: this one has a %q line inside it; split it into two cells there", strings.TrimSpace(line))
 			}
 		}
 		b.WriteString(code + "\n")
@@ -672,7 +673,7 @@ func kernelError(err error, cellLines []int, current int) *jupyter.ErrorValue {
 		name = "RunInUse"
 	case errors.As(err, &divergence):
 		name = "ReplayDiverged"
-	case lang.IsInputError(err):
+	case starkit.IsInputError(err):
 		name = "InputError"
 	}
 	first, _, _ := strings.Cut(text, "\n")

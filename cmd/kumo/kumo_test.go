@@ -26,13 +26,13 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 	"github.com/kumo-dev/kumo/internal/loopback"
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/openstack/realstack"
+	"github.com/kumo-dev/kumo/state"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/kumo-dev/kumo/lang/state/pgtest"
+	"github.com/kumo-dev/kumo/state/pgtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -265,7 +265,7 @@ func freePort(t testscript.T) int {
 
 // waitfile FILE waits up to 30s for FILE to exist.
 // pgstate VAR sets VAR to the URL of a new environment of the test
-// PostgreSQL server (lang/state/pgtest), started on first use.
+// PostgreSQL server (state/pgtest), started on first use.
 func cmdPGState(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: pgstate VAR")

@@ -15,8 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Exit codes.
@@ -83,7 +84,7 @@ func exitCode(err error) int {
 		return silent.code
 	case errors.As(err, new(interruptedError)):
 		return exitInterrupted
-	case lang.IsInputError(err), isUsageError(err), strings.HasPrefix(err.Error(), "unknown command"):
+	case starkit.IsInputError(err), isUsageError(err), strings.HasPrefix(err.Error(), "unknown command"):
 		return exitBadInput
 	case errors.As(err, &locked):
 		return exitFailed

@@ -12,8 +12,8 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // PlanOptions are the inputs of `kumo plan`.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
+	"github.com/kumo-dev/kumo/runner"
 )
 
 // cellPrinter shows a run cell by cell: text for people, or one JSON

@@ -12,8 +12,9 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
+	"github.com/kumo-dev/kumo/runner"
 )
 
 // lockedBuffer is written by the printer's clock and read by the test.
@@ -120,7 +121,7 @@ func TestFailuresAreRed(t *testing.T) {
 	p := newCellPrinter(IO{Out: out, Err: out}, false, false, &builtins.Masker{})
 	p.style = termStyle{live: true, color: true}
 	defer p.close()
-	p.CellFinished(testCell, runner.CellResult{Status: runner.Failed, Err: lang.Inputf("r.star:3:1: boom")})
+	p.CellFinished(testCell, runner.CellResult{Status: runner.Failed, Err: starkit.Inputf("r.star:3:1: boom")})
 	if !strings.Contains(out.String(), "\033[31m✘ [2] Create failed after 0s\033[0m") || !strings.Contains(out.String(), "\033[31m    r.star:3:1: boom\033[0m") {
 		t.Errorf("failure not red:\n%q", out.String())
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 func complete(c *completer, line string) ([]string, int) {

@@ -13,10 +13,11 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // RunOptions are the inputs of `kumo run`.
@@ -183,7 +184,7 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		code = exitInterrupted
-	case lang.IsInputError(err):
+	case starkit.IsInputError(err):
 		code = exitBadInput
 	}
 	return &silentError{code: code, err: err}
@@ -371,7 +372,7 @@ func checkProviders(store *state.Store, run string, prev state.Run, values map[s
 		if !ok || now == was || !isProvider(now) || on[now] != nil || on[was] == nil {
 			continue
 		}
-		return lang.Inputf("run %q has its units on %s (%s); -p %s=%s would build new ones on %s beside them.\n"+
+		return starkit.Inputf("run %q has its units on %s (%s); -p %s=%s would build new ones on %s beside them.\n"+
 			"Give --name for a separate run on %s, or remove this run's units first (kumo destroy --name %s)",
 			run, was, strings.Join(on[was], ", "), name, now, now, now, run)
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/builtins/secret"
-	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // SecretOptions are the inputs of `kumo secret`.
@@ -84,7 +84,7 @@ func secretRun(opts *SecretOptions) error {
 	case "show":
 		v, err := secret.Generated(store, opts.Name)
 		if errors.Is(err, state.ErrNotFound) {
-			return lang.Inputf("no generated secret %q in %s (kumo secret list names them)", opts.Name, store.Path)
+			return starkit.Inputf("no generated secret %q in %s (kumo secret list names them)", opts.Name, store.Path)
 		}
 		if err != nil {
 			return err
@@ -93,10 +93,10 @@ func secretRun(opts *SecretOptions) error {
 		return nil
 	default:
 		if _, err := store.Secret(opts.Name); errors.Is(err, state.ErrNotFound) {
-			return lang.Inputf("no generated secret %q in %s (kumo secret list names them)", opts.Name, store.Path)
+			return starkit.Inputf("no generated secret %q in %s (kumo secret list names them)", opts.Name, store.Path)
 		}
 		if !opts.Yes {
-			return lang.Inputf("delete secret %s? Recipes that use it get a new value next time; pass --yes", opts.Name)
+			return starkit.Inputf("delete secret %s? Recipes that use it get a new value next time; pass --yes", opts.Name)
 		}
 		if _, err := store.DeleteSecret(opts.Name); err != nil {
 			return err

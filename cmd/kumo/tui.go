@@ -15,9 +15,10 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // TUIOptions are the inputs of `kumo tui`.
@@ -108,7 +109,7 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	printer.footer(m.lastRun.sum, nil)
 	if sum := m.lastRun.sum; sum != nil && sum.Failed != nil && !m.lastRun.stopped {
 		code := exitFailed
-		if lang.IsInputError(m.lastRun.err) {
+		if starkit.IsInputError(m.lastRun.err) {
 			code = exitBadInput
 		}
 		return &silentError{code: code, err: m.lastRun.err}

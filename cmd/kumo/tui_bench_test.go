@@ -13,7 +13,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // recordedRun writes a recipe of cells code cells (a prose cell before

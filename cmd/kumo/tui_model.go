@@ -11,8 +11,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // The TUI shows a recipe as a notebook, in the shape of charmbracelet's

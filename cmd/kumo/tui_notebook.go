@@ -15,10 +15,10 @@ import (
 	"github.com/alecthomas/chroma/v2/quick"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/kumo-dev/kumo/export"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/notebook"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // The notebook is the TUI's main sub-model: the recipe's cells, what
@@ -104,18 +104,18 @@ func newNotebookModel(recipe *lang.Recipe, records []state.CellRecord, now func(
 func (nb *notebookModel) setRecipe(recipe *lang.Recipe, records []state.CellRecord) {
 	nb.recipe = recipe
 	nb.cells = nil
-	for _, c := range notebook.Build(recipe, records, notebook.Run{}).Cells {
+	for _, c := range export.Build(recipe, records, export.Run{}).Cells {
 		v := &cellView{cell: c.Cell, changed: c.Changed, output: c.Output, err: c.Error, dur: c.Duration}
 		switch c.Status {
-		case notebook.Prose:
+		case export.Prose:
 			v.status = statusProse
-		case notebook.NotRun:
+		case export.NotRun:
 			v.status = statusNotRun
-		case notebook.OK:
+		case export.OK:
 			v.status = statusRecorded
-		case notebook.Failed:
+		case export.Failed:
 			v.status = statusFailed
-		case notebook.Running:
+		case export.Running:
 			v.status = statusInterrupted
 		}
 		nb.cells = append(nb.cells, v)
@@ -515,7 +515,7 @@ func renderProse(md string, width int) string {
 	}
 	out := md
 	if r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(style), glamour.WithWordWrap(width-2)); err == nil {
-		if s, err := r.Render(notebook.FenceIndentedCode(md)); err == nil {
+		if s, err := r.Render(export.FenceIndentedCode(md)); err == nil {
 			out = strings.Trim(s, "\n")
 		}
 	}

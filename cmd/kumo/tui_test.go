@@ -18,9 +18,10 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // syncBuffer is the TUI's screen, read while the program writes it: a
@@ -222,7 +223,7 @@ func TestTUIShowsARunAsItGoes(t *testing.T) {
 	if strings.Contains(out, "line 30 from") {
 		t.Errorf("a cell that runs again still shows its old output:\n%s", out)
 	}
-	step(cellFinishedMsg{idx: 3, result: runner.CellResult{Status: runner.Failed, Duration: time.Second, Err: lang.Inputf("lab.star:13:8: a long error message that goes on past the width of the screen so that it must wrap rather than be cut at eighty columns, ending HERE")}})
+	step(cellFinishedMsg{idx: 3, result: runner.CellResult{Status: runner.Failed, Duration: time.Second, Err: starkit.Inputf("lab.star:13:8: a long error message that goes on past the width of the screen so that it must wrap rather than be cut at eighty columns, ending HERE")}})
 	step(runDoneMsg{action: runAction{kind: actionAll}, sum: &runner.Summary{Failed: m.notebook.recipe.Cells[3], Cells: map[int]runner.CellResult{3: {Status: runner.Failed}}}, err: errors.New("x")})
 	out = string(shown(t, m))
 	for _, want := range []string{"✘ failed after 1s", "ending", "┃    HERE", "[3] Greet failed — e edits it"} {

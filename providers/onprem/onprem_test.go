@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kumo-dev/kumo/lang/state"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/state"
 )
 
 const inventory = `hosts:

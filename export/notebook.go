@@ -1,16 +1,16 @@
-// Package notebook writes a run as an executed notebook: the record of
+// Package export writes a run as an executed notebook: the record of
 // what a recipe did, as papermill leaves one. The recipe's cells come
 // with what the state recorded of them (status, output, error, times),
 // as Jupyter's nbformat 4.5, as Markdown, or as HTML.
-package notebook
+package export
 
 import (
 	"strings"
 	"time"
 
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/runner"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Run is what the notebook says about the run as a whole.

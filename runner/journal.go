@@ -8,8 +8,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // journal is the builtins.Interceptor of a run: deterministic replay.
@@ -71,7 +72,7 @@ func (j *journal) diverged(seq int, journaled, now string) error {
 
 func (j *journal) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if j.params {
-		return nil, &lang.InputError{Err: fmt.Errorf("%s: the [parameters] cell holds values only; call %s in a later cell", def.ShortName(), def.ShortName())}
+		return nil, &starkit.InputError{Err: fmt.Errorf("%s: the [parameters] cell holds values only; call %s in a later cell", def.ShortName(), def.ShortName())}
 	}
 	desc := j.masker.Mask(builtins.DescribeCall(def.ShortName(), b.Receiver(), args, kwargs))
 	digest := builtins.Digest(def.Name + "\x00" + desc)
@@ -95,7 +96,7 @@ func (j *journal) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.B
 	start := time.Now()
 	v, err := def.Fn(thread, b, args, kwargs)
 	builtins.SetCallSite(thread, builtins.CallSite{})
-	if made, deleted := effects.Lists(); err == nil || !lang.IsInputError(err) || len(made)+len(deleted) > 0 {
+	if made, deleted := effects.Lists(); err == nil || !starkit.IsInputError(err) || len(made)+len(deleted) > 0 {
 		*j.touched = true
 	}
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // echo is a journaled builtin with no cost of its own, so that the

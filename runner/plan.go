@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
 )
 
@@ -326,7 +327,7 @@ func (pl *planner) caller(thread *starlark.Thread) (line int, via string) {
 		if pos.Filename() != pl.file {
 			continue
 		}
-		if step := lang.StepName(thread); step != "" {
+		if step := starkit.StepName(thread); step != "" {
 			via, _, _ = strings.Cut(step, " › ") // the step the recipe called
 		} else if i > 1 {
 			callee := thread.CallFrame(i - 1)

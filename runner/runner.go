@@ -27,8 +27,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // CellStatus is how one cell went in this run.
@@ -159,7 +160,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		}
 		c, err := lang.FindCell(rec.Cells, ref.val)
 		if err != nil {
-			return nil, lang.Inputf("%s %s: %v", ref.flag, ref.val, err)
+			return nil, starkit.Inputf("%s %s: %v", ref.flag, ref.val, err)
 		}
 		*ref.dst = c.Index
 	}
@@ -214,7 +215,7 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	if err := r.store.FinishRun(o.Run, status); err != nil && runErr == nil {
 		runErr = err
 	}
-	if lang.IsInputError(runErr) && !r.touched && sum != nil {
+	if starkit.IsInputError(runErr) && !r.touched && sum != nil {
 		if !maps.Equal(prev.Overrides, o.Remember) { // nil and empty are equal
 			sum.Forgotten = changedOverrides(prev.Overrides, o.Remember)
 			if err := r.store.SetOverrides(o.Run, prev.Overrides); err != nil {
@@ -366,7 +367,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			// were recorded, provided they succeeded as they are written.
 			if rec := r.records[c.Index]; !p.replayable(c, rec) {
 				r.events.discard()
-				return sum, lang.Inputf("--only %d: %s must run live first (%s); run the recipe without --only", p.only, c.Name(), reason)
+				return sum, starkit.Inputf("--only %d: %s must run live first (%s); run the recipe without --only", p.only, c.Name(), reason)
 			}
 			r.events.notice(fmt.Sprintf("%s would run live (%s); --only replays it as recorded", c.Name(), reason))
 			reason = ""

@@ -2,7 +2,7 @@ package runner
 
 import (
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // Align is align without the leftovers: the record of each code cell

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kumo-dev/kumo/lang/state/pgtest"
+	"github.com/kumo-dev/kumo/state/pgtest"
 )
 
 // A test binary run with KUMO_TEST_HOLD_LOCK=path:run takes the lock, says

@@ -19,7 +19,7 @@ const (
 //
 // A record has an ID of its own rather than being keyed by the cell's
 // position: the runner matches the recipe's cells to their records by
-// content (lang/runner's alignment), so a cell keeps its journal, and
+// content (runner's alignment), so a cell keeps its journal, and
 // the resources it made stay its own, when cells are inserted, removed
 // or moved around it.
 type CellRecord struct {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 // An Interactive run executes cells one at a time, as a notebook kernel

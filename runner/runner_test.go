@@ -13,9 +13,10 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/secret"
+	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
-	"github.com/kumo-dev/kumo/lang/state/pgtest"
+	"github.com/kumo-dev/kumo/state"
+	"github.com/kumo-dev/kumo/state/pgtest"
 )
 
 // bump is a real side effect: it appends a line to a file and returns
@@ -323,7 +324,7 @@ func TestParameterChangeRerunsTheCellsThatUseIt(t *testing.T) {
 	// Unknown names are refused before anything runs.
 	before := countLines(h.dir + "/effects")
 	_, _, err = h.run(Options{Remember: map[string]string{"nope": "1"}})
-	if !lang.IsInputError(err) || countLines(h.dir+"/effects") != before {
+	if !starkit.IsInputError(err) || countLines(h.dir+"/effects") != before {
 		t.Errorf("unknown -p: %v, effects %d -> %d", err, before, countLines(h.dir+"/effects"))
 	}
 }
@@ -539,7 +540,7 @@ func TestFromAndOnly(t *testing.T) {
 	if got, _, err := h.run(Options{Only: "Three"}); err != nil || got != "replayed replayed skipped ran" {
 		t.Errorf("--only Three (uses helper from One): %s, %v", got, err)
 	}
-	if _, _, err := h.run(Options{From: "9"}); !lang.IsInputError(err) {
+	if _, _, err := h.run(Options{From: "9"}); !starkit.IsInputError(err) {
 		t.Errorf("--from 9: %v, want an input error", err)
 	}
 }
@@ -570,7 +571,7 @@ func TestOnlyNeedsEarlierCellsDone(t *testing.T) {
 	h := newHarness(t)
 	h.write("r.star", recipe)
 	_, _, err := h.run(Options{Only: "3"})
-	if !lang.IsInputError(err) || !strings.Contains(err.Error(), `--only 3: cell 1 "One" must run live first (new)`) {
+	if !starkit.IsInputError(err) || !strings.Contains(err.Error(), `--only 3: cell 1 "One" must run live first (new)`) {
 		t.Errorf("--only on a fresh run: %v", err)
 	}
 	if n := countLines(h.dir + "/effects"); n != 0 {
@@ -634,7 +635,7 @@ func TestParametersCellCannotTouchTheWorld(t *testing.T) {
 	h := newHarness(t)
 	h.write("r.star", "# %% [parameters]\nx = bump(\"$DIR/effects\")\n")
 	_, _, err := h.run(Options{})
-	if !lang.IsInputError(err) || countLines(h.dir+"/effects") != 0 {
+	if !starkit.IsInputError(err) || countLines(h.dir+"/effects") != 0 {
 		t.Errorf("effect in the parameters cell: %v", err)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kumo-dev/kumo/lang/state/pgtest"
+	"github.com/kumo-dev/kumo/state/pgtest"
 )
 
 // BenchmarkAppendCall is the cost of journaling one call: one durable

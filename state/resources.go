@@ -68,7 +68,7 @@ type Data struct {
 
 	// Origin is the call that made the resource: "CELL/Builtin#N", the
 	// Nth call of that builtin in the cell record CELL (see
-	// lang/runner). When the cell runs again, the same call finds what
+	// runner). When the cell runs again, the same call finds what
 	// it made before instead of making it twice. Empty for the REPL.
 	Origin string `json:"origin,omitempty"`
 	// DeletingBy is the call deleting a node, so that a deletion cut

@@ -1,4 +1,4 @@
-package notebook
+package export
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"github.com/yuin/goldmark"
 
 	"github.com/kumo-dev/kumo/lang"
-	"github.com/kumo-dev/kumo/lang/state"
+	"github.com/kumo-dev/kumo/state"
 )
 
 const recipe = "# %% [markdown]\n# # Lab\n# Prose.\n\n# %% One\nx = 1\n\n# %% Two\ny = 2\n\n# %% Three\nz = 3\n"
