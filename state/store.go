@@ -1,7 +1,8 @@
-// Package state is kumo's checkpoint store: one SQLite file (WAL mode,
-// durable commits, mode 0600) holding, per named run, its parameters, its
-// cells, the journal of every effectful builtin call, the resources it
-// created and the host keys it pinned.
+// Package state is kumo's checkpoint store: per named run, its
+// parameters, its cells, the journal of every effectful builtin call, the
+// resources it created and the host keys it pinned. One SQLite file (WAL
+// mode, durable commits, mode 0600) or one PostgreSQL schema for a team;
+// run locks are a flock or an advisory lock.
 package state
 
 import (
