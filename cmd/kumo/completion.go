@@ -2,15 +2,15 @@ package main
 
 import (
 	"fmt"
+	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 	"os"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/kumo-dev/kumo/builtins/all"
-	"github.com/kumo-dev/kumo/lang"
 )
 
 // Shell completion: cobra's `kumo completion bash|zsh|fish|powershell`
@@ -64,14 +64,14 @@ func registerCellCompletion(cmd *cobra.Command, flags ...string) {
 // command would use.
 func registerRunCompletion(cmd *cobra.Command, f *factory) {
 	cmd.RegisterFlagCompletionFunc("name", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		open := f.openExistingStore
-		if f.namedState() == "" && len(args) > 0 {
+		open := f.locator().OpenExisting
+		if f.locator().Named() == "" && len(args) > 0 {
 			// The recipe's own state, if it has one yet.
-			path := f.statePathFor(args[0])
+			path := f.locator().PathFor(args[0])
 			if _, err := os.Stat(path); !state.IsPostgres(path) && err != nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
-			open = f.storeFor(args[0])
+			open = f.locator().StoreFor(args[0])
 		}
 		store, err := open()
 		if err != nil {
@@ -113,7 +113,7 @@ func registerParamCompletion(cmd *cobra.Command) {
 // providerNames lists the providers kumo has.
 func providerNames() []string {
 	var out []string
-	for name := range newProviders(os.TempDir(), nil) {
+	for name := range session.Providers(os.TempDir(), nil) {
 		out = append(out, name)
 	}
 	sort.Strings(out)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -54,7 +55,7 @@ them and says where they are, and --purge deletes what an earlier
   kumo destroy --name class --keep-data --yes`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Store = f.openExistingStore
+			opts.Store = f.locator().OpenExisting
 			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
@@ -100,7 +101,7 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 	} else if opts.Purge && opts.Name != "" {
 		names = []string{opts.Name} // it may be forgotten already, its data kept
 	} else {
-		name, err := pickRun(store, opts.Name)
+		name, err := session.PickRun(store, opts.Name)
 		if err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 
 // destroyOne destroys one run, holding its lock.
 func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, name string) error {
-	held, err := holdRun(store, name)
+	held, err := session.Hold(store, name)
 	if err != nil {
 		return err
 	}

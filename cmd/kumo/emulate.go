@@ -58,7 +58,7 @@ systemd). --backing chooses.`,
 				}
 			}
 			if opts.Dir == "" {
-				opts.Dir = filepath.Join(filepath.Dir(f.statePathFor("")), "emulators", opts.Cloud)
+				opts.Dir = filepath.Join(filepath.Dir(f.locator().PathFor("")), "emulators", opts.Cloud)
 			}
 			if runF != nil {
 				return runF(opts)

@@ -15,6 +15,7 @@ import (
 	"github.com/kumo-dev/kumo/export"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -56,7 +57,7 @@ run of the state. kumo run --export FILE writes the same as the run goes.`,
 			if len(args) == 1 {
 				opts.Run = args[0]
 			}
-			opts.Store = f.openExistingStore
+			opts.Store = f.locator().OpenExisting
 			if opts.Format == "" {
 				opts.Format = formatOf(opts.Output)
 			}
@@ -115,7 +116,7 @@ func exportRun(opts *ExportOptions) error {
 		return err
 	}
 	defer store.Close()
-	name, err := pickRun(store, opts.Run)
+	name, err := session.PickRun(store, opts.Run)
 	if err != nil {
 		return err
 	}

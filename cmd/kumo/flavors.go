@@ -12,6 +12,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/session"
 )
 
 // FlavorsOptions are the inputs of `kumo flavors`.
@@ -51,7 +52,7 @@ func flavorsRun(opts *FlavorsOptions) error {
 		return err
 	}
 	// The providers only describe specs here: no state is opened.
-	provs := newProviders(os.TempDir(), nil)
+	provs := session.Providers(os.TempDir(), nil)
 	var names []string
 	for name := range cat {
 		if opts.Provider == "" || name == opts.Provider {

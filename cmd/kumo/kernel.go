@@ -26,6 +26,7 @@ import (
 	"github.com/kumo-dev/kumo/jupyter"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -59,7 +60,7 @@ Jupyter starts it: install the kernelspec once with kumo kernel install.`,
 			if opts.ConnectionFile == "" {
 				return usageError{fmt.Errorf("kumo kernel: give the connection file Jupyter writes (-f FILE); to make Jupyter start kumo, run kumo kernel install"), cmd}
 			}
-			opts.Store = f.storeFor
+			opts.Store = f.locator().StoreFor
 			if runF != nil {
 				return runF(opts)
 			}
@@ -99,7 +100,7 @@ environment python3 runs in (--sys-prefix), or under --prefix DIR.`,
 			if n > 1 {
 				return usageError{errors.New("kumo kernel install: give one of --user, --sys-prefix, --prefix"), cmd}
 			}
-			if err := validRunName(opts.Name); err != nil {
+			if err := session.ValidRunName(opts.Name); err != nil {
 				return usageError{fmt.Errorf("--name: %v", err), cmd}
 			}
 			if runF != nil {
@@ -236,7 +237,7 @@ type notebookKernel struct {
 	markers map[string]string // the notebook's code cells' markers, by source
 	name    string            // its run
 	store   *state.Store
-	held    *heldRun
+	held    *session.Held
 	run     *runner.Interactive
 	prev    state.Run
 	cells   []kernelCell // in the order they were first run
@@ -336,7 +337,7 @@ func (k *notebookKernel) open(code string) error {
 	if err != nil {
 		return err
 	}
-	held, err := holdRun(store, name)
+	held, err := session.Hold(store, name)
 	if err != nil {
 		store.Close()
 		return err
@@ -421,7 +422,7 @@ func (k *notebookKernel) isRecipeOfARun(path string) bool {
 func runNameOf(path string) string {
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	name = regexp.MustCompile(`[^A-Za-z0-9._-]+`).ReplaceAllString(name, "-")
-	if validRunName(name) != nil {
+	if session.ValidRunName(name) != nil {
 		return "notebook"
 	}
 	return name

@@ -29,10 +29,11 @@ import (
 	"github.com/kumo-dev/kumo/providers/container"
 	"github.com/kumo-dev/kumo/providers/emulate"
 	"github.com/kumo-dev/kumo/providers/openstack/realstack"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
+	"github.com/kumo-dev/kumo/state/pgtest"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/kumo-dev/kumo/state/pgtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -607,11 +608,11 @@ func TestJoiningARunTakesItsLock(t *testing.T) {
 }
 
 func testJoiningARunTakesItsLock(t *testing.T, store *state.Store) {
-	build, err := holdRun(store, "build")
+	build, err := session.Hold(store, "build")
 	if err != nil {
 		t.Fatal(err)
 	}
-	grow, err := holdRun(store, "grow")
+	grow, err := session.Hold(store, "grow")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,11 +624,11 @@ func testJoiningARunTakesItsLock(t *testing.T, store *state.Store) {
 	if err := grow.Env.Join("build"); err != nil {
 		t.Fatalf("joining a free run: %v", err)
 	}
-	if _, err := holdRun(store, "build"); !errors.As(err, &locked) {
+	if _, err := session.Hold(store, "build"); !errors.As(err, &locked) {
 		t.Errorf("a joined run could be held by another: %v", err)
 	}
 	grow.Release()
-	again, err := holdRun(store, "build")
+	again, err := session.Hold(store, "build")
 	if err != nil {
 		t.Fatalf("after Release, the joined run is still held: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -50,7 +51,7 @@ ends when the run does.`,
 			if len(args) == 1 {
 				opts.Run = args[0]
 			}
-			opts.Store = f.openExistingStore
+			opts.Store = f.locator().OpenExisting
 			if runF != nil {
 				return runF(opts)
 			}
@@ -69,7 +70,7 @@ func logsRun(opts *LogsOptions) error {
 		return err
 	}
 	defer store.Close()
-	name, err := pickRun(store, opts.Run)
+	name, err := session.PickRun(store, opts.Run)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ so and stops listing that cell there; a cell that reads such values
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.Store = f.storeFor(opts.File)
+			opts.Store = f.locator().StoreFor(opts.File)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -122,17 +122,17 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	defer run.Close()
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	plan, err := runner.New(run.runnerOptions()).Plan(ctx)
+	plan, err := runner.New(run.RunnerOptions()).Plan(ctx)
 	if err != nil {
 		return err
 	}
 	if opts.JSON {
-		b, _ := json.MarshalIndent(planJSON{Run: run.name, Recipe: opts.File, Cells: plan.Cells, Totals: totalsOf(plan), Params: run.params.raw}, "", "  ")
+		b, _ := json.MarshalIndent(planJSON{Run: run.Name, Recipe: opts.File, Cells: plan.Cells, Totals: totalsOf(plan), Params: run.Params.Raw}, "", "  ")
 		fmt.Fprintln(opts.Out, string(b))
 		return nil
 	}
-	fmt.Fprintf(opts.Out, "plan for run %q of %s (nothing was touched)\n", run.name, opts.File)
-	writePlan(opts.Out, run.recipe.Cells, plan, styleFor(opts.Out))
+	fmt.Fprintf(opts.Out, "plan for run %q of %s (nothing was touched)\n", run.Name, opts.File)
+	writePlan(opts.Out, run.Recipe.Cells, plan, styleFor(opts.Out))
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -57,7 +58,7 @@ documents a builtin; Ctrl-D on an empty line, exit() or quit() leave.`,
 			if len(args) == 1 {
 				opts.File = args[0]
 			}
-			opts.Store = f.storeFor(opts.File)
+			opts.Store = f.locator().StoreFor(opts.File)
 			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
@@ -77,7 +78,7 @@ func replRun(opts *ReplOptions) error {
 			name = strings.TrimSuffix(filepath.Base(opts.File), filepath.Ext(opts.File))
 		}
 	}
-	if err := validRunName(name); err != nil {
+	if err := session.ValidRunName(name); err != nil {
 		return err
 	}
 	globals := all.Globals()
@@ -93,7 +94,7 @@ func replRun(opts *ReplOptions) error {
 		return err
 	}
 	defer store.Close()
-	held, err := holdRun(store, name)
+	held, err := session.Hold(store, name)
 	if err != nil {
 		return err
 	}

@@ -6,17 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"go.starlark.net/starlark"
 
-	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/builtins/starkit"
-	"github.com/kumo-dev/kumo/builtins/units"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -67,7 +63,7 @@ mistake in the recipe, a parameter or the command line.`,
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.Store = f.storeFor(opts.File)
+			opts.Store = f.locator().StoreFor(opts.File)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -95,12 +91,12 @@ type recipeFlags struct {
 
 // open prepares the run of the recipe file with these flags and opens
 // it: the recipe and -p values checked, the state open, the run locked.
-func (f recipeFlags) open(file string, store func() (*state.Store, error)) (*openedRun, error) {
-	prep, err := prepareRun(file, f.Name, f.Params)
+func (f recipeFlags) open(file string, store func() (*state.Store, error)) (*session.Run, error) {
+	prep, err := session.Prepare(file, f.Name, f.Params)
 	if err != nil {
 		return nil, err
 	}
-	return openRun(prep, store, f.Defaults)
+	return session.Open(prep, store, f.Defaults)
 }
 
 // register adds them to cmd; remembered: the command's -p values are
@@ -142,25 +138,27 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	defer run.Close()
-	run.held.Env.Verbose = opts.Verbose
+	run.Held.Env.Verbose = opts.Verbose
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, run.held.Env.Secrets)
+	printer := newCellPrinter(opts.IO, opts.JSON, opts.Quiet, run.Held.Env.Secrets)
 	defer printer.close()
-	printer.header(run.name, opts.File, run.store.Path)
-	if run.hadRun && run.prev.Recipe != "" {
-		if abs, _ := filepath.Abs(opts.File); abs != run.prev.Recipe {
-			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", run.name, run.prev.Recipe, abs)
+	printer.header(run.Name, opts.File, run.Store.Path)
+	if run.HadRun && run.Prev.Recipe != "" {
+		if abs, _ := filepath.Abs(opts.File); abs != run.Prev.Recipe {
+			printer.say("note: run %q was last run from %s; it continues with %s (give --name to keep them apart)", run.Name, run.Prev.Recipe, abs)
 		}
 	}
 	if !opts.Again {
-		run.params.report(printer)
+		for _, note := range run.Params.Notes() {
+			printer.say("%s", note)
+		}
 	}
-	ro := run.runnerOptions()
+	ro := run.RunnerOptions()
 	ro.From, ro.Only, ro.Events = opts.From, opts.Only, printer
 	var export *liveExport
 	if opts.Export != "" {
-		export = &liveExport{runnerEvents: printer, store: run.store, recipe: run.recipe, run: run.name,
+		export = &liveExport{runnerEvents: printer, store: run.Store, recipe: run.Recipe, run: run.Name,
 			file: opts.Export, format: formatOf(opts.Export)}
 		ro.Events = export
 	}
@@ -188,193 +186,4 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 		code = exitBadInput
 	}
 	return &silentError{code: code, err: err}
-}
-
-// preparedRun is what run and tui check before touching the state.
-type preparedRun struct {
-	name     string
-	recipe   *lang.Recipe
-	given    map[string]string // -p values given now
-	globals  starlark.StringDict
-	defaults starlark.StringDict // the parameters cell's values; nil if it cannot run alone
-}
-
-// prepareRun names the run and reads and checks the recipe and its -p
-// values, so that mistakes exit 2 before anything is locked or run.
-func prepareRun(file, name string, params []string) (*preparedRun, error) {
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	}
-	if err := validRunName(name); err != nil {
-		return nil, err
-	}
-	given, err := lang.ParseOverrides(params)
-	if err != nil {
-		return nil, err
-	}
-	globals := all.Globals()
-	recipe, err := lang.ReadRecipe(file, globals.Has)
-	if err != nil {
-		return nil, err
-	}
-	if err := recipe.CheckOverrides(given); err != nil {
-		return nil, err
-	}
-	p := &preparedRun{name: name, recipe: recipe, given: given, globals: globals}
-	if d, ok := recipe.Defaults(globals); ok {
-		p.defaults = d
-	}
-	for n, raw := range given {
-		if _, err := lang.Override(n, raw, p.defaults[n]); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-// openedRun is a prepared run with its state open, its lock held and its
-// parameters worked out: what run and tui start from.
-type openedRun struct {
-	*preparedRun
-	store  *state.Store
-	held   *heldRun
-	prev   state.Run // the run as last recorded
-	hadRun bool
-	params *runParams
-}
-
-// openRun opens the state, takes the run's lock and lays the -p values
-// over the remembered ones (none with defaults), refusing a change of
-// provider: all before anything runs.
-func openRun(prep *preparedRun, open func() (*state.Store, error), defaults bool) (_ *openedRun, err error) {
-	o := &openedRun{preparedRun: prep}
-	if o.store, err = open(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			o.Close()
-		}
-	}()
-	if o.held, err = holdRun(o.store, prep.name); err != nil {
-		return nil, err
-	}
-	if o.prev, o.hadRun, err = o.store.GetRun(prep.name); err != nil {
-		return nil, err
-	}
-	if o.params, err = prep.resolveParams(o.prev, o.hadRun, defaults); err != nil {
-		return nil, err
-	}
-	if err := checkProviders(o.store, prep.name, o.prev, o.params.values, o.held.Env.ProviderNames()); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
-// Close releases the run and the state.
-func (o *openedRun) Close() {
-	if o.held != nil {
-		o.held.Release()
-	}
-	o.store.Close()
-}
-
-// runnerOptions are the runner's options for the opened run; the caller
-// adds its events and --from/--only.
-func (o *openedRun) runnerOptions() runner.Options {
-	return runner.Options{Recipe: o.recipe, Run: o.name, Overrides: o.params.values, Remember: o.params.raw,
-		Builtins: o.globals, Env: o.held.Env, World: units.Engine(o.held.Env).Missing}
-}
-
-// runParams are the parameters a run uses: the -p values it remembers
-// from its last execution with those given now laid over them.
-type runParams struct {
-	values     map[string]starlark.Value
-	raw        map[string]string // what the run remembers
-	remembered []string          // name=value taken from the last run
-	forgotten  []string          // remembered names the recipe no longer has
-	dropped    bool              // --defaults dropped remembered values
-}
-
-// resolveParams lays the -p values given now over those prev remembers
-// (none with --defaults) and reads each against its default.
-func (p *preparedRun) resolveParams(prev state.Run, had, defaults bool) (*runParams, error) {
-	rp := &runParams{values: map[string]starlark.Value{}, raw: map[string]string{}}
-	if had && !defaults {
-		for n, raw := range prev.Overrides {
-			if _, given := p.given[n]; given {
-				continue
-			}
-			if !p.recipe.HasParam(n) {
-				rp.forgotten = append(rp.forgotten, n)
-				continue
-			}
-			rp.raw[n] = raw
-			rp.remembered = append(rp.remembered, n+"="+raw)
-		}
-	}
-	rp.dropped = had && defaults && len(prev.Overrides) > 0
-	for n, raw := range p.given {
-		rp.raw[n] = raw
-	}
-	for n, raw := range rp.raw {
-		v, err := lang.Override(n, raw, p.defaults[n])
-		if err != nil {
-			return nil, err
-		}
-		rp.values[n] = v
-	}
-	sort.Strings(rp.remembered)
-	sort.Strings(rp.forgotten)
-	return rp, nil
-}
-
-// report says where the parameters came from.
-func (rp *runParams) report(p *cellPrinter) {
-	if len(rp.remembered) > 0 {
-		p.say("parameters from the last run: %s (-p to change one, --defaults to drop them)", strings.Join(rp.remembered, " "))
-	}
-	if len(rp.forgotten) > 0 {
-		p.say("the recipe no longer has the parameters %s; their remembered values are dropped", strings.Join(rp.forgotten, ", "))
-	}
-	if rp.dropped {
-		p.say("back to the recipe's defaults (--defaults)")
-	}
-}
-
-// checkProviders refuses, before anything runs, a parameter change that
-// would move a run's units to another provider: a recipe whose provider
-// comes from a parameter would build a second set of nodes beside the
-// first. Its sign: a parameter whose last value named a provider the
-// run's units live on now names another provider.
-func checkProviders(store *state.Store, run string, prev state.Run, values map[string]starlark.Value, known []string) error {
-	unitRows, err := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
-	if err != nil || len(unitRows) == 0 {
-		return err
-	}
-	on := map[string][]string{}
-	for _, u := range unitRows {
-		on[u.Provider] = append(on[u.Provider], u.Group+"/"+u.Name)
-	}
-	var last map[string]any
-	json.Unmarshal([]byte(prev.Params), &last)
-	isProvider := func(s string) bool {
-		for _, k := range known {
-			if k == s {
-				return true
-			}
-		}
-		return false
-	}
-	for name, v := range values {
-		now, ok := starlark.AsString(v)
-		was, _ := last[name].(string)
-		if !ok || now == was || !isProvider(now) || on[now] != nil || on[was] == nil {
-			continue
-		}
-		return starkit.Inputf("run %q has its units on %s (%s); -p %s=%s would build new ones on %s beside them.\n"+
-			"Give --name for a separate run on %s, or remove this run's units first (kumo destroy --name %s)",
-			run, was, strings.Join(on[was], ", "), name, now, now, now, run)
-	}
-	return nil
 }

@@ -42,7 +42,7 @@ the recipe that installs it runs again).`,
 			if len(args) == 2 {
 				opts.Name = args[1]
 			}
-			opts.Store = f.openExistingStore
+			opts.Store = f.locator().OpenExisting
 			if runF != nil {
 				return runF(opts)
 			}

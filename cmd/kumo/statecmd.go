@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -44,8 +45,8 @@ recipes at the new state with a kumo.state file holding DEST.`,
 				return usageError{fmt.Errorf("kumo state %s: want push or pull", args[0]), cmd}
 			}
 			opts.Other = args[1]
-			opts.Here = f.openExistingStore
-			opts.HerePath = f.statePathFor("")
+			opts.Here = f.locator().OpenExisting
+			opts.HerePath = f.locator().PathFor("")
 			if runF != nil {
 				return runF(opts)
 			}
@@ -63,7 +64,7 @@ func stateRun(opts *StateOptions) error {
 			return err
 		}
 		defer src.Close()
-		if dst, err = openState(opts.Other, ".kumo"); err != nil {
+		if dst, err = session.OpenState(opts.Other, ".kumo"); err != nil {
 			return err
 		}
 		defer dst.Close()
@@ -73,11 +74,11 @@ func stateRun(opts *StateOptions) error {
 				return usageError{error: fmt.Errorf("kumo state pull: %s exists; pull into a new state (--state NEW.db)", opts.HerePath)}
 			}
 		}
-		if src, err = openState(opts.Other, ".kumo"); err != nil {
+		if src, err = session.OpenState(opts.Other, ".kumo"); err != nil {
 			return err
 		}
 		defer src.Close()
-		if dst, err = openState(opts.HerePath, ".kumo"); err != nil {
+		if dst, err = session.OpenState(opts.HerePath, ".kumo"); err != nil {
 			return err
 		}
 		defer dst.Close()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/providers"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -45,7 +46,7 @@ what the state recorded instead, without asking anyone.`,
   kumo status --all`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Store = f.openExistingStore
+			opts.Store = f.locator().OpenExisting
 			if runF != nil {
 				return runF(opts)
 			}
@@ -137,7 +138,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			}
 		}
 		if len(keep) == 0 {
-			return usageError{error: fmt.Errorf("no run named %q in %s%s", opts.Name, store.Path, runList(runs))}
+			return usageError{error: fmt.Errorf("no run named %q in %s%s", opts.Name, store.Path, session.RunList(runs))}
 		}
 		runs = keep
 	}
@@ -225,14 +226,14 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 				ready = append(ready, n)
 			}
 		}
-		eng := &fleet.Engine{Store: store, Run: r.Name, Providers: providersFor(store)}
+		eng := &fleet.Engine{Store: store, Run: r.Name, Providers: session.ProvidersFor(store)}
 		if live, err = eng.Refresh(ctx, ready); err != nil {
 			s.Warning = "node states as recorded: " + err.Error()
 		} else {
 			s.Checked = true
 		}
 	}
-	price := nodePrices(store, r.Name, providersFor(store))
+	price := nodePrices(store, r.Name, session.ProvidersFor(store))
 	for _, n := range nodes {
 		addr := ""
 		if n.Data.IP != "" {
@@ -450,7 +451,7 @@ func environmentStatus(st *state.Store, env string) ([]statusAllJSON, error) {
 	if err != nil {
 		return nil, err
 	}
-	provs := providersFor(st)
+	provs := session.ProvidersFor(st)
 	var out []statusAllJSON
 	for _, r := range runs {
 		row := statusAllJSON{Environment: env, Run: r.Name, Status: string(r.Status)}

@@ -18,6 +18,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -56,7 +57,7 @@ kumo run, and the other way round.`,
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.Store = f.storeFor(opts.File)
+			opts.Store = f.locator().StoreFor(opts.File)
 			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
@@ -83,14 +84,14 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Ctrl-C reaches the TUI as a key; SIGTERM ends whatever runs.
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	records, err := run.store.Cells(run.name)
+	records, err := run.Store.Cells(run.Name)
 	if err != nil {
 		return err
 	}
 	ctl := &tuiController{opts: opts, run: run, ctx: ctx}
 	model := newTUIModel(tuiConfig{
-		title:  fmt.Sprintf("kumo · %s · run %q", opts.File, run.name),
-		recipe: run.recipe, records: records, ctl: ctl,
+		title:  fmt.Sprintf("kumo · %s · run %q", opts.File, run.Name),
+		recipe: run.Recipe, records: records, ctl: ctl,
 	})
 	p := tea.NewProgram(model, append([]tea.ProgramOption{tea.WithInput(opts.In), tea.WithOutput(opts.Out), tea.WithContext(ctx)}, opts.ProgramOptions...)...)
 	ctl.program = p
@@ -104,7 +105,7 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	if m.lastRun == nil {
 		return nil
 	}
-	printer := newCellPrinter(opts.IO, false, true, run.held.Env.Secrets)
+	printer := newCellPrinter(opts.IO, false, true, run.Held.Env.Secrets)
 	defer printer.close()
 	printer.footer(m.lastRun.sum, nil)
 	if sum := m.lastRun.sum; sum != nil && sum.Failed != nil && !m.lastRun.stopped {
@@ -138,7 +139,7 @@ type runAction struct {
 // calls it except to get those commands.
 type tuiController struct {
 	opts    *TUIOptions
-	run     *openedRun
+	run     *session.Run
 	ctx     context.Context
 	program *tea.Program
 
@@ -151,7 +152,7 @@ type tuiController struct {
 
 // options are the runner's options for action a.
 func (c *tuiController) options(a runAction) runner.Options {
-	ro := c.run.runnerOptions()
+	ro := c.run.RunnerOptions()
 	cell := strconv.Itoa(a.cell)
 	switch a.kind {
 	case actionFrom:
@@ -381,17 +382,17 @@ func (c *tuiController) reloadCmd() tea.Cmd {
 			c.read = st.ModTime() // an edit in $EDITOR is not a change to report again
 			c.mu.Unlock()
 		}
-		prep, err := prepareRun(c.opts.File, c.run.name, c.opts.Params)
+		prep, err := session.Prepare(c.opts.File, c.run.Name, c.opts.Params)
 		if err != nil {
 			return recipeMsg{err: err}
 		}
-		params, err := prep.resolveParams(c.run.prev, c.run.hadRun, c.opts.Defaults)
+		params, err := prep.ResolveParams(c.run.Prev, c.run.HadRun, c.opts.Defaults)
 		if err != nil {
 			return recipeMsg{err: err}
 		}
-		c.run.preparedRun, c.run.params = prep, params
-		records, err := c.run.store.Cells(prep.name)
-		return recipeMsg{recipe: prep.recipe, records: records, err: err}
+		c.run.Prepared, c.run.Params = prep, params
+		records, err := c.run.Store.Cells(prep.Name)
+		return recipeMsg{recipe: prep.Recipe, records: records, err: err}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -37,7 +38,7 @@ func recordedRun(b *testing.B, cells, linesPerCell, lineLen int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := openState(filepath.Join(dir, stateName), "")
+	store, err := session.OpenState(filepath.Join(dir, session.StateName), "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,20 +72,22 @@ func recordedRun(b *testing.B, cells, linesPerCell, lineLen int) string {
 // openTUI is what kumo tui does before its first frame: read the recipe
 // and its parameters, open the state and hold the run, read the records,
 // build the notebook and lay it out at 100x30. The caller closes the run.
-func openTUI(b *testing.B, path string) (tuiModel, *openedRun) {
-	prep, err := prepareRun(path, "big", nil)
+func openTUI(b *testing.B, path string) (tuiModel, *session.Run) {
+	prep, err := session.Prepare(path, "big", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	run, err := openRun(prep, func() (*state.Store, error) { return openState(filepath.Join(filepath.Dir(path), stateName), "") }, false)
+	run, err := session.Open(prep, func() (*state.Store, error) {
+		return session.OpenState(filepath.Join(filepath.Dir(path), session.StateName), "")
+	}, false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	records, err := run.store.Cells("big")
+	records, err := run.Store.Cells("big")
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := newTUIModel(tuiConfig{title: "kumo", recipe: prep.recipe, records: records})
+	m := newTUIModel(tuiConfig{title: "kumo", recipe: prep.Recipe, records: records})
 	m.width, m.height = 100, 30
 	m.layout()
 	return m, run
@@ -152,7 +155,7 @@ func BenchmarkTUIMemory10MB(b *testing.B) {
 // BenchmarkExport: the 50-cell run as ipynb.
 func BenchmarkExport(b *testing.B) {
 	path := recordedRun(b, 50, 20, 60)
-	store, err := openState(filepath.Join(filepath.Dir(path), stateName), "")
+	store, err := session.OpenState(filepath.Join(filepath.Dir(path), session.StateName), "")
 	if err != nil {
 		b.Fatal(err)
 	}

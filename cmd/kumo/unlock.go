@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -38,7 +39,7 @@ what it did record. RUN defaults to the only run of the state.`,
 			if len(args) == 1 {
 				opts.Run = args[0]
 			}
-			opts.Store = f.openExistingStore
+			opts.Store = f.locator().OpenExisting
 			if runF != nil {
 				return runF(opts)
 			}
@@ -54,7 +55,7 @@ func unlockRun(opts *UnlockOptions) error {
 		return err
 	}
 	defer store.Close()
-	name, err := pickRun(store, opts.Run)
+	name, err := session.PickRun(store, opts.Run)
 	if err != nil {
 		return err
 	}

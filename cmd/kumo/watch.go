@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -54,7 +55,7 @@ tick exits 2. Ctrl-C or SIGTERM stops a running tick as it stops kumo run
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.Store = f.storeFor(opts.File)
+			opts.Store = f.locator().StoreFor(opts.File)
 			if opts.Every < time.Second {
 				return usageError{fmt.Errorf("--every %s: want a period of 1s or more, as 30s or 5m", opts.Every), cmd}
 			}
@@ -123,7 +124,7 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 // recipe and state by absolute path, the -p values as given, stopped with
 // SIGTERM (a clean stop: status 0), started again if it fails.
 func printWatchUnit(opts *WatchOptions) error {
-	if _, err := prepareRun(opts.File, opts.Name, opts.Params); err != nil {
+	if _, err := session.Prepare(opts.File, opts.Name, opts.Params); err != nil {
 		return err
 	}
 	self, err := os.Executable()
