@@ -94,7 +94,7 @@ func (r *Recipe) Defaults(builtins starlark.StringDict) (defaults starlark.Strin
 		globals[k] = v
 	}
 	thread := &starlark.Thread{Name: "defaults", Print: func(*starlark.Thread, string) {}}
-	starkit.SetRecipeDir(thread, filepath.Dir(r.Path)) // as Session does
+	starkit.SetRecipeDir(thread, filepath.Dir(r.Path)) // as Interpreter does
 	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
 		return nil, false
 	}

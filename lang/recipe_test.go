@@ -242,7 +242,7 @@ result = [len(seen), fact(5), total]
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSession(r.Dir, starlark.StringDict{"struct": starlark.NewBuiltin("struct", starlarkstruct.Make)})
+	s := NewInterpreter(r.Dir, starlark.StringDict{"struct": starlark.NewBuiltin("struct", starlarkstruct.Make)})
 	for _, c := range r.Cells {
 		if err := s.ExecCell(context.Background(), path, c); err != nil {
 			t.Fatalf("%s: %s", c.Name(), FormatError(err))
@@ -259,7 +259,7 @@ func TestSessionRuntimeErrorPointsAtTheLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSession(".", starlark.StringDict{})
+	s := NewInterpreter(".", starlark.StringDict{})
 	s.ExecCell(context.Background(), "r.star", r.Cells[0])
 	err = s.ExecCell(context.Background(), "r.star", r.Cells[1])
 	msg := FormatError(err)
@@ -269,7 +269,7 @@ func TestSessionRuntimeErrorPointsAtTheLine(t *testing.T) {
 }
 
 func TestLoadUnknownStdlibModule(t *testing.T) {
-	s := NewSession(".", starlark.StringDict{})
+	s := NewInterpreter(".", starlark.StringDict{})
 	f, err := FileOptions.Parse("r.star", `load("@stdlib//nope.star", "x")`, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestModulesLoadRelativeToThemselves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSession(r.Dir, starlark.StringDict{})
+	s := NewInterpreter(r.Dir, starlark.StringDict{})
 	if err := s.ExecCell(context.Background(), path, r.Cells[0]); err != nil {
 		t.Fatal(FormatError(err))
 	}

@@ -21,7 +21,7 @@ func TestStepName(t *testing.T) {
 		seen = append(seen, starkit.StepName(thread))
 		return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{"stdout": starlark.String(""), "node": starlark.String("n")}), nil
 	})
-	s := lang.NewSession(".", globals)
+	s := lang.NewInterpreter(".", globals)
 	src := `
 load("@stdlib//pkg.star", "pkg")
 load("@stdlib//jupyterhub.star", "jupyterhub")

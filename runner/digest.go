@@ -29,7 +29,7 @@ import (
 // outside input they read (the flavor catalog for spec()).
 type digester struct {
 	recipe  *lang.Recipe
-	session *lang.Session
+	interp *lang.Interpreter
 	memo    map[starlark.Value]string // functions digested in this pass
 	active  map[any]bool              // values being digested: cycles
 	handles map[scope]bool            // when set, the handles met (see world.go)
@@ -38,8 +38,8 @@ type digester struct {
 	unknowns []string
 }
 
-func newDigester(rec *lang.Recipe, s *lang.Session) *digester {
-	return &digester{recipe: rec, session: s, memo: map[starlark.Value]string{}, active: map[any]bool{}}
+func newDigester(rec *lang.Recipe, s *lang.Interpreter) *digester {
+	return &digester{recipe: rec, interp: s, memo: map[starlark.Value]string{}, active: map[any]bool{}}
 }
 
 // reset forgets memoized digests: values may have changed since.
@@ -162,7 +162,7 @@ func (d *digester) function(fn *starlark.Function) string {
 		// Defined in a module: modules are frozen once loaded, so their
 		// source says it all, with the outside inputs of the builtins they
 		// may call.
-		fmt.Fprintf(h, "module:%s:%s@%d:%d;", d.session.KeyDigest(pos.Filename()), builtins.InputDigest(""), pos.Line, pos.Col)
+		fmt.Fprintf(h, "module:%s:%s@%d:%d;", d.interp.KeyDigest(pos.Filename()), builtins.InputDigest(""), pos.Line, pos.Col)
 	}
 	for i := 0; i < fn.NumParams(); i++ {
 		if dv := fn.ParamDefault(i); dv != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 // An Interactive run executes cells one at a time, as a notebook kernel
-// is asked to, in one interpreter session: each cell replays or runs
+// is asked to, in one interpreter interp: each cell replays or runs
 // live exactly as it would in a run of the whole recipe, against the
 // cells given so far. The recipe grows (and cells change) between calls;
 // cells keep their positions. Records of cells not executed yet in this
@@ -33,20 +33,20 @@ type Interactive struct {
 func NewInteractive(opts Options) (*Interactive, error) {
 	r := New(opts)
 	r.events = &eventBuffer{out: opts.Events}
-	r.session = lang.NewSession(opts.Recipe.Dir, opts.Builtins)
+	r.interp = lang.NewInterpreter(opts.Recipe.Dir, opts.Builtins)
 	env := opts.Env
 	env.Out = r
 	if env.Secrets == nil {
 		env.Secrets = &builtins.Masker{}
 	}
-	env.Attach(r.session.Thread)
-	r.session.Thread.Print = func(_ *starlark.Thread, msg string) {
+	env.Attach(r.interp.Thread)
+	r.interp.Thread.Print = func(_ *starlark.Thread, msg string) {
 		for _, line := range strings.Split(msg, "\n") {
 			r.Line("", string(state.StreamPrint), line)
 		}
 	}
 	r.journal = &journal{store: r.store, run: opts.Run, file: opts.Recipe.Path, masker: env.Secrets, touched: &r.touched}
-	builtins.SetInterceptor(r.session.Thread, r.journal)
+	builtins.SetInterceptor(r.interp.Thread, r.journal)
 	if err := r.store.StartRun(opts.Run, r.recipePath(), opts.Remember); err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func NewInteractive(opts Options) (*Interactive, error) {
 }
 
 // Session is the interpreter the cells run in.
-func (it *Interactive) Session() *lang.Session { return it.r.session }
+func (it *Interactive) Interpreter() *lang.Interpreter { return it.r.interp }
 
 // Exec runs cell idx of rec, the recipe as it stands now.
 func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) CellResult {
@@ -70,7 +70,7 @@ func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) Cell
 		it.recs = recs
 	}
 	r.records, _ = align(rec.Cells, it.recs)
-	p.digest = newDigester(rec, r.session)
+	p.digest = newDigester(rec, r.interp)
 	p.effectsCache = nil
 	c := rec.Cells[idx]
 	var res CellResult

@@ -43,7 +43,7 @@ func (s *session) exec(idx int, code string) CellStatus {
 	for _, c := range s.cells {
 		text.WriteString("# %%\n" + c + "\n\n")
 	}
-	globals := s.it.Session().Globals
+	globals := s.it.Interpreter().Globals
 	rec, err := lang.ParseRecipe(s.h.recipe, text.String(), func(n string) bool { _, ok := globals[n]; return ok })
 	if err != nil {
 		s.h.t.Fatal(err)
@@ -79,7 +79,7 @@ func TestInteractiveRunsCellsAsARecipe(t *testing.T) {
 	s = h.session()
 	for i, code := range cells[:2] {
 		if got := s.exec(i, code); got != Replayed {
-			t.Errorf("cell %d in the next session: %s", i, got)
+			t.Errorf("cell %d in the next interp: %s", i, got)
 		}
 	}
 	if got := s.exec(0, "a = 1  # edited"); got != Ran {

@@ -108,16 +108,16 @@ func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, maybe 
 		}
 	}
 	pl := &planner{cell: &cp, file: o.Recipe.Path, masker: o.Env.Secrets}
-	builtins.SetInterceptor(r.session.Thread, pl)
-	builtins.SetPlan(r.session.Thread, &r.plan.state)
+	builtins.SetInterceptor(r.interp.Thread, pl)
+	builtins.SetPlan(r.interp.Thread, &r.plan.state)
 	defines := o.Recipe.Deps[c.Index].Defines
 	before := map[string]starlark.Value{}
 	for _, name := range defines {
-		before[name] = r.session.Globals[name]
+		before[name] = r.interp.Globals[name]
 	}
-	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
-	builtins.SetPlan(r.session.Thread, nil)
-	builtins.SetInterceptor(r.session.Thread, r.journal)
+	err := r.interp.ExecCell(ctx, o.Recipe.Path, c)
+	builtins.SetPlan(r.interp.Thread, nil)
+	builtins.SetInterceptor(r.interp.Thread, r.journal)
 	if err != nil {
 		var need *builtins.UnknownNeeded
 		usesUnknown := pl.unknowns > 0 || len(p.digest.unknowns) > 0 // made here, or read from cells before
@@ -141,8 +141,8 @@ func (p *pass) planCell(ctx context.Context, c *lang.Cell, reason string, maybe 
 		// What the cell had not set when its plan stopped is known
 		// only when it runs; what it set before (its loads, say) stays.
 		for _, name := range defines {
-			if v := r.session.Globals[name]; v == nil || sameValue(v, before[name]) {
-				r.session.Globals[name] = &builtins.Unknown{From: c.Name()}
+			if v := r.interp.Globals[name]; v == nil || sameValue(v, before[name]) {
+				r.interp.Globals[name] = &builtins.Unknown{From: c.Name()}
 			}
 		}
 	}

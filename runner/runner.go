@@ -108,7 +108,7 @@ type Options struct {
 type Runner struct {
 	opts    Options
 	store   *state.Store
-	session *lang.Session
+	interp *lang.Interpreter
 	journal *journal
 	records map[int]*state.CellRecord // by cell index
 	events  *eventBuffer
@@ -128,7 +128,7 @@ func New(opts Options) *Runner {
 }
 
 // Session is the recipe's interpreter, with its globals after Run.
-func (r *Runner) Session() *lang.Session { return r.session }
+func (r *Runner) Interpreter() *lang.Interpreter { return r.interp }
 
 // Summary is the outcome of a run.
 type Summary struct {
@@ -308,19 +308,19 @@ type pass struct {
 func (p *pass) run(ctx context.Context) (*Summary, error) {
 	r, o := p.r, p.r.opts
 	rec := o.Recipe
-	r.session = lang.NewSession(rec.Dir, o.Builtins)
+	r.interp = lang.NewInterpreter(rec.Dir, o.Builtins)
 	if o.Plan {
-		r.session.WrapStep = planStep
+		r.interp.WrapStep = planStep
 	}
-	o.Env.Attach(r.session.Thread)
-	r.session.Thread.Print = func(_ *starlark.Thread, msg string) {
+	o.Env.Attach(r.interp.Thread)
+	r.interp.Thread.Print = func(_ *starlark.Thread, msg string) {
 		for _, line := range strings.Split(msg, "\n") {
 			r.Line("", string(state.StreamPrint), line)
 		}
 	}
 	r.journal = &journal{store: r.store, run: o.Run, file: rec.Path, masker: o.Env.Secrets, touched: &r.touched}
-	builtins.SetInterceptor(r.session.Thread, r.journal)
-	p.digest = newDigester(rec, r.session)
+	builtins.SetInterceptor(r.interp.Thread, r.journal)
+	p.digest = newDigester(rec, r.interp)
 	p.replayed = map[int]bool{}
 	if p.only >= 0 {
 		p.ancestors = rec.Ancestors(p.only)
@@ -437,7 +437,7 @@ func (p *pass) inputs(c *lang.Cell) map[string]string {
 	p.digest.handles = map[scope]bool{}
 	in := map[string]string{}
 	for _, name := range deps.Reads {
-		in[name] = p.digest.digest(p.r.session.Globals[name])
+		in[name] = p.digest.digest(p.r.interp.Globals[name])
 	}
 	if w := p.worldInput(c.Index, p.digest.handles); w != "" {
 		in[worldKey] = w
@@ -445,7 +445,7 @@ func (p *pass) inputs(c *lang.Cell) map[string]string {
 	p.handles = p.digest.handles
 	p.digest.handles = nil
 	for _, m := range deps.Loads {
-		d, err := p.r.session.ModuleDigest(m)
+		d, err := p.r.interp.ModuleDigest(m)
 		if err != nil {
 			d = "error: " + err.Error()
 		}
@@ -652,7 +652,7 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	r, o := p.r, p.r.opts
 	r.journal.begin(c, 0, true, false, nil)
 	start := time.Now()
-	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
+	err := r.interp.ExecCell(ctx, o.Recipe.Path, c)
 	if err != nil {
 		return CellResult{Status: Failed, Duration: time.Since(start), Err: err}
 	}
@@ -660,12 +660,12 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	// injected cell: a default computed from another parameter is
 	// computed from that parameter's default.
 	for name, v := range o.Overrides {
-		r.session.Globals[name] = v
+		r.interp.Globals[name] = v
 	}
 	p.digest.reset()
 	outputs := map[string]string{}
 	for _, name := range o.Recipe.Params {
-		outputs[name] = p.digest.digest(r.session.Globals[name])
+		outputs[name] = p.digest.digest(r.interp.Globals[name])
 	}
 	dur := time.Since(start)
 	rec := r.records[c.Index]
@@ -687,7 +687,7 @@ func (p *pass) params(ctx context.Context, c *lang.Cell) CellResult {
 	if err := r.store.FinishCell(o.Run, rec); err != nil {
 		return CellResult{Status: Failed, Err: err}
 	}
-	if err := r.store.SetParams(o.Run, paramsJSON(o.Recipe.Params, r.session.Globals, o.Env.Secrets)); err != nil {
+	if err := r.store.SetParams(o.Run, paramsJSON(o.Recipe.Params, r.interp.Globals, o.Env.Secrets)); err != nil {
 		return CellResult{Status: Failed, Err: err}
 	}
 	return CellResult{Status: Ran, Duration: dur, Reason: reason}
@@ -731,7 +731,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	if !replay && !o.Plan {
 		stopLive = r.keepLiveOutput(rec.ID)
 	}
-	err := r.session.ExecCell(ctx, o.Recipe.Path, c)
+	err := r.interp.ExecCell(ctx, o.Recipe.Path, c)
 	if err == nil {
 		err = r.journal.end()
 	}
@@ -769,7 +769,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 		p.digest.reset()
 		rec.Outputs = map[string]string{}
 		for _, name := range o.Recipe.Deps[c.Index].Defines {
-			rec.Outputs[name] = p.digest.digest(r.session.Globals[name])
+			rec.Outputs[name] = p.digest.digest(r.interp.Globals[name])
 		}
 	}
 	if serr := r.store.FinishCell(o.Run, rec); serr != nil && err == nil {

@@ -239,7 +239,7 @@ func TestReplayHasNoSideEffectsAndRebuildsGlobals(t *testing.T) {
 		t.Errorf("replay made %d new effects, want 0", n-3)
 	}
 	// Globals come back exactly: journaled results and functions.
-	g := r.Session().Globals
+	g := r.Interpreter().Globals
 	if g["count3"].String() != "3" || g["result"].String() != "30" {
 		t.Errorf("replayed globals count3=%v result=%v, want 3 and 30", g["count3"], g["result"])
 	}
@@ -305,7 +305,7 @@ func TestParameterChangeRerunsTheCellsThatUseIt(t *testing.T) {
 	if err != nil || got != "ran replayed replayed ran" {
 		t.Fatalf("with -p tag=b: %s, %v (the parameters cell runs, cells 1-2 do not use tag)", got, err)
 	}
-	if v := r.Session().Globals["tag"]; v.String() != `"b"` {
+	if v := r.Interpreter().Globals["tag"]; v.String() != `"b"` {
 		t.Errorf("tag = %v", v)
 	}
 	if strings.Join(h.reasons, " ") != "3:tag changed" {
@@ -458,14 +458,14 @@ func TestCallSitesAreStable(t *testing.T) {
 	h := newHarness(t)
 	h.write("r.star", "# %% A\nx = 1\n# %% B\na = site()\nb = site()\nprint(a, b)\n")
 	_, r, _ := h.run(Options{})
-	a, b := r.Session().Globals["a"].String(), r.Session().Globals["b"].String()
+	a, b := r.Interpreter().Globals["a"].String(), r.Interpreter().Globals["b"].String()
 	if a == b || !strings.HasSuffix(a, `/site#1"`) || !strings.HasSuffix(b, `/site#2"`) {
 		t.Fatalf("sites %s %s", a, b)
 	}
 	// Inserted before and edited: the cell keeps its record, so its sites.
 	h.write("r.star", "# %% Z\nz = 0\n# %% A\nx = 1\n# %% B\na = site()\nb = site()\nprint(b, a)\n")
 	_, r, _ = h.run(Options{})
-	if got := r.Session().Globals["a"].String(); got != a {
+	if got := r.Interpreter().Globals["a"].String(); got != a {
 		t.Errorf("site after an edit = %s, want %s", got, a)
 	}
 }
@@ -562,7 +562,7 @@ bump("$DIR/effects", ",".join(names))
 	if err != nil || got != "replayed replayed skipped ran" {
 		t.Errorf("--only D: %s, %v", got, err)
 	}
-	if v := r.Session().Globals["names"].String(); v != `["a", "b"]` {
+	if v := r.Interpreter().Globals["names"].String(); v != `["a", "b"]` {
 		t.Errorf("names = %s", v)
 	}
 }

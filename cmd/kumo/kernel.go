@@ -311,7 +311,7 @@ func (k *notebookKernel) Execute(ctx context.Context, req jupyter.ExecuteRequest
 		return jupyter.ExecuteResult{Err: kernelError(res.Err, k.lines(), idx), Metadata: map[string]any{"kumo": map[string]any{"status": "failed", "reason": res.Reason}}}
 	}
 	result := jupyter.ExecuteResult{Metadata: map[string]any{"kumo": map[string]any{"status": string(res.Status), "reason": res.Reason}}}
-	if v, ok := k.run.Session().Globals["_"]; ok && v != starlark.None {
+	if v, ok := k.run.Interpreter().Globals["_"]; ok && v != starlark.None {
 		result.Data = map[string]any{"text/plain": k.held.Env.Secrets.Mask(v.String())}
 	}
 	return result
@@ -357,7 +357,7 @@ func (k *notebookKernel) open(code string) error {
 		store.Close()
 		return err
 	}
-	run.Session().KeepValue = true
+	run.Interpreter().KeepValue = true
 	k.name, k.store, k.held, k.run, k.prev = name, store, held, run, prev
 	return nil
 }
@@ -471,7 +471,7 @@ func (k *notebookKernel) recipe() (*lang.Recipe, error) {
 	// Names the session holds stay known, as in any notebook, though the
 	// cell that defined them was edited since.
 	known := func(name string) bool {
-		_, ok := k.run.Session().Globals[name]
+		_, ok := k.run.Interpreter().Globals[name]
 		return ok || k.globals.Has(name)
 	}
 	return lang.ParseRecipe(k.recipePath(), b.String(), known)
@@ -713,7 +713,7 @@ func (k *notebookKernel) Complete(code string, cursor int) jupyter.Completion {
 		globals[n] = v
 	}
 	if k.run != nil {
-		for n, v := range k.run.Session().Globals {
+		for n, v := range k.run.Interpreter().Globals {
 			globals[n] = v
 		}
 	}
@@ -742,7 +742,7 @@ func (k *notebookKernel) Inspect(code string, cursor, detail int) (string, bool)
 	if obj, attr, ok := strings.Cut(word, "."); ok {
 		names = []string{attr}
 		if k.run != nil {
-			if v, ok := k.run.Session().Globals[obj]; ok {
+			if v, ok := k.run.Interpreter().Globals[obj]; ok {
 				names = append([]string{docTypeName(v) + "." + attr}, names...)
 			}
 		}

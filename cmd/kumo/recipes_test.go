@@ -38,7 +38,7 @@ func TestShippedRecipesRead(t *testing.T) {
 		if r.ParamCell() == nil {
 			t.Errorf("%s: no parameters cell", path)
 		}
-		session := lang.NewSession(filepath.Dir(path), all.Globals())
+		session := lang.NewInterpreter(filepath.Dir(path), all.Globals())
 		for _, deps := range r.Deps {
 			if deps == nil {
 				continue // a prose cell

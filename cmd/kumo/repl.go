@@ -103,33 +103,33 @@ func replRun(opts *ReplOptions) error {
 	defer keepRunIfUsed(store, name)
 	env := held.Env
 
-	var session *lang.Session
+	var interp *lang.Interpreter
 	if recipe != nil {
 		r := runner.New(runner.Options{Recipe: recipe, Run: name, ReplayOnly: true, Builtins: globals, Env: env})
 		sum, err := r.Run(context.Background())
 		if err != nil {
 			return fmt.Errorf("replaying %s: %w", opts.File, err)
 		}
-		session = r.Session()
+		interp = r.Interpreter()
 		fmt.Fprintf(opts.Out, "kumo: replayed %d cell(s) of %s into run %q\n", len(sum.Cells), opts.File, name)
 	} else {
 		dir, _ := os.Getwd()
-		session = lang.NewSession(dir, globals)
-		env.Attach(session.Thread)
+		interp = lang.NewInterpreter(dir, globals)
+		env.Attach(interp.Thread)
 	}
 	// At the prompt, builtins run live and are not journaled: there is no
 	// cell to replay them into. Resources are recorded all the same.
-	builtins.SetInterceptor(session.Thread, nil)
+	builtins.SetInterceptor(interp.Thread, nil)
 	env.Out = &replOutput{w: opts.Out}
-	session.Thread.Print = func(_ *starlark.Thread, msg string) { fmt.Fprintln(opts.Out, env.Secrets.Mask(msg)) }
+	interp.Thread.Print = func(_ *starlark.Thread, msg string) { fmt.Fprintln(opts.Out, env.Secrets.Mask(msg)) }
 	quit := false
 	for k, v := range replBuiltins(opts.IO, &quit) {
-		if _, shadowed := session.Globals[k]; !shadowed {
-			session.Globals[k] = v
+		if _, shadowed := interp.Globals[k]; !shadowed {
+			interp.Globals[k] = v
 		}
 	}
 
-	read, closeReader, err := newChunkReader(opts, store, session)
+	read, closeReader, err := newChunkReader(opts, store, interp)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func replRun(opts *ReplOptions) error {
 			continue
 		}
 		ctx, stop := interruptible(context.Background())
-		v, err := session.ExecChunk(ctx, f)
+		v, err := interp.ExecChunk(ctx, f)
 		stop()
 		if err != nil {
 			fmt.Fprintln(opts.Err, env.Secrets.Mask(lang.FormatError(err)))
@@ -238,7 +238,7 @@ func (o *replOutput) Status(string) {}
 // newChunkReader reads one compound statement at a time: with readline on
 // a terminal, from plain lines otherwise (scripts, tests). It returns
 // io.EOF at the end of input: Ctrl-D on an empty line.
-func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Session) (func() (*syntax.File, error), func(), error) {
+func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Interpreter) (func() (*syntax.File, error), func(), error) {
 	if !opts.Interactive {
 		br := bufio.NewReader(opts.In)
 		eof := false
@@ -300,7 +300,7 @@ func newChunkReader(opts *ReplOptions, store *state.Store, s *lang.Session) (fun
 }
 
 // completer completes global names, and attributes after a dot.
-type completer struct{ s *lang.Session }
+type completer struct{ s *lang.Interpreter }
 
 func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 	word, matches := completeWord(c.s.Globals, string(line[:pos]))

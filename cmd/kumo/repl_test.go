@@ -30,7 +30,7 @@ func complete(c *completer, line string) ([]string, int) {
 }
 
 func TestCompleter(t *testing.T) {
-	s := lang.NewSession(".", all.Globals())
+	s := lang.NewInterpreter(".", all.Globals())
 	s.Globals["ug"] = &units.UnitGroup{Run: "r", Name: "g"}
 	c := &completer{s: s}
 

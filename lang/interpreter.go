@@ -17,9 +17,9 @@ import (
 	"github.com/kumo-dev/kumo/stdlib"
 )
 
-// A Session runs the cells of a recipe, or REPL chunks, one after another
+// An Interpreter runs the cells of a recipe, or REPL chunks, one after another
 // in one set of globals.
-type Session struct {
+type Interpreter struct {
 	Thread  *starlark.Thread
 	Globals starlark.StringDict
 	Dir     string // where relative loads of the top level resolve
@@ -44,11 +44,11 @@ type moduleEntry struct {
 	err     error
 }
 
-// NewSession makes a session whose globals start as the given builtins.
+// NewInterpreter makes an interpreter whose globals start as the given builtins.
 // ExecREPLChunk knows no predeclared names besides the Universe, so the
 // builtins are globals of the recipe (a recipe may shadow them).
-func NewSession(dir string, builtins starlark.StringDict) *Session {
-	s := &Session{Dir: dir, builtins: builtins, modules: map[string]*moduleEntry{}, digests: map[string]string{}}
+func NewInterpreter(dir string, builtins starlark.StringDict) *Interpreter {
+	s := &Interpreter{Dir: dir, builtins: builtins, modules: map[string]*moduleEntry{}, digests: map[string]string{}}
 	s.Globals = starlark.StringDict{}
 	for k, v := range builtins {
 		s.Globals[k] = v
@@ -58,8 +58,8 @@ func NewSession(dir string, builtins starlark.StringDict) *Session {
 	return s
 }
 
-// ExecCell runs one cell of recipe path in the session's globals.
-func (s *Session) ExecCell(ctx context.Context, path string, c *Cell) error {
+// ExecCell runs one cell of recipe path in the interpreter's globals.
+func (s *Interpreter) ExecCell(ctx context.Context, path string, c *Cell) error {
 	if !c.Runnable() {
 		return nil
 	}
@@ -81,7 +81,7 @@ func (s *Session) ExecCell(ctx context.Context, path string, c *Cell) error {
 
 // ExecFile runs a parsed chunk. Resolution errors (an undefined name) are
 // input errors; everything else is the chunk failing at run time.
-func (s *Session) ExecFile(ctx context.Context, f *syntax.File) error {
+func (s *Interpreter) ExecFile(ctx context.Context, f *syntax.File) error {
 	s.Thread.Uncancel() // a Ctrl-C in an earlier chunk must not poison the next
 	starkit.SetContext(s.Thread, ctx)
 	stop := context.AfterFunc(ctx, func() { s.Thread.Cancel("interrupted") })
@@ -102,7 +102,7 @@ func (s *Session) ExecFile(ctx context.Context, f *syntax.File) error {
 // load resolves load("@stdlib//name.star") to the modules embedded from
 // stdlib/ and any other name to a file relative to the loading module
 // (the recipe's folder for the recipe itself).
-func (s *Session) load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
+func (s *Interpreter) load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
 	key, src, err := s.readModule(thread, module)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func moduleDir(key string) string {
 
 const stdlibPrefix = "@stdlib//"
 
-func (s *Session) readModule(thread *starlark.Thread, module string) (key string, src []byte, err error) {
+func (s *Interpreter) readModule(thread *starlark.Thread, module string) (key string, src []byte, err error) {
 	dir := s.Dir
 	if d, ok := thread.Local(moduleDirKey).(string); ok {
 		dir = d
@@ -193,8 +193,8 @@ func readModule(dir, module string) (key string, src []byte, err error) {
 // ModuleDigest identifies the source of module as loaded from the
 // recipe, with the modules it loads in turn: it changes when any of
 // their files does. Replay compares it, so a cell that loads an edited
-// module runs again. Digests are cached for the session.
-func (s *Session) ModuleDigest(module string) (string, error) {
+// module runs again. Digests are cached for the interpreter.
+func (s *Interpreter) ModuleDigest(module string) (string, error) {
 	key, src, err := readModule(s.Dir, module)
 	if err != nil {
 		return "", err
@@ -203,8 +203,8 @@ func (s *Session) ModuleDigest(module string) (string, error) {
 }
 
 // KeyDigest is ModuleDigest of a module by its key (a function's
-// file name), or "" if it is not a module of this session.
-func (s *Session) KeyDigest(key string) string {
+// file name), or "" if it is not a module of this interpreter.
+func (s *Interpreter) KeyDigest(key string) string {
 	if d, ok := s.digests[key]; ok {
 		return d
 	}
@@ -220,7 +220,7 @@ func (s *Session) KeyDigest(key string) string {
 	return d
 }
 
-func (s *Session) moduleDigest(key string, src []byte, visiting map[string]bool) (string, error) {
+func (s *Interpreter) moduleDigest(key string, src []byte, visiting map[string]bool) (string, error) {
 	if d, ok := s.digests[key]; ok {
 		return d, nil
 	}
@@ -253,7 +253,7 @@ func (s *Session) moduleDigest(key string, src []byte, visiting map[string]bool)
 
 // ExecChunk runs a REPL chunk. A chunk that is a single expression is
 // evaluated and its value returned (None otherwise), as Python's REPL does.
-func (s *Session) ExecChunk(ctx context.Context, f *syntax.File) (starlark.Value, error) {
+func (s *Interpreter) ExecChunk(ctx context.Context, f *syntax.File) (starlark.Value, error) {
 	if len(f.Stmts) == 1 {
 		if stmt, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
 			s.Thread.Uncancel()
