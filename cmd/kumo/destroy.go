@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
@@ -56,7 +57,7 @@ them and says where they are, and --purge deletes what an earlier
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Store = f.locator().OpenExisting
-			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
+			opts.Interactive = render.IsTerminal(f.In) && render.IsTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
 			}

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/signal"
 	"syscall"
-
-	"golang.org/x/term"
 
 	"github.com/kumo-dev/kumo/session"
 )
@@ -27,10 +24,4 @@ func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
 		ctx = context.Background()
 	}
 	return signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-}
-
-// isTerminal reports whether w is a terminal (colour, prompts).
-func isTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/providers/container"
 )
 
@@ -74,7 +75,7 @@ func imageRun(ctx context.Context, opts *ImageOptions) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.Out, "built image %s (%s, %.0f MB) in %s: %s\n", img.Name, img.Hash, float64(img.Size)/1e6, round(time.Since(start)), img.Root)
+		fmt.Fprintf(opts.Out, "built image %s (%s, %.0f MB) in %s: %s\n", img.Name, img.Hash, float64(img.Size)/1e6, render.Round(time.Since(start)), img.Root)
 		return nil
 	}
 	return usageError{error: fmt.Errorf("kumo image %s: want build or list", opts.Action)}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
@@ -173,7 +174,7 @@ func recordHeader(c state.CellRecord, held bool) string {
 	if c.Status == state.CellRunning {
 		return fmt.Sprintf("── %s · %s · since %s", title, st, c.UpdatedAt.Format("15:04:05"))
 	}
-	return fmt.Sprintf("── %s · %s · %s · %s", title, st, round(c.Duration), c.UpdatedAt.Format("2006-01-02 15:04:05"))
+	return fmt.Sprintf("── %s · %s · %s · %s", title, st, render.Round(c.Duration), c.UpdatedAt.Format("2006-01-02 15:04:05"))
 }
 
 // followRun prints the run's cells as they run in another process: a

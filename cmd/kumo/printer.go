@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kumo-dev/kumo/builtins"
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 )
@@ -29,7 +30,7 @@ type cellPrinter struct {
 	IO
 	json   bool
 	quiet  bool // no recorded output of replayed cells
-	style  termStyle
+	style  render.Style
 	mask   *builtins.Masker // errors can quote output; output can hold secrets
 	mu     sync.Mutex
 	status string    // the live status line, "" when none
@@ -48,32 +49,9 @@ var (
 	statusAfter = 5 * time.Second
 )
 
-// termStyle is what the output can show.
-type termStyle struct {
-	live  bool // a terminal: status lines are rewritten in place
-	color bool // ANSI colours (a terminal, and NO_COLOR unset)
-}
-
-// styleFor looks at w and the environment.
-func styleFor(w io.Writer) termStyle {
-	tty := isTerminal(w) && os.Getenv("TERM") != "dumb"
-	return termStyle{live: tty, color: tty && os.Getenv("NO_COLOR") == ""}
-}
-
-func (s termStyle) paint(code, text string) string {
-	if !s.color || text == "" {
-		return text
-	}
-	return "\033[" + code + "m" + text + "\033[0m"
-}
-
-func (s termStyle) dim(text string) string   { return s.paint("2", text) }
-func (s termStyle) red(text string) string   { return s.paint("31", text) }
-func (s termStyle) green(text string) string { return s.paint("32", text) }
-
 func newCellPrinter(stdio IO, asJSON, quiet bool, mask *builtins.Masker) *cellPrinter {
 	p := &cellPrinter{IO: stdio, json: asJSON, quiet: quiet, mask: mask, stop: make(chan struct{}), done: make(chan struct{})}
-	p.style = styleFor(p.text())
+	p.style = render.StyleFor(p.text())
 	go p.tick()
 	return p
 }
@@ -125,11 +103,11 @@ func (p *cellPrinter) draw() {
 		return
 	}
 	elapsed := time.Since(p.since).Truncate(time.Second)
-	if p.style.live {
+	if p.style.Live {
 		// One row only: a line that wrapped could not be wiped in place.
 		clock := fmt.Sprintf(" (%s)", elapsed)
 		text := ansi.Truncate(p.status, max(10, p.width()-4-len(clock)-1), "…")
-		fmt.Fprintf(p.text(), "\r\033[K  %s %s%s", spinnerFrames[p.frame%len(spinnerFrames)], text, p.style.dim(clock))
+		fmt.Fprintf(p.text(), "\r\033[K  %s %s%s", spinnerFrames[p.frame%len(spinnerFrames)], text, p.style.Dim(clock))
 		p.shown = true
 		return
 	}
@@ -162,7 +140,7 @@ func (p *cellPrinter) wipe() {
 func (p *cellPrinter) println(w io.Writer, line string) {
 	p.wipe()
 	fmt.Fprintln(w, line)
-	if p.style.live {
+	if p.style.Live {
 		p.draw()
 	}
 }
@@ -180,23 +158,13 @@ func (p *cellPrinter) say(format string, args ...any) {
 	p.println(p.text(), "kumo: "+fmt.Sprintf(format, args...))
 }
 
-func cellLabel(c *lang.Cell) string {
-	if c.Title == "" && c.Kind != "" {
-		return fmt.Sprintf("[%d] [%s]", c.Index, c.Kind)
-	}
-	if c.Title == "" {
-		return fmt.Sprintf("[%d]", c.Index)
-	}
-	return fmt.Sprintf("[%d] %s", c.Index, c.Title)
-}
-
 func (p *cellPrinter) CellStarted(c *lang.Cell, s runner.CellStart) {
 	if s.Replay {
 		return // replayed cells print one line when they finish
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.println(p.text(), fmt.Sprintf("▶ %s %s", cellLabel(c), p.style.dim("("+s.Reason+")")))
+	p.println(p.text(), fmt.Sprintf("▶ %s %s", render.CellLabel(c), p.style.Dim("("+s.Reason+")")))
 }
 
 func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
@@ -208,7 +176,7 @@ func (p *cellPrinter) Output(c *lang.Cell, source, stream, text string) {
 	case source == "":
 		p.println(p.text(), "  "+text)
 	case stream == "stderr":
-		p.println(p.text(), "  "+source+" | "+p.style.red(text))
+		p.println(p.text(), "  "+source+" | "+p.style.Red(text))
 	default:
 		p.println(p.text(), "  "+source+" | "+text)
 	}
@@ -228,7 +196,7 @@ func (p *cellPrinter) setStatus(text string) {
 		p.since, p.last = time.Now(), time.Time{}
 	}
 	p.status = text
-	if p.style.live {
+	if p.style.Live {
 		p.draw()
 	}
 }
@@ -269,23 +237,23 @@ func (p *cellPrinter) CellFinished(c *lang.Cell, r runner.CellResult) {
 	w := p.text()
 	switch r.Status {
 	case runner.Replayed:
-		p.println(w, p.style.dim(fmt.Sprintf("↺ %s (replayed)", cellLabel(c))))
+		p.println(w, p.style.Dim(fmt.Sprintf("↺ %s (replayed)", render.CellLabel(c))))
 		if !p.quiet {
 			for _, line := range r.Output {
-				p.println(w, p.style.dim("  "+line.Display()))
+				p.println(w, p.style.Dim("  "+line.Display()))
 			}
 		}
 	case runner.Ran:
-		p.println(w, p.style.green("✔")+fmt.Sprintf(" %s (%s)", cellLabel(c), round(r.Duration)))
+		p.println(w, p.style.Green("✔")+fmt.Sprintf(" %s (%s)", render.CellLabel(c), render.Round(r.Duration)))
 	case runner.Skipped:
 		why := "skipped"
 		if r.Reason != "" {
 			why += ": " + r.Reason
 		}
-		p.println(w, p.style.dim(fmt.Sprintf("· %s (%s)", cellLabel(c), why)))
+		p.println(w, p.style.Dim(fmt.Sprintf("· %s (%s)", render.CellLabel(c), why)))
 	case runner.Failed:
-		p.println(w, p.style.red(fmt.Sprintf("✘ %s failed after %s", cellLabel(c), round(r.Duration))))
-		p.println(p.Err, p.style.red(indentLines(p.mask.Mask(lang.FormatError(r.Err)), "    ")))
+		p.println(w, p.style.Red(fmt.Sprintf("✘ %s failed after %s", render.CellLabel(c), render.Round(r.Duration))))
+		p.println(p.Err, p.style.Red(render.IndentLines(p.mask.Mask(lang.FormatError(r.Err)), "    ")))
 	}
 }
 
@@ -320,15 +288,4 @@ func (p *cellPrinter) footer(sum *runner.Summary, ctxErr error) {
 	p.mu.Lock()
 	p.println(p.Err, advice)
 	p.mu.Unlock()
-}
-
-func round(d time.Duration) time.Duration {
-	if d < time.Second {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(10 * time.Millisecond)
-}
-
-func indentLines(s, prefix string) string {
-	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 )
@@ -43,7 +44,7 @@ var testCell = &lang.Cell{Index: 2, Title: "Create"}
 func TestStatusLineOnATerminal(t *testing.T) {
 	out := &lockedBuffer{}
 	p := newCellPrinter(IO{Out: out, Err: out}, false, false, &builtins.Masker{})
-	p.style = termStyle{live: true}
+	p.style = render.Style{Live: true}
 	defer p.close()
 	p.CellStarted(testCell, runner.CellStart{Reason: "new"})
 	p.Status(testCell, "web on local: 1/3 created")
@@ -92,25 +93,25 @@ func TestStyleFollowsTheTerminal(t *testing.T) {
 	defer tty.Close()
 	t.Setenv("TERM", "xterm")
 	t.Setenv("NO_COLOR", "")
-	if s := styleFor(tty); !s.live || !s.color {
+	if s := render.StyleFor(tty); !s.Live || !s.Color {
 		t.Errorf("a terminal: %+v", s)
 	}
-	if s := styleFor(tty); s.red("x") != "\033[31mx\033[0m" {
-		t.Errorf("red on a terminal = %q", s.red("x"))
+	if s := render.StyleFor(tty); s.Red("x") != "\033[31mx\033[0m" {
+		t.Errorf("red on a terminal = %q", s.Red("x"))
 	}
 	t.Setenv("NO_COLOR", "1")
-	if s := styleFor(tty); !s.live || s.color || s.red("x") != "x" {
+	if s := render.StyleFor(tty); !s.Live || s.Color || s.Red("x") != "x" {
 		t.Errorf("NO_COLOR: %+v", s)
 	}
 	t.Setenv("TERM", "dumb")
-	if s := styleFor(tty); s.live || s.color {
+	if s := render.StyleFor(tty); s.Live || s.Color {
 		t.Errorf("TERM=dumb: %+v", s)
 	}
 	f, _ := os.CreateTemp(t.TempDir(), "log")
 	defer f.Close()
 	t.Setenv("TERM", "xterm")
 	t.Setenv("NO_COLOR", "")
-	if s := styleFor(f); s.live || s.color {
+	if s := render.StyleFor(f); s.Live || s.Color {
 		t.Errorf("a file: %+v", s)
 	}
 }
@@ -119,7 +120,7 @@ func TestStyleFollowsTheTerminal(t *testing.T) {
 func TestFailuresAreRed(t *testing.T) {
 	out := &lockedBuffer{}
 	p := newCellPrinter(IO{Out: out, Err: out}, false, false, &builtins.Masker{})
-	p.style = termStyle{live: true, color: true}
+	p.style = render.Style{Live: true, Color: true}
 	defer p.close()
 	p.CellFinished(testCell, runner.CellResult{Status: runner.Failed, Err: starkit.Inputf("r.star:3:1: boom")})
 	if !strings.Contains(out.String(), "\033[31m✘ [2] Create failed after 0s\033[0m") || !strings.Contains(out.String(), "\033[31m    r.star:3:1: boom\033[0m") {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 	"github.com/kumo-dev/kumo/session"
@@ -59,7 +60,7 @@ documents a builtin; Ctrl-D on an empty line, exit() or quit() leave.`,
 				opts.File = args[0]
 			}
 			opts.Store = f.locator().StoreFor(opts.File)
-			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
+			opts.Interactive = render.IsTerminal(f.In) && render.IsTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
 			}

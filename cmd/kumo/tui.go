@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 	"github.com/kumo-dev/kumo/session"
@@ -58,7 +59,7 @@ kumo run, and the other way round.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			opts.Store = f.locator().StoreFor(opts.File)
-			opts.Interactive = isTerminal(f.In) && isTerminal(f.Out)
+			opts.Interactive = render.IsTerminal(f.In) && render.IsTerminal(f.Out)
 			if runF != nil {
 				return runF(opts)
 			}

@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 	"github.com/kumo-dev/kumo/state"
@@ -150,7 +151,7 @@ func (m *tuiModel) layout() {
 	if m.running != nil {
 		m.status.running = "replaying…"
 		if c := m.notebook.running(); c != nil {
-			m.status.running = "running " + cellLabel(c)
+			m.status.running = "running " + render.CellLabel(c)
 		}
 	}
 	m.status.idle = m.notebook.changedCount()
@@ -161,7 +162,7 @@ func (m *tuiModel) layout() {
 		m.status.mode = "confirm"
 		var b strings.Builder
 		b.WriteString(styleTitle.Render("Plan: "+string(m.confirm.action.kind)) + "\n\n")
-		writePlan(&b, m.notebook.recipe.Cells, scopedPlan(m.confirm), termStyle{})
+		render.WritePlan(&b, m.notebook.recipe.Cells, scopedPlan(m.confirm), render.Style{})
 		m.setPager(b.String(), height)
 	case m.showHelp:
 		m.status.mode = "help"
@@ -367,7 +368,7 @@ func (m *tuiModel) outcome() string {
 	case r.stopped:
 		return "stopped: run again to go on from where it stopped"
 	case r.sum != nil && r.sum.Failed != nil:
-		return fmt.Sprintf("%s failed — e edits it, enter runs it again, n finds failed cells", cellLabel(r.sum.Failed))
+		return fmt.Sprintf("%s failed — e edits it, enter runs it again, n finds failed cells", render.CellLabel(r.sum.Failed))
 	case r.err != nil:
 		return "cannot run: " + firstLine(lang.FormatError(r.err))
 	}
@@ -392,14 +393,6 @@ func tally(sum *runner.Summary) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// countOf is "1 cell", "2 cells".
-func countOf(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func firstLine(s string) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/kumo-dev/kumo/export"
+	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 	"github.com/kumo-dev/kumo/state"
@@ -284,7 +285,7 @@ func (nb *notebookModel) changedCount() string {
 	if n == 0 {
 		return "nothing changed"
 	}
-	return countOf(n, "cell") + " edited or new — a runs what changed"
+	return render.CountOf(n, "cell") + " edited or new — a runs what changed"
 }
 
 var (
@@ -356,7 +357,7 @@ func (nb *notebookModel) renderCell(c *cellView, width int, full bool, spin stri
 	if !c.cell.Runnable() {
 		if h := c.cell.Heading(); h != "" && nb.folded[c.cell.Index] {
 			n := nb.sectionEnd(c.cell.Index) - c.cell.Index
-			body = append(body, styleHeading.Render("▸ "+h)+styleDim.Render("  ("+countOf(n, "cell")+" folded — space opens)"))
+			body = append(body, styleHeading.Render("▸ "+h)+styleDim.Render("  ("+render.CountOf(n, "cell")+" folded — space opens)"))
 		} else {
 			body = append(body, strings.Split(renderProse(c.cell.Prose(), inner), "\n")...)
 		}
@@ -388,25 +389,25 @@ func bodyOffset(src string) int {
 
 // cellHeader is "[2] Make nodes" on the left and the status on the right.
 func (nb *notebookModel) cellHeader(c *cellView, width int, spin string) string {
-	left := styleTitle.Render(cellLabel(c.cell))
+	left := styleTitle.Render(render.CellLabel(c.cell))
 	var right string
 	switch c.status {
 	case statusNotRun:
 		right = styleDim.Render("○ not run")
 	case statusRecorded:
-		right = styleOK.Render("✔") + styleDim.Render(" ok "+round(c.dur).String()+" (recorded)")
+		right = styleOK.Render("✔") + styleDim.Render(" ok "+render.Round(c.dur).String()+" (recorded)")
 	case statusInterrupted:
 		right = styleFailed.Render("✘ interrupted last time")
 	case statusReplayed:
 		right = styleOK.Render("↺ replayed")
 	case statusRunning:
-		right = styleRunning.Render(spin+" running "+round(nb.now().Sub(c.started)).Truncate(time.Second).String()) + styleDim.Render(" ("+c.reason+")")
+		right = styleRunning.Render(spin+" running "+render.Round(nb.now().Sub(c.started)).Truncate(time.Second).String()) + styleDim.Render(" ("+c.reason+")")
 	case statusRan:
-		right = styleOK.Render("✔ ok " + round(c.dur).String())
+		right = styleOK.Render("✔ ok " + render.Round(c.dur).String())
 	case statusFailed:
 		right = styleFailed.Render("✘ failed")
 		if c.dur > 0 {
-			right += styleFailed.Render(" after " + round(c.dur).String())
+			right += styleFailed.Render(" after " + render.Round(c.dur).String())
 		}
 	case statusSkipped:
 		right = styleDim.Render("· skipped")

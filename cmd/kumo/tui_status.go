@@ -3,6 +3,8 @@ package main
 import (
 	"charm.land/bubbles/v2/help"
 	"fmt"
+
+	"github.com/kumo-dev/kumo/internal/render"
 )
 
 // statusBar is the TUI's bottom sub-model: one line saying what happens
@@ -34,7 +36,7 @@ func (s statusBar) View(width int, spin string) string {
 	var line string
 	switch {
 	case s.confirm >= 0:
-		what := countOf(s.confirm, "cell") + " would run live"
+		what := render.CountOf(s.confirm, "cell") + " would run live"
 		if s.maybe > 0 {
 			what += fmt.Sprintf(", %d may", s.maybe) // decided as the run goes
 		}
