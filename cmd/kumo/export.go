@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -131,7 +130,7 @@ func exportRun(opts *ExportOptions) error {
 	if err != nil {
 		return fmt.Errorf("reading the run's recipe, whose cells the export shows: %w", err)
 	}
-	nb, err := buildNotebook(store, recipe, name)
+	nb, err := export.FromState(store, recipe, name, version())
 	if err != nil {
 		return err
 	}
@@ -144,39 +143,6 @@ func exportRun(opts *ExportOptions) error {
 		return err
 	}
 	return writeAtomic(opts.Output, data)
-}
-
-// buildNotebook reads a run's record from the store.
-func buildNotebook(store *state.Store, recipe *lang.Recipe, name string) (*export.Notebook, error) {
-	run, _, err := store.GetRun(name)
-	if err != nil {
-		return nil, err
-	}
-	records, err := store.Cells(name)
-	if err != nil {
-		return nil, err
-	}
-	resources, err := store.Resources(state.Query{Run: name})
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	var providers []string
-	for _, r := range resources {
-		if r.Provider != "" && !seen[r.Provider] {
-			seen[r.Provider] = true
-			providers = append(providers, r.Provider)
-		}
-	}
-	sort.Strings(providers)
-	recipePath := run.Recipe
-	if recipePath == "" {
-		recipePath = recipe.Path
-	}
-	return export.Build(recipe, records, export.Run{
-		Name: name, Recipe: recipePath, Params: run.Params, Status: run.Status,
-		StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, Version: version(), Providers: providers,
-	}), nil
 }
 
 func renderNotebook(nb *export.Notebook, format string) ([]byte, error) {
@@ -255,7 +221,7 @@ type runnerEvents = interface {
 }
 
 func (e *liveExport) write() {
-	nb, err := buildNotebook(e.store, e.recipe, e.run)
+	nb, err := export.FromState(e.store, e.recipe, e.run, version())
 	var data []byte
 	if err == nil {
 		data, err = renderNotebook(nb, e.format)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -141,4 +142,17 @@ func TestStatusPricesPerGroup(t *testing.T) {
 	if want := "running nodes cost $0.0624/h together (catalog on-demand prices): unit group db $0.0416/h, unit group web $0.0208/h"; !strings.Contains(b.String(), want) {
 		t.Errorf("status:\n%s\nwant %q", b.String(), want)
 	}
+}
+
+// waitShows waits up to 10 s for what s shows to contain want.
+func waitShows(t *testing.T, s fmt.Stringer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.String(), want) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("never showed %q; it shows:\n%q", want, s.String())
 }

@@ -1,4 +1,4 @@
-package main
+package tui
 
 import (
 	"bytes"
@@ -53,19 +53,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.history.String()
-}
-
-// waitShows waits up to 10 s for what s shows to contain want.
-func waitShows(t *testing.T, s fmt.Stringer, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(s.String(), want) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("never showed %q; it shows:\n%q", want, s.String())
 }
 
 // notebookRecipe is a recipe with prose, sections and cells whose

@@ -1,4 +1,4 @@
-package main
+package tui
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/export"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
@@ -166,7 +167,7 @@ func BenchmarkExport(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		nb, err := buildNotebook(store, recipe, "big")
+		nb, err := export.FromState(store, recipe, "big", "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
