@@ -29,7 +29,7 @@ import (
 // outside input they read (the flavor catalog for spec()).
 type digester struct {
 	recipe  *lang.Recipe
-	interp *lang.Interpreter
+	interp  *lang.Interpreter
 	memo    map[starlark.Value]string // functions digested in this pass
 	active  map[any]bool              // values being digested: cycles
 	handles map[scope]bool            // when set, the handles met (see world.go)

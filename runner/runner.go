@@ -108,7 +108,7 @@ type Options struct {
 type Runner struct {
 	opts    Options
 	store   *state.Store
-	interp *lang.Interpreter
+	interp  *lang.Interpreter
 	journal *journal
 	records map[int]*state.CellRecord // by cell index
 	events  *eventBuffer
