@@ -50,7 +50,7 @@ func NewInteractive(opts Options) (*Interactive, error) {
 	if err := r.store.StartRun(opts.Run, r.recipePath(), opts.Remember); err != nil {
 		return nil, err
 	}
-	p := &pass{r: r, from: -1, only: -1, checked: opts.World == nil, replayed: map[int]bool{}}
+	p := &pass{r: r, mode: mode{from: -1, only: -1}, checked: opts.World == nil, replayed: map[int]bool{}}
 	return &Interactive{r: r, p: p}, nil
 }
 
@@ -78,7 +78,9 @@ func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) Cell
 		res = p.params(ctx, c)
 	} else {
 		inputs := p.inputs(c)
-		reason := p.why(c, inputs)
+		// The cell the notebook executes runs: no skipping, only replay
+		// or live.
+		reason := liveReason(p.mode, turn{cell: c, record: r.records[c.Index], vanished: p.vanished[c.Index], inputs: inputs}, p)
 		if reason != "" && !p.checked {
 			p.checked = true
 			// What an earlier cell of this session replayed and made is

@@ -189,13 +189,13 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		env.Secrets = &builtins.Masker{}
 	}
 
-	p := &pass{r: r, from: from, only: only, checked: o.World == nil || o.ReplayOnly}
+	p := &pass{r: r, mode: mode{from: from, only: only}, checked: o.World == nil || o.ReplayOnly}
 	sum, runErr := p.run(ctx)
 	for p.restart != nil {
 		// A replayed cell made something that is gone: run again from
 		// the start, that cell live. Replay touched nothing, so starting
 		// over costs only the replay.
-		p = &pass{r: r, from: from, only: only, checked: true, vanished: p.restart}
+		p = &pass{r: r, mode: mode{from: from, only: only}, checked: true, vanished: p.restart}
 		sum, runErr = p.run(ctx)
 	}
 	if o.ReplayOnly || o.Plan {
@@ -289,15 +289,14 @@ func (r *Runner) recipePath() string {
 // restart, when the world check finds that a cell it already replayed
 // made something that is gone.
 type pass struct {
-	r          *Runner
-	from, only int
-	ancestors  map[int]bool   // with --only: the cells it depends on
-	checked    bool           // the world was checked
-	vanished   map[int]string // cells to run live because what they made is gone
-	replayed   map[int]bool
-	restart    map[int]string
-	stopped    bool
-	digest     *digester
+	r        *Runner
+	mode     mode
+	checked  bool           // the world was checked
+	vanished map[int]string // cells to run live because what they made is gone
+	replayed map[int]bool
+	restart  map[int]string
+	stopped  bool
+	digest   *digester
 
 	effectsCache map[int64]state.CellEffects // see effects
 	worldCells   map[int64][]string          // see worldInput
@@ -322,8 +321,8 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 	builtins.SetInterceptor(r.interp.Thread, r.journal)
 	p.digest = newDigester(rec, r.interp)
 	p.replayed = map[int]bool{}
-	if p.only >= 0 {
-		p.ancestors = rec.Ancestors(p.only)
+	if p.mode.only >= 0 {
+		p.mode.ancestors = rec.Ancestors(p.mode.only)
 	}
 	r.events.hold()
 	defer r.events.flush()
@@ -336,44 +335,39 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 		if !c.Runnable() {
 			continue
 		}
-		if sum.Failed != nil || (p.only >= 0 && c.Index > p.only) || p.stopped {
-			r.finish(sum, c, CellResult{Status: Skipped})
-			continue
+		t := turn{cell: c, record: r.records[c.Index], isParams: rec.IsParams(c),
+			ended: sum.Failed != nil || p.stopped, vanished: p.vanished[c.Index]}
+		var inputs map[string]string
+		if !t.ended && !t.isParams && (p.mode.only < 0 || c.Index <= p.mode.only) {
+			inputs = p.inputs(c)
+			t.inputs = inputs
 		}
-		if p.only >= 0 && c.Index < p.only && !p.ancestors[c.Index] && !rec.IsParams(c) {
-			r.finish(sum, c, CellResult{Status: Skipped, Reason: "--only does not need it"})
-			continue
+		d, err := decide(p.mode, t, p)
+		if err != nil {
+			r.events.discard()
+			return sum, err
 		}
-		if c.Manual && p.only != c.Index && p.from != c.Index {
-			r.finish(sum, c, CellResult{Status: Skipped, Reason: "[manual]: runs when named with --only or --from"})
-			continue
+		if d.Notice != "" {
+			r.events.notice(d.Notice)
 		}
-		if rec.IsParams(c) {
-			if res := p.params(ctx, c); res.Err != nil {
-				r.finish(sum, c, res)
+		switch d.Action {
+		case ActSkip:
+			r.finish(sum, c, CellResult{Status: Skipped, Reason: d.Reason})
+			continue
+		case ActParams:
+			res := p.params(ctx, c)
+			r.finish(sum, c, res)
+			if res.Err != nil {
 				sum.Failed = c
 				if o.ReplayOnly {
 					return sum, res.Err
 				}
-			} else {
-				r.finish(sum, c, res)
 			}
 			continue
 		}
-		inputs := p.inputs(c)
-		reason := p.why(c, inputs)
-		if p.only >= 0 && c.Index < p.only && reason != "" {
-			// --only asks for one cell: the ones before it replay as they
-			// were recorded, provided they succeeded as they are written.
-			if rec := r.records[c.Index]; !p.replayable(c, rec) {
-				r.events.discard()
-				return sum, starkit.Inputf("--only %d: %s must run live first (%s); run the recipe without --only", p.only, c.Name(), reason)
-			}
-			r.events.notice(fmt.Sprintf("%s would run live (%s); --only replays it as recorded", c.Name(), reason))
-			reason = ""
-		}
+		reason := d.Reason
 		if reason != "" && o.ReplayOnly {
-			break
+			break // replay-only: up to the first cell that would run live
 		}
 		if reason != "" && !p.checked {
 			p.checked = true
@@ -396,7 +390,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			} else {
 				// Inputs holding values only a live call gives make it a
 				// "may run", unless it runs anyway (edited, new, ...).
-				_, decided := p.fixedReason(c)
+				_, decided := fixedReason(p.mode, t)
 				r.finish(sum, c, p.planCell(ctx, c, reason, !decided && len(p.digest.unknowns) > 0))
 				continue
 			}
@@ -459,99 +453,6 @@ func (p *pass) inputs(c *lang.Cell) map[string]string {
 		in["after:"+strconv.Itoa(idx)] = gen
 	}
 	return in
-}
-
-// replayable reports whether c succeeded last time as it is written now.
-func (p *pass) replayable(c *lang.Cell, rec *state.CellRecord) bool {
-	return rec != nil && rec.Status == state.CellOK && rec.SourceHash == c.Hash() && p.vanished[c.Index] == ""
-}
-
-// why says why cell c must run live, or "" when it replays.
-func (p *pass) why(c *lang.Cell, inputs map[string]string) string {
-	if reason, decided := p.fixedReason(c); decided {
-		return reason
-	}
-	return p.changedInputs(c, inputs)
-}
-
-// fixedReason is why() for what does not depend on the cell's inputs:
-// decided is false when only the inputs can tell.
-func (p *pass) fixedReason(c *lang.Cell) (reason string, decided bool) {
-	rec := p.r.records[c.Index]
-	switch {
-	case p.from >= 0 && c.Index >= p.from:
-		return "--from", true
-	case p.only == c.Index:
-		return "--only", true
-	case p.vanished[c.Index] != "":
-		return p.vanished[c.Index], true
-	case c.Always:
-		return "[always]", true
-	case rec == nil:
-		return "new", true
-	case rec.Status == state.CellRunning:
-		return "interrupted last time", true
-	case rec.Status != state.CellOK:
-		return "failed last time", true
-	case rec.SourceHash != c.Hash():
-		return "edited", true
-	case rec.Inputs == nil:
-		return "", true // recorded by an older kumo: trust the source
-	}
-	return "", false
-}
-
-// changedInputs says which of the cell's inputs changed since it last
-// succeeded ("" if none).
-func (p *pass) changedInputs(c *lang.Cell, inputs map[string]string) string {
-	rec := p.r.records[c.Index]
-	var changed []string
-	for k, v := range inputs {
-		if rec.Inputs[k] != v && k != worldKey {
-			changed = append(changed, k)
-		}
-	}
-	for k := range rec.Inputs {
-		if _, ok := inputs[k]; !ok && k != worldKey {
-			changed = append(changed, k)
-		}
-	}
-	var reasons []string
-	if len(changed) > 0 {
-		reasons = append(reasons, p.describe(changed))
-	}
-	if inputs[worldKey] != rec.Inputs[worldKey] {
-		reasons = append(reasons, p.worldReason(rec.Inputs[worldKey], inputs[worldKey]))
-	}
-	return strings.Join(reasons, "; ")
-}
-
-// describe renders changed inputs: "students changed", "module lib.star
-// changed", "cell 3 "Write config" ran".
-func (p *pass) describe(keys []string) string {
-	sort.Strings(keys)
-	var names, ran []string
-	for _, k := range keys {
-		switch {
-		case strings.HasPrefix(k, "load:"):
-			names = append(names, "module "+strings.TrimPrefix(k, "load:"))
-		case strings.HasPrefix(k, "after:"):
-			idx, _ := strconv.Atoi(strings.TrimPrefix(k, "after:"))
-			if idx < len(p.r.opts.Recipe.Cells) {
-				ran = append(ran, p.r.opts.Recipe.Cells[idx].Name())
-			}
-		default:
-			names = append(names, k)
-		}
-	}
-	var parts []string
-	if len(names) > 0 {
-		parts = append(parts, strings.Join(names, ", ")+" changed")
-	}
-	if len(ran) > 0 {
-		parts = append(parts, strings.Join(ran, ", ")+" ran")
-	}
-	return strings.Join(parts, "; ")
 }
 
 // checkWorld asks, once per run, whether what the cells made is still
