@@ -11,7 +11,7 @@ import (
 // wording stands in for a pass's explainer: it names the keys it gets.
 type wording struct{}
 
-func (wording) describe(keys []string) string     { return strings.Join(keys, ",") + " changed" }
+func (wording) describe(keys []string) string      { return strings.Join(keys, ",") + " changed" }
 func (wording) worldReason(was, now string) string { return "world " + was + "->" + now }
 
 // TestDecide walks the one decision through every rule, alone: no
