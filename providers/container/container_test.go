@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kumo-dev/kumo/providers/providertest"
 )
 
 // A test binary started with KUMO_TEST_CHECK_HOST set prints what
@@ -156,4 +158,49 @@ func TestOutOfMemoryIsCapacity(t *testing.T) {
 			t.Errorf("outOfMemory(%q) = %v, want %v", console, got, want)
 		}
 	}
+}
+
+// TestConformance: the harness every provider passes, with nodes that
+// are machines: a node is a folder with its systemd-nspawn, and none of
+// their processes, bridges or routers is left after.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots eight machines (about a minute); make test runs it")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("container nodes need root")
+	}
+	p := New(t.TempDir())
+	if err := p.Validate(context.Background(), "small", map[string]any{}); err != nil {
+		t.Skipf("this host cannot run container nodes: %v", err)
+	}
+	nodes := filepath.Join(p.Dir, "nodes")
+	providertest.Run(t, providertest.Harness{
+		Provider: p, Flavor: "small", Spec: map[string]any{}, Power: true, SSH: true,
+		Count: func(t *testing.T) int {
+			entries, _ := os.ReadDir(nodes)
+			return len(entries)
+		},
+	})
+	if left := nspawnsUnder(p.Dir); len(left) > 0 {
+		t.Errorf("systemd-nspawn processes left: %v", left)
+	}
+}
+
+// nspawnsUnder lists the pids of systemd-nspawn processes whose command
+// line names dir.
+func nspawnsUnder(dir string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.HasPrefix(cmd, "systemd-nspawn ") && strings.Contains(cmd, dir) {
+			out = append(out, filepath.Base(filepath.Dir(f)))
+		}
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 	"github.com/kumo-dev/kumo/providers/openstack/realstack"
+	"github.com/kumo-dev/kumo/providers/providertest"
 )
 
 // The provider's lifecycle against a real OpenStack (Debian's Nova with
@@ -65,6 +66,18 @@ func serversNamed(t *testing.T, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// TestConformanceAgainstRealOpenStack: the harness every provider
+// passes, against Nova itself, counting servers with the openstack CLI.
+// The fake driver's servers are records: nothing answers SSH.
+func TestConformanceAgainstRealOpenStack(t *testing.T) {
+	cloud := realCloud(t)
+	spec := realSpec(t, cloud)
+	providertest.Run(t, providertest.Harness{
+		Provider: fast(), Flavor: "tiny", Spec: spec, Power: true,
+		Count: func(t *testing.T) int { return len(serversNamed(t, "conformance")) },
+	})
 }
 
 func TestLifecycleAgainstRealOpenStack(t *testing.T) {
