@@ -120,7 +120,7 @@ func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error)
 	switch {
 	case r.Status != state.Ready:
 		return Endpoint{}, fmt.Errorf("node %s is not ready (%s); re-run the cell that creates it", r.Name, r.Status)
-	case r.State == providers.PowerOff:
+	case providers.NodeState(r.State) == providers.PowerOff:
 		return Endpoint{}, fmt.Errorf("node %s is powered off; call power_on() on its unit first", r.Name)
 	}
 	g, err := e.Store.Resource(state.Query{Run: r.Run, Kind: state.KindGroup, Name: r.Group})

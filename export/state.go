@@ -1,8 +1,7 @@
 package export
 
 import (
-	"sort"
-
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/state"
 )
@@ -18,19 +17,10 @@ func FromState(store *state.Store, recipe *lang.Recipe, name, version string) (*
 	if err != nil {
 		return nil, err
 	}
-	resources, err := store.Resources(state.Query{Run: name})
+	providers, err := fleet.New(store, name, nil).ProvidersUsed()
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
-	var providers []string
-	for _, r := range resources {
-		if r.Provider != "" && !seen[r.Provider] {
-			seen[r.Provider] = true
-			providers = append(providers, r.Provider)
-		}
-	}
-	sort.Strings(providers)
 	recipePath := run.Recipe
 	if recipePath == "" {
 		recipePath = recipe.Path

@@ -165,7 +165,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 	}
 	var on []state.Resource
 	for _, n := range nodes {
-		if n.State != providers.PowerOff {
+		if providers.NodeState(n.State) != providers.PowerOff {
 			on = append(on, n)
 		}
 	}
@@ -182,7 +182,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 		if err := provs[n.Provider].PowerOff(ctx, e.ref(*n)); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
-		n.State = providers.PowerOff
+		n.State = string(providers.PowerOff)
 		return e.Store.UpdateResource(n)
 	})
 }

@@ -14,7 +14,7 @@ import (
 // Refresh reads the nodes' states from their providers: one List per
 // provider and run for all its nodes (a cloud answers 100 nodes in one
 // call). A node its provider no longer has is Gone. Nothing is written.
-func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64]string, error) {
+func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64]providers.NodeState, error) {
 	type where struct{ provider, run string }
 	byProvider := map[where][]state.Resource{}
 	for _, n := range nodes {
@@ -24,7 +24,7 @@ func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64
 	keys := slices.SortedFunc(maps.Keys(byProvider), func(a, b where) int {
 		return strings.Compare(a.provider+"\x00"+a.run, b.provider+"\x00"+b.run)
 	})
-	out := map[int64]string{}
+	out := map[int64]providers.NodeState{}
 	for _, w := range keys {
 		list, name := byProvider[w], w.provider
 		prov, err := e.Provider(name)
@@ -74,7 +74,7 @@ func readyOnly(nodes []state.Resource) []state.Resource {
 
 // Nodes returns the ready nodes matching q, their states read from their
 // providers and recorded, and only those in nodeState unless it is "".
-func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState string) ([]state.Resource, error) {
+func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState providers.NodeState) ([]state.Resource, error) {
 	q.Run, q.Kind = e.Run, state.KindNode
 	all, err := e.Store.Resources(q)
 	if err != nil {
@@ -87,13 +87,13 @@ func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState string) ([]
 	}
 	var out []state.Resource
 	for _, n := range nodes {
-		if st := states[n.ID]; st != n.State {
-			n.State = st
+		if st := states[n.ID]; string(st) != n.State {
+			n.State = string(st)
 			if err := e.Store.UpdateResource(&n); err != nil {
 				return nil, err
 			}
 		}
-		if nodeState == "" || n.State == nodeState {
+		if nodeState == "" || n.State == string(nodeState) {
 			out = append(out, n)
 		}
 	}

@@ -214,7 +214,7 @@ func (e *Engine) nodeIntents(u state.Resource, p *state.Part, site string, seqs 
 	for _, seq := range seqs {
 		out = append(out, &state.Resource{
 			Run: e.Run, Kind: state.KindNode, Group: u.Group, Unit: u.Name, Name: fmt.Sprintf("%s-%d", u.Name, seq), Seq: seq,
-			Provider: provider, Token: NewToken(), Status: state.Intent, State: providers.Starting, Spec: spec,
+			Provider: provider, Token: NewToken(), Status: state.Intent, State: string(providers.Starting), Spec: spec,
 			Data: state.Data{Origin: site},
 		})
 	}
@@ -269,7 +269,7 @@ func (e *Engine) converge(ctx context.Context, call Call, u state.Resource, p *s
 	}
 	var reuse []int // numbers of vanished nodes, given to their replacements
 	for _, n := range gone {
-		if n.State == providers.Error {
+		if providers.NodeState(n.State) == providers.Error {
 			if err := e.revive(ctx, u, g, n, limit); err == nil {
 				alive = append(alive, n)
 				continue
@@ -375,7 +375,7 @@ func (e *Engine) sortOut(ctx context.Context, nodes []state.Resource) (alive, go
 	for _, n := range nodes {
 		if n.Status == state.Ready {
 			if st := states[n.ID]; st == providers.Gone || st == providers.Error {
-				n.State = st
+				n.State = string(st)
 				gone = append(gone, n)
 				continue
 			}
@@ -478,7 +478,7 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 // host key the provider reported, if it knows it.
 func (e *Engine) record(n *state.Resource, inst providers.Instance) error {
 	n.Status = state.Ready
-	n.State = inst.State
+	n.State = string(inst.State)
 	origin, mesh, meshIP := n.Data.Origin, n.Data.Mesh, n.Data.MeshIP
 	n.Data = state.Data{ProviderID: inst.ID, IP: inst.IP, PrivateIP: inst.PrivateIP, Port: inst.Port, User: inst.User,
 		KeyFile: inst.KeyFile, Existing: inst.Existing, Origin: origin, Mesh: mesh, MeshIP: meshIP}

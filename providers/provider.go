@@ -7,18 +7,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
+
+// A NodeState is what a node's provider says of it, in the VCP SDK's
+// words: what node.state shows a recipe and kumo status prints.
+type NodeState string
 
 // Node states, after the VCP SDK's.
 const (
-	Starting = "STARTING"
-	Running  = "RUNNING"
-	PowerOff = "POWER_OFF"
-	Error    = "ERROR"
+	Starting NodeState = "STARTING"
+	Running  NodeState = "RUNNING"
+	PowerOff NodeState = "POWER_OFF"
+	Error    NodeState = "ERROR"
 	// Gone is kumo's word for a node its provider no longer has
 	// (terminated, or deleted behind kumo's back).
-	Gone = "GONE"
+	Gone NodeState = "GONE"
 )
+
+// NodeStates are the states a node can be in, in the order kumo lists them.
+var NodeStates = []NodeState{Running, PowerOff, Starting, Error, Gone}
+
+// ParseNodeState reads a state's name, in any case.
+func ParseNodeState(s string) (NodeState, bool) {
+	for _, st := range NodeStates {
+		if strings.EqualFold(s, string(st)) {
+			return st, true
+		}
+	}
+	return "", false
+}
 
 // EmulatorPortKey is the tag (EC2) or metadata key (Nova) with which
 // kumo's cloud emulators tell an instance's SSH port: their instances
@@ -44,7 +62,7 @@ type NodeRequest struct {
 type Instance struct {
 	ID        string // the provider's own id
 	Token     string
-	State     string
+	State     NodeState
 	IP        string // where SSH and services are reached from kumo's host
 	PrivateIP string
 	Port      int    // SSH port

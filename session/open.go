@@ -11,7 +11,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/builtins/starkit"
-	"github.com/kumo-dev/kumo/builtins/units"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
 	"github.com/kumo-dev/kumo/state"
@@ -111,7 +111,7 @@ func (o *Run) Close() {
 // adds its events and --from/--only.
 func (o *Run) RunnerOptions() runner.Options {
 	return runner.Options{Recipe: o.Recipe, Run: o.Name, Overrides: o.Params.Values, Remember: o.Params.Raw,
-		Builtins: o.Globals, Env: o.Held.Env, World: units.Engine(o.Held.Env).Missing}
+		Builtins: o.Globals, Env: o.Held.Env, World: fleet.New(o.Store, o.Name, o.Held.Env.Providers).Missing}
 }
 
 // Params are the parameters a run uses: the -p values it remembers
@@ -178,13 +178,9 @@ func (rp *Params) Notes() []string {
 // first. Its sign: a parameter whose last value named a provider the
 // run's units live on now names another provider.
 func checkProviders(store *state.Store, run string, prev state.Run, values map[string]starlark.Value, known []string) error {
-	unitRows, err := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
-	if err != nil || len(unitRows) == 0 {
+	on, err := fleet.New(store, run, nil).UnitsByProvider()
+	if err != nil || len(on) == 0 {
 		return err
-	}
-	on := map[string][]string{}
-	for _, u := range unitRows {
-		on[u.Provider] = append(on[u.Provider], u.Group+"/"+u.Name)
 	}
 	var last map[string]any
 	json.Unmarshal([]byte(prev.Params), &last)

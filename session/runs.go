@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -22,7 +23,7 @@ func PickRun(store *state.Store, name string) (string, error) {
 			}
 		}
 		// A run with resources but no row (an interrupted REPL) still counts.
-		if rs, err := store.Resources(state.Query{Run: name}); err == nil && len(rs) > 0 {
+		if holds, err := fleet.New(store, name, nil).Holds(); err == nil && holds {
 			return name, nil
 		}
 		return "", starkit.Inputf("no run named %q in %s%s", name, store.Path, RunList(runs))

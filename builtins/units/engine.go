@@ -55,11 +55,11 @@ func failed(thread *starlark.Thread, b *starlark.Builtin, err error) error {
 // answer SSH through the run's connection pool.
 func Engine(env *builtins.Env) *fleet.Engine {
 	pool := kssh.PoolOf(env)
-	return &fleet.Engine{
-		Store: env.Store, Run: env.Run, Providers: env.Providers, Report: env, Fault: env.Fault, Join: env.Join,
-		Ready:      func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) },
-		Disconnect: func(n state.Resource) { pool.DropNode(state.NodeKeyTarget(n.ID)) },
-	}
+	e := fleet.New(env.Store, env.Run, env.Providers)
+	e.Report, e.Fault, e.Join = env, env.Fault, env.Join
+	e.Ready = func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) }
+	e.Disconnect = func(n state.Resource) { pool.DropNode(state.NodeKeyTarget(n.ID)) }
+	return e
 }
 
 // sshPatience is how long a node may fail to answer SSH before kumo says

@@ -9,6 +9,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
+	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -142,9 +143,17 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 		if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
 			return nil, err
 		}
-		want := ""
+		var want providers.NodeState
 		if s, ok := nodeState.(starlark.String); ok {
-			want = strings.ToUpper(string(s))
+			st, known := providers.ParseNodeState(string(s))
+			if !known {
+				var names []string
+				for _, st := range providers.NodeStates {
+					names = append(names, string(st))
+				}
+				return nil, builtins.Inputf(b, "node_state %q: want one of %s, or None for every node", string(s), strings.Join(names, ", "))
+			}
+			want = st
 		} else if nodeState != starlark.None {
 			return nil, builtins.Inputf(b, "for parameter node_state: got %s, want string or None", nodeState.Type())
 		}

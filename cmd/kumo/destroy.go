@@ -108,17 +108,13 @@ func destroyRun(ctx context.Context, opts *DestroyOptions) error {
 		}
 		names = []string{name}
 	}
-	nodes, err := store.Resources(state.Query{Kind: state.KindNode})
-	if err != nil {
-		return err
-	}
 	count := 0
-	for _, n := range nodes {
-		for _, name := range names {
-			if n.Run == name {
-				count++
-			}
+	for _, name := range names {
+		n, err := fleet.New(store, name, nil).NodeCount()
+		if err != nil {
+			return err
 		}
+		count += n
 	}
 	what := fmt.Sprintf("run %q and its %s", names[0], plural(count, "node"))
 	if len(names) > 1 {
@@ -155,7 +151,8 @@ func destroyOne(ctx context.Context, opts *DestroyOptions, store *state.Store, n
 	defer held.Release()
 	printer := newCellPrinter(opts.IO, false, true, held.Env.Secrets)
 	defer printer.close()
-	eng := &fleet.Engine{Store: store, Run: name, Providers: held.Env.Providers, Report: engineReport{printer}, KeepData: opts.KeepData}
+	eng := fleet.New(store, name, held.Env.Providers)
+	eng.Report, eng.KeepData = engineReport{printer}, opts.KeepData
 	unreachable := eng.Unreachable(ctx)
 	if len(unreachable) > 0 && !opts.Forget {
 		var lines []string

@@ -22,7 +22,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/all"
 	"github.com/kumo-dev/kumo/builtins/starkit"
-	"github.com/kumo-dev/kumo/builtins/units"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/jupyter"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
@@ -351,7 +351,7 @@ func (k *notebookKernel) open(code string) error {
 	held.Env.Ask = k.ask
 	session := &lang.Recipe{Path: file, Dir: filepath.Dir(file)}
 	run, err := runner.NewInteractive(runner.Options{Recipe: session, Run: name, Remember: prev.Overrides,
-		Builtins: k.globals, Env: held.Env, Events: k, World: units.Engine(held.Env).Missing})
+		Builtins: k.globals, Env: held.Env, Events: k, World: fleet.New(held.Env.Store, held.Env.Run, held.Env.Providers).Missing})
 	if err != nil {
 		held.Release()
 		store.Close()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/all"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
@@ -170,15 +171,15 @@ func replRun(opts *ReplOptions) error {
 // keepRunIfUsed records a REPL run that made resources, and forgets one
 // that holds nothing: a session that only looked around leaves no run.
 func keepRunIfUsed(store *state.Store, name string) {
-	rs, err := store.Resources(state.Query{Run: name})
+	holds, err := fleet.New(store, name, nil).Holds()
 	if err != nil {
 		return
 	}
 	r, had, _ := store.GetRun(name)
 	switch {
-	case len(rs) > 0 && !had:
+	case holds && !had:
 		store.EnsureRun(name)
-	case len(rs) == 0 && had && r.Status == state.RunREPL:
+	case !holds && had && r.Status == state.RunREPL:
 		if cells, _ := store.Cells(name); len(cells) == 0 {
 			store.ForgetRun(name)
 		}

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kumo-dev/kumo/fleet"
-	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
@@ -214,67 +212,17 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 		}
 		s.Cells = append(s.Cells, statusCellJSON{Index: c.Index, Title: c.Title, Status: st, DurationMS: c.Duration.Milliseconds(), Error: c.Error})
 	}
-	nodes, err := store.Resources(state.Query{Run: r.Name, Kind: state.KindNode})
+	survey, err := fleet.New(store, r.Name, session.ProvidersFor(store)).Survey(ctx, check)
 	if err != nil {
 		return s, err
 	}
-	live := map[int64]string{}
-	if check && len(nodes) > 0 {
-		var ready []state.Resource
-		for _, n := range nodes {
-			if n.Status == state.Ready {
-				ready = append(ready, n)
-			}
-		}
-		eng := &fleet.Engine{Store: store, Run: r.Name, Providers: session.ProvidersFor(store)}
-		if live, err = eng.Refresh(ctx, ready); err != nil {
-			s.Warning = "node states as recorded: " + err.Error()
-		} else {
-			s.Checked = true
-		}
+	s.Checked, s.Warning = survey.Checked, survey.Warning
+	for _, n := range survey.Nodes {
+		s.Nodes = append(s.Nodes, statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
+			Status: n.Record, State: string(n.State), Address: n.Address, PriceHour: n.PriceHour})
 	}
-	price := nodePrices(store, r.Name, session.ProvidersFor(store))
-	for _, n := range nodes {
-		addr := ""
-		if n.Data.IP != "" {
-			addr = n.Data.IP + ":" + strconv.Itoa(n.Data.Port)
-		}
-		st := n.State
-		if l, ok := live[n.ID]; ok {
-			st = l
-		}
-		node := statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
-			Status: string(n.Status), State: st, Address: addr, PriceHour: price(n)}
-		if n.Status == state.Ready && st == "RUNNING" {
-			s.PriceHour += node.PriceHour
-		}
-		s.Nodes = append(s.Nodes, node)
-	}
+	s.PriceHour = survey.PriceHour()
 	return s, nil
-}
-
-// nodePrices returns a node's price per hour (USD) as its provider
-// describes the spec it was made with: its unit's, or its part's.
-func nodePrices(store *state.Store, run string, provs map[string]providers.Provider) func(n state.Resource) float64 {
-	units := map[string]json.RawMessage{}
-	rows, _ := store.Resources(state.Query{Run: run, Kind: state.KindUnit})
-	for _, u := range rows {
-		units[u.Group+"/"+u.Name] = u.Spec
-	}
-	return func(n state.Resource) float64 {
-		raw := n.Spec
-		if !fleet.InPart(n) {
-			raw = units[n.Group+"/"+n.Unit]
-		}
-		spec, err := fleet.DecodeSpec(raw)
-		if err != nil {
-			return 0
-		}
-		if d, ok := provs[spec.Provider].(providers.Describer); ok {
-			return d.Describe(spec.Fields).PriceHour
-		}
-		return 0
-	}
 }
 
 func printRunStatus(w io.Writer, r statusRunJSON) {
@@ -458,17 +406,11 @@ func environmentStatus(st *state.Store, env string) ([]statusAllJSON, error) {
 		if pid, held := st.Holder(r.Name); held {
 			row.Status = fmt.Sprintf("running (pid %d)", pid)
 		}
-		nodes, err := st.Resources(state.Query{Run: r.Name, Kind: state.KindNode})
+		survey, err := fleet.New(st, r.Name, provs).Survey(context.Background(), false)
 		if err != nil {
 			return nil, err
 		}
-		price := nodePrices(st, r.Name, provs)
-		for _, n := range nodes {
-			row.Nodes++
-			if n.State == providers.Running {
-				row.PriceHour += price(n)
-			}
-		}
+		row.Nodes, row.PriceHour = len(survey.Nodes), survey.PriceHour()
 		if who, host, since, ok := st.LastHolder(r.Name); ok {
 			row.LastBy, row.LastAt = who+" on "+host, since.Format(timeLayout)
 		}
