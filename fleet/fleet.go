@@ -36,7 +36,7 @@ import (
 
 // Engine manages the resources of one run.
 type Engine struct {
-	Store     *state.Store
+	Store     Records
 	Run       string
 	Providers map[string]providers.Provider
 	// Ready waits until a node answers (an SSH login); nil skips it.

@@ -47,7 +47,7 @@ func (e *Engine) OpenGroup(call Call, name string, create bool) (state.Resource,
 	}
 	switch len(found) {
 	case 0:
-		return state.Resource{}, nil, inputf("no run of %s has made unit group %s: run the recipe that makes it first", e.Store.Path, name)
+		return state.Resource{}, nil, inputf("no run of %s has made unit group %s: run the recipe that makes it first", e.Store.Location(), name)
 	case 1:
 		owner, err := e.In(found[0].Run)
 		if err != nil {

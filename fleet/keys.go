@@ -19,7 +19,7 @@ import (
 func groupKeyName(run, group string) string { return "group key " + run + "/" + group }
 
 // shareGroupKey keeps the private key at path in a shared state.
-func shareGroupKey(store *state.Store, run, group, path string) error {
+func shareGroupKey(store Records, run, group, path string) error {
 	if !store.Shared() {
 		return nil
 	}
@@ -40,7 +40,7 @@ func shareGroupKey(store *state.Store, run, group, path string) error {
 
 // GroupKeyFile is the file of unit group g's private key, unsealed from
 // a shared state when this machine has none yet.
-func GroupKeyFile(store *state.Store, g state.Resource) (string, error) {
+func GroupKeyFile(store Records, g state.Resource) (string, error) {
 	path := store.GroupKeyFile(g)
 	if _, err := os.Stat(path); err == nil || !store.Shared() {
 		return path, nil

@@ -16,7 +16,7 @@ import (
 
 // New is the engine of run's resources in store, made by providers.
 // Callers set the optional fields (Report, Ready, Fault...) after.
-func New(store *state.Store, run string, provs map[string]providers.Provider) *Engine {
+func New(store Records, run string, provs map[string]providers.Provider) *Engine {
 	return &Engine{Store: store, Run: run, Providers: provs}
 }
 

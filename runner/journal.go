@@ -33,7 +33,7 @@ import (
 // in the cell record CELL), which creating builtins hand to the resource
 // engine: the same call in the same cell, run again, finds what it made.
 type journal struct {
-	store  *state.Store
+	store  Records
 	run    string
 	file   string // the recipe, for advice
 	masker *builtins.Masker

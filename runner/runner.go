@@ -107,7 +107,7 @@ type Options struct {
 // Runner runs one recipe.
 type Runner struct {
 	opts    Options
-	store   *state.Store
+	store   Records
 	interp  *lang.Interpreter
 	journal *journal
 	records map[int]*state.CellRecord // by cell index
@@ -676,7 +676,7 @@ func (p *pass) exec(ctx context.Context, c *lang.Cell, inputs map[string]string,
 	if serr := r.store.FinishCell(o.Run, rec); serr != nil && err == nil {
 		err = serr
 	}
-	err = state.Explain(err, r.store.Path)
+	err = state.Explain(err, r.store.Location())
 	status := Ran
 	if err != nil {
 		status = Failed

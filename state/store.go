@@ -116,6 +116,9 @@ func (s *Store) Close() error { return s.DB.Close() }
 // live beside it.
 func (s *Store) Dir() string { return s.dir }
 
+// Location names the state in messages: Path.
+func (s *Store) Location() string { return s.Path }
+
 // GroupKeyFile is the private key of unit group g's nodes: keys/RUN/GROUP
 // beside the state, as an absolute path. An older kumo recorded it
 // relative to the folder it ran in, which another folder would read as

@@ -171,9 +171,18 @@ func (s *Secret) lookUp(env *builtins.Env) (string, error) {
 	return v, nil
 }
 
+// Sealed is what secrets need of the state: the sealed values kumo
+// generated. *state.Store is one.
+type Sealed interface {
+	Secret(name string) (state.SealedSecret, error)
+	AddSecret(s state.SealedSecret) (state.SealedSecret, error)
+}
+
+var _ Sealed = (*state.Store)(nil)
+
 // Generated opens the generated secret called name (state.ErrNotFound if
 // there is none).
-func Generated(store *state.Store, name string) (string, error) {
+func Generated(store Sealed, name string) (string, error) {
 	sec, err := store.Secret(name)
 	if err != nil {
 		return "", err
