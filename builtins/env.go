@@ -10,6 +10,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/state"
 )
@@ -191,3 +192,7 @@ func (m *Masker) Mask(s string) string {
 	}
 	return s
 }
+
+// Reader reads the state's records of unit groups, units and nodes:
+// through the fleet, as everything that looks at the world does.
+func (e *Env) Reader() fleet.Reader { return fleet.Reader{Records: e.Store} }

@@ -102,7 +102,7 @@ func TargetError(b *starlark.Builtin, err error) error {
 func (e *Env) Target(v starlark.Value) (Endpoint, error) {
 	switch v := v.(type) {
 	case Host:
-		r, err := e.Store.Resource(state.Query{ID: v.HostID()})
+		r, err := e.Reader().Node(v.HostID())
 		if errors.Is(err, state.ErrNotFound) {
 			return Endpoint{}, &DeletedError{Node: v.NodeName(), Token: v.HostToken()}
 		}
@@ -123,7 +123,7 @@ func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error)
 	case providers.NodeState(r.State) == providers.PowerOff:
 		return Endpoint{}, fmt.Errorf("node %s is powered off; call power_on() on its unit first", r.Name)
 	}
-	g, err := e.Store.Resource(state.Query{Run: r.Run, Kind: state.KindGroup, Name: r.Group})
+	g, err := e.Reader().Group(r.Run, r.Group)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("node %s: its unit group %s: %w", r.Name, r.Group, err)
 	}
@@ -157,7 +157,7 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 			return Endpoint{}, &starkit.InputError{Err: fmt.Errorf("bad port in address %q: want host:port with a port from 1 to 65535", addr)}
 		}
 	}
-	nodes, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindNode})
+	nodes, err := e.Reader().Nodes(e.Run, "", "")
 	if err != nil {
 		return Endpoint{}, err
 	}

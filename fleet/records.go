@@ -26,3 +26,37 @@ type Records interface {
 }
 
 var _ Records = (*state.Store)(nil)
+
+// A Reader reads what the state records of unit groups, units and
+// nodes, of any run: the one way builtins look at the world's records.
+type Reader struct{ Records Records }
+
+// Node is the node with the state's id.
+func (r Reader) Node(id int64) (state.Resource, error) {
+	return r.Records.Resource(state.Query{ID: id})
+}
+
+// Group is unit group name of run (any run's when run is "").
+func (r Reader) Group(run, name string) (state.Resource, error) {
+	return r.Records.Resource(state.Query{Run: run, Kind: state.KindGroup, Name: name})
+}
+
+// Unit is unit name of group.
+func (r Reader) Unit(run, group, name string) (state.Resource, error) {
+	return r.Records.Resource(state.Query{Run: run, Kind: state.KindUnit, Group: group, Name: name})
+}
+
+// Units are the units of group.
+func (r Reader) Units(run, group string) ([]state.Resource, error) {
+	return r.Records.Resources(state.Query{Run: run, Kind: state.KindUnit, Group: group})
+}
+
+// Nodes are the nodes of run, of its group and unit when given.
+func (r Reader) Nodes(run, group, unit string) ([]state.Resource, error) {
+	return r.Records.Resources(state.Query{Run: run, Kind: state.KindNode, Group: group, Unit: unit})
+}
+
+// ByToken is the resource of run made under an idempotency token.
+func (r Reader) ByToken(run, token string) (state.Resource, error) {
+	return r.Records.Resource(state.Query{Run: run, Token: token})
+}

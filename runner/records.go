@@ -22,7 +22,6 @@ type Records interface {
 	AppendCall(run string, c state.Call) error
 	Calls(run string, cell int64) ([]state.Call, error)
 	Effects(run string) (map[int64]state.CellEffects, error)
-	Resource(q state.Query) (state.Resource, error)
 
 	Location() string // for messages
 }

@@ -52,7 +52,6 @@ import (
 	"github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/providers"
-	"github.com/kumo-dev/kumo/state"
 )
 
 // DefaultRange is where mesh addresses come from by default: the top of
@@ -192,7 +191,7 @@ func (m *mesh) record() error {
 		in[n.ep.NodeID] = n.address
 	}
 	for _, n := range m.nodes {
-		r, err := m.env.Store.Resource(state.Query{ID: n.ep.NodeID})
+		r, err := m.env.Reader().Node(n.ep.NodeID)
 		if err != nil {
 			return err
 		}
@@ -205,7 +204,7 @@ func (m *mesh) record() error {
 			return err
 		}
 	}
-	others, err := m.env.Store.Resources(state.Query{Run: run, Kind: state.KindNode})
+	others, err := m.env.Reader().Nodes(run, "", "")
 	if err != nil {
 		return err
 	}
@@ -276,11 +275,11 @@ func (m *mesh) members(eps []builtins.Endpoint) error {
 			continue
 		}
 		seen[ep.NodeID] = true
-		r, err := m.env.Store.Resource(state.Query{ID: ep.NodeID})
+		r, err := m.env.Reader().Node(ep.NodeID)
 		if err != nil {
 			return err
 		}
-		u, err := m.env.Store.Resource(state.Query{Run: r.Run, Kind: state.KindUnit, Group: r.Group, Name: r.Unit})
+		u, err := m.env.Reader().Unit(r.Run, r.Group, r.Unit)
 		if err != nil {
 			return fmt.Errorf("node %s: its unit: %w", r.Name, err)
 		}

@@ -140,7 +140,7 @@ func receiverGroup(thread *starlark.Thread, b *starlark.Builtin) (*builtins.Env,
 		return nil, nil, err
 	}
 	g := b.Receiver().(*UnitGroup)
-	if _, err := env.Store.Resource(state.Query{Run: g.Run, Kind: state.KindGroup, Name: g.Name}); err != nil {
+	if _, err := env.Reader().Group(g.Run, g.Name); err != nil {
 		if err == state.ErrNotFound {
 			return nil, nil, builtins.Errorf(b, "unit group %s was deleted; run the cell that makes it again", g.Name)
 		}
@@ -157,7 +157,7 @@ func groupUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, err
 	}
-	rs, err := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindUnit, Group: g.Name})
+	rs, err := env.Reader().Units(g.Run, g.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -27,11 +27,11 @@ func planUnitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return builtins.Effect{}, nil, err
 	}
 	g := &UnitGroup{Run: env.Run, Name: name}
-	q := state.Query{Run: env.Run, Kind: state.KindGroup, Name: name}
+	run := env.Run
 	if !create {
-		q.Run = "" // another run's group, as the live call finds it
+		run = "" // another run's group, as the live call finds it
 	}
-	if r, err := env.Store.Resource(q); err == nil {
+	if r, err := env.Reader().Group(run, name); err == nil {
 		g.Run, g.Token = r.Run, r.Token
 		return builtins.Effect{Kind: builtins.EffectRead, What: "open unit group " + name + " (it exists)"}, g, nil
 	}
@@ -74,10 +74,10 @@ func planCreateUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	u := &Unit{Run: g.Run, Group: g.Name, Name: name, Provider: sp.Provider}
 	have := 0
 	var gone []string // nodes the world check found gone: made again
-	if r, err := env.Store.Resource(state.Query{Run: g.Run, Kind: state.KindUnit, Group: g.Name, Name: name}); err == nil {
+	if r, err := env.Reader().Unit(g.Run, g.Name, name); err == nil {
 		u.Token = r.Token
 		have = countNodes(env, g.Run, g.Name, name)
-		nodes, _ := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindNode, Group: g.Name, Unit: name})
+		nodes, _ := env.Reader().Nodes(g.Run, g.Name, name)
 		for _, n := range nodes {
 			if _, ok := builtins.PlanOf(thread).Gone[n.Token]; ok {
 				gone = append(gone, n.Name)
@@ -120,7 +120,7 @@ func planUnits(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err != nil {
 		return builtins.Effect{}, nil, err
 	}
-	rs, err := env.Store.Resources(state.Query{Run: g.Run, Kind: state.KindUnit, Group: g.Name})
+	rs, err := env.Reader().Units(g.Run, g.Name)
 	if err != nil {
 		return builtins.Effect{}, nil, err
 	}
@@ -163,7 +163,7 @@ func planAddNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return e, nil, nil
 	}
 	if env, err := builtins.FromThread(thread); err == nil {
-		if r, err := env.Store.Resource(state.Query{Run: u.Run, Kind: state.KindUnit, Group: u.Group, Name: u.Name}); err == nil {
+		if r, err := env.Reader().Unit(u.Run, u.Group, u.Name); err == nil {
 			if sp, err := fleet.DecodeSpec(r.Spec); err == nil {
 				e.Flavor = sp.Flavor
 				e.What += fmt.Sprintf(" (%s/%s)", sp.Provider, sp.Flavor)
@@ -238,7 +238,7 @@ func planGroupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark
 
 // countNodes counts the recorded nodes of a unit ("" for the whole group).
 func countNodes(env *builtins.Env, run, group, unit string) int {
-	nodes, err := env.Store.Resources(state.Query{Run: run, Kind: state.KindNode, Group: group, Unit: unit})
+	nodes, err := env.Reader().Nodes(run, group, unit)
 	if err != nil {
 		return 0
 	}
