@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,9 +9,7 @@ import (
 
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/glamour/v2"
 	"charm.land/lipgloss/v2"
-	"github.com/alecthomas/chroma/v2/quick"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/kumo-dev/kumo/export"
@@ -486,11 +483,7 @@ func renderCode(code string, firstLine, width int) []string {
 	}
 	text := code
 	if !noColor {
-		var buf bytes.Buffer
-		// Starlark reads as Python; chroma's Python lexer fits it.
-		if err := quick.Highlight(&buf, code, "python", "terminal16", "native"); err == nil {
-			text = buf.String()
-		}
+		text = highlight(code)
 	}
 	var out []string
 	for i, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
@@ -501,25 +494,16 @@ func renderCode(code string, firstLine, width int) []string {
 	return out
 }
 
-// proseCache keeps rendered Markdown: glamour is slow to start.
+// proseCache keeps rendered Markdown.
 var proseCache = map[string]string{}
 
-// renderProse renders a markdown cell with glamour.
+// renderProse renders a markdown cell (see markdown.go).
 func renderProse(md string, width int) string {
 	key := strconv.Itoa(width) + "\x00" + md
 	if s, ok := proseCache[key]; ok {
 		return s
 	}
-	style := "dark"
-	if noColor {
-		style = "notty"
-	}
-	out := md
-	if r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(style), glamour.WithWordWrap(width-2)); err == nil {
-		if s, err := r.Render(export.FenceIndentedCode(md)); err == nil {
-			out = strings.Trim(s, "\n")
-		}
-	}
+	out := strings.Join(markdownLines(export.FenceIndentedCode(md), width), "\n")
 	if len(proseCache) > 4096 {
 		clear(proseCache) // many widths seen: start over rather than grow
 	}
