@@ -33,7 +33,7 @@ func TestHighlightColoursTokens(t *testing.T) {
 }
 
 func TestMarkdownLines(t *testing.T) {
-	md := "# Class lab\nNodes for a class, and a greeting that goes on long enough to wrap.\n\n- one `pkg.install`\n  carried on\n- two\n\n```\ncode  kept\n```\n> quoted"
+	md := "# Class **lab**\nNodes for a class, and a greeting that goes on long enough to wrap.\n\n- one `pkg.install`\n  carried on\n- two\n\n```\ncode  kept\n```\n> quoted"
 	got := ansi.Strip(strings.Join(markdownLines(md, 40), "\n"))
 	want := `  Class lab
 

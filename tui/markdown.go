@@ -70,7 +70,8 @@ func markdownLines(md string, width int) []string {
 			if len(m[1]) == 1 {
 				style = styleHeading
 			}
-			for _, l := range wrap(styleWords(style, m[2]), width) {
+			plain := strings.NewReplacer("**", "", "__", "", "`", "").Replace(m[2]) // the heading's own style is emphasis enough
+			for _, l := range wrap(styleWords(style, plain), width) {
 				out = append(out, margin+l)
 			}
 			blank()
