@@ -120,7 +120,7 @@ func connectionCuts(t *testing.T, noSFTP bool) {
 	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }
 	failed, rounds := 0, 12
 	if testing.Short() {
-		rounds = 3 // make test cuts twelve times
+		rounds = 2 // make test cuts twelve times
 	}
 	for i := 0; i < rounds; i++ {
 		dest := filepath.Join(s.Dir, "f"+itoa(i))

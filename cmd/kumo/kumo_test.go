@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +42,16 @@ import (
 // The test binary is also kumo: scripts run it as `kumo`, and the local
 // provider starts it as `kumo node-server` for every node.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) != "kumo" { // not a script's kumo command
+		// Scripts wait more than they work (nodes, servers, ticks): run
+		// twice as many at once as there are CPUs, unless -parallel says.
+		flag.Parse()
+		given := false
+		flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+		if !given {
+			flag.Set("test.parallel", strconv.Itoa(2*runtime.GOMAXPROCS(0)))
+		}
+	}
 	testscript.Main(m, map[string]func(){
 		"kumo": func() { os.Exit(Main()) },
 	})

@@ -288,8 +288,12 @@ const maxAttempts = 10
 // jitter may spend all the tries in a few seconds; this way the tries
 // span at least about 20 s, so a short bad spell of the cloud is ridden
 // out, and callers retrying together still spread out.
+// retryBase is the first retry's pause, doubled each try (a variable for
+// the tests, whose emulator throttles on purpose).
+var retryBase = 200 * time.Millisecond
+
 func equalJitter(attempt int, _ error) (time.Duration, error) {
-	d := min(200*time.Millisecond<<min(attempt, 10), 10*time.Second)
+	d := min(retryBase<<min(attempt, 10), 10*time.Second)
 	return d/2 + time.Duration(rand.Int63n(int64(d/2)+1)), nil
 }
 

@@ -28,6 +28,7 @@ import (
 // The test binary doubles as the emulator's node server.
 func TestMain(m *testing.M) {
 	local.ServeIfAsked()
+	retryBase = 20 * time.Millisecond // the emulator's throttling is a test of retrying, not of waiting
 	os.Exit(m.Run())
 }
 

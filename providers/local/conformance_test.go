@@ -8,6 +8,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // the harness's tokens are its own
 	p := newProvider(t)
 	providertest.Run(t, providertest.Harness{
 		Provider: p, Spec: map[string]any{}, Power: true, SSH: true,

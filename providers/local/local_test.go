@@ -193,6 +193,7 @@ func TestHalfMadeNodeIsFoundRebuiltAndDeleted(t *testing.T) {
 }
 
 func TestServerStopsWhenItsFolderIsRemoved(t *testing.T) {
+	t.Parallel() // waits more than it works; tokens of its own
 	p := newProvider(t)
 	_, pub := clientKey(t)
 	inst, err := p.Create(context.Background(), providers.NodeRequest{Token: "tok3", Run: "r", Name: "n", AuthorizedKey: pub})
@@ -226,16 +227,17 @@ func ownLoopback(ip string) bool {
 // kumo processes, or a run resumed after kill -9 while the server it
 // started was still starting): the server holds a lock on its node.
 func TestOneServerPerNode(t *testing.T) {
+	t.Parallel() // waits more than it works; tokens of its own
 	ctx := context.Background()
 	p := newProvider(t)
 	_, pub := clientKey(t)
-	req := providers.NodeRequest{Token: "tok1", Run: "r", Group: "g", Unit: "u", Name: "u-1", AuthorizedKey: pub, Spec: map[string]any{}}
+	req := providers.NodeRequest{Token: "tok-one", Run: "r", Group: "g", Unit: "u", Name: "u-1", AuthorizedKey: pub, Spec: map[string]any{}}
 	if _, err := p.Create(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(p.Dir, "tok1")
+	dir := filepath.Join(p.Dir, "tok-one")
 	// Stop it, then start it from eight callers at once.
-	if err := p.PowerOff(ctx, providers.Ref{ID: "tok1"}); err != nil {
+	if err := p.PowerOff(ctx, providers.Ref{ID: "tok-one"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -244,7 +246,7 @@ func TestOneServerPerNode(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = p.PowerOn(ctx, providers.Ref{ID: "tok1"})
+			_, errs[i] = p.PowerOn(ctx, providers.Ref{ID: "tok-one"})
 		}()
 	}
 	wg.Wait()
