@@ -43,12 +43,13 @@ import (
 // provider starts it as `kumo node-server` for every node.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) != "kumo" { // not a script's kumo command
-		// Scripts wait more than they work (nodes, servers, ticks): run
-		// twice as many at once as there are CPUs, unless -parallel says.
+		// Short scripts wait more than they work (nodes, servers, ticks):
+		// run twice as many at once as there are CPUs, unless -parallel
+		// says. The long ones boot machines: as many as CPUs.
 		flag.Parse()
 		given := false
 		flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-		if !given {
+		if !given && testing.Short() {
 			flag.Set("test.parallel", strconv.Itoa(2*runtime.GOMAXPROCS(0)))
 		}
 	}
