@@ -26,11 +26,11 @@ type Def struct {
 	Doc  string // first line: the signature; then what it does
 	Fn   Func
 
-	// Journal marks builtins that touch the world (create, run, read
+	// Effectful marks builtins that touch the world (create, run, read
 	// remote state). Their calls are journaled when a cell runs live and
 	// answered from the journal when it is replayed. Pure builtins
 	// (spec, secret) run every time.
-	Journal bool
+	Effectful bool
 	// Plan, for journaled builtins that change the world, says what a
 	// call would do (kumo plan). Without it, a plan shows the call.
 	Plan Planner
@@ -102,7 +102,7 @@ func (d *Def) Builtin() *starlark.Builtin {
 
 // Call runs the builtin, through the thread's interceptor if it is journaled.
 func (d *Def) Call(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if d.Journal {
+	if d.Effectful {
 		if i, ok := thread.Local(interceptorKey).(Interceptor); ok && i != nil {
 			return i.Call(thread, d, b, args, kwargs)
 		}

@@ -18,15 +18,15 @@ import (
 // call, so decoding must rebuild the same value: kumo's own types (nodes,
 // units, command results) register how they are rebuilt.
 
-// A Journaled value is one of kumo's types that can be stored in the journal.
-type Journaled interface {
+// An Encodable value is one of kumo's types that can be stored in the journal.
+type Encodable interface {
 	starlark.Value
 	JournalKind() string  // the tag it is stored under
 	JournalData() any     // its fields, for encoding/json
 	DigestString() string // its identity, for argument digests
 }
 
-// A Decoder rebuilds a Journaled value from its JournalData.
+// A Decoder rebuilds an Encodable value from its JournalData.
 type Decoder func(data json.RawMessage) (starlark.Value, error)
 
 var decoders = map[string]Decoder{}
@@ -101,7 +101,7 @@ func encode(v starlark.Value) (encoded, error) {
 			fields = append(fields, [2]any{name, f})
 		}
 		return encoded{T: "struct", V: raw(fields)}, nil
-	case Journaled:
+	case Encodable:
 		return encoded{T: v.JournalKind(), V: raw(v.JournalData())}, nil
 	}
 	return encoded{}, fmt.Errorf("cannot journal a value of type %s", v.Type())
@@ -267,7 +267,7 @@ func Digest(description string) string {
 
 func describe(v starlark.Value) string {
 	switch v := v.(type) {
-	case Journaled:
+	case Encodable:
 		return v.DigestString()
 	case *starlark.List:
 		return "[" + describeAll(v) + "]"
@@ -294,7 +294,7 @@ func describeAll(it starlark.Iterable) string {
 	return strings.Join(parts, ", ")
 }
 
-// EncodeValue encodes a value nested inside a Journaled value's data.
+// EncodeValue encodes a value nested inside an Encodable value's data.
 func EncodeValue(v starlark.Value) (json.RawMessage, error) {
 	e, err := encode(v)
 	if err != nil {

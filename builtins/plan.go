@@ -239,7 +239,7 @@ func show(v starlark.Value) string {
 			parts = append(parts, show(v.Index(i)))
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
-	case Journaled:
+	case Encodable:
 		if h, ok := v.(starlark.HasAttrs); ok {
 			if n, err := h.Attr("name"); err == nil {
 				if s, ok := n.(starlark.String); ok {

@@ -59,7 +59,7 @@ func (e *Engine) Destroy(ctx context.Context) ([]string, error) {
 			continue
 		}
 		for _, inst := range stray {
-			if err := prov.Delete(ctx, providers.Ref{ID: inst.ID, Token: inst.Token, Spec: inst.Spec}); err != nil {
+			if err := prov.Delete(ctx, providers.Ref{ID: inst.ID, Token: inst.Token, Spec: inst.Location}); err != nil {
 				errs = append(errs, err)
 				continue
 			}

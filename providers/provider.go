@@ -76,8 +76,9 @@ type Instance struct {
 	KeyFile  string
 	Jump     *Hop // reach the node through this login node
 
-	// Spec locates a node found by List (region, endpoint), for Delete.
-	Spec map[string]any
+	// Location is where a node found by List lives (region, endpoint):
+	// what Delete needs beside its id, never credentials.
+	Location map[string]any
 }
 
 // Hop is a jump host on the way to a node.

@@ -18,8 +18,8 @@ import (
 // benchmarks measure the journal: describing, digesting, encoding and a
 // durable commit per call.
 var echo = &builtins.Def{
-	Name:    "echo",
-	Journal: true,
+	Name:      "echo",
+	Effectful: true,
 	Fn: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		return starlark.String(fmt.Sprint(args)), nil
 	},

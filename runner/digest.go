@@ -102,7 +102,7 @@ func (d *digester) write(h hash.Hash, v starlark.Value) {
 		fmt.Fprintf(h, "unknown:%p;", v) // never equal to a recorded value
 	case builtins.SecretValue:
 		fmt.Fprintf(h, "secret:%s;", v.SecretName())
-	case builtins.Journaled:
+	case builtins.Encodable:
 		data, _ := json.Marshal(v.JournalData())
 		fmt.Fprintf(h, "%s:%s;", v.JournalKind(), data)
 	default:

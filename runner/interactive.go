@@ -21,7 +21,7 @@ type Interactive struct {
 	r *Runner
 	p *pass
 	// last is how the last executed cell went, for the run's status.
-	last CellStatus
+	last Outcome
 	// recs are the run's cell records as last read; a live cell changes
 	// them, a replayed one does not.
 	recs []state.CellRecord

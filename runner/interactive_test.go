@@ -31,7 +31,7 @@ func (h *harness) session() *session {
 }
 
 // exec sets cell idx (appending when idx is the next one) and runs it.
-func (s *session) exec(idx int, code string) CellStatus {
+func (s *session) exec(idx int, code string) Outcome {
 	s.h.t.Helper()
 	code = strings.ReplaceAll(code, "$DIR", s.h.dir)
 	if idx == len(s.cells) {

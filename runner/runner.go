@@ -32,14 +32,14 @@ import (
 	"github.com/kumo-dev/kumo/state"
 )
 
-// CellStatus is how one cell went in this run.
-type CellStatus string
+// Outcome is what became of a cell in one execution of the run.
+type Outcome string
 
 const (
-	Ran      CellStatus = "ran"
-	Replayed CellStatus = "replayed"
-	Failed   CellStatus = "failed"
-	Skipped  CellStatus = "skipped"
+	Ran      Outcome = "ran"
+	Replayed Outcome = "replayed"
+	Failed   Outcome = "failed"
+	Skipped  Outcome = "skipped"
 )
 
 // Events receives what happens during a run, for the CLI or the TUI.
@@ -64,7 +64,7 @@ type CellStart struct {
 
 // CellResult is how one cell went.
 type CellResult struct {
-	Status   CellStatus
+	Status   Outcome
 	Reason   string // for live cells, why
 	Duration time.Duration
 	Err      error

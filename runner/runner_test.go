@@ -22,8 +22,8 @@ import (
 // bump is a real side effect: it appends a line to a file and returns
 // how many lines the file has. Replay must never call it.
 var bump = &builtins.Def{
-	Name:    "bump",
-	Journal: true,
+	Name:      "bump",
+	Effectful: true,
 	Fn: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var path, line string
 		if err := builtins.Unpack(b, args, kwargs, "path", &path, "line?", &line); err != nil {
@@ -41,8 +41,8 @@ var bump = &builtins.Def{
 
 // reveal returns text holding a secret's value, as a command's output might.
 var reveal = &builtins.Def{
-	Name:    "reveal",
-	Journal: true,
+	Name:      "reveal",
+	Effectful: true,
 	Fn: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var s starlark.Value
 		if err := builtins.Unpack(b, args, kwargs, "s", &s); err != nil {
@@ -57,8 +57,8 @@ var reveal = &builtins.Def{
 // makeDef stands for a creating builtin: it appends to a file and says
 // it made a resource whose token is its argument.
 var makeDef = &builtins.Def{
-	Name:    "make",
-	Journal: true,
+	Name:      "make",
+	Effectful: true,
 	Fn: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var path, token string
 		if err := builtins.Unpack(b, args, kwargs, "path", &path, "token", &token); err != nil {
@@ -72,8 +72,8 @@ var makeDef = &builtins.Def{
 
 // siteDef returns the call site it was called from.
 var siteDef = &builtins.Def{
-	Name:    "site",
-	Journal: true,
+	Name:      "site",
+	Effectful: true,
 	Fn: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		return starlark.String(builtins.CallSiteOf(thread).Site), nil
 	},

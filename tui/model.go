@@ -381,7 +381,7 @@ func tally(sum *runner.Summary) string {
 		return "nothing to run"
 	}
 	var parts []string
-	for _, st := range []runner.CellStatus{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
+	for _, st := range []runner.Outcome{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
 		n := 0
 		for _, r := range sum.Cells {
 			if r.Status == st {

@@ -35,18 +35,18 @@ absolute; missing parent folders are created. The file is written
 beside dest and renamed over it, so it is never seen half-written. Hosts
 without SFTP get it over an exec channel (size and SHA-256 checked);
 kumo run --verbose says which. Returns None.`,
-	Fn:      putFile,
-	Journal: true,
-	Plan:    planCopy("put_file", true),
+	Fn:        putFile,
+	Effectful: true,
+	Plan:      planCopy("put_file", true),
 }, {
 	Name: "get_file",
 	Doc: `get_file(target, src, dest=None)
 Copies the file src from one target. With dest=None returns its content
 as a string; otherwise writes it to the local path dest (relative to the
 current folder) and returns dest.`,
-	Fn:      getFile,
-	Journal: true,
-	Plan:    planCopy("get_file", false),
+	Fn:        getFile,
+	Effectful: true,
+	Plan:      planCopy("get_file", false),
 }}
 
 // planCopy plans a file copy: to the targets (put, whose result is

@@ -87,8 +87,8 @@ and a node left out is removed from every peer. Addresses stay with their
 nodes. From then on nodes() gives each node's mesh address as private_ip
 (and the site's as site_ip); node values read before mesh() keep the
 site's: read them again after it, or use .addresses.`,
-	Fn:      meshFn,
-	Journal: true,
+	Fn:        meshFn,
+	Effectful: true,
 	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
 		return builtins.Effect{Kind: builtins.EffectCommand, What: builtins.DescribeCall("mesh", nil, args, kwargs)}, nil, nil
 	},

@@ -27,8 +27,8 @@ sealed with a key of yours outside it (~/.config/kumo/secret.key, or
 $KUMO_SECRET_KEY_FILE), so every later call, replay and recipe of this
 state gets the same value, with secret(name) as well. It is never printed:
 ` + "`kumo secret show NAME`" + ` tells it to you.`,
-	Fn:      generateFn,
-	Journal: true,
+	Fn:        generateFn,
+	Effectful: true,
 	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
 		if len(args) == 0 {
 			return builtins.Effect{}, nil, builtins.Inputf(b, "want a name")

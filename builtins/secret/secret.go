@@ -86,7 +86,7 @@ type Secret struct {
 
 var (
 	_ builtins.SecretValue = (*Secret)(nil)
-	_ builtins.Journaled   = (*Secret)(nil)
+	_ builtins.Encodable   = (*Secret)(nil)
 )
 
 func (s *Secret) String() string        { return fmt.Sprintf("<secret %s>", s.Name) }

@@ -39,9 +39,9 @@ target whose commands would run on kumo's own host (a local node, an
 emulated instance without containers, a loopback address): the stdlib
 passes it where a command changes the system (packages, accounts,
 services), which must never happen to the host.`,
-	Fn:      sshRun,
-	Journal: true,
-	Plan:    planSSHRun,
+	Fn:        sshRun,
+	Effectful: true,
+	Plan:      planSSHRun,
 }}
 
 func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
@@ -269,7 +269,7 @@ type Result struct {
 	Duration float64 // seconds
 }
 
-var _ builtins.Journaled = (*Result)(nil)
+var _ builtins.Encodable = (*Result)(nil)
 
 func (r *Result) String() string {
 	return fmt.Sprintf("<ssh_run result %s exit_code=%d>", label(r.Node), r.ExitCode)

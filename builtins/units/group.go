@@ -42,9 +42,9 @@ same state (a recipe beside this one): a family of recipes works on the
 group one of them made, as day-2 recipes add users or nodes to a
 cluster, reading what it decided with ug.vars(). A group no run has made
 is then an error saying to run the recipe that makes it first.`,
-	Fn:      unitGroup,
-	Journal: true,
-	Plan:    planUnitGroup,
+	Fn:        unitGroup,
+	Effectful: true,
+	Plan:      planUnitGroup,
 }
 
 func unitGroup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -83,13 +83,13 @@ When its cell runs again, the call returns the unit it made before: nodes
 that have vanished since are made again, and a changed nodes= adds or
 deletes nodes to match (saying so). A different spec is refused: delete
 the unit first.`,
-		Fn: createUnit, Journal: true, Plan: planCreateUnit,
+		Fn: createUnit, Effectful: true, Plan: planCreateUnit,
 	},
 	"units": {
 		Name: "UnitGroup.units",
 		Doc: `ug.units()
 Returns the group's units.`,
-		Fn: groupUnits, Journal: true, Plan: planUnits,
+		Fn: groupUnits, Effectful: true, Plan: planUnits,
 	},
 	"nodes": {
 		Name: "UnitGroup.nodes",
@@ -97,13 +97,13 @@ Returns the group's units.`,
 Returns the nodes of every unit of the group, optionally only those in
 node_state ("RUNNING", "POWER_OFF", ...). States are refreshed from the
 providers.`,
-		Fn: listNodes(starlark.None, nodeList), Journal: true,
+		Fn: listNodes(starlark.None, nodeList), Effectful: true,
 	},
 	"find_ip_addresses": {
 		Name: "UnitGroup.find_ip_addresses",
 		Doc: `ug.find_ip_addresses(node_state="RUNNING")
 Returns the IP addresses of the group's nodes in node_state (None: all).`,
-		Fn: listNodes(starlark.String("RUNNING"), ipList), Journal: true,
+		Fn: listNodes(starlark.String("RUNNING"), ipList), Effectful: true,
 	},
 	"set_vars": {
 		Name: "UnitGroup.set_vars",
@@ -114,14 +114,14 @@ recipes that work on the group later to read with ug.vars() instead of
 retyping. Values are plain data (strings, numbers, lists, dicts) or
 secrets, which are kept by name only. Other variables stay as they are;
 the output says which changed.`,
-		Fn: setVars, Journal: true,
+		Fn: setVars, Effectful: true,
 	},
 	"vars": {
 		Name: "UnitGroup.vars",
 		Doc: `ug.vars()
 Returns the group's variables as a dict (see set_vars): ug.vars()["partition"],
 ug.vars().get("users", []).`,
-		Fn: getVars, Journal: true,
+		Fn: getVars, Effectful: true,
 	},
 	"delete": {
 		Name: "UnitGroup.delete",
@@ -129,7 +129,7 @@ ug.vars().get("users", []).`,
 Deletes every unit and node of the group, then the group and its key
 (VCP's cleanup()). Deleting a group that is already gone does nothing, so
 a teardown cell can run again.`,
-		Fn: groupDelete, Journal: true, Plan: planGroupDelete,
+		Fn: groupDelete, Effectful: true, Plan: planGroupDelete,
 	},
 }
 

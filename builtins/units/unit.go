@@ -18,13 +18,13 @@ var unitMethods = builtins.Methods{
 		Name: "Unit.nodes",
 		Doc: `unit.nodes(node_state=None)
 Returns the unit's nodes, optionally only those in node_state.`,
-		Fn: listNodes(starlark.None, nodeList), Journal: true,
+		Fn: listNodes(starlark.None, nodeList), Effectful: true,
 	},
 	"find_ip_addresses": {
 		Name: "Unit.find_ip_addresses",
 		Doc: `unit.find_ip_addresses(node_state="RUNNING")
 Returns the IP addresses of the unit's nodes in node_state (None: all).`,
-		Fn: listNodes(starlark.String("RUNNING"), ipList), Journal: true,
+		Fn: listNodes(starlark.String("RUNNING"), ipList), Effectful: true,
 	},
 	"add_nodes": {
 		Name: "Unit.add_nodes",
@@ -38,7 +38,7 @@ nodes elsewhere: a spec (another flavor or provider: they join the unit
 as a part of it), or a placement, which chooses among its candidates as
 for create_unit (the first with room for all n, or with spread=True each
 taking what it has room for).`,
-		Fn: addNodes, Journal: true, Plan: planAddNodes,
+		Fn: addNodes, Effectful: true, Plan: planAddNodes,
 	},
 	"delete_nodes": {
 		Name: "Unit.delete_nodes",
@@ -47,28 +47,28 @@ Scales the unit in: deletes the given nodes (node values or names), or
 the count most recently added ones. Returns the names of the deleted
 nodes. Nodes already deleted are skipped; when its cell runs again, the
 call does not delete more than it did.`,
-		Fn: deleteNodes, Journal: true, Plan: planDeleteNodes,
+		Fn: deleteNodes, Effectful: true, Plan: planDeleteNodes,
 	},
 	"power_off": {
 		Name: "Unit.power_off",
 		Doc: `unit.power_off()
 Powers every node of the unit off; their disks (for local nodes, their
 folders) are kept.`,
-		Fn: powerOff, Journal: true, Plan: planPower(false),
+		Fn: powerOff, Effectful: true, Plan: planPower(false),
 	},
 	"power_on": {
 		Name: "Unit.power_on",
 		Doc: `unit.power_on(timeout="10m", wait_ssh=True)
 Powers the unit's nodes back on and waits until they answer SSH
 (wait_ssh=False: until their provider says they run).`,
-		Fn: powerOn, Journal: true, Plan: planPower(true),
+		Fn: powerOn, Effectful: true, Plan: planPower(true),
 	},
 	"delete": {
 		Name: "Unit.delete",
 		Doc: `unit.delete()
 Deletes the unit and all its nodes. Deleting a unit that is already gone
 does nothing.`,
-		Fn: unitDelete, Journal: true, Plan: planUnitDelete,
+		Fn: unitDelete, Effectful: true, Plan: planUnitDelete,
 	},
 }
 

@@ -69,9 +69,9 @@ func nodeValue(r state.Resource) *Node {
 }
 
 var (
-	_ builtins.Journaled = (*UnitGroup)(nil)
-	_ builtins.Journaled = (*Unit)(nil)
-	_ builtins.Journaled = (*Node)(nil)
+	_ builtins.Encodable = (*UnitGroup)(nil)
+	_ builtins.Encodable = (*Unit)(nil)
+	_ builtins.Encodable = (*Node)(nil)
 	_ builtins.Host      = (*Node)(nil)
 	_ builtins.Handle    = (*UnitGroup)(nil)
 	_ builtins.Handle    = (*Unit)(nil)

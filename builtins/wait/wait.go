@@ -25,8 +25,8 @@ var Builtins = []*builtins.Def{{
 Waits until a TCP connection to port on target (a node, an address or a
 list of them) succeeds, from kumo's host. Fails after timeout, saying
 what the last attempt got.`,
-	Fn:      waitPort,
-	Journal: true,
+	Fn:        waitPort,
+	Effectful: true,
 	Plan: func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
 		return builtins.Effect{Kind: builtins.EffectWait, What: builtins.DescribeCall("wait_port", nil, args, kwargs)}, starlark.None, nil
 	},
@@ -35,8 +35,8 @@ what the last attempt got.`,
 	Doc: `wait_http(url, status=200, timeout="5m")
 Polls url from kumo's host until it answers with status. Returns a struct
 with .status and .body (the first MiB).`,
-	Fn:      waitHTTP,
-	Journal: true,
+	Fn:        waitHTTP,
+	Effectful: true,
 }}
 
 // poll calls try with growing pauses until it succeeds or ctx ends,

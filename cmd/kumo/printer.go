@@ -261,12 +261,12 @@ func (p *cellPrinter) footer(sum *runner.Summary, ctxErr error) {
 	if sum == nil {
 		return
 	}
-	counts := map[runner.CellStatus]int{}
+	counts := map[runner.Outcome]int{}
 	for _, r := range sum.Cells {
 		counts[r.Status]++
 	}
 	var parts []string
-	for _, s := range []runner.CellStatus{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
+	for _, s := range []runner.Outcome{runner.Ran, runner.Replayed, runner.Failed, runner.Skipped} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

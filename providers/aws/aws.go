@@ -465,7 +465,7 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 // instance is kumo's view of an EC2 instance; fields locate it again.
 func instance(i types.Instance, s Spec, fields map[string]any) providers.Instance {
 	inst := providers.Instance{ID: aws.ToString(i.InstanceId), Token: aws.ToString(i.ClientToken), Port: 22,
-		IP: aws.ToString(i.PublicIpAddress), PrivateIP: aws.ToString(i.PrivateIpAddress), User: s.User, Spec: fields}
+		IP: aws.ToString(i.PublicIpAddress), PrivateIP: aws.ToString(i.PrivateIpAddress), User: s.User, Location: fields}
 	if inst.IP == "" {
 		inst.IP = inst.PrivateIP
 	}

@@ -2,21 +2,15 @@ package aws
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/aws/ec2emu"
@@ -54,12 +48,6 @@ func emulator(t *testing.T, opts ec2emu.Options) (*ec2emu.Server, map[string]any
 	return emu, spec
 }
 
-func authorizedKey(t *testing.T) string {
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	s, _ := ssh.NewSignerFromKey(priv)
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
-}
-
 func fast() *Provider {
 	p := New()
 	p.PollInterval = 50 * time.Millisecond
@@ -91,12 +79,12 @@ func TestGroupResourcesAndTokens(t *testing.T) {
 	ctx := context.Background()
 	emu, spec := emulator(t, ec2emu.Options{})
 	p := fast()
-	req := providers.NodeRequest{Token: "tok-1", Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Flavor: "small", Spec: spec, AuthorizedKey: authorizedKey(t)}
+	req := providers.NodeRequest{Token: "tok-1", Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Flavor: "small", Spec: spec, AuthorizedKey: providertest.AuthorizedKey(t)}
 	inst, err := p.Create(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(inst.ID, "i-") || !ownLoopback(inst.IP) || inst.Port == 22 || inst.User != "ubuntu" {
+	if !strings.HasPrefix(inst.ID, "i-") || !providertest.OwnLoopback(inst.IP) || inst.Port == 22 || inst.User != "ubuntu" {
 		t.Fatalf("instance = %+v", inst)
 	}
 	if again, err := p.Create(ctx, req); err != nil || again.ID != inst.ID {
@@ -121,7 +109,7 @@ func TestThrottlingAnd5xxAreRetried(t *testing.T) {
 	ctx := context.Background()
 	emu, spec := emulator(t, ec2emu.Options{Faults: emulate.Faults{ThrottleEvery: 3, FailEvery: 5}})
 	p := fast()
-	key := authorizedKey(t)
+	key := providertest.AuthorizedKey(t)
 	errs := make(chan error, 4)
 	for i := 1; i <= 4; i++ {
 		go func() {
@@ -202,74 +190,18 @@ func TestNoCredentialsNeverAskIMDSForACustomEndpoint(t *testing.T) {
 	}
 }
 
-// ownLoopback reports whether ip is a loopback address other than
-// 127.0.0.1: every local node (and emulated instance) has its own.
-func ownLoopback(ip string) bool {
-	a := net.ParseIP(ip)
-	return a != nil && a.IsLoopback() && a.To4() != nil && ip != "127.0.0.1"
-}
-
-// A unit group deleted and made again has a new key. Its old key pair may
-// still be there (a destroy cut short): the new nodes must get the new
-// key, and the group's cleanup removes both key pairs.
-func TestAGroupMadeAgainGetsItsNewKey(t *testing.T) {
-	ctx := context.Background()
+// TestCloud: one key pair and one security group per unit group, right
+// as the group changes (the harness every cloud provider passes).
+func TestCloud(t *testing.T) {
 	emu, spec := emulator(t, ec2emu.Options{})
-	keyA, keyB := authorizedKey(t), authorizedKey(t)
-	make := func(p *Provider, token, key string) providers.Instance {
-		inst, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return inst
-	}
-	a := make(fast(), "tok-a", keyA)
-	if err := fast().Delete(ctx, providers.Ref{ID: a.ID, Spec: spec}); err != nil {
-		t.Fatal(err)
-	}
-	p := fast() // another kumo process, after the group was deleted but not its key pair
-	b := make(p, "tok-b", keyB)
-	got, err := os.ReadFile(filepath.Join(emu.Local.Dir, b.ID, "authorized_keys"))
-	if err != nil || strings.TrimSpace(string(got)) != keyB {
-		t.Fatalf("the new node accepts %q (%v), want the group's new key", got, err)
-	}
-	if n := len(emu.KeyPairs()); n != 2 {
-		t.Errorf("key pairs %v, want the old and the new", emu.KeyPairs())
-	}
-	p.Delete(ctx, providers.Ref{ID: b.ID, Spec: spec})
-	if err := p.DeleteGroup(ctx, "r", "g", []map[string]any{spec}); err != nil {
-		t.Fatal(err)
-	}
-	if left := emu.KeyPairs(); len(left) != 0 {
-		t.Errorf("key pairs left after the group's cleanup: %v", left)
-	}
-}
-
-// Units of one group may open different ports; each is opened once, and
-// a later kumo process finds them open.
-func TestEveryUnitOpensItsPorts(t *testing.T) {
-	ctx := context.Background()
-	emu, spec := emulator(t, ec2emu.Options{})
-	key := authorizedKey(t)
-	create := func(p *Provider, token, unit string, ports ...any) {
-		s := maps.Clone(spec)
-		s["ports"] = ports
-		if _, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: unit, Name: unit + "-1", Index: 1, Spec: s, AuthorizedKey: key}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := fast()
-	create(p, "tok-web", "web", 8080)
-	create(p, "tok-db", "db", 5432)
-	create(fast(), "tok-web-2", "web", 8080)
-	if got := emu.OpenPorts(providers.GroupName("r", "g")); !slices.Equal(got, []int{22, 5432, 8080}) {
-		t.Errorf("open ports %v, want 22, 5432 and 8080", got)
-	}
-	// Besides: the mesh's port, and the group's own nodes on every port.
-	want := []string{"from itself", "tcp 22", "tcp 5432", "tcp 8080", "udp 51820"}
-	if got := emu.Ingress(providers.GroupName("r", "g")); !slices.Equal(got, want) {
-		t.Errorf("rules %v, want %v", got, want)
-	}
+	providertest.RunCloud(t, providertest.Cloud{
+		New: func() providers.Provider { return fast() }, Spec: spec,
+		KeyPairs: emu.KeyPairs, OpenPorts: emu.OpenPorts, Ingress: emu.Ingress,
+		AuthorizedKeys: func(id string) (string, error) {
+			b, err := os.ReadFile(filepath.Join(emu.Local.Dir, id, "authorized_keys"))
+			return string(b), err
+		},
+	})
 }
 
 // A zone out of an instance type answers InsufficientInstanceCapacity
@@ -278,7 +210,7 @@ func TestEveryUnitOpensItsPorts(t *testing.T) {
 func TestNoCapacityIsACapacityErrorAskedOnce(t *testing.T) {
 	ctx := context.Background()
 	emu, spec := emulator(t, ec2emu.Options{Capacity: map[string]int{"t3.small": 1}})
-	key := authorizedKey(t)
+	key := providertest.AuthorizedKey(t)
 	p := fast()
 	req := func(token string) providers.NodeRequest {
 		return providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: token, Index: 1, Spec: spec, AuthorizedKey: key}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kumo-dev/kumo/providers/openstack/osemu"
 	"github.com/kumo-dev/kumo/providers/openstack/realstack"
+	"github.com/kumo-dev/kumo/providers/providertest"
 )
 
 // The emulator stands in for OpenStack in every other test, so it must
@@ -217,7 +218,7 @@ func sequence(t *testing.T, a *apiTarget) []exchange {
 		keep(a.do(t, vars, "list subnets of the network", "GET", "network", "subnets?network_id={net}", nil))
 	}
 	keep(a.do(t, vars, "missing network", "GET", "network", "networks/00000000-0000-4000-8000-000000000000", nil))
-	keep(a.do(t, vars, "create keypair", "POST", "compute", "os-keypairs", map[string]any{"keypair": map[string]any{"name": "conf-{suffix}", "public_key": authorizedKey()}}))
+	keep(a.do(t, vars, "create keypair", "POST", "compute", "os-keypairs", map[string]any{"keypair": map[string]any{"name": "conf-{suffix}", "public_key": providertest.AuthorizedKey(t)}}))
 	keep(a.do(t, vars, "list keypairs", "GET", "compute", "os-keypairs", nil))
 	sg := keep(a.do(t, vars, "create security group", "POST", "network", "security-groups", map[string]any{"security_group": map[string]any{"name": "conf-{suffix}", "description": "conformance"}}))
 	vars["sg"] = idOf(t, a, sg, "security_group")

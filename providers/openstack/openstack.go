@@ -772,7 +772,7 @@ func (c *client) floatingIPsOf(ctx context.Context, ids []string) (map[string][]
 
 // instance is kumo's view of a server; fields locate it again.
 func instance(srv servers.Server, s Spec, fields map[string]any) providers.Instance {
-	inst := providers.Instance{ID: srv.ID, Token: srv.Metadata[MetaToken], Port: 22, User: s.User, Spec: fields}
+	inst := providers.Instance{ID: srv.ID, Token: srv.Metadata[MetaToken], Port: 22, User: s.User, Location: fields}
 	if inst.User == "" {
 		inst.User = "ubuntu"
 	}

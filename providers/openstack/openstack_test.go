@@ -2,20 +2,14 @@ package openstack
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/emulate"
@@ -56,12 +50,6 @@ func emulator(t testing.TB, opts osemu.Options) (*osemu.Server, map[string]any) 
 	return emu, map[string]any{"flavor_name": "m1.small", "image": "ubuntu-22.04", "ports": []any{80}}
 }
 
-func authorizedKey() string {
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	s, _ := ssh.NewSignerFromKey(priv)
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
-}
-
 func fast() *Provider {
 	p := New()
 	p.PollInterval = 50 * time.Millisecond
@@ -99,12 +87,12 @@ func TestFloatingIPsAndGroupResources(t *testing.T) {
 	if err := p.Validate(ctx, "small", spec); err != nil {
 		t.Fatal(err)
 	}
-	req := providers.NodeRequest{Token: "tok-1", Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: authorizedKey()}
+	req := providers.NodeRequest{Token: "tok-1", Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: providertest.AuthorizedKey(t)}
 	inst, err := p.Create(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst.State != providers.Running || !ownLoopback(inst.IP) || inst.Port == 22 || inst.Token != "tok-1" {
+	if inst.State != providers.Running || !providertest.OwnLoopback(inst.IP) || inst.Port == 22 || inst.Token != "tok-1" {
 		t.Fatalf("instance = %+v", inst)
 	}
 	if emu.FloatingIPs() != 1 {
@@ -135,7 +123,7 @@ func TestRateLimitsAnd5xxAreRetried(t *testing.T) {
 	ctx := context.Background()
 	_, spec := emulator(t, osemu.Options{Faults: emulate.Faults{ThrottleEvery: 3, FailEvery: 7}})
 	p := fast()
-	key := authorizedKey()
+	key := providertest.AuthorizedKey(t)
 	errs := make(chan error, 4)
 	for i := 1; i <= 4; i++ {
 		go func() {
@@ -196,74 +184,18 @@ func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 	}
 }
 
-// ownLoopback reports whether ip is a loopback address other than
-// 127.0.0.1: every local node (and emulated instance) has its own.
-func ownLoopback(ip string) bool {
-	a := net.ParseIP(ip)
-	return a != nil && a.IsLoopback() && a.To4() != nil && ip != "127.0.0.1"
-}
-
-// A unit group deleted and made again has a new key. Its old keypair may
-// still be there (a destroy cut short): the new server must get the new
-// key, and the group's cleanup removes both keypairs.
-func TestAGroupMadeAgainGetsItsNewKey(t *testing.T) {
-	ctx := context.Background()
+// TestCloud: one key pair and one security group per unit group, right
+// as the group changes (the harness every cloud provider passes).
+func TestCloud(t *testing.T) {
 	emu, spec := emulator(t, osemu.Options{})
-	keyA, keyB := authorizedKey(), authorizedKey()
-	make := func(p *Provider, token, key string) providers.Instance {
-		inst, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: "u-1", Index: 1, Spec: spec, AuthorizedKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return inst
-	}
-	a := make(fast(), "tok-a", keyA)
-	if err := fast().Delete(ctx, providers.Ref{ID: a.ID, Spec: spec}); err != nil {
-		t.Fatal(err)
-	}
-	p := fast()
-	b := make(p, "tok-b", keyB)
-	got, err := os.ReadFile(filepath.Join(emu.Local.Dir, b.ID, "authorized_keys"))
-	if err != nil || strings.TrimSpace(string(got)) != keyB {
-		t.Fatalf("the new server accepts %q (%v), want the group's new key", got, err)
-	}
-	if n := len(emu.KeyPairs()); n != 2 {
-		t.Errorf("keypairs %v, want the old and the new", emu.KeyPairs())
-	}
-	p.Delete(ctx, providers.Ref{ID: b.ID, Spec: spec})
-	if err := p.DeleteGroup(ctx, "r", "g", []map[string]any{spec}); err != nil {
-		t.Fatal(err)
-	}
-	if left := emu.KeyPairs(); len(left) != 0 {
-		t.Errorf("keypairs left after the group's cleanup: %v", left)
-	}
-}
-
-// Units of one group may open different ports; each is opened once, and
-// a later kumo process finds them open.
-func TestEveryUnitOpensItsPorts(t *testing.T) {
-	ctx := context.Background()
-	emu, spec := emulator(t, osemu.Options{})
-	key := authorizedKey()
-	create := func(p *Provider, token, unit string, ports ...any) {
-		s := maps.Clone(spec)
-		s["ports"] = ports
-		if _, err := p.Create(ctx, providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: unit, Name: unit + "-1", Index: 1, Spec: s, AuthorizedKey: key}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := fast()
-	create(p, "tok-web", "web", 8080)
-	create(p, "tok-db", "db", 5432)
-	create(fast(), "tok-web-2", "web", 8080)
-	if got := emu.OpenPorts(providers.GroupName("r", "g")); !slices.Equal(got, []int{22, 5432, 8080}) {
-		t.Errorf("open ports %v, want 22, 5432 and 8080", got)
-	}
-	// Besides: the mesh's port, and the group's own nodes on every port.
-	want := []string{"from itself", "tcp 22", "tcp 5432", "tcp 8080", "udp 51820"}
-	if got := emu.Ingress(providers.GroupName("r", "g")); !slices.Equal(got, want) {
-		t.Errorf("rules %v, want %v", got, want)
-	}
+	providertest.RunCloud(t, providertest.Cloud{
+		New: func() providers.Provider { return fast() }, Spec: spec,
+		KeyPairs: emu.KeyPairs, OpenPorts: emu.OpenPorts, Ingress: emu.Ingress,
+		AuthorizedKeys: func(id string) (string, error) {
+			b, err := os.ReadFile(filepath.Join(emu.Local.Dir, id, "authorized_keys"))
+			return string(b), err
+		},
+	})
 }
 
 // Compute hosts out of room for a flavor: the server goes to ERROR with
@@ -272,7 +204,7 @@ func TestEveryUnitOpensItsPorts(t *testing.T) {
 func TestNoValidHostIsACapacityError(t *testing.T) {
 	ctx := context.Background()
 	emu, spec := emulator(t, osemu.Options{Capacity: map[string]int{"m1.small": 1}})
-	key := authorizedKey()
+	key := providertest.AuthorizedKey(t)
 	p := fast()
 	req := func(token string, s map[string]any) providers.NodeRequest {
 		return providers.NodeRequest{Token: token, Run: "r", Group: "g", Unit: "u", Name: token, Index: 1, Spec: s, AuthorizedKey: key}
@@ -299,7 +231,7 @@ func TestNoValidHostIsACapacityError(t *testing.T) {
 func TestZoneCapacity(t *testing.T) {
 	ctx := context.Background()
 	emu, spec := emulator(t, osemu.Options{Capacity: map[string]int{"m1.small@az1": 1}})
-	key := authorizedKey()
+	key := providertest.AuthorizedKey(t)
 	p := fast()
 	req := func(token, zone string) providers.NodeRequest {
 		s := maps.Clone(spec)

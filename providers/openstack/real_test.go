@@ -89,7 +89,7 @@ func TestLifecycleAgainstRealOpenStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := "life"
-	key := authorizedKey()
+	key := providertest.AuthorizedKey(t)
 	req := func(name string, s map[string]any) providers.NodeRequest {
 		return providers.NodeRequest{Token: "tok-" + name, Run: run, Group: "g", Unit: "u", Name: name, Index: 1, Spec: s, AuthorizedKey: key}
 	}
@@ -221,7 +221,7 @@ func BenchmarkCreateDelete(b *testing.B) {
 				} else {
 					_, spec = emulator(b, osemu.Options{APIOnly: true})
 				}
-				p, key := fast(), authorizedKey()
+				p, key := fast(), providertest.AuthorizedKey(b)
 				ctx := context.Background()
 				for i := 0; i < b.N; i++ {
 					run := fmt.Sprintf("bench%d", i)

@@ -45,7 +45,7 @@ func Run(t *testing.T, h Harness) {
 	if h.Timeout == 0 {
 		h.Timeout = 2 * time.Minute
 	}
-	key := authorizedKey(t)
+	key := AuthorizedKey(t)
 	// What a provider makes for a unit group as a whole (key pairs,
 	// security groups, networks) goes once the harness's nodes are gone.
 	if gc, ok := h.Provider.(providers.GroupCleaner); ok {
@@ -286,7 +286,8 @@ func answersSSH(t *testing.T, inst providers.Instance) {
 	}
 }
 
-func authorizedKey(t *testing.T) string {
+// AuthorizedKey is a new ed25519 public key, authorized_keys format.
+func AuthorizedKey(t testing.TB) string {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
