@@ -6,7 +6,9 @@
 package pgtest
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -90,14 +92,43 @@ func start() {
 		failure = err
 		return
 	}
-	initdb := command(filepath.Join(bin, "initdb"), "-D", dataDir, "-U", "kumo", "--auth=trust", "-E", "UTF8", "--no-instructions")
-	if out, err := initdb.CombinedOutput(); err != nil {
-		failure = fmt.Errorf("initdb: %v: %s", err, out)
+	if failure = initData(dataDir); failure != nil {
 		return
 	}
 	if failure = serve(); failure == nil {
 		baseURL = fmt.Sprintf("postgres://kumo@127.0.0.1:%d/postgres?sslmode=disable", port)
 	}
+}
+
+// initData makes a cluster in dir: a copy of one initdb made once per
+// machine and PostgreSQL version (initdb is most of a start's work, and
+// every test process starts a server).
+func initData(dir string) error {
+	template := filepath.Join(os.TempDir(), fmt.Sprintf("kumo-pgtemplate-%s-%d", filepath.Base(filepath.Dir(bin)), os.Geteuid()))
+	if _, err := os.Stat(filepath.Join(template, "PG_VERSION")); err != nil {
+		parent, err := os.MkdirTemp(os.TempDir(), "kumo-pgtemplate-new-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(parent)
+		os.Chmod(parent, 0o755)
+		if cred != nil {
+			os.Chown(parent, int(cred.Uid), int(cred.Gid))
+		}
+		fresh := filepath.Join(parent, "data")
+		initdb := command(filepath.Join(bin, "initdb"), "-N", "-D", fresh, "-U", "kumo", "--auth=trust", "-E", "UTF8", "--no-instructions")
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return fmt.Errorf("initdb: %v: %s", err, out)
+		}
+		// Another process may have made it meanwhile: either is good.
+		if err := os.Rename(fresh, template); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+			return err
+		}
+	}
+	if out, err := exec.Command("cp", "-a", template, dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("copying the initdb template: %v: %s", err, out)
+	}
+	return nil
 }
 
 // serve starts the server in the foreground of a child process that
