@@ -87,6 +87,9 @@ func ParseRecipe(path, src string, known func(string) bool) (*Recipe, error) {
 	for _, c := range r.Cells {
 		r.Deps = append(r.Deps, nil)
 		if !c.Runnable() {
+			if err := proseOnly(path, c); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		f, err := c.Parse(path)
@@ -302,6 +305,21 @@ func checkText(path, src string) error {
 			continue
 		}
 		col++
+	}
+	return nil
+}
+
+// proseOnly refuses code in a prose cell: kumo never runs it, so a
+// load() there would fail much later as an undefined name.
+func proseOnly(path string, c *Cell) error {
+	for i, line := range strings.Split(c.Source, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		return &starkit.InputError{Err: fmt.Errorf("%s:%d:1: %s is [%s], prose that never runs, but this line is code: %s\n"+
+			"Comment it (# ...) if it is prose; to run it, drop [%s] from the cell's marker or give it a code cell of its own (# %%%%)",
+			path, c.StartLine+i, c.Name(), c.Kind, t, c.Kind)}
 	}
 	return nil
 }
