@@ -8,14 +8,17 @@ package onprem
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -35,7 +38,60 @@ type Allocator interface {
 // Provider allocates hosts of inventories.
 type Provider struct {
 	alloc Allocator
-	mu    sync.Mutex // one allocation at a time in this process; the state's key guards across processes
+	mu    sync.Mutex      // one allocation at a time in this process; the state's key guards across processes
+	inUse map[string]bool // hosts taken as last read, with this process's allocations since (under mu)
+
+	cacheMu sync.Mutex
+	cache   map[string]cachedInventory // by path
+}
+
+// cachedInventory is an inventory as parsed, and the file it was parsed
+// from: parsed again only once the file changes.
+type cachedInventory struct {
+	inv      *Inventory
+	size     int64
+	modified time.Time
+	hosts    map[string]*Host // by ID
+}
+
+// inventory is the inventory at path, parsed once per version of the
+// file: a pool of 1,000 hosts is not read again for every node.
+func (p *Provider) inventory(path string) (*Inventory, map[string]*Host, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, providers.BadInputf("onprem inventory: %w (give spec(\"onprem\", flavor, inventory=PATH) or set KUMO_ONPREM_INVENTORY)", err)
+	}
+	p.cacheMu.Lock()
+	defer p.cacheMu.Unlock()
+	if c, ok := p.cache[path]; ok && c.size == st.Size() && c.modified.Equal(st.ModTime()) {
+		return c.inv, c.hosts, nil
+	}
+	inv, err := LoadInventory(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	hosts := map[string]*Host{}
+	for _, h := range inv.Hosts {
+		hosts[h.ID()] = h
+	}
+	if p.cache == nil {
+		p.cache = map[string]cachedInventory{}
+	}
+	p.cache[path] = cachedInventory{inv: inv, size: st.Size(), modified: st.ModTime(), hosts: hosts}
+	return inv, hosts, nil
+}
+
+// taken is the set of hosts allocated now, to any run.
+func (p *Provider) taken() (map[string]bool, error) {
+	all, err := p.alloc.Allocations("")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for _, a := range all {
+		out[a.Host] = true
+	}
+	return out, nil
 }
 
 // New returns the provider keeping allocations in alloc.
@@ -88,6 +144,9 @@ func (h *Host) ID() string { return net.JoinHostPort(h.Address, strconv.Itoa(h.P
 type Inventory struct {
 	Path  string
 	Hosts []*Host `yaml:"hosts"`
+
+	mu      sync.Mutex
+	matched map[string][]*Host // see matching
 }
 
 // InventoryPath is where the inventory is read from: the spec's
@@ -187,6 +246,7 @@ func (inv *Inventory) Host(name string) *Host {
 	return nil
 }
 
+// byID returns the entry of the host with id (address:port), or nil.
 func (inv *Inventory) byID(id string) *Host {
 	for _, h := range inv.Hosts {
 		if h.ID() == id {
@@ -196,8 +256,26 @@ func (inv *Inventory) byID(id string) *Host {
 	return nil
 }
 
-// matching lists the hosts whose labels fit the flavor and the spec's labels.
+// matching lists the hosts whose labels fit the flavor and the spec's
+// labels, worked out once per inventory and ask.
 func (inv *Inventory) matching(flavor string, labels map[string]string) []*Host {
+	key := flavor
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		key += "\x00" + k + "=" + labels[k]
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if hosts, ok := inv.matched[key]; ok {
+		return hosts
+	}
+	if inv.matched == nil {
+		inv.matched = map[string][]*Host{}
+	}
+	inv.matched[key] = inv.match(flavor, labels)
+	return inv.matched[key]
+}
+
+func (inv *Inventory) match(flavor string, labels map[string]string) []*Host {
 	want := map[string]string{"flavor": flavor}
 	for k, v := range labels {
 		want[k] = v
@@ -223,15 +301,17 @@ func (p *Provider) Capacity(ctx context.Context, flavor string, fields map[strin
 	if err != nil {
 		return 0, 0, err
 	}
-	inv, err := LoadInventory(s.InventoryPath())
+	inv, _, err := p.inventory(s.InventoryPath())
+	if err != nil {
+		return 0, 0, err
+	}
+	taken, err := p.taken()
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, h := range inv.matching(flavor, s.Labels) {
 		total++
-		if _, taken, err := p.alloc.AllocationOf(h.ID()); err != nil {
-			return 0, 0, err
-		} else if !taken {
+		if !taken[h.ID()] {
 			free++
 		}
 	}
@@ -263,31 +343,47 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 		return p.instanceOf(a, s.User)
 	}
 	path := s.InventoryPath()
-	inv, err := LoadInventory(path)
+	inv, _, err := p.inventory(path)
 	if err != nil {
 		return providers.Instance{}, err
 	}
 	candidates := inv.matching(req.Flavor, s.Labels)
-	for _, h := range candidates {
-		ok, err := p.alloc.Allocate(state.Allocation{Host: h.ID(), Token: req.Token, Run: req.Run, Inventory: path})
-		if err != nil {
-			return providers.Instance{}, err
+	// The hosts taken, as this process last read them and has allocated
+	// since; read again before saying the pool is exhausted, as other
+	// processes allocate and release too.
+	for fresh := p.inUse == nil; ; fresh = true {
+		if fresh {
+			if p.inUse, err = p.taken(); err != nil {
+				return providers.Instance{}, err
+			}
 		}
-		if ok {
-			return instance(inv, h, req.Token, s.User), nil
+		for _, h := range candidates {
+			if p.inUse[h.ID()] {
+				continue
+			}
+			ok, err := p.alloc.Allocate(state.Allocation{Host: h.ID(), Token: req.Token, Run: req.Run, Inventory: path})
+			if err != nil {
+				return providers.Instance{}, err
+			}
+			p.inUse[h.ID()] = true // ours now, or another process's first
+			if ok {
+				return instance(inv, h, req.Token, s.User), nil
+			}
+		}
+		if fresh {
+			return providers.Instance{}, &providers.CapacityError{Err: &ExhaustedError{Flavor: req.Flavor, Wanted: 1, Free: 0, Total: len(candidates)}}
 		}
 	}
-	return providers.Instance{}, &providers.CapacityError{Err: &ExhaustedError{Flavor: req.Flavor, Wanted: 1, Free: 0, Total: len(candidates)}}
 }
 
 // instanceOf is the node on an allocated host; login overrides the
 // host's user.
 func (p *Provider) instanceOf(a state.Allocation, login string) (providers.Instance, error) {
-	inv, err := LoadInventory(a.Inventory)
+	inv, hosts, err := p.inventory(a.Inventory)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	h := inv.byID(a.Host)
+	h := hosts[a.Host]
 	if h == nil {
 		return providers.Instance{}, fmt.Errorf("onprem: host %s is no longer in %s", a.Host, a.Inventory)
 	}
@@ -320,7 +416,13 @@ func (p *Provider) Find(ctx context.Context, ref providers.Ref) (providers.Insta
 
 // Delete returns the host to the pool. The host itself is left as it is.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
-	return p.alloc.Release(ref.ID)
+	if err := p.alloc.Release(ref.ID); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	delete(p.inUse, ref.ID)
+	p.mu.Unlock()
+	return nil
 }
 
 // PowerOff runs the inventory's power_off command for the host.
@@ -348,11 +450,11 @@ func (p *Provider) power(ctx context.Context, id, which string) error {
 	if !ok {
 		return fmt.Errorf("onprem: host %s is not allocated", id)
 	}
-	inv, err := LoadInventory(a.Inventory)
+	_, hosts, err := p.inventory(a.Inventory)
 	if err != nil {
 		return err
 	}
-	h := inv.byID(id)
+	h := hosts[id]
 	if h == nil {
 		return fmt.Errorf("onprem: host %s is no longer in %s", id, a.Inventory)
 	}

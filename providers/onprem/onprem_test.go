@@ -160,3 +160,32 @@ func TestInventoryPath(t *testing.T) {
 		t.Errorf("from the spec = %s", got)
 	}
 }
+
+// The inventory is parsed once, but an edit is seen by the next call:
+// a host added to a full pool is handed out, and a host another process
+// released is found again before the pool is called exhausted.
+func TestInventoryEditsAndReleasesAreSeen(t *testing.T) {
+	ctx := context.Background()
+	p, store, path := setup(t)
+	for _, tok := range []string{"a", "b"} {
+		if _, err := p.Create(ctx, providers.NodeRequest{Token: tok, Run: "r", Flavor: "small"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Create(ctx, providers.NodeRequest{Token: "c", Run: "r", Flavor: "small"}); !providers.IsCapacity(err) {
+		t.Fatalf("a full pool: %v", err)
+	}
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, append(b, []byte("  - name: s3\n    address: 198.18.9.13\n    labels: {flavor: small}\n")...), 0o644)
+	c, err := p.Create(ctx, providers.NodeRequest{Token: "c", Run: "r", Flavor: "small"})
+	if err != nil || c.ID != "198.18.9.13:22" {
+		t.Fatalf("after the edit: %+v, %v; want the added host", c, err)
+	}
+	// Another process (another provider value on the state) releases s1.
+	if err := New(store).Delete(ctx, providers.Ref{ID: "10.0.0.11:2201"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := p.Create(ctx, providers.NodeRequest{Token: "d", Run: "r", Flavor: "small"}); err != nil || d.ID != "10.0.0.11:2201" {
+		t.Errorf("after another process released s1: %+v, %v", d, err)
+	}
+}
