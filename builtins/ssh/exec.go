@@ -3,7 +3,8 @@ package ssh
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -222,20 +223,26 @@ func (w *lineWriter) flush() {
 	}
 }
 
-// envThroughStdin wraps cmd so that it first reads the variables, one
-// base64 line each, from stdin, then runs with the rest of stdin.
+// envThroughStdin wraps cmd so that it first reads the variables from
+// stdin, then runs with the rest of stdin. They come as one block of
+// shell assignments (values single-quoted), ended by a line no value can
+// hold by chance (a random marker): the shell reads and evals it with its
+// builtins alone, no subshell or decoder per variable.
 func envThroughStdin(vars map[string]string, cmd string) (wrapped, prelude string) {
 	names := make([]string, 0, len(vars))
 	for k := range vars {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var script, lines strings.Builder
+	var nonce [12]byte
+	rand.Read(nonce[:])
+	end := "kumo-env-end-" + hex.EncodeToString(nonce[:])
+	var block strings.Builder
 	for _, k := range names {
-		// The trailing x keeps newlines at the end of the value.
-		fmt.Fprintf(&script, `IFS= read -r %[1]s && %[1]s=$(printf %%s "$%[1]s" | base64 -d; echo x) && %[1]s=${%[1]s%%x} && export %[1]s && `, k)
-		lines.WriteString(base64.StdEncoding.EncodeToString([]byte(vars[k])) + "\n")
+		block.WriteString("export " + k + "=" + Quote(vars[k]) + "\n") // k is a variable name: envVars checks
 	}
-	script.WriteString("exec /bin/sh -c " + Quote(cmd))
-	return script.String(), lines.String()
+	block.WriteString(end + "\n")
+	wrapped = `kumo_env=; while IFS= read -r kumo_line && [ "$kumo_line" != ` + end + ` ]; do kumo_env="$kumo_env$kumo_line
+"; done; eval "$kumo_env"; unset kumo_env kumo_line; exec /bin/sh -c ` + Quote(cmd)
+	return wrapped, block.String()
 }

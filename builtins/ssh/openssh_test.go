@@ -324,10 +324,17 @@ func TestOpenSSHEnvWithoutAcceptEnv(t *testing.T) {
 	f := newFixture(t)
 	s := f.server(sshdtest.Config{AcceptEnv: "LANG LC_*"}, true) // as Debian ships it
 	value := "multi\nline 'quoted' $value\n"
+	// Values a shell would act on, and a line like the block's end.
+	other := "$(touch /tmp/kumo-env-ran) `id` \\ \"\nkumo-env-end-0123\n\n"
 	out, err := f.pool.Exec(context.Background(), endpoint(s, f.key), Command{
-		Cmd: `printf %s "$SECRET_VALUE"; cat`, Env: map[string]string{"SECRET_VALUE": value}, Stdin: strings.NewReader("stdin too"), Timeout: 30 * time.Second,
+		Cmd: `printf %s "$SECRET_VALUE"; printf '[%s]' "$OTHER"; printf '{%s}' "$EMPTY"; cat`,
+		Env: map[string]string{"SECRET_VALUE": value, "OTHER": other, "EMPTY": ""}, Stdin: strings.NewReader("stdin too"), Timeout: 30 * time.Second,
 	})
-	if err != nil || out.Stdout != value+"stdin too" {
-		t.Errorf("env through stdin: %q, %v", out.Stdout, err)
+	if want := value + "[" + other + "]{}stdin too"; err != nil || out.Stdout != want {
+		t.Errorf("env through stdin: %q, %v; want %q", out.Stdout, err, want)
+	}
+	if _, err := os.Stat("/tmp/kumo-env-ran"); err == nil {
+		os.Remove("/tmp/kumo-env-ran")
+		t.Error("a value was run as a command")
 	}
 }
