@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -27,7 +28,7 @@ import (
 // test itself as an unprivileged user (see sshdtest).
 
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	home string // $HOME, holding ~/.ssh/known_hosts
 	key  string // a client key file
 	pub  string
@@ -35,7 +36,7 @@ type fixture struct {
 	env  *builtins.Env
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
@@ -336,5 +337,26 @@ func TestOpenSSHEnvWithoutAcceptEnv(t *testing.T) {
 	if _, err := os.Stat("/tmp/kumo-env-ran"); err == nil {
 		os.Remove("/tmp/kumo-env-ran")
 		t.Error("a value was run as a command")
+	}
+}
+
+// BenchmarkOpenSSHEnv: one command on a stock sshd (AcceptEnv LANG LC_*,
+// as Debian ships it) with 0 and 4 variables, which then go through stdin.
+func BenchmarkOpenSSHEnv(b *testing.B) {
+	f := newFixture(b)
+	s := f.server(sshdtest.Config{AcceptEnv: "LANG LC_*"}, true)
+	ep := endpoint(s, f.key)
+	for _, n := range []int{0, 4} {
+		vars := map[string]string{}
+		for i := range n {
+			vars[fmt.Sprintf("VAR%d", i)] = fmt.Sprintf("value %d with 'quotes' and\na newline", i)
+		}
+		b.Run(fmt.Sprintf("vars=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := f.pool.Exec(context.Background(), ep, Command{Cmd: "true", Env: vars, Timeout: 30 * time.Second}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
