@@ -6,6 +6,7 @@ package files
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 	"go.starlark.net/starlark"
@@ -34,7 +37,9 @@ is content (a string, bytes or a secret()), or the local file src
 absolute; missing parent folders are created. The file is written
 beside dest and renamed over it, so it is never seen half-written. Hosts
 without SFTP get it over an exec channel (size and SHA-256 checked);
-kumo run --verbose says which. Returns None.`,
+kumo run --verbose says which. A target whose dest already has this
+content and mode is not written again. Returns the names of the targets
+whose file changed ([] when none did), as files.install does.`,
 	Fn:        putFile,
 	Effectful: true,
 	Plan:      planCopy("put_file", true),
@@ -80,6 +85,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	var open func() (io.ReadCloser, error)
 	var size int64
+	var sum string // the content's SHA-256, hex
 	switch {
 	case content != starlark.None && src != starlark.None:
 		return nil, builtins.Inputf(b, "give content or src, not both")
@@ -93,6 +99,8 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 		open = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }
 		size = int64(len(text))
+		h := sha256.Sum256([]byte(text))
+		sum = hex.EncodeToString(h[:])
 	case src != starlark.None:
 		path, ok := starlark.AsString(src)
 		if !ok {
@@ -109,6 +117,9 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 		size = fi.Size()
 		open = func() (io.ReadCloser, error) { return os.Open(path) }
+		if sum, err = fileSum(path); err != nil {
+			return nil, builtins.Inputf(b, "src: %v", err)
+		}
 	default:
 		return nil, builtins.Inputf(b, "give content= or src=")
 	}
@@ -120,6 +131,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	progress := env.StepProgress(thread, b, " "+dest, eps)
 	defer progress.End()
 	errs := make([]string, len(eps))
+	changed := make([]bool, len(eps))
 	var wg sync.WaitGroup
 	for i, ep := range eps {
 		wg.Add(1)
@@ -133,7 +145,8 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 				}
 				return &progressReader{ReadCloser: r, size: size, show: func(text string) { progress.Line(ep.Label, text) }}, nil
 			}
-			if err := Upload(ctx, env, ep, dest, counted, os.FileMode(mode)); err != nil {
+			var err error
+			if changed[i], err = UploadChanged(ctx, env, ep, dest, counted, sum, os.FileMode(mode)); err != nil {
 				errs[i] = fmt.Sprintf("%s: %s: %v", ep.Label, dest, err)
 			}
 		}()
@@ -142,7 +155,52 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if msg := joinNonEmpty(errs); msg != "" {
 		return nil, fmt.Errorf("%s: %s", b.Name(), msg)
 	}
-	return starlark.None, nil
+	var names []starlark.Value
+	for i, ep := range eps {
+		if changed[i] {
+			names = append(names, starlark.String(ep.Label))
+		}
+	}
+	return starlark.NewList(names), nil
+}
+
+// UploadChanged writes dest on ep as Upload does unless it already holds
+// the content whose SHA-256 is sum, and mode; it says whether it wrote.
+func UploadChanged(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, dest string, open func() (io.ReadCloser, error), sum string, mode os.FileMode) (bool, error) {
+	if holds(ctx, env, ep, dest, sum, mode) {
+		return false, nil
+	}
+	return true, Upload(ctx, env, ep, dest, open, mode)
+}
+
+// holds reports whether dest on ep already has the content whose
+// SHA-256 is sum, and mode: one command, nothing sent. Any doubt (no
+// file, no sha256sum there, a failed check) is a no: the file is written.
+func holds(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, dest, sum string, mode os.FileMode) bool {
+	q := kssh.Quote(dest)
+	out, err := kssh.PoolOf(env).Exec(ctx, ep, kssh.Command{
+		Cmd:     "[ -f " + q + " ] && sha256sum < " + q + " && stat -c %a " + q,
+		Timeout: time.Minute,
+	})
+	if err != nil || out.ExitCode != 0 {
+		return false
+	}
+	fields := strings.Fields(out.Stdout)
+	return len(fields) >= 3 && fields[0] == sum && fields[len(fields)-1] == strconv.FormatUint(uint64(mode.Perm()), 8)
+}
+
+// fileSum is the SHA-256 of a local file, hex.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Upload writes what open returns to dest on ep with mode, streaming:

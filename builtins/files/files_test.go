@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"math/rand"
 	"os"
@@ -201,5 +202,52 @@ func TestTransferWithoutSFTP(t *testing.T) {
 				t.Errorf("verbose notes: %d exec, %d SFTP, want 5 and 0:\n%s", exec, sftpLines, strings.Join(out.lines, "\n"))
 			}
 		})
+	}
+}
+
+// TestUploadChangedSkipsWhatIsThere: the same content and mode again is
+// not written (the file keeps its inode and time), another content or
+// mode is; a host without SFTP checks the same way.
+func TestUploadChangedSkipsWhatIsThere(t *testing.T) {
+	for _, noSFTP := range []bool{false, true} {
+		env, ep, s := testHost(t, sshdtest.Config{NoSFTP: noSFTP})
+		ctx := context.Background()
+		remote := filepath.Join(s.Dir, "conf", "app.ini")
+		put := func(text string, mode os.FileMode) bool {
+			t.Helper()
+			sum := sha256.Sum256([]byte(text))
+			open := func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }
+			changed, err := UploadChanged(ctx, env, ep, remote, open, hex.EncodeToString(sum[:]), mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(remote); string(got) != text {
+				t.Fatalf("the file holds %q, want %q", got, text)
+			}
+			return changed
+		}
+		inode := func() uint64 {
+			st, err := os.Stat(remote)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.Sys().(*syscall.Stat_t).Ino
+		}
+		if !put("port = 80\n", 0o644) {
+			t.Errorf("sftp=%v: a new file: not written", !noSFTP)
+		}
+		before := inode()
+		if put("port = 80\n", 0o644) || inode() != before {
+			t.Errorf("sftp=%v: the same content again was written", !noSFTP)
+		}
+		if !put("port = 8080\n", 0o644) {
+			t.Errorf("sftp=%v: another content: not written", !noSFTP)
+		}
+		if !put("port = 8080\n", 0o600) {
+			t.Errorf("sftp=%v: another mode: not written", !noSFTP)
+		}
+		if st, _ := os.Stat(remote); st.Mode().Perm() != 0o600 {
+			t.Errorf("sftp=%v: mode %v", !noSFTP, st.Mode().Perm())
+		}
 	}
 }
