@@ -302,9 +302,18 @@ var ErrInterrupted = errors.New("interrupted; what was done is recorded, and run
 func names(rs []state.Resource) string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, r.Name)
+		out = append(out, Label(r))
 	}
 	return strings.Join(out, ", ")
+}
+
+// Label names a node for people: its name, and the machine's own where
+// it has another ("farm-12 (h12)", an on-prem inventory's host).
+func Label(n state.Resource) string {
+	if h := n.Data.HostName; h != "" && h != n.Name {
+		return n.Name + " (" + h + ")"
+	}
+	return n.Name
 }
 
 // inputf is a mistake in what the recipe asked for.

@@ -23,6 +23,7 @@ func New(store Records, run string, provs map[string]providers.Provider) *Engine
 // A NodeView is one node of a run as the CLI shows it.
 type NodeView struct {
 	Group, Unit, Name, Provider string
+	HostName                    string // the machine's own name, where it has another (on-prem)
 	// Ready: the provider made it and the state recorded it (not an
 	// intent, not being deleted).
 	Ready     bool
@@ -73,7 +74,7 @@ func (e *Engine) Survey(ctx context.Context, check bool) (Survey, error) {
 	}
 	price := e.prices()
 	for _, n := range nodes {
-		v := NodeView{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
+		v := NodeView{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider, HostName: n.Data.HostName,
 			Ready: n.Status == state.Ready, Record: string(n.Status), State: providers.NodeState(n.State), PriceHour: price(n)}
 		if st, ok := live[n.ID]; ok {
 			v.State = st

@@ -481,7 +481,7 @@ func (e *Engine) record(n *state.Resource, inst providers.Instance) error {
 	n.State = string(inst.State)
 	origin, mesh, meshIP := n.Data.Origin, n.Data.Mesh, n.Data.MeshIP
 	n.Data = state.Data{ProviderID: inst.ID, IP: inst.IP, PrivateIP: inst.PrivateIP, Port: inst.Port, User: inst.User,
-		KeyFile: inst.KeyFile, Existing: inst.Existing, Origin: origin, Mesh: mesh, MeshIP: meshIP}
+		KeyFile: inst.KeyFile, HostName: inst.HostName, Existing: inst.Existing, Origin: origin, Mesh: mesh, MeshIP: meshIP}
 	if j := inst.Jump; j != nil {
 		n.Data.Jump = &state.Hop{Name: j.Name, Host: j.Host, Port: j.Port, User: j.User, KeyFile: j.KeyFile}
 	}

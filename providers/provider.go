@@ -69,6 +69,10 @@ type Instance struct {
 	User      string // default login user
 	HostKey   string // the node's SSH host key if the provider knows it (authorized_keys format)
 
+	// HostName is the machine's own name where the provider has one (an
+	// on-prem inventory's "h12"), shown beside the node's name.
+	HostName string
+
 	// Existing is true for machines kumo did not create (on-prem hosts):
 	// they are reached with KeyFile, or the user's keys and agent, and
 	// their host keys must be known (known_hosts or pinned), not learnt.

@@ -55,6 +55,9 @@ type Data struct {
 	KeyFile    string `json:"key_file,omitempty"` // groups: the key of the group's nodes; nodes: a key of their own
 	Nodes      int    `json:"nodes,omitempty"`    // units: how many nodes were asked for
 
+	// HostName is the machine's own name (an on-prem inventory's).
+	HostName string `json:"host_name,omitempty"`
+
 	// Existing marks a node kumo did not create (an on-prem host): kumo
 	// logs in with its own key or the user's keys, not the group's, and
 	// its host key must already be known rather than learnt.

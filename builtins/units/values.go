@@ -54,13 +54,15 @@ type Node struct {
 	SiteIP string `json:",omitempty"`
 	Port   int
 	Token  string `json:",omitempty"`
+	// HostName is the machine's own name (an on-prem inventory's).
+	HostName string `json:",omitempty"`
 }
 
 func nodeValue(r state.Resource) *Node {
 	n := &Node{
 		ID: r.ID, Run: r.Run, Group: r.Group, Unit: r.Unit, Name: r.Name, State: r.State,
 		IP: r.Data.IP, PrivateIP: r.Data.PrivateIP, SiteIP: r.Data.PrivateIP, Provider: r.Provider, ProviderID: r.Data.ProviderID, Port: r.Data.Port,
-		Token: r.Token,
+		Token: r.Token, HostName: r.Data.HostName,
 	}
 	if r.Data.MeshIP != "" {
 		n.PrivateIP = r.Data.MeshIP // what node-to-node traffic uses, across sites
@@ -135,7 +137,7 @@ func (n *Node) HostID() int64         { return n.ID }
 func (n *Node) HostToken() string     { return n.Token }
 func (n *Node) NodeName() string      { return n.Name }
 func (n *Node) AttrNames() []string {
-	return []string{"address", "group", "id", "ip", "name", "port", "private_ip", "provider", "site_ip", "state", "unit"}
+	return []string{"address", "group", "host_name", "id", "ip", "name", "port", "private_ip", "provider", "site_ip", "state", "unit"}
 }
 func (n *Node) JournalKind() string { return "node" }
 func (n *Node) JournalData() any    { return n }
@@ -169,6 +171,11 @@ func (n *Node) Attr(name string) (starlark.Value, error) {
 		return starlark.String(n.Provider), nil
 	case "id":
 		return starlark.String(n.ProviderID), nil
+	case "host_name":
+		if n.HostName == "" {
+			return starlark.String(n.Name), nil
+		}
+		return starlark.String(n.HostName), nil
 	}
 	return nil, nil
 }
@@ -221,7 +228,9 @@ ssh_run, put_file, get_file and wait_port.
   .port        its SSH port
   .address     ip:port
   .provider    local, onprem, aws, openstack
-  .id          the provider's id for it (an instance id, a server id)`,
+  .id          the provider's id for it (an instance id, a server id)
+  .host_name   the machine's own name: an on-prem inventory's (h12) for
+               onprem nodes, else .name`,
 }, {
 	Name: "spec", Kind: builtins.DocValue,
 	Doc: `a node specification, as spec() returns it

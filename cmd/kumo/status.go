@@ -109,6 +109,7 @@ type statusNodeJSON struct {
 	Group    string `json:"group"`
 	Unit     string `json:"unit"`
 	Name     string `json:"name"`
+	HostName string `json:"host_name,omitempty"` // the machine's own name (an on-prem inventory's)
 	Provider string `json:"provider"`
 	Status   string `json:"status"`
 	State    string `json:"state"`
@@ -218,7 +219,7 @@ func runStatus(ctx context.Context, store *state.Store, r state.Run, check bool)
 	}
 	s.Checked, s.Warning = survey.Checked, survey.Warning
 	for _, n := range survey.Nodes {
-		s.Nodes = append(s.Nodes, statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, Provider: n.Provider,
+		s.Nodes = append(s.Nodes, statusNodeJSON{Group: n.Group, Unit: n.Unit, Name: n.Name, HostName: n.HostName, Provider: n.Provider,
 			Status: n.Record, State: string(n.State), Address: n.Address, PriceHour: n.PriceHour})
 	}
 	s.PriceHour = survey.PriceHour()
@@ -277,7 +278,11 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 			if n.Status != string(state.Ready) {
 				st = n.Status + " (not made: interrupted or failed; a re-run makes it, destroy forgets it)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%s\n", n.Name, n.Group, n.Unit, st, n.Address, n.Provider, hourly(n.PriceHour))
+			name := n.Name
+			if n.HostName != "" && n.HostName != n.Name {
+				name += " (" + n.HostName + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%s\n", name, n.Group, n.Unit, st, n.Address, n.Provider, hourly(n.PriceHour))
 		}
 	} else {
 		fmt.Fprintln(tw, "  no nodes")

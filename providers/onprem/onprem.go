@@ -396,7 +396,7 @@ func instance(inv *Inventory, h *Host, token, login string) providers.Instance {
 	}
 	inst := providers.Instance{
 		ID: h.ID(), Token: token, State: providers.Running, IP: h.Address, PrivateIP: h.Address, Port: h.Port,
-		User: login, Existing: true, KeyFile: h.Key,
+		User: login, Existing: true, KeyFile: h.Key, HostName: h.Name,
 	}
 	if j := inv.Host(h.Jump); j != nil {
 		inst.Jump = &providers.Hop{Name: j.Name, Host: j.Address, Port: j.Port, User: j.User, KeyFile: j.Key}
