@@ -57,9 +57,12 @@ type cachedInventory struct {
 // inventory is the inventory at path, parsed once per version of the
 // file: a pool of 1,000 hosts is not read again for every node.
 func (p *Provider) inventory(path string) (*Inventory, map[string]*Host, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, providers.BadInputf("onprem inventory: %w (give spec(\"onprem\", flavor, inventory=PATH) or set KUMO_ONPREM_INVENTORY)", err)
+	st, statErr := os.Stat(path)
+	if statErr != nil {
+		if _, err := LoadInventory(path); err != nil {
+			return nil, nil, err // it says what is wrong, as reading does
+		}
+		return nil, nil, providers.BadInputf("onprem inventory %s: %w", path, statErr)
 	}
 	p.cacheMu.Lock()
 	defer p.cacheMu.Unlock()
