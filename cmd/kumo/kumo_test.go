@@ -207,6 +207,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			if cond == "pg" {
 				return false, nil
 			}
+			// [root]: kumo runs as root (sshd can log in as the test users).
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
 			if cond != "postgres" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -423,12 +427,23 @@ func cmdRekey(ts *testscript.TestScript, neg bool, args []string) {
 // the inventory. The servers stop when the script ends. With -nosftp
 // they have no SFTP subsystem, as many hardened hosts.
 func cmdSSHD(ts *testscript.TestScript, neg bool, args []string) {
-	noSFTP := len(args) == 2 && args[1] == "-nosftp"
-	if noSFTP {
-		args = args[:1]
+	var noSFTP bool
+	var login string // -user NAME: log in as another test user
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-nosftp":
+			noSFTP = true
+		case args[i] == "-user" && i+1 < len(args):
+			login = args[i+1]
+			i++
+		default:
+			rest = append(rest, args[i])
+		}
 	}
+	args = rest
 	if len(args) != 1 || neg {
-		ts.Fatalf("usage: sshd N [-nosftp]")
+		ts.Fatalf("usage: sshd N [-nosftp] [-user NAME]")
 	}
 	n, err := strconv.Atoi(args[0])
 	ts.Check(err)
@@ -438,7 +453,7 @@ func cmdSSHD(ts *testscript.TestScript, neg bool, args []string) {
 	var inv, known strings.Builder
 	inv.WriteString("hosts:\n")
 	start := func(name, labels, jump string) {
-		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, NoSFTP: noSFTP})
+		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, NoSFTP: noSFTP, User: login})
 		ts.Check(err)
 		ts.Defer(s.Stop)
 		fmt.Fprintf(&inv, "  - name: %s\n    address: 127.0.0.1\n    port: %d\n    user: %s\n    key: %s\n", name, s.Port, s.User, key)
