@@ -2,10 +2,13 @@ package lang
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"go.starlark.net/resolve"
 	"go.starlark.net/syntax"
+
+	"github.com/kumo-dev/kumo/builtins/starkit"
 )
 
 // Deps is what one cell reads and defines, as Starlark's resolver sees
@@ -27,6 +30,9 @@ type Deps struct {
 	Mutates []string
 	Loads   []string // modules loaded, as written in load()
 	After   []int    // cells this one runs after, by index ([after: ...])
+	// Files are the files beside the recipe the cell reads with
+	// read_file(), as written: their content is an input of the cell.
+	Files []string
 }
 
 // analyze works out a resolved cell's Deps and the globals each of its
@@ -35,8 +41,20 @@ func (r *Recipe) analyze(c *Cell, f *syntax.File) (*Deps, error) {
 	d := &Deps{}
 	bound := map[*syntax.Ident]bool{}
 	bind := func(id *syntax.Ident) { bound[id] = true }
+	var fileErr error
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
+		case *syntax.CallExpr:
+			if id, ok := n.Fn.(*syntax.Ident); ok && id.Name == starkit.ReadFileBuiltin && isGlobal(id) {
+				path, ok := literalPath(n)
+				if !ok && fileErr == nil {
+					pos, _ := n.Span()
+					fileErr = fmt.Errorf("%s:%d:%d: %s: give the file as a string literal, read_file(\"motd.txt\"): kumo runs the cell again when that file changes, so it must know which file it reads", r.Path, pos.Line, pos.Col, starkit.ReadFileBuiltin)
+				}
+				if ok && !slices.Contains(d.Files, path) {
+					d.Files = append(d.Files, path)
+				}
+			}
 		case *syntax.AssignStmt:
 			if n.Op == syntax.EQ {
 				targets(n.LHS, bind)
@@ -80,6 +98,10 @@ func (r *Recipe) analyze(c *Cell, f *syntax.File) (*Deps, error) {
 			}
 		})
 	}
+	if fileErr != nil {
+		return nil, fileErr
+	}
+	sort.Strings(d.Files)
 	d.Reads, d.Defines, d.Mutates = sortedSet(reads), sortedSet(defines), mutated(f)
 	for _, ref := range c.After {
 		dep, err := FindCell(r.Cells, ref)
@@ -92,6 +114,23 @@ func (r *Recipe) analyze(c *Cell, f *syntax.File) (*Deps, error) {
 		d.After = append(d.After, dep.Index)
 	}
 	return d, nil
+}
+
+// literalPath is the path a read_file call gives as a string literal
+// (first argument, or path=).
+func literalPath(call *syntax.CallExpr) (string, bool) {
+	var arg syntax.Expr
+	if len(call.Args) > 0 {
+		arg = call.Args[0]
+		if b, ok := arg.(*syntax.BinaryExpr); ok && b.Op == syntax.EQ { // path = "..."
+			arg = b.Y
+		}
+	}
+	lit, ok := arg.(*syntax.Literal)
+	if !ok || lit.Token != syntax.STRING {
+		return "", false
+	}
+	return lit.Value.(string), true
 }
 
 // targets calls f for each name an assignment target binds: x, and the

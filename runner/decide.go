@@ -158,6 +158,8 @@ func (p *pass) describe(keys []string) string {
 		switch {
 		case strings.HasPrefix(k, "load:"):
 			names = append(names, "module "+strings.TrimPrefix(k, "load:"))
+		case strings.HasPrefix(k, "file:"):
+			names = append(names, "file "+strings.TrimPrefix(k, "file:"))
 		case strings.HasPrefix(k, "after:"):
 			idx, _ := strconv.Atoi(strings.TrimPrefix(k, "after:"))
 			if idx < len(p.r.opts.Recipe.Cells) {

@@ -13,9 +13,12 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -438,6 +441,9 @@ func (p *pass) inputs(c *lang.Cell) map[string]string {
 	}
 	p.handles = p.digest.handles
 	p.digest.handles = nil
+	for _, f := range deps.Files {
+		in["file:"+f] = fileDigest(p.r.opts.Recipe.Dir, f)
+	}
 	for _, m := range deps.Loads {
 		d, err := p.r.interp.ModuleDigest(m)
 		if err != nil {
@@ -761,4 +767,18 @@ func (r *Runner) Status(text string) {
 	if c != nil && !r.journal.replay {
 		r.events.status(c, text)
 	}
+}
+
+// fileDigest is the digest of a file a cell reads with read_file,
+// relative to the recipe's folder ("missing" if it cannot be read).
+func fileDigest(dir, name string) string {
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(dir, name)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "missing"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

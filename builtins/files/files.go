@@ -52,7 +52,44 @@ current folder) and returns dest.`,
 	Fn:        getFile,
 	Effectful: true,
 	Plan:      planCopy("get_file", false),
+}, {
+	Name: starkit.ReadFileBuiltin,
+	Doc: `read_file(path)
+Returns the text of the local file path, relative to the recipe's folder
+(a template kept beside the recipe, say). path must be a string literal:
+the file's content is an input of the cell, so editing the file runs the
+cell again, as editing the cell does ("file motd.txt changed"). Files up
+to 16 MiB.`,
+	Fn: readFile,
 }}
+
+// maxReadFile bounds read_file: a template, not a disk image.
+const maxReadFile = 16 << 20
+
+func readFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	if err := builtins.Unpack(b, args, kwargs, "path", &name); err != nil {
+		return nil, err
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(starkit.RecipeDir(thread), path)
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, builtins.Inputf(b, "%s: %v (paths are relative to the recipe's folder)", name, errors.Unwrap(err))
+	case st.IsDir():
+		return nil, builtins.Inputf(b, "%s is a folder: give a file", name)
+	case st.Size() > maxReadFile:
+		return nil, builtins.Inputf(b, "%s has %d bytes; read_file takes up to %d (put_file(src=...) copies large files)", name, st.Size(), maxReadFile)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, builtins.Wrap(b, err)
+	}
+	return starlark.String(data), nil
+}
 
 // planCopy plans a file copy: to the targets (put, whose result is
 // None), or from one (get, whose result is known only live).

@@ -72,3 +72,8 @@ func IsInputError(err error) bool {
 	var marked interface{ BadInput() bool }
 	return errors.As(err, &marked) && marked.BadInput()
 }
+
+// ReadFileBuiltin is the builtin that reads a file beside the recipe:
+// the language makes the file's content an input of the cells calling
+// it (lang.Deps.Files).
+const ReadFileBuiltin = "read_file"

@@ -48,6 +48,7 @@ var badCalls = map[string][]struct{ call, want string }{
 		{`put_file(n, "f", content = 42)`, "for parameter content: got int, want string, bytes or secret"},
 	},
 	"get_file":  {{`get_file(42, "f")`, "for parameter target: want a node, an address or a list of them, got int"}},
+	"read_file": {{`read_file(42)`, "read_file: give the file as a string literal"}, {`read_file("no-such-file.txt")`, "read_file: no-such-file.txt: no such file or directory"}},
 	"wait_port": {{`wait_port(n, "x")`, "for parameter port: got string, want int"}},
 	"wait_http": {{`wait_http(42)`, "for parameter url: got int, want string"}},
 	"mesh": {
