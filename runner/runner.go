@@ -13,12 +13,9 @@ package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -32,6 +29,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/lang"
+	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -775,10 +773,9 @@ func fileDigest(dir, name string) string {
 	if !filepath.IsAbs(name) {
 		name = filepath.Join(dir, name)
 	}
-	b, err := os.ReadFile(name)
+	sum, err := providers.FileSHA256(name)
 	if err != nil {
 		return "missing"
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return sum
 }

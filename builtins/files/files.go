@@ -25,6 +25,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	kssh "github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/providers"
 )
 
 // Builtins of this family.
@@ -154,7 +155,7 @@ func putFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 		size = fi.Size()
 		open = func() (io.ReadCloser, error) { return os.Open(path) }
-		if sum, err = fileSum(path); err != nil {
+		if sum, err = providers.FileSHA256(path); err != nil {
 			return nil, builtins.Inputf(b, "src: %v", err)
 		}
 	default:
@@ -224,20 +225,6 @@ func holds(ctx context.Context, env *builtins.Env, ep builtins.Endpoint, dest, s
 	}
 	fields := strings.Fields(out.Stdout)
 	return len(fields) >= 3 && fields[0] == sum && fields[len(fields)-1] == strconv.FormatUint(uint64(mode.Perm()), 8)
-}
-
-// fileSum is the SHA-256 of a local file, hex.
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Upload writes what open returns to dest on ep with mode, streaming:
