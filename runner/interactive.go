@@ -50,7 +50,7 @@ func NewInteractive(opts Options) (*Interactive, error) {
 	if err := r.store.StartRun(opts.Run, r.recipePath(), opts.Remember); err != nil {
 		return nil, err
 	}
-	p := &pass{r: r, mode: mode{from: -1, only: -1}, checked: opts.World == nil, replayed: map[int]bool{}}
+	p := &pass{r: r, driver: runDriver{}, mode: mode{from: -1, only: -1}, checked: opts.World == nil, replayed: map[int]bool{}}
 	return &Interactive{r: r, p: p}, nil
 }
 

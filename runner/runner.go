@@ -190,13 +190,13 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 		env.Secrets = &builtins.Masker{}
 	}
 
-	p := &pass{r: r, mode: mode{from: from, only: only}, checked: o.World == nil || o.ReplayOnly}
+	p := &pass{r: r, driver: driverFor(o), mode: mode{from: from, only: only}, checked: o.World == nil || o.ReplayOnly}
 	sum, runErr := p.run(ctx)
 	for p.restart != nil {
 		// A replayed cell made something that is gone: run again from
 		// the start, that cell live. Replay touched nothing, so starting
 		// over costs only the replay.
-		p = &pass{r: r, mode: mode{from: from, only: only}, checked: true, vanished: p.restart}
+		p = &pass{r: r, driver: driverFor(o), mode: mode{from: from, only: only}, checked: true, vanished: p.restart}
 		sum, runErr = p.run(ctx)
 	}
 	if o.ReplayOnly || o.Plan {
@@ -291,6 +291,7 @@ func (r *Runner) recipePath() string {
 // made something that is gone.
 type pass struct {
 	r        *Runner
+	driver   driver // what the pass does with cells it does not skip: run, plan or replay
 	mode     mode
 	checked  bool           // the world was checked
 	vanished map[int]string // cells to run live because what they made is gone
@@ -360,16 +361,13 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			r.finish(sum, c, res)
 			if res.Err != nil {
 				sum.Failed = c
-				if o.ReplayOnly {
+				if p.driver.endsAtFailure() {
 					return sum, res.Err
 				}
 			}
 			continue
 		}
 		reason := d.Reason
-		if reason != "" && o.ReplayOnly {
-			break // replay-only: up to the first cell that would run live
-		}
 		if reason != "" && !p.checked {
 			p.checked = true
 			if p.checkWorld(ctx, c) {
@@ -380,42 +378,8 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 				reason = why
 			}
 		}
-		if o.Plan {
-			if reason == "" {
-				// What a live cell before it will change in the world it
-				// reads decides, when the run gets there, whether it replays.
-				if why := p.changedByPlan(); why != "" {
-					r.finish(sum, c, p.planCell(ctx, c, why, true))
-					continue
-				}
-			} else {
-				// Inputs holding values only a live call gives make it a
-				// "may run", unless it runs anyway (edited, new, ...).
-				_, decided := fixedReason(p.mode, t)
-				r.finish(sum, c, p.planCell(ctx, c, reason, !decided && len(p.digest.unknowns) > 0))
-				continue
-			}
-		}
-		if reason != "" {
-			r.events.flush()
-			if o.Step != nil {
-				if err := o.Step(ctx, c, reason); err != nil {
-					p.stopped = true
-					r.finish(sum, c, CellResult{Status: Skipped})
-					continue
-				}
-			}
-		}
-		res := p.exec(ctx, c, inputs, reason)
-		r.finish(sum, c, res)
-		if res.Status == Replayed {
-			p.replayed[c.Index] = true
-		}
-		if res.Err != nil {
-			sum.Failed = c
-			if o.ReplayOnly {
-				return sum, res.Err
-			}
+		if done, err := p.driver.cell(ctx, p, sum, t, reason, inputs); done {
+			return sum, err
 		}
 	}
 	if sum.Failed != nil {
