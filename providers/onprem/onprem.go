@@ -51,37 +51,32 @@ type cachedInventory struct {
 	inv      *Inventory
 	size     int64
 	modified time.Time
-	hosts    map[string]*Host // by ID
 }
 
 // inventory is the inventory at path, parsed once per version of the
 // file: a pool of 1,000 hosts is not read again for every node.
-func (p *Provider) inventory(path string) (*Inventory, map[string]*Host, error) {
+func (p *Provider) inventory(path string) (*Inventory, error) {
 	st, statErr := os.Stat(path)
 	if statErr != nil {
 		if _, err := LoadInventory(path); err != nil {
-			return nil, nil, err // it says what is wrong, as reading does
+			return nil, err // it says what is wrong, as reading does
 		}
-		return nil, nil, providers.BadInputf("onprem inventory %s: %w", path, statErr)
+		return nil, providers.BadInputf("onprem inventory %s: %w", path, statErr)
 	}
 	p.cacheMu.Lock()
 	defer p.cacheMu.Unlock()
 	if c, ok := p.cache[path]; ok && c.size == st.Size() && c.modified.Equal(st.ModTime()) {
-		return c.inv, c.hosts, nil
+		return c.inv, nil
 	}
 	inv, err := LoadInventory(path)
 	if err != nil {
-		return nil, nil, err
-	}
-	hosts := map[string]*Host{}
-	for _, h := range inv.Hosts {
-		hosts[h.ID()] = h
+		return nil, err
 	}
 	if p.cache == nil {
 		p.cache = map[string]cachedInventory{}
 	}
-	p.cache[path] = cachedInventory{inv: inv, size: st.Size(), modified: st.ModTime(), hosts: hosts}
-	return inv, hosts, nil
+	p.cache[path] = cachedInventory{inv: inv, size: st.Size(), modified: st.ModTime()}
+	return inv, nil
 }
 
 // taken is the set of hosts allocated now, to any run.
@@ -148,6 +143,7 @@ type Inventory struct {
 	Path  string
 	Hosts []*Host `yaml:"hosts"`
 
+	ids     map[string]*Host // by ID, as ParseInventory checked them
 	mu      sync.Mutex
 	matched map[string][]*Host // see matching
 }
@@ -216,6 +212,7 @@ func ParseInventory(path string, b []byte) (*Inventory, error) {
 		}
 		names[h.Name], ids[h.ID()] = h, h
 	}
+	inv.ids = ids
 	for _, h := range inv.Hosts {
 		if h.Jump == "" {
 			continue
@@ -250,14 +247,7 @@ func (inv *Inventory) Host(name string) *Host {
 }
 
 // byID returns the entry of the host with id (address:port), or nil.
-func (inv *Inventory) byID(id string) *Host {
-	for _, h := range inv.Hosts {
-		if h.ID() == id {
-			return h
-		}
-	}
-	return nil
-}
+func (inv *Inventory) byID(id string) *Host { return inv.ids[id] }
 
 // matching lists the hosts whose labels fit the flavor and the spec's
 // labels, worked out once per inventory and ask.
@@ -304,7 +294,7 @@ func (p *Provider) Capacity(ctx context.Context, flavor string, fields map[strin
 	if err != nil {
 		return 0, 0, err
 	}
-	inv, _, err := p.inventory(s.InventoryPath())
+	inv, err := p.inventory(s.InventoryPath())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -346,7 +336,7 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 		return p.instanceOf(a, s.User)
 	}
 	path := s.InventoryPath()
-	inv, _, err := p.inventory(path)
+	inv, err := p.inventory(path)
 	if err != nil {
 		return providers.Instance{}, err
 	}
@@ -382,11 +372,11 @@ func (p *Provider) Create(ctx context.Context, req providers.NodeRequest) (provi
 // instanceOf is the node on an allocated host; login overrides the
 // host's user.
 func (p *Provider) instanceOf(a state.Allocation, login string) (providers.Instance, error) {
-	inv, hosts, err := p.inventory(a.Inventory)
+	inv, err := p.inventory(a.Inventory)
 	if err != nil {
 		return providers.Instance{}, err
 	}
-	h := hosts[a.Host]
+	h := inv.byID(a.Host)
 	if h == nil {
 		return providers.Instance{}, fmt.Errorf("onprem: host %s is no longer in %s", a.Host, a.Inventory)
 	}
@@ -453,11 +443,11 @@ func (p *Provider) power(ctx context.Context, id, which string) error {
 	if !ok {
 		return fmt.Errorf("onprem: host %s is not allocated", id)
 	}
-	_, hosts, err := p.inventory(a.Inventory)
+	inv, err := p.inventory(a.Inventory)
 	if err != nil {
 		return err
 	}
-	h := hosts[id]
+	h := inv.byID(id)
 	if h == nil {
 		return fmt.Errorf("onprem: host %s is no longer in %s", id, a.Inventory)
 	}
