@@ -116,30 +116,23 @@ func (e *Env) Target(v starlark.Value) (Endpoint, error) {
 	return Endpoint{}, &starkit.InputError{Err: fmt.Errorf("want a node, an address or a list of them, got %s", v.Type())}
 }
 
-func (e *Env) nodeEndpoint(r state.Resource, v starlark.Value) (Endpoint, error) {
+func (e *Env) nodeEndpoint(n fleet.Node, v starlark.Value) (Endpoint, error) {
 	switch {
-	case r.Status != state.Ready:
-		return Endpoint{}, fmt.Errorf("node %s is not ready (%s); re-run the cell that creates it", r.Name, r.Status)
-	case providers.NodeState(r.State) == providers.PowerOff:
-		return Endpoint{}, fmt.Errorf("node %s is powered off; call power_on() on its unit first", r.Name)
+	case n.Status != fleet.Ready:
+		return Endpoint{}, fmt.Errorf("node %s is not ready (%s); re-run the cell that creates it", n.Name, n.Status)
+	case n.State == providers.PowerOff:
+		return Endpoint{}, fmt.Errorf("node %s is powered off; call power_on() on its unit first", n.Name)
 	}
-	g, err := e.Reader().Group(r.Run, r.Group)
+	keyFile, err := e.Reader().KeyFile(n)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("node %s: its unit group %s: %w", r.Name, r.Group, err)
-	}
-	keyFile, err := fleet.GroupKeyFile(e.Store, g)
-	if err != nil {
-		return Endpoint{}, fmt.Errorf("node %s: %w", r.Name, err)
+		return Endpoint{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	ep := Endpoint{
-		Label: r.Name, Value: v, NodeID: r.ID,
-		Host: r.Data.IP, Port: r.Data.Port, User: r.Data.User, KeyFile: keyFile,
-		PinTarget: state.NodeKeyTarget(r.ID), PinOnFirstUse: !r.Data.Existing,
+		Label: n.Name, Value: v, NodeID: n.ID,
+		Host: n.IP, Port: n.Port, User: n.User, KeyFile: keyFile,
+		PinTarget: state.NodeKeyTarget(n.ID), PinOnFirstUse: !n.Existing,
 	}
-	if r.Data.Existing {
-		ep.KeyFile = r.Data.KeyFile // "" logs in with the user's keys and agent
-	}
-	if j := r.Data.Jump; j != nil {
+	if j := n.Jump; j != nil {
 		ep.Jump = &Endpoint{Label: j.Name, Host: j.Host, Port: j.Port, User: j.User, KeyFile: j.KeyFile, Value: starlark.String(j.Name),
 			PinTarget: "addr:" + net.JoinHostPort(j.Host, strconv.Itoa(j.Port))}
 	}
@@ -161,9 +154,9 @@ func (e *Env) addressEndpoint(addr string) (Endpoint, error) {
 	if err != nil {
 		return Endpoint{}, err
 	}
-	var match []state.Resource
+	var match []fleet.Node
 	for _, n := range nodes {
-		if (n.Data.IP == host || n.Data.PrivateIP == host) && (port == 0 || port == n.Data.Port) {
+		if (n.IP == host || n.PrivateIP == host) && (port == 0 || port == n.Port) {
 			match = append(match, n)
 		}
 	}

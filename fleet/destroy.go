@@ -77,15 +77,19 @@ func (e *Engine) Destroy(ctx context.Context) ([]string, error) {
 	return deleted, nil
 }
 
+// Forgotten is a resource whose record was dropped without its
+// provider's word: it may still exist there.
+type Forgotten struct{ Kind, Group, Name, Provider string }
+
 // ForgetUnreachable drops the run's resources whose provider cannot be reached
 // without deleting them, and returns them: what kumo made there may still
 // exist and is the user's to remove.
-func (e *Engine) ForgetUnreachable(unreachable map[string]error) ([]state.Resource, error) {
+func (e *Engine) ForgetUnreachable(unreachable map[string]error) ([]Forgotten, error) {
 	all, err := e.Store.Resources(state.Query{Run: e.Run})
 	if err != nil {
 		return nil, err
 	}
-	var dropped []state.Resource
+	var dropped []Forgotten
 	for _, r := range all {
 		if _, gone := unreachable[r.Provider]; r.Kind == state.KindGroup || !gone {
 			continue
@@ -93,7 +97,7 @@ func (e *Engine) ForgetUnreachable(unreachable map[string]error) ([]state.Resour
 		if err := e.Store.DeleteResource(r.ID); err != nil {
 			return dropped, err
 		}
-		dropped = append(dropped, r)
+		dropped = append(dropped, Forgotten{Kind: r.Kind, Group: r.Group, Name: r.Name, Provider: r.Provider})
 	}
 	return dropped, nil
 }

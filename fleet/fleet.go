@@ -40,10 +40,10 @@ type Engine struct {
 	Run       string
 	Providers map[string]providers.Provider
 	// Ready waits until a node answers (an SSH login); nil skips it.
-	Ready func(ctx context.Context, n state.Resource) error
+	Ready func(ctx context.Context, n Node) error
 	// Disconnect is told of a node that is powered off or deleted, so
 	// that whoever keeps connections to it drops them; nil is fine.
-	Disconnect func(n state.Resource)
+	Disconnect func(n Node)
 	Report     Reporter
 	// Parallel bounds how many provider calls run at once (default 64).
 	Parallel int
@@ -208,16 +208,16 @@ func partWheres(u state.Resource) map[string][]map[string]any {
 	return out
 }
 
-// InPart reports whether node n was made with a spec of its own (a part
+// inPart reports whether node n was made with a spec of its own (a part
 // of its unit), not the unit's.
-func InPart(n state.Resource) bool {
+func inPart(n state.Resource) bool {
 	return len(n.Spec) > 0 && string(n.Spec) != "{}"
 }
 
 // nodeSpec is the spec node n of unit u was made with, and where its
 // provider finds it.
 func nodeSpec(u, n state.Resource) (Spec, map[string]any, error) {
-	if !InPart(n) {
+	if !inPart(n) {
 		spec, err := DecodeSpec(u.Spec)
 		return spec, where(u), err
 	}
@@ -302,14 +302,13 @@ var ErrInterrupted = errors.New("interrupted; what was done is recorded, and run
 func names(rs []state.Resource) string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, Label(r))
+		out = append(out, label(r))
 	}
 	return strings.Join(out, ", ")
 }
 
-// Label names a node for people: its name, and the machine's own where
-// it has another ("farm-12 (h12)", an on-prem inventory's host).
-func Label(n state.Resource) string {
+// label names a node for people (Node.Label).
+func label(n state.Resource) string {
 	if h := n.Data.HostName; h != "" && h != n.Name {
 		return n.Name + " (" + h + ")"
 	}

@@ -63,7 +63,7 @@ func (f *fixture) nodesAtProvider() int {
 	return len(list)
 }
 
-func (f *fixture) unit(name string) state.Resource {
+func (f *fixture) unit(name string) Unit {
 	u, err := f.eng.Unit("g", name)
 	if err != nil {
 		f.t.Fatal(err)
@@ -144,7 +144,7 @@ func TestAddNodesConverges(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.eng.CreateUnit(ctx, call("1/UnitGroup.create_unit#1"), "g", "web", spec, 1, time.Minute)
-	add := func(n int) []state.Resource {
+	add := func(n int) []Node {
 		t.Helper()
 		nodes, err := f.eng.AddNodes(ctx, call("2/Unit.add_nodes#1"), f.unit("web"), n, time.Minute)
 		if err != nil {
@@ -154,7 +154,7 @@ func TestAddNodesConverges(t *testing.T) {
 	}
 	first := add(2)
 	if again := add(2); len(again) != 2 || again[0].ID != first[0].ID || again[1].ID != first[1].ID {
-		t.Errorf("add_nodes(2) twice: %v then %v", names(first), names(again))
+		t.Errorf("add_nodes(2) twice: %v then %v", names(rowsOf(first)), names(rowsOf(again)))
 	}
 	if n := f.nodesAtProvider(); n != 3 {
 		t.Errorf("%d nodes, want 1 + 2", n)
@@ -218,7 +218,7 @@ func TestInterruptedDeletionIsFinishedNotRepeated(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.eng.CreateUnit(ctx, call("1/UnitGroup.create_unit#1"), "g", "web", spec, 3, time.Minute)
-	u := f.unit("web")
+	u := f.unit("web").rec
 	u.Data.DeletedBy = map[string][]string{"3/Unit.delete_nodes#1": {"web-3"}}
 	f.eng.Store.UpdateResource(&u)
 	n3, _ := f.eng.Store.Resource(state.Query{Run: "r", Kind: state.KindNode, Name: "web-3"})
@@ -260,7 +260,7 @@ func TestVanishedNodesAreMadeAgain(t *testing.T) {
 	f := newFixture(t)
 	site := "1/UnitGroup.create_unit#1"
 	f.eng.CreateUnit(ctx, call(site), "g", "web", spec, 2, time.Minute)
-	nodes, _ := f.eng.Nodes(ctx, state.Query{}, "")
+	nodes, _ := f.eng.Nodes(ctx, "", "", "")
 	web1, web2 := nodes[0], nodes[1]
 	dir1 := filepath.Join(f.local.Dir, web1.Token)
 	os.WriteFile(filepath.Join(dir1, "root", "data"), []byte("kept"), 0o644)
@@ -269,7 +269,7 @@ func TestVanishedNodesAreMadeAgain(t *testing.T) {
 	os.RemoveAll(filepath.Join(f.local.Dir, web2.Token))
 	// The kill and the removal take effect when the processes have exited.
 	waitFor(t, func() bool {
-		states, _ := f.eng.Refresh(ctx, []state.Resource{web1, web2})
+		states, _ := f.eng.refresh(ctx, rowsOf([]Node{web1, web2}))
 		return states[web1.ID] == providers.Error && states[web2.ID] == providers.Gone
 	})
 
@@ -285,7 +285,7 @@ func TestVanishedNodesAreMadeAgain(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir1, "root", "data")); string(b) != "kept" {
 		t.Errorf("web-1's files after restart: %q", b)
 	}
-	after, _ := f.eng.Nodes(ctx, state.Query{}, "RUNNING")
+	after, _ := f.eng.Nodes(ctx, "", "", providers.Running)
 	if len(after) != 2 || after[1].Name != "web-2" || after[1].Token == web2.Token {
 		t.Errorf("nodes after: %+v", after)
 	}

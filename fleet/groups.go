@@ -32,41 +32,46 @@ import (
 // error saying to run the recipe that makes it first. (With create, a
 // run never takes another's group: the same recipe run under another
 // --name makes a copy of its environment.)
-func (e *Engine) OpenGroup(call Call, name string, create bool) (state.Resource, *Engine, error) {
+func (e *Engine) OpenGroup(call Call, name string, create bool) (Group, *Engine, error) {
 	_, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
 	if err == nil || create {
-		g, err := e.Group(call, name)
-		return g, e, err
+		g, err := e.group(call, name)
+		return groupOf(g), e, err
 	}
 	if !errors.Is(err, state.ErrNotFound) {
-		return state.Resource{}, nil, err
+		return Group{}, nil, err
 	}
 	found, err := e.Store.Resources(state.Query{Kind: state.KindGroup, Name: name})
 	if err != nil {
-		return state.Resource{}, nil, err
+		return Group{}, nil, err
 	}
 	switch len(found) {
 	case 0:
-		return state.Resource{}, nil, inputf("no run of %s has made unit group %s: run the recipe that makes it first", e.Store.Location(), name)
+		return Group{}, nil, inputf("no run of %s has made unit group %s: run the recipe that makes it first", e.Store.Location(), name)
 	case 1:
 		owner, err := e.In(found[0].Run)
 		if err != nil {
-			return state.Resource{}, nil, err
+			return Group{}, nil, err
 		}
 		e.note("unit group %s was made by run %s: working on it there", name, found[0].Run)
-		return found[0], owner, nil
+		return groupOf(found[0]), owner, nil
 	}
 	var runs []string
 	for _, g := range found {
 		runs = append(runs, g.Run)
 	}
-	return state.Resource{}, nil, inputf("unit group %s was made by several runs (%s): each copy of an environment needs a group name of its own", name, strings.Join(runs, ", "))
+	return Group{}, nil, inputf("unit group %s was made by several runs (%s): each copy of an environment needs a group name of its own", name, strings.Join(runs, ", "))
 }
 
 // Group returns the run's unit group called name, making it and its key
 // if the run has none. The key is written before the row, and reused if
 // a crash left it behind.
-func (e *Engine) Group(call Call, name string) (state.Resource, error) {
+func (e *Engine) Group(call Call, name string) (Group, error) {
+	g, err := e.group(call, name)
+	return groupOf(g), err
+}
+
+func (e *Engine) group(call Call, name string) (state.Resource, error) {
 	g, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
 	if err == nil {
 		if call.Site != "" && g.Data.Origin == call.Site {

@@ -38,9 +38,9 @@ func shareGroupKey(store Records, run, group, path string) error {
 	return store.PutGroupKey(run, group, sealed)
 }
 
-// GroupKeyFile is the file of unit group g's private key, unsealed from
+// groupKeyFile is the file of unit group g's private key, unsealed from
 // a shared state when this machine has none yet.
-func GroupKeyFile(store Records, g state.Resource) (string, error) {
+func groupKeyFile(store Records, g state.Resource) (string, error) {
 	path := store.GroupKeyFile(g)
 	if _, err := os.Stat(path); err == nil || !store.Shared() {
 		return path, nil

@@ -13,31 +13,34 @@ import (
 
 // Unit returns the unit called name of group, or an error saying it was
 // deleted.
-func (e *Engine) Unit(group, name string) (state.Resource, error) {
+func (e *Engine) Unit(group, name string) (Unit, error) {
 	u, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindUnit, Group: group, Name: name})
 	if err == state.ErrNotFound {
-		return u, fmt.Errorf("unit %s/%s was deleted", group, name)
+		return unitOf(u), fmt.Errorf("unit %s/%s was deleted", group, name)
 	}
-	return u, err
+	return unitOf(u), err
 }
 
 // NodesOf returns the nodes of unit u as the state records them (no
 // provider is asked).
-func (e *Engine) NodesOf(u state.Resource) ([]state.Resource, error) {
-	return e.unitNodes(u)
+func (e *Engine) NodesOf(u Unit) ([]Node, error) {
+	rs, err := e.unitNodes(u.rec)
+	return nodesOf(rs), err
 }
 
 // AddNodes scales u out by n nodes of its spec. From a cell the call
 // converges: run again, it returns the nodes it added before (making
 // again any that vanished) and grows or shrinks to a changed n. Returns
 // the call's nodes.
-func (e *Engine) AddNodes(ctx context.Context, call Call, u state.Resource, n int, limit time.Duration) ([]state.Resource, error) {
-	g, err := e.Group(Call{}, u.Group)
+func (e *Engine) AddNodes(ctx context.Context, call Call, unit Unit, n int, limit time.Duration) ([]Node, error) {
+	u := unit.rec
+	g, err := e.group(Call{}, u.Group)
 	if err != nil {
 		return nil, err
 	}
 	if call.Site != "" {
-		return e.converge(ctx, call, u, nil, g, n, limit, true)
+		made, err := e.converge(ctx, call, u, nil, g, n, limit, true)
+		return nodesOf(made), err
 	}
 	if err := e.partCapacity(ctx, u, nil, n); err != nil {
 		return nil, err
@@ -58,10 +61,10 @@ func (e *Engine) AddNodes(ctx context.Context, call Call, u state.Resource, n in
 	if err := e.realize(ctx, u, g, pending, limit); err != nil {
 		return nil, err
 	}
-	var out []state.Resource
+	var out []Node
 	for _, r := range pending {
 		if fresh, err := e.Store.Resource(state.Query{ID: r.ID}); err == nil {
-			out = append(out, fresh)
+			out = append(out, nodeOf(fresh))
 		}
 	}
 	return out, nil
@@ -77,7 +80,8 @@ type Selector struct {
 // recently added ones. Deleting a node that is already gone is a no-op;
 // from a cell, a call run again does not delete more than it did.
 // Returns the names of the deleted nodes.
-func (e *Engine) DeleteNodes(ctx context.Context, call Call, u state.Resource, count int, which []Selector) ([]string, error) {
+func (e *Engine) DeleteNodes(ctx context.Context, call Call, unit Unit, count int, which []Selector) ([]string, error) {
+	u := unit.rec
 	all, err := e.unitNodes(u)
 	if err != nil {
 		return nil, err
@@ -158,7 +162,8 @@ func (e *Engine) DeleteNodes(ctx context.Context, call Call, u state.Resource, c
 
 // PowerOff powers every node of u off; disks are kept. Nodes already off
 // are left alone.
-func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
+func (e *Engine) PowerOff(ctx context.Context, unit Unit) error {
+	u := unit.rec
 	nodes, provs, err := e.unitAndProviders(u)
 	if err != nil {
 		return err
@@ -177,7 +182,7 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 	return e.each(ctx, len(on), func(i int) error {
 		n := &on[i]
 		if e.Disconnect != nil {
-			e.Disconnect(*n)
+			e.Disconnect(nodeOf(*n))
 		}
 		if err := provs[n.Provider].PowerOff(ctx, e.ref(*n)); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
@@ -188,7 +193,8 @@ func (e *Engine) PowerOff(ctx context.Context, u state.Resource) error {
 }
 
 // PowerOn powers u's nodes back on and waits until they answer.
-func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Duration) error {
+func (e *Engine) PowerOn(ctx context.Context, unit Unit, limit time.Duration) error {
+	u := unit.rec
 	nodes, provs, err := e.unitAndProviders(u)
 	if err != nil {
 		return err
@@ -206,7 +212,7 @@ func (e *Engine) PowerOn(ctx context.Context, u state.Resource, limit time.Durat
 			return err
 		}
 		if e.Ready != nil {
-			return e.Ready(ctx, *n)
+			return e.Ready(ctx, nodeOf(*n))
 		}
 		return nil
 	})

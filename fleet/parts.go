@@ -29,7 +29,7 @@ func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, 
 	u, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindUnit, Group: group, Name: name})
 	switch {
 	case errors.Is(err, state.ErrNotFound):
-		if _, err := e.Group(Call{}, group); err != nil {
+		if _, err := e.group(Call{}, group); err != nil {
 			return 0, err
 		}
 		u = state.Resource{Run: e.Run, Kind: state.KindUnit, Group: group, Unit: name, Name: name, Provider: spec.Provider,
@@ -53,7 +53,7 @@ func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, 
 			return 0, err
 		}
 	}
-	n, err := e.ConvergePart(ctx, call, u, spec, want, limit)
+	n, err := e.convergePart(ctx, call, u, spec, want, limit)
 	if err != nil && !providers.IsCapacity(err) {
 		return n, err
 	}
@@ -72,12 +72,16 @@ func (e *Engine) CreatePart(ctx context.Context, call Call, group, name string, 
 // free, and the nodes a cloud refused for capacity are deleted; the
 // error is then a providers.CapacityError. Returns how many nodes of
 // spec the call has in the unit.
-func (e *Engine) ConvergePart(ctx context.Context, call Call, u state.Resource, spec Spec, want int, limit time.Duration) (int, error) {
+func (e *Engine) ConvergePart(ctx context.Context, call Call, u Unit, spec Spec, want int, limit time.Duration) (int, error) {
+	return e.convergePart(ctx, call, u.rec, spec, want, limit)
+}
+
+func (e *Engine) convergePart(ctx context.Context, call Call, u state.Resource, spec Spec, want int, limit time.Duration) (int, error) {
 	prov, err := e.Provider(spec.Provider)
 	if err != nil {
 		return 0, inputf("%v", err)
 	}
-	g, err := e.Group(Call{}, u.Group)
+	g, err := e.group(Call{}, u.Group)
 	if err != nil {
 		return 0, err
 	}

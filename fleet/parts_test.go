@@ -67,7 +67,7 @@ func TestCreatePartTakesWhatAPoolHasRoomFor(t *testing.T) {
 	if err := f.eng.PowerOff(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	nodes, _ := f.eng.Nodes(ctx, state.Query{Unit: "farm"}, providers.PowerOff)
+	nodes, _ := f.eng.Nodes(ctx, "", "farm", providers.PowerOff)
 	if len(nodes) != 5 {
 		t.Errorf("%d nodes powered off, want 5", len(nodes))
 	}
@@ -92,7 +92,7 @@ func TestCreatePartKeepsAPartRecordedBeforeReady(t *testing.T) {
 	if _, err := f.eng.CreatePart(ctx, c, "g", "farm", spec, 1, 2, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	u := f.unit("farm")
+	u := f.unit("farm").rec
 	u.Status = state.Intent
 	if err := f.eng.Store.UpdateResource(&u); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestCreatePartKeepsAPartRecordedBeforeReady(t *testing.T) {
 	if _, err := f.eng.CreatePart(ctx, c, "g", "farm", onPool, 1, 2, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if u := f.unit("farm"); u.Status != state.Ready || len(u.Data.Parts) != 1 || u.Data.Parts[0].Provider != "pool" {
+	if u := f.unit("farm").rec; u.Status != state.Ready || len(u.Data.Parts) != 1 || u.Data.Parts[0].Provider != "pool" {
 		t.Errorf("unit %s with parts %+v, want ready with the pool's part", u.Status, u.Data.Parts)
 	}
 }

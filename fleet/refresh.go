@@ -11,10 +11,10 @@ import (
 	"github.com/kumo-dev/kumo/state"
 )
 
-// Refresh reads the nodes' states from their providers: one List per
+// refresh reads the nodes' states from their providers: one List per
 // provider and run for all its nodes (a cloud answers 100 nodes in one
 // call). A node its provider no longer has is Gone. Nothing is written.
-func (e *Engine) Refresh(ctx context.Context, nodes []state.Resource) (map[int64]providers.NodeState, error) {
+func (e *Engine) refresh(ctx context.Context, nodes []state.Resource) (map[int64]providers.NodeState, error) {
 	type where struct{ provider, run string }
 	byProvider := map[where][]state.Resource{}
 	for _, n := range nodes {
@@ -72,20 +72,20 @@ func readyOnly(nodes []state.Resource) []state.Resource {
 	return out
 }
 
-// Nodes returns the ready nodes matching q, their states read from their
-// providers and recorded, and only those in nodeState unless it is "".
-func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState providers.NodeState) ([]state.Resource, error) {
-	q.Run, q.Kind = e.Run, state.KindNode
-	all, err := e.Store.Resources(q)
+// Nodes returns the ready nodes of group (of its unit, unless unit is
+// ""), their states read from their providers and recorded, and only
+// those in nodeState unless it is "".
+func (e *Engine) Nodes(ctx context.Context, group, unit string, nodeState providers.NodeState) ([]Node, error) {
+	all, err := e.Store.Resources(state.Query{Run: e.Run, Kind: state.KindNode, Group: group, Unit: unit})
 	if err != nil {
 		return nil, err
 	}
 	nodes := readyOnly(all)
-	states, err := e.Refresh(ctx, nodes)
+	states, err := e.refresh(ctx, nodes)
 	if err != nil {
 		return nil, err
 	}
-	var out []state.Resource
+	var out []Node
 	for _, n := range nodes {
 		if st := states[n.ID]; string(st) != n.State {
 			n.State = string(st)
@@ -94,7 +94,7 @@ func (e *Engine) Nodes(ctx context.Context, q state.Query, nodeState providers.N
 			}
 		}
 		if nodeState == "" || n.State == string(nodeState) {
-			out = append(out, n)
+			out = append(out, nodeOf(n))
 		}
 	}
 	return out, nil
@@ -119,7 +119,7 @@ func (e *Engine) Missing(ctx context.Context, tokens []string) (map[string]strin
 			nodes = append(nodes, r)
 		}
 	}
-	states, err := e.Refresh(ctx, nodes)
+	states, err := e.refresh(ctx, nodes)
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func (e *Engine) Survey(ctx context.Context, check bool) (Survey, error) {
 	}
 	live := map[int64]providers.NodeState{}
 	if check && len(nodes) > 0 {
-		if live, err = e.Refresh(ctx, readyOnly(nodes)); err != nil {
+		if live, err = e.refresh(ctx, readyOnly(nodes)); err != nil {
 			s.Warning = "node states as recorded: " + err.Error()
 		} else {
 			s.Checked = true
@@ -97,7 +97,7 @@ func (e *Engine) prices() func(n state.Resource) float64 {
 	}
 	return func(n state.Resource) float64 {
 		raw := n.Spec
-		if !InPart(n) {
+		if !inPart(n) {
 			raw = units[n.Group+"/"+n.Unit]
 		}
 		spec, err := DecodeSpec(raw)

@@ -21,12 +21,17 @@ import (
 // vanished is made again and the node count follows nodes. A unit made
 // elsewhere is only returned, and must match what this call asks for.
 // Returns the unit and, when this call made it, the nodes it made.
-func (e *Engine) CreateUnit(ctx context.Context, call Call, group, name string, spec Spec, nodes int, limit time.Duration) (state.Resource, error) {
+func (e *Engine) CreateUnit(ctx context.Context, call Call, group, name string, spec Spec, nodes int, limit time.Duration) (Unit, error) {
+	u, err := e.createUnit(ctx, call, group, name, spec, nodes, limit)
+	return unitOf(u), err
+}
+
+func (e *Engine) createUnit(ctx context.Context, call Call, group, name string, spec Spec, nodes int, limit time.Duration) (state.Resource, error) {
 	prov, err := e.Provider(spec.Provider)
 	if err != nil {
 		return state.Resource{}, inputf("%v", err)
 	}
-	g, err := e.Group(Call{}, group)
+	g, err := e.group(Call{}, group)
 	if err != nil {
 		return state.Resource{}, err
 	}
@@ -165,16 +170,16 @@ func (e *Engine) partCapacity(ctx context.Context, u state.Resource, p *state.Pa
 // unit's own).
 func ofPart(n state.Resource, p *state.Part) bool {
 	if p == nil {
-		return !InPart(n)
+		return !inPart(n)
 	}
-	return InPart(n) && string(n.Spec) == string(p.Spec)
+	return inPart(n) && string(n.Spec) == string(p.Spec)
 }
 
 // asker makes the requests for nodes of unit u of group g, each to the
 // provider of its spec (the unit's, or its part's): the same for a node
 // made, adopted or revived under its token.
 func (e *Engine) asker(u, g state.Resource) (func(n state.Resource) (providers.Provider, providers.NodeRequest, error), error) {
-	keyFile, err := GroupKeyFile(e.Store, g)
+	keyFile, err := groupKeyFile(e.Store, g)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +373,7 @@ func namesOf(rs []*state.Resource) string {
 // states updated) stay, and those the provider no longer has or has in
 // ERROR are gone. Nodes at Intent are alive: realize adopts them.
 func (e *Engine) sortOut(ctx context.Context, nodes []state.Resource) (alive, gone []state.Resource, err error) {
-	states, err := e.Refresh(ctx, readyOnly(nodes))
+	states, err := e.refresh(ctx, readyOnly(nodes))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -411,7 +416,7 @@ func (e *Engine) revive(ctx context.Context, u, g state.Resource, n state.Resour
 		return err
 	}
 	if e.Ready != nil {
-		if err := e.Ready(ctx, n); err != nil {
+		if err := e.Ready(ctx, nodeOf(n)); err != nil {
 			return err
 		}
 	}
@@ -459,7 +464,7 @@ func (e *Engine) realize(ctx context.Context, u state.Resource, g state.Resource
 		made.Add(1)
 		progress()
 		if e.Ready != nil {
-			if err := e.Ready(ctx, *n); err != nil {
+			if err := e.Ready(ctx, nodeOf(*n)); err != nil {
 				return err
 			}
 		}
@@ -546,7 +551,7 @@ func (e *Engine) deleteAll(ctx context.Context, call Call, rs []state.Resource) 
 			}
 		}
 		if e.Disconnect != nil {
-			e.Disconnect(*n)
+			e.Disconnect(nodeOf(*n))
 		}
 		if err := e.deleteAtProvider(ctx, n); err != nil {
 			return fmt.Errorf("%s: %w (it stays recorded; run the deletion or kumo destroy again)", n.Name, err)

@@ -271,7 +271,7 @@ func (r *Runner) stillMade(id int64) string {
 	}
 	var names []string
 	for _, e := range effects[id].Made {
-		if res, err := r.opts.Env.Reader().ByToken(r.opts.Run, e.Token); err == nil && res.Kind == state.KindNode {
+		if res, err := r.opts.Env.Reader().NodeByToken(r.opts.Run, e.Token); err == nil {
 			names = append(names, res.Name)
 		}
 	}

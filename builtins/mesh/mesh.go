@@ -51,6 +51,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins/mesh/uapi"
 	"github.com/kumo-dev/kumo/builtins/ssh"
 	"github.com/kumo-dev/kumo/builtins/starkit"
+	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/providers"
 )
 
@@ -97,7 +98,7 @@ site's: read them again after it, or use .addresses.`,
 // member is one node of the mesh, as kumo sees it.
 type member struct {
 	ep                builtins.Endpoint
-	name              string
+	name, run         string
 	site              string // provider | location | private /24
 	public, private   string // addresses in the underlay
 	hub               bool
@@ -185,38 +186,13 @@ func meshFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 // that nodes() returns it as the node's private_ip from now on, and
 // takes it off the nodes of the run that left the mesh.
 func (m *mesh) record() error {
-	in := map[int64]netip.Addr{}
+	in := map[int64]string{}
 	run := ""
 	for _, n := range m.nodes {
-		in[n.ep.NodeID] = n.address
+		in[n.ep.NodeID] = n.address.String()
+		run = n.run
 	}
-	for _, n := range m.nodes {
-		r, err := m.env.Reader().Node(n.ep.NodeID)
-		if err != nil {
-			return err
-		}
-		run = r.Run
-		if r.Data.Mesh == m.name && r.Data.MeshIP == n.address.String() {
-			continue
-		}
-		r.Data.Mesh, r.Data.MeshIP = m.name, n.address.String()
-		if err := m.env.Store.UpdateResource(&r); err != nil {
-			return err
-		}
-	}
-	others, err := m.env.Reader().Nodes(run, "", "")
-	if err != nil {
-		return err
-	}
-	for _, r := range others {
-		if _, ok := in[r.ID]; !ok && r.Data.Mesh == m.name {
-			r.Data.Mesh, r.Data.MeshIP = "", ""
-			if err := m.env.Store.UpdateResource(&r); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return fleet.SetMesh(m.env.Store, run, m.name, in)
 }
 
 func validName(s string) bool {
@@ -283,17 +259,17 @@ func (m *mesh) members(eps []builtins.Endpoint) error {
 		if err != nil {
 			return fmt.Errorf("node %s: its unit: %w", r.Name, err)
 		}
-		loc, _ := json.Marshal(u.Data.Location)
-		private := r.Data.PrivateIP
+		loc, _ := json.Marshal(u.Location)
+		private := r.PrivateIP
 		if private == "" {
-			private = r.Data.IP
+			private = r.IP
 		}
 		site := r.Provider + "|" + string(loc)
 		if a, err := netip.ParseAddr(private); err == nil && a.Is4() {
 			site += "|" + netip.PrefixFrom(a, 24).Masked().String()
 		}
-		mb := &member{ep: ep, name: r.Name, site: site, private: private, public: r.Data.IP,
-			hub: r.Data.IP != "" && r.Data.IP != private}
+		mb := &member{ep: ep, name: r.Name, run: r.Run, site: site, private: private, public: r.IP,
+			hub: r.IP != "" && r.IP != private}
 		m.nodes = append(m.nodes, mb)
 	}
 	sort.Slice(m.nodes, func(i, j int) bool { return m.nodes[i].name < m.nodes[j].name })

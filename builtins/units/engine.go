@@ -57,8 +57,8 @@ func Engine(env *builtins.Env) *fleet.Engine {
 	pool := kssh.PoolOf(env)
 	e := fleet.New(env.Store, env.Run, env.Providers)
 	e.Report, e.Fault, e.Join = env, env.Fault, env.Join
-	e.Ready = func(ctx context.Context, n state.Resource) error { return waitSSH(ctx, env, pool, n) }
-	e.Disconnect = func(n state.Resource) { pool.DropNode(state.NodeKeyTarget(n.ID)) }
+	e.Ready = func(ctx context.Context, n fleet.Node) error { return waitSSH(ctx, env, pool, n) }
+	e.Disconnect = func(n fleet.Node) { pool.DropNode(state.NodeKeyTarget(n.ID)) }
 	return e
 }
 
@@ -68,7 +68,7 @@ var sshPatience = 30 * time.Second
 
 // waitSSH polls until the node completes an SSH login and runs `true`.
 // A refused host key is final; anything else is retried until ctx ends.
-func waitSSH(ctx context.Context, env *builtins.Env, pool *kssh.Pool, n state.Resource) error {
+func waitSSH(ctx context.Context, env *builtins.Env, pool *kssh.Pool, n fleet.Node) error {
 	ep, err := env.Target(nodeValue(n))
 	if err != nil {
 		return err

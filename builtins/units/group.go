@@ -183,15 +183,15 @@ func groupDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.None, nil
 }
 
-func ipList(nodes []state.Resource) *starlark.List {
+func ipList(nodes []fleet.Node) *starlark.List {
 	var out []starlark.Value
 	for _, n := range nodes {
-		out = append(out, starlark.String(n.Data.IP))
+		out = append(out, starlark.String(n.IP))
 	}
 	return starlark.NewList(out)
 }
 
-func nodeList(nodes []state.Resource) *starlark.List {
+func nodeList(nodes []fleet.Node) *starlark.List {
 	var out []starlark.Value
 	for _, n := range nodes {
 		out = append(out, nodeValue(n))

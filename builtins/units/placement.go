@@ -218,14 +218,14 @@ func (p *Placement) Attr(name string) (starlark.Value, error) {
 // placeUnit creates the unit on the first candidate with room for all
 // its nodes. A unit that exists already (a resumed run) stays on the
 // candidate it is on, or, if that one had no room, goes on to the next.
-func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, call fleet.Call, group, name string, p *Placement, nodes int, create func(fleet.Spec) (state.Resource, error)) (state.Resource, error) {
+func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, call fleet.Call, group, name string, p *Placement, nodes int, create func(fleet.Spec) (fleet.Unit, error)) (fleet.Unit, error) {
 	env, err := builtins.FromThread(thread)
 	if err != nil {
-		return state.Resource{}, err
+		return fleet.Unit{}, err
 	}
 	start, on := 0, -1 // on: the candidate the unit is on already
 	if u, err := eng.Unit(group, name); err == nil {
-		if have, err := fleet.DecodeSpec(u.Spec); err == nil {
+		if have, err := u.Spec(); err == nil {
 			for i, sp := range p.Ranked {
 				if fs, err := sp.Fleet(); err == nil && fs.Equal(have) {
 					start, on = i, i
@@ -239,7 +239,7 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 		sp := p.Ranked[i]
 		spec, err := sp.Fleet()
 		if err != nil {
-			return state.Resource{}, builtins.Inputf(b, "%s: %v", sp.label(), err)
+			return fleet.Unit{}, builtins.Inputf(b, "%s: %v", sp.label(), err)
 		}
 		u, err := create(spec)
 		if err == nil {
@@ -249,21 +249,21 @@ func placeUnit(thread *starlark.Thread, b *starlark.Builtin, eng *fleet.Engine, 
 			return u, nil
 		}
 		if !providers.IsCapacity(err) {
-			return state.Resource{}, err
+			return fleet.Unit{}, err
 		}
 		full = append(full, fmt.Sprintf("%s: %v", sp.label(), err))
 		if berr := p.block(env, sp, err); berr != nil {
-			return state.Resource{}, berr
+			return fleet.Unit{}, berr
 		}
 		// What the full candidate made goes back before the next is asked.
 		if derr := eng.DeleteUnit(starkit.Context(thread), call, group, name); derr != nil {
-			return state.Resource{}, fmt.Errorf("%s had no room (%v), and giving back what it made failed: %w", sp.label(), err, derr)
+			return fleet.Unit{}, fmt.Errorf("%s had no room (%v), and giving back what it made failed: %w", sp.label(), err, derr)
 		}
 		if k+1 < len(order) {
 			env.Note(fmt.Sprintf("%s/%s: no room on %s for %d nodes: trying %s", group, name, sp.label(), nodes, p.Ranked[order[k+1]].label()))
 		}
 	}
-	return state.Resource{}, &providers.CapacityError{Err: fmt.Errorf("no candidate had room for %d nodes:\n  %s\nrun the same command again later, or add candidates", nodes, strings.Join(full, "\n  "))}
+	return fleet.Unit{}, &providers.CapacityError{Err: fmt.Errorf("no candidate had room for %d nodes:\n  %s\nrun the same command again later, or add candidates", nodes, strings.Join(full, "\n  "))}
 }
 
 // askOrder is the order candidates from start on are asked in: the

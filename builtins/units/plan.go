@@ -9,7 +9,6 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/providers"
-	"github.com/kumo-dev/kumo/state"
 )
 
 // Planners: what the unit builtins would do if their cell ran live now,
@@ -164,7 +163,7 @@ func planAddNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	if env, err := builtins.FromThread(thread); err == nil {
 		if r, err := env.Reader().Unit(u.Run, u.Group, u.Name); err == nil {
-			if sp, err := fleet.DecodeSpec(r.Spec); err == nil {
+			if sp, err := r.Spec(); err == nil {
 				e.Flavor = sp.Flavor
 				e.What += fmt.Sprintf(" (%s/%s)", sp.Provider, sp.Flavor)
 				if p, err := env.Provider(sp.Provider); err == nil {
@@ -244,7 +243,7 @@ func countNodes(env *builtins.Env, run, group, unit string) int {
 	}
 	n := 0
 	for _, r := range nodes {
-		if r.Status != state.Deleting {
+		if r.Status != fleet.Deleting {
 			n++
 		}
 	}

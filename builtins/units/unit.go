@@ -10,7 +10,6 @@ import (
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/fleet"
 	"github.com/kumo-dev/kumo/providers"
-	"github.com/kumo-dev/kumo/state"
 )
 
 var unitMethods = builtins.Methods{
@@ -101,10 +100,10 @@ func createUnit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	eng = sshWaiting(eng, waitSSH)
-	create := func(spec fleet.Spec) (state.Resource, error) {
+	create := func(spec fleet.Spec) (fleet.Unit, error) {
 		return eng.CreateUnit(starkit.Context(thread), call, g.Name, name, spec, nodes, timeout.D())
 	}
-	var u state.Resource
+	var u fleet.Unit
 	switch {
 	case placed != nil && placed.Spread:
 		part := func(spec fleet.Spec, want int) (int, error) {
@@ -137,7 +136,7 @@ func receiverGroupRow(thread *starlark.Thread, b *starlark.Builtin) (*UnitGroup,
 // listNodes makes the nodes() and find_ip_addresses() methods of unit
 // groups and units: the ready nodes of the receiver, refreshed from their
 // providers, in node_state (defaultState unless given), rendered.
-func listNodes(defaultState starlark.Value, render func([]state.Resource) *starlark.List) builtins.Func {
+func listNodes(defaultState starlark.Value, render func([]fleet.Node) *starlark.List) builtins.Func {
 	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		nodeState := defaultState
 		if err := builtins.Unpack(b, args, kwargs, "node_state?", &nodeState); err != nil {
@@ -157,14 +156,14 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 		} else if nodeState != starlark.None {
 			return nil, builtins.Inputf(b, "for parameter node_state: got %s, want string or None", nodeState.Type())
 		}
-		var q state.Query
+		var group, unit string
 		var eng *fleet.Engine
 		switch recv := b.Receiver().(type) {
 		case *UnitGroup:
 			if _, err := receiverGroupRow(thread, b); err != nil {
 				return nil, err
 			}
-			q = state.Query{Group: recv.Name}
+			group = recv.Name
 			_, e, _, err := engineIn(thread, recv.Run)
 			if err != nil {
 				return nil, err
@@ -175,11 +174,11 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 			if err != nil {
 				return nil, err
 			}
-			q, eng = state.Query{Group: recv.Group, Unit: recv.Name}, e
+			group, unit, eng = recv.Group, recv.Name, e
 		default:
 			return nil, fmt.Errorf("%s: unexpected receiver %s", b.Name(), recv.Type())
 		}
-		nodes, err := eng.Nodes(starkit.Context(thread), q, want)
+		nodes, err := eng.Nodes(starkit.Context(thread), group, unit, want)
 		if err != nil {
 			return nil, failed(thread, b, err)
 		}
@@ -188,11 +187,11 @@ func listNodes(defaultState starlark.Value, render func([]state.Resource) *starl
 }
 
 // receiverUnit is the unit a method was called on, which must exist.
-func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*fleet.Engine, state.Resource, error) {
+func receiverUnit(thread *starlark.Thread, b *starlark.Builtin) (*fleet.Engine, fleet.Unit, error) {
 	u := b.Receiver().(*Unit)
 	_, eng, _, err := engineIn(thread, u.Run)
 	if err != nil {
-		return nil, state.Resource{}, err
+		return nil, fleet.Unit{}, err
 	}
 	r, err := eng.Unit(u.Group, u.Name)
 	if err != nil {
@@ -257,9 +256,9 @@ func addNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	for _, r := range before {
 		known[r.ID] = call.Site == ""
 	}
-	var made []state.Resource
+	var made []fleet.Node
 	for _, r := range after {
-		if r.Status == state.Ready && r.Data.Origin == call.Site && !known[r.ID] {
+		if r.Status == fleet.Ready && r.Origin == call.Site && !known[r.ID] {
 			made = append(made, r)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/kumo-dev/kumo/builtins"
-	"github.com/kumo-dev/kumo/state"
+	"github.com/kumo-dev/kumo/fleet"
 )
 
 // Values of this package are handles: a name and, for nodes, a snapshot
@@ -36,7 +36,7 @@ type Unit struct {
 	Token                      string `json:",omitempty"`
 }
 
-func unitValue(r state.Resource) *Unit {
+func unitValue(r fleet.Unit) *Unit {
 	return &Unit{Run: r.Run, Group: r.Group, Name: r.Name, Provider: r.Provider, Token: r.Token}
 }
 
@@ -58,14 +58,14 @@ type Node struct {
 	HostName string `json:",omitempty"`
 }
 
-func nodeValue(r state.Resource) *Node {
+func nodeValue(r fleet.Node) *Node {
 	n := &Node{
-		ID: r.ID, Run: r.Run, Group: r.Group, Unit: r.Unit, Name: r.Name, State: r.State,
-		IP: r.Data.IP, PrivateIP: r.Data.PrivateIP, SiteIP: r.Data.PrivateIP, Provider: r.Provider, ProviderID: r.Data.ProviderID, Port: r.Data.Port,
-		Token: r.Token, HostName: r.Data.HostName,
+		ID: r.ID, Run: r.Run, Group: r.Group, Unit: r.Unit, Name: r.Name, State: string(r.State),
+		IP: r.IP, PrivateIP: r.PrivateIP, SiteIP: r.PrivateIP, Provider: r.Provider, ProviderID: r.ProviderID, Port: r.Port,
+		Token: r.Token, HostName: r.HostName,
 	}
-	if r.Data.MeshIP != "" {
-		n.PrivateIP = r.Data.MeshIP // what node-to-node traffic uses, across sites
+	if r.MeshIP != "" {
+		n.PrivateIP = r.MeshIP // what node-to-node traffic uses, across sites
 	}
 	return n
 }

@@ -275,7 +275,7 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 		fmt.Fprintln(tw, "  NODE\tUNIT\tSTATE\tADDRESS\tPROVIDER\tPRICE")
 		for _, n := range r.Nodes {
 			st := n.State
-			if n.Status != string(state.Ready) {
+			if n.Status != string(fleet.Ready) {
 				st = n.Status + " (not made: interrupted or failed; a re-run makes it, destroy forgets it)"
 			}
 			name := n.Name
@@ -305,7 +305,7 @@ func printRunStatus(w io.Writer, r statusRunJSON) {
 func groupPrices(nodes []statusNodeJSON) map[string]float64 {
 	out := map[string]float64{}
 	for _, n := range nodes {
-		if n.Status == string(state.Ready) && n.State == "RUNNING" {
+		if n.Status == string(fleet.Ready) && n.State == "RUNNING" {
 			out[n.Group] += n.PriceHour
 		}
 	}

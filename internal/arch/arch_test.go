@@ -88,9 +88,22 @@ func TestLayers(t *testing.T) {
 	}
 }
 
-// TestResourcesThroughTheFleet: only state and fleet query the state's
-// resource rows (Resources/Resource with a state.Query); everyone else
-// asks the fleet (fleet.Reader, Engine.Survey...).
+// rowNames are the state's resource rows and what they are made of:
+// the fleet's to read and write, and nobody else's.
+var rowNames = map[string]bool{
+	"Resource": true, "Query": true, "Data": true, "Part": true, "Hop": true,
+	"ResourceStatus": true, "KindGroup": true, "KindUnit": true, "KindNode": true,
+	"Intent": true, "Ready": true, "Deleting": true,
+}
+
+// rowCalls are the state's methods that read or write resource rows.
+var rowCalls = map[string]bool{
+	"Resources": true, "Resource": true, "InsertIntents": true, "UpdateResource": true, "DeleteResource": true,
+}
+
+// TestResourcesThroughTheFleet: only state and fleet know the state's
+// resource rows; everyone else works with the fleet's Group, Unit and
+// Node values (fleet.Reader, Engine.Survey...). Tests may make rows.
 func TestResourcesThroughTheFleet(t *testing.T) {
 	fset := token.NewFileSet()
 	for _, p := range packages(t) {
@@ -102,18 +115,24 @@ func TestResourcesThroughTheFleet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			stateName := ""
+			for _, imp := range f.Imports {
+				if imp.Path.Value == `"`+module+`state"` {
+					stateName = "state"
+					if imp.Name != nil {
+						stateName = imp.Name.Name
+					}
+				}
+			}
 			ast.Inspect(f, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) != 1 {
-					return true
-				}
-				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || (sel.Sel.Name != "Resources" && sel.Sel.Name != "Resource") {
-					return true
-				}
-				if lit, ok := call.Args[0].(*ast.CompositeLit); ok {
-					if ty, ok := lit.Type.(*ast.SelectorExpr); ok && ty.Sel.Name == "Query" {
-						t.Errorf("%s: %s queries the state's resources directly: ask the fleet", fset.Position(call.Pos()), p.ImportPath)
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					if x, ok := n.X.(*ast.Ident); ok && stateName != "" && x.Name == stateName && rowNames[n.Sel.Name] {
+						t.Errorf("%s: %s uses state.%s: the rows are the fleet's; use its Group, Unit and Node", fset.Position(n.Pos()), p.ImportPath, n.Sel.Name)
+					}
+				case *ast.CallExpr:
+					if sel, ok := n.Fun.(*ast.SelectorExpr); ok && rowCalls[sel.Sel.Name] {
+						t.Errorf("%s: %s calls %s on the state's resources: ask the fleet", fset.Position(n.Pos()), p.ImportPath, sel.Sel.Name)
 					}
 				}
 				return true
