@@ -41,9 +41,28 @@ type turn struct {
 	cell     *lang.Cell
 	record   *state.CellRecord // nil: never ran
 	isParams bool
-	ended    bool              // an earlier cell failed, or the user stopped stepping
-	vanished string            // what it made is gone (the world check): why it runs again
-	inputs   map[string]string // digests of what it reads now (see pass.inputs)
+	ended    bool                     // an earlier cell failed, or the user stopped stepping
+	vanished string                   // what it made is gone (the world check): why it runs again
+	inputs   func() map[string]string // digests of what it reads now (see pass.inputs), worked out when first asked
+}
+
+// fixed is inputs already worked out.
+func fixed(in map[string]string) func() map[string]string {
+	return func() map[string]string { return in }
+}
+
+// once makes inputs worked out on the first call and kept: decide asks
+// for them only when nothing else decides, and a driver for the cells
+// that run.
+func once(inputs func() map[string]string) func() map[string]string {
+	var got map[string]string
+	done := false
+	return func() map[string]string {
+		if !done {
+			got, done = inputs(), true
+		}
+		return got
+	}
 }
 
 // An explainer words the inputs that changed ("students changed",
@@ -88,7 +107,7 @@ func liveReason(m mode, t turn, ex explainer) string {
 	if reason, decided := fixedReason(m, t); decided {
 		return reason
 	}
-	return changedInputs(t.record, t.inputs, ex)
+	return changedInputs(t.record, t.inputs(), ex)
 }
 
 // replayable reports whether the cell succeeded last time as it is

@@ -80,7 +80,7 @@ func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) Cell
 		inputs := p.inputs(c)
 		// The cell the notebook executes runs: no skipping, only replay
 		// or live.
-		reason := liveReason(p.mode, turn{cell: c, record: r.records[c.Index], vanished: p.vanished[c.Index], inputs: inputs}, p)
+		reason := liveReason(p.mode, turn{cell: c, record: r.records[c.Index], vanished: p.vanished[c.Index], inputs: fixed(inputs)}, p)
 		if reason != "" && !p.checked {
 			p.checked = true
 			// What an earlier cell of this session replayed and made is

@@ -338,12 +338,8 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			continue
 		}
 		t := turn{cell: c, record: r.records[c.Index], isParams: rec.IsParams(c),
-			ended: sum.Failed != nil || p.stopped, vanished: p.vanished[c.Index]}
-		var inputs map[string]string
-		if !t.ended && !t.isParams && (p.mode.only < 0 || c.Index <= p.mode.only) {
-			inputs = p.inputs(c)
-			t.inputs = inputs
-		}
+			ended: sum.Failed != nil || p.stopped, vanished: p.vanished[c.Index],
+			inputs: once(func() map[string]string { return p.inputs(c) })}
 		d, err := decide(p.mode, t, p)
 		if err != nil {
 			r.events.discard()
@@ -367,6 +363,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			}
 			continue
 		}
+		inputs := t.inputs() // recorded with the cell, whether it runs or replays
 		reason := d.Reason
 		if reason != "" && !p.checked {
 			p.checked = true
