@@ -34,6 +34,10 @@ type Def struct {
 	// Plan, for journaled builtins that change the world, says what a
 	// call would do (kumo plan). Without it, a plan shows the call.
 	Plan Planner
+	// Check, for journaled builtins whose calls can look without
+	// changing anything, says what differs now from what a replayed call
+	// would make so (kumo check).
+	Check Checker
 
 	// Kind sorts entries that are not kumo's own builtins, for kumo doc:
 	// DocValue documents a type of value and its attributes, DocStarlark

@@ -42,7 +42,7 @@ type turn struct {
 	record   *state.CellRecord // nil: never ran
 	isParams bool
 	ended    bool                     // an earlier cell failed, or the user stopped stepping
-	vanished string                   // what it made is gone (the world check): why it runs again
+	again    string                   // why it runs live though nothing it reads changed: what it made vanished, what it set up drifted
 	inputs   func() map[string]string // digests of what it reads now (see pass.inputs), worked out when first asked
 }
 
@@ -114,7 +114,7 @@ func liveReason(m mode, t turn, ex explainer) string {
 // written now.
 func replayable(t turn) bool {
 	rec := t.record
-	return rec != nil && rec.Status == state.CellOK && rec.SourceHash == t.cell.Hash() && t.vanished == ""
+	return rec != nil && rec.Status == state.CellOK && rec.SourceHash == t.cell.Hash() && t.again == ""
 }
 
 // fixedReason is why a cell runs live for what does not depend on its
@@ -126,8 +126,8 @@ func fixedReason(m mode, t turn) (reason string, decided bool) {
 		return "--from", true
 	case m.only == c.Index:
 		return "--only", true
-	case t.vanished != "":
-		return t.vanished, true
+	case t.again != "":
+		return t.again, true
 	case c.Always:
 		return "[always]", true
 	case rec == nil:

@@ -51,7 +51,7 @@ func TestDecide(t *testing.T) {
 		{"an input gone", none, turn{cell: c2, record: ok(c2, in), inputs: fixed(map[string]string{})}, Decision{Action: ActLive, Reason: "students changed"}, ""},
 		{"the world changed", none, turn{cell: c2, record: ok(c2, map[string]string{worldKey: "a"}), inputs: fixed(map[string]string{worldKey: "b"})}, Decision{Action: ActLive, Reason: "world a->b"}, ""},
 		{"older kumo: trust the source", none, turn{cell: c2, record: ok(c2, nil), inputs: fixed(in)}, Decision{Action: ActReplay}, ""},
-		{"what it made vanished", none, turn{cell: c2, record: ok(c2, in), inputs: fixed(in), vanished: "web-1 is gone"}, Decision{Action: ActLive, Reason: "web-1 is gone"}, ""},
+		{"what it made vanished", none, turn{cell: c2, record: ok(c2, in), inputs: fixed(in), again: "web-1 is gone"}, Decision{Action: ActLive, Reason: "web-1 is gone"}, ""},
 		{"[always]", none, turn{cell: always, record: ok(always, in), inputs: fixed(in)}, Decision{Action: ActLive, Reason: "[always]"}, ""},
 		{"[manual] skips", none, turn{cell: manual, record: ok(manual, in), inputs: fixed(in)}, Decision{Action: ActSkip, Reason: "[manual]: runs when named with --only or --from"}, ""},
 		{"[manual] named by --from", mode{from: 2, only: -1}, turn{cell: manual, record: ok(manual, in), inputs: fixed(in)}, Decision{Action: ActLive, Reason: "--from"}, ""},

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/kumo-dev/kumo/lang"
 )
@@ -83,6 +84,9 @@ func (replayDriver) endsAtFailure() bool { return true }
 
 func (replayDriver) cell(ctx context.Context, p *pass, sum *Summary, t turn, reason string, inputs map[string]string) (bool, error) {
 	if reason != "" {
+		if p.r.check != nil {
+			p.r.check.Stopped = fmt.Sprintf("%s would run live (%s): it has no record to check against", t.cell.Name(), reason)
+		}
 		return true, sum.err()
 	}
 	if res := p.execute(ctx, sum, t.cell, inputs, ""); res.Err != nil {

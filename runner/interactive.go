@@ -80,14 +80,14 @@ func (it *Interactive) Exec(ctx context.Context, rec *lang.Recipe, idx int) Cell
 		inputs := p.inputs(c)
 		// The cell the notebook executes runs: no skipping, only replay
 		// or live.
-		reason := liveReason(p.mode, turn{cell: c, record: r.records[c.Index], vanished: p.vanished[c.Index], inputs: fixed(inputs)}, p)
+		reason := liveReason(p.mode, turn{cell: c, record: r.records[c.Index], again: p.again(c.Index), inputs: fixed(inputs)}, p)
 		if reason != "" && !p.checked {
 			p.checked = true
 			// What an earlier cell of this session replayed and made is
 			// gone: say so, it runs live when executed again.
 			p.checkWorld(ctx, c)
 			p.restart = nil
-			if why := p.vanished[c.Index]; why != "" {
+			if why := p.again(c.Index); why != "" {
 				reason = why
 			}
 		}

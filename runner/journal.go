@@ -50,6 +50,9 @@ type journal struct {
 	// bad input). A run that fails on bad input untouched forgets the
 	// -p values it was given.
 	touched *bool
+	// check, when set, is given each replayed call, to look in check
+	// mode at what it set up (Runner.Check).
+	check func(thread *starlark.Thread, def *builtins.Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, desc string)
 }
 
 func (j *journal) begin(c *lang.Cell, id int64, params, replay bool, calls []state.Call) {
@@ -85,6 +88,9 @@ func (j *journal) Call(thread *starlark.Thread, def *builtins.Def, b *starlark.B
 			return nil, j.diverged(j.seq+1, c.Args, desc)
 		}
 		j.seq++
+		if j.check != nil {
+			j.check(thread, def, b, args, kwargs, desc)
+		}
 		return builtins.Decode(c.Result)
 	}
 	j.sites[def.Name]++

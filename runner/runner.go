@@ -98,6 +98,10 @@ type Options struct {
 	// Plan works out what the run would do and does none of it (see
 	// Runner.Plan, which sets it).
 	Plan bool
+	// Drifted are the cells to run live although nothing they read
+	// changed, because what they set up on nodes drifted (kumo run
+	// --verify): why, by cell index (CheckReport.Reasons).
+	Drifted map[int]string
 	// World, if set, says which of the given resource tokens are gone
 	// (deleted, or no longer at their provider), and why. It is asked
 	// once, before the first live cell, about what the replayed cells
@@ -114,6 +118,10 @@ type Runner struct {
 	records map[int]*state.CellRecord // by cell index
 	events  *eventBuffer
 	plan    *Plan // when planning
+	// check, when checking, collects what the replayed calls found;
+	// checkedCell is the cell of the last call that looked.
+	check       *CheckReport
+	checkedCell *lang.Cell
 
 	mu   sync.Mutex
 	cell *lang.Cell
@@ -320,14 +328,19 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 		}
 	}
 	r.journal = &journal{store: r.store, run: o.Run, file: rec.Path, masker: o.Env.Secrets, touched: &r.touched}
+	if r.check != nil {
+		r.journal.check = r.checkCall
+	}
 	builtins.SetInterceptor(r.interp.Thread, r.journal)
 	p.digest = newDigester(rec, r.interp)
 	p.replayed = map[int]bool{}
 	if p.mode.only >= 0 {
 		p.mode.ancestors = rec.Ancestors(p.mode.only)
 	}
-	r.events.hold()
-	defer r.events.flush()
+	if r.check == nil { // a check pass has no world check to start over: it shows as it goes
+		r.events.hold()
+		defer r.events.flush()
+	}
 	if r.plan != nil {
 		r.plan.Cells, r.plan.state.Units = nil, nil // a pass that starts over plans again
 	}
@@ -338,7 +351,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 			continue
 		}
 		t := turn{cell: c, record: r.records[c.Index], isParams: rec.IsParams(c),
-			ended: sum.Failed != nil || p.stopped, vanished: p.vanished[c.Index],
+			ended: sum.Failed != nil || p.stopped, again: p.again(c.Index),
 			inputs: once(func() map[string]string { return p.inputs(c) })}
 		d, err := decide(p.mode, t, p)
 		if err != nil {
@@ -371,7 +384,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 				r.events.discard()
 				return sum, nil // restart
 			}
-			if why := p.vanished[c.Index]; why != "" {
+			if why := p.again(c.Index); why != "" {
 				reason = why
 			}
 		}
@@ -383,6 +396,18 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 		return sum, sum.Cells[sum.Failed.Index].Err
 	}
 	return sum, nil
+}
+
+// again is why cell idx runs live though nothing it reads changed: what
+// it made vanished (the world check), what it set up drifted (--verify).
+func (p *pass) again(idx int) string {
+	var whys []string
+	for _, why := range []string{p.vanished[idx], p.r.opts.Drifted[idx]} {
+		if why != "" {
+			whys = append(whys, why)
+		}
+	}
+	return strings.Join(whys, "; ")
 }
 
 // inputs digests what cell c reads now: the globals it uses, the modules
@@ -723,7 +748,7 @@ func (r *Runner) Status(text string) {
 		r.status = text
 	}
 	r.mu.Unlock()
-	if c != nil && !r.journal.replay {
+	if c != nil && (!r.journal.replay || r.check != nil) {
 		r.events.status(c, text)
 	}
 }

@@ -170,8 +170,17 @@ func (h *harness) CellFinished(c *lang.Cell, r CellResult) {
 // run runs the recipe and returns the status of each cell, e.g. "ran ran replayed".
 func (h *harness) run(opts Options) (string, *Runner, error) {
 	h.t.Helper()
+	return h.runWith(nil, opts)
+}
+
+// runWith is run with more builtins.
+func (h *harness) runWith(more starlark.StringDict, opts Options) (string, *Runner, error) {
+	h.t.Helper()
 	globals := starlark.StringDict{"bump": bump.Builtin(), "reveal": reveal.Builtin(), "secret": secret.Builtins[0].Builtin(),
 		"make": makeDef.Builtin(), "site": siteDef.Builtin(), "readfile": readfile.Builtin(), "knob": knob.Builtin()}
+	for k, v := range more {
+		globals[k] = v
+	}
 	rec, err := lang.ReadRecipe(h.recipe, globals.Has)
 	if err != nil {
 		return "", nil, err

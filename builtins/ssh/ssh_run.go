@@ -18,7 +18,7 @@ import (
 // Builtins of this family.
 var Builtins = []*builtins.Def{{
 	Name: "ssh_run",
-	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True, parallel=64, refuse_on_host=None)
+	Doc: `ssh_run(target, cmd, user=None, sudo=False, env={}, stdin=None, timeout="10m", check=True, parallel=64, refuse_on_host=None, checkable=False)
 Runs the shell command cmd on target: a node, an address ("10.0.0.5",
 "host:2222") or a list of them, on up to parallel targets at once. Output
 streams live, each line prefixed by the node's name. Returns a result (or
@@ -38,10 +38,16 @@ refuse_on_host="pkg.install" (who asks) refuses, before anything runs, a
 target whose commands would run on kumo's own host (a local node, an
 emulated instance without containers, a loopback address): the stdlib
 passes it where a command changes the system (packages, accounts,
-services), which must never happen to the host.`,
+services), which must never happen to the host.
+
+checkable=True declares that cmd honours $KUMO_CHECK: run with
+KUMO_CHECK=1 (kumo check, kumo run --verify) it changes nothing and
+prints one line for each thing that is not as it would make it, nothing
+when all is. The stdlib's files, pkg, systemd and users steps are.`,
 	Fn:        sshRun,
 	Effectful: true,
 	Plan:      planSSHRun,
+	Check:     checkSSHRun,
 }}
 
 func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (builtins.Effect, starlark.Value, error) {
@@ -49,7 +55,7 @@ func planSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	var cmd string
 	if len(args) < 2 {
 		if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &rest, "sudo?", &rest,
-			"env?", &rest, "stdin?", &rest, "timeout?", &rest, "check?", &rest, "parallel?", &rest, "refuse_on_host?", &rest); err != nil {
+			"env?", &rest, "stdin?", &rest, "timeout?", &rest, "check?", &rest, "parallel?", &rest, "refuse_on_host?", &rest, "checkable?", &rest); err != nil {
 			return builtins.Effect{}, nil, err
 		}
 	} else {
@@ -72,51 +78,60 @@ func RefuseOnHost(eps []builtins.Endpoint, what string) error {
 	return nil
 }
 
-func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// runCall is an ssh_run call, its arguments read.
+type runCall struct {
+	eps      []builtins.Endpoint
+	many     bool
+	cmd      string
+	vars     map[string]string
+	input    string
+	limit    time.Duration
+	sudo     bool
+	check    bool // a non-zero exit fails the call
+	parallel int
+	// checkable: cmd honours $KUMO_CHECK (see the doc).
+	checkable bool
+}
+
+func parseRun(thread *starlark.Thread, b *starlark.Builtin, env *builtins.Env, args starlark.Tuple, kwargs []starlark.Tuple) (*runCall, error) {
 	var target starlark.Value
-	var cmd string
 	var user starlark.Value = starlark.None
 	var stdin starlark.Value = starlark.None
 	timeout := builtins.Timeout(10 * time.Minute)
 	var envDict *starlark.Dict
-	sudo, check, parallel := false, true, 64
+	c := &runCall{check: true, parallel: 64}
 	var refuseOnHost starlark.Value = starlark.None
-	if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &cmd, "user?", &user, "sudo?", &sudo,
-		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &check, "parallel?", &parallel,
-		"refuse_on_host?", &refuseOnHost); err != nil {
+	if err := builtins.Unpack(b, args, kwargs, "target", &target, "cmd", &c.cmd, "user?", &user, "sudo?", &c.sudo,
+		"env?", &envDict, "stdin?", &stdin, "timeout?", &timeout, "check?", &c.check, "parallel?", &c.parallel,
+		"refuse_on_host?", &refuseOnHost, "checkable?", &c.checkable); err != nil {
 		return nil, err
 	}
-	if parallel < 1 {
-		return nil, builtins.Inputf(b, "parallel=%d: want at least 1", parallel)
+	if c.parallel < 1 {
+		return nil, builtins.Inputf(b, "parallel=%d: want at least 1", c.parallel)
 	}
-	env, err := builtins.FromThread(thread)
-	if err != nil {
-		return nil, err
-	}
-	limit := timeout.D()
-	eps, many, err := env.Targets(target)
+	c.limit = timeout.D()
+	var err error
+	c.eps, c.many, err = env.Targets(target)
 	if err != nil {
 		return nil, builtins.TargetError(b, err)
 	}
 	if what, ok := refuseOnHost.(starlark.String); ok {
-		if err := RefuseOnHost(eps, string(what)); err != nil {
+		if err := RefuseOnHost(c.eps, string(what)); err != nil {
 			return nil, err
 		}
 	} else if refuseOnHost != starlark.None {
 		return nil, builtins.Inputf(b, "for parameter refuse_on_host: got %s, want string or None", refuseOnHost.Type())
 	}
 	if u, ok := user.(starlark.String); ok {
-		for i := range eps {
-			eps[i].User = string(u)
+		for i := range c.eps {
+			c.eps[i].User = string(u)
 		}
 	} else if user != starlark.None {
 		return nil, builtins.Inputf(b, "for parameter user: got %s, want string or None", user.Type())
 	}
-	vars, err := envVars(b, env, envDict)
-	if err != nil {
+	if c.vars, err = envVars(b, env, envDict); err != nil {
 		return nil, err
 	}
-	input := ""
 	if stdin != starlark.None {
 		s, ok, err := builtins.TextArg(env, stdin)
 		if err != nil {
@@ -125,25 +140,32 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		if !ok {
 			return nil, builtins.Inputf(b, "for parameter stdin: got %s, want string, bytes or secret", stdin.Type())
 		}
-		input = s
+		c.input = s
 	}
-	if sudo {
-		names := make([]string, 0, len(vars))
-		for k := range vars {
+	return c, nil
+}
+
+// exec runs the call on its targets; show streams their output as the
+// cell's. A target that could not run it, or (with check) exited
+// non-zero, has an error.
+func (c *runCall) exec(thread *starlark.Thread, b *starlark.Builtin, env *builtins.Env, show bool) ([]*Result, []error) {
+	cmd := c.cmd
+	if c.sudo {
+		names := make([]string, 0, len(c.vars))
+		for k := range c.vars {
 			names = append(names, k)
 		}
 		cmd = SudoWrap(cmd, names...)
 	}
-
 	ctx := starkit.Context(thread)
 	pool := PoolOf(env)
-	progress := env.StepProgress(thread, b, "", eps)
+	progress := env.StepProgress(thread, b, "", c.eps)
 	defer progress.End()
-	results := make([]*Result, len(eps))
-	errs := make([]error, len(eps))
-	sem := make(chan struct{}, parallel)
+	results := make([]*Result, len(c.eps))
+	errs := make([]error, len(c.eps))
+	sem := make(chan struct{}, c.parallel)
 	var wg sync.WaitGroup
-	for i, ep := range eps {
+	for i, ep := range c.eps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -151,9 +173,11 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			defer func() { <-sem }()
 			defer progress.Done()
 			out, err := pool.Exec(ctx, ep, Command{
-				Cmd: cmd, Env: vars, Stdin: strings.NewReader(input), Timeout: limit,
+				Cmd: cmd, Env: c.vars, Stdin: strings.NewReader(c.input), Timeout: c.limit,
 				OnLine: func(stream, line string) {
-					env.Line(ep.Label, stream, line)
+					if show {
+						env.Line(ep.Label, stream, line)
+					}
 					progress.Line(ep.Label, line)
 				},
 				OnProgress: func(line string) { progress.Line(ep.Label, line) },
@@ -165,25 +189,37 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			out.Stdout, out.Stderr = env.Secrets.Mask(out.Stdout), env.Secrets.Mask(out.Stderr)
 			results[i] = &Result{Node: ep.Value, Stdout: out.Stdout, Stderr: out.Stderr, ExitCode: out.ExitCode, Duration: out.Duration.Seconds()}
 			if out.ExitCode != 0 {
-				errs[i] = errors.New(failure(ep.User, ep.Label, out, sudo))
+				errs[i] = errors.New(failure(ep.User, ep.Label, out, c.sudo))
 			}
 		}()
 	}
 	wg.Wait()
+	return results, errs
+}
 
+func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseRun(thread, b, env, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	results, errs := c.exec(thread, b, env, true)
 	var failures []string
-	for i := range eps {
-		if errs[i] != nil && (results[i] == nil || check) {
+	for i := range c.eps {
+		if errs[i] != nil && (results[i] == nil || c.check) {
 			failures = append(failures, errs[i].Error())
 		}
 	}
 	if len(failures) > 0 {
-		if len(eps) == 1 {
+		if len(c.eps) == 1 {
 			return nil, fmt.Errorf("%s: %s", b.Name(), failures[0])
 		}
-		return nil, fmt.Errorf("%s: failed on %d of %d targets:\n  %s", b.Name(), len(failures), len(eps), strings.Join(failures, "\n  "))
+		return nil, fmt.Errorf("%s: failed on %d of %d targets:\n  %s", b.Name(), len(failures), len(c.eps), strings.Join(failures, "\n  "))
 	}
-	if !many {
+	if !c.many {
 		return results[0], nil
 	}
 	list := make([]starlark.Value, len(results))
@@ -191,6 +227,39 @@ func sshRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		list[i] = r
 	}
 	return starlark.NewList(list), nil
+}
+
+// checkSSHRun runs a checkable call with KUMO_CHECK=1: each line its
+// command prints on a node is a drift there. A node that cannot be asked
+// is unchecked, saying why; nothing is changed.
+func checkSSHRun(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) ([]builtins.Drift, bool, error) {
+	env, err := builtins.FromThread(thread)
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := parseRun(thread, b, env, args, kwargs)
+	if err != nil || !c.checkable {
+		return nil, false, err
+	}
+	vars := map[string]string{"KUMO_CHECK": "1"}
+	for k, v := range c.vars {
+		vars[k] = v
+	}
+	c.vars = vars
+	results, errs := c.exec(thread, b, env, false)
+	var drift []builtins.Drift
+	for i, ep := range c.eps {
+		if errs[i] != nil {
+			drift = append(drift, builtins.Drift{Node: ep.Label, What: "not checked: " + errs[i].Error(), Unchecked: true})
+			continue
+		}
+		for _, line := range strings.Split(results[i].Stdout, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				drift = append(drift, builtins.Drift{Node: ep.Label, What: line})
+			}
+		}
+	}
+	return drift, true, nil
 }
 
 func envVars(b *starlark.Builtin, env *builtins.Env, d *starlark.Dict) (map[string]string, error) {

@@ -28,6 +28,9 @@ type RunOptions struct {
 	Quiet   bool
 	Verbose bool
 	Export  string
+	// Verify checks the nodes first (kumo check) and runs the cells
+	// whose work drifted again.
+	Verify bool
 	// Again marks a run that repeats the one before it in this process
 	// (a tick of kumo watch): where the parameters came from is not said
 	// again.
@@ -58,7 +61,8 @@ mistake in the recipe, a parameter or the command line.`,
   kumo run tljh.star                           # again: the same parameters
   kumo run tljh.star --defaults                # back to the recipe's values
   kumo run tljh.star --from "Install TLJH"     # force live from that cell
-  kumo run tljh.star --only 3 --json`,
+  kumo run tljh.star --only 3 --json
+  kumo run tljh.star --verify                  # repair what was changed by hand`,
 		Args:              argsUsage(cobra.ExactArgs(1)),
 		ValidArgsFunction: completeRecipeFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +80,7 @@ mistake in the recipe, a parameter or the command line.`,
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per cell on stdout")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print what replayed cells printed when they ran")
 	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "say how builtins work as they go (which file transfer each node got)")
+	cmd.Flags().BoolVar(&opts.Verify, "verify", false, "first check that the nodes are as the recipe left them (as kumo check does), and run the cells whose work drifted again")
 	cmd.Flags().StringVar(&opts.Export, "export", "", "write the run's record to this file as it goes (.ipynb, .md or .html; see kumo export)")
 	registerCellCompletion(cmd, "from", "only")
 	registerRunCompletion(cmd, f)
@@ -155,6 +160,20 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 		}
 	}
 	ro := run.RunnerOptions()
+	if opts.Verify {
+		co := run.RunnerOptions()
+		co.Events = &checkEvents{p: printer}
+		printer.say("checking that the nodes are as the recipe left them")
+		report, err := runner.New(co).Check(ctx)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return interruptedError{fmt.Errorf("run %q: interrupted while checking its nodes; nothing was changed", run.Name)}
+		}
+		if err != nil {
+			return err
+		}
+		sayCheck(printer, report, "those cells run again")
+		ro.Drifted = report.Reasons()
+	}
 	ro.From, ro.Only, ro.Events = opts.From, opts.Only, printer
 	var export *liveExport
 	if opts.Export != "" {
