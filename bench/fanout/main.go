@@ -10,8 +10,11 @@
 //	make bench-deps && go run ./bench/fanout [-hosts 50] [-parallel 64] [-rounds 5] [-kumo bin/kumo]
 //
 // It starts the sshd servers itself on 127.0.0.1 (as the kumotest user
-// when run as root, see builtins/ssh/sshdtest) and ends with one line:
-// RESULT kumo_cold_s=… kumo_warm_s=… pssh_s=… ansible_s=… openssh_s=… controlmaster_s=… (…_kex25519_s=…) kumo_peak_rss_mb=…
+// when run as root, see builtins/ssh/sshdtest), accepting only Debian's
+// default environment (AcceptEnv LANG LC_*), so that kumo's env= takes
+// its way for a stock sshd: the "kumo env4" row is a warm ssh_run with
+// four variables, beside "kumo warm" with none. It ends with one line:
+// RESULT kumo_cold_s=… kumo_warm_s=… kumo_env4_s=… pssh_s=… ansible_s=… openssh_s=… controlmaster_s=… (…_kex25519_s=…) kumo_peak_rss_mb=…
 package main
 
 import (
@@ -79,7 +82,7 @@ func run(n, rounds, parallel int, kumo string) error {
 	}
 	fmt.Printf("starting %d sshd on 127.0.0.1...\n", n)
 	for i := 0; i < n; i++ {
-		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}})
+		s, err := sshdtest.Start(sshdtest.Config{AuthorizedKeys: []string{pub}, AcceptEnv: "LANG LC_*"})
 		if err != nil {
 			return err
 		}
@@ -91,11 +94,11 @@ func run(n, rounds, parallel int, kumo string) error {
 	}
 
 	results := map[string][]time.Duration{}
-	cold, warm, err := b.kumoRounds(rounds)
+	cold, warm, env4, err := b.kumoRounds(rounds)
 	if err != nil {
 		return fmt.Errorf("kumo: %w", err)
 	}
-	results["kumo cold"], results["kumo warm"] = cold, warm
+	results["kumo cold"], results["kumo warm"], results["kumo env4"] = cold, warm, env4
 	for _, conf := range sshConfigs {
 		config := filepath.Join(b.dir, conf.file)
 		for _, peer := range []struct {
@@ -136,12 +139,13 @@ func run(n, rounds, parallel int, kumo string) error {
 		row("openssh"+conf.suffix, "kumo cold")
 	}
 	row("kumo warm", "kumo warm")
+	row("kumo env4", "kumo warm")
 	for _, conf := range sshConfigs {
 		row("controlmaster"+conf.suffix, "kumo warm")
 	}
 	fmt.Printf("\nkumo's peak RSS: %d MB\n", b.peakRSS>>20)
 	var result []string
-	for _, name := range []string{"kumo cold", "kumo warm", "pssh", "ansible", "openssh", "controlmaster",
+	for _, name := range []string{"kumo cold", "kumo warm", "kumo env4", "pssh", "ansible", "openssh", "controlmaster",
 		"pssh kex25519", "ansible kex25519", "openssh kex25519", "controlmaster kex25519"} {
 		result = append(result, fmt.Sprintf("%s_s=%.3f", strings.ReplaceAll(name, " ", "_"), med[name]))
 	}
@@ -179,6 +183,8 @@ nodes = unit_group("fanout").create_unit("f", spec("onprem", "small"), nodes = `
 ssh_run(nodes, "true", parallel = ` + fmt.Sprint(b.parallel) + `)
 # %% Warm
 ssh_run(nodes, "true", parallel = ` + fmt.Sprint(b.parallel) + `)
+# %% Env4
+ssh_run(nodes, "true", parallel = ` + fmt.Sprint(b.parallel) + `, env = {"A": "1", "B": "two words", "C": "it's", "D": "$(not run)"})
 `,
 	}
 	for _, conf := range sshConfigs {
@@ -203,30 +209,31 @@ func (b *bench) env() []string { return append(os.Environ(), b.vars()...) }
 // kumoRounds allocates the hosts once, then runs the recipe from its
 // "Cold" cell in a new kumo process per round: the cold cell opens 50 new
 // connections, the warm cell reuses them. Cell times come from --json.
-func (b *bench) kumoRounds(rounds int) (cold, warm []time.Duration, err error) {
+func (b *bench) kumoRounds(rounds int) (cold, warm, env4 []time.Duration, err error) {
 	kumo := func(args ...string) ([]byte, error) {
 		out, rss, err := benchkit.KumoRSS(b.kumo, b.dir, b.vars(), args...)
 		b.peakRSS = max(b.peakRSS, rss)
 		return out, err
 	}
 	if _, err := kumo("run", "fanout.star"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer kumo("destroy", "--yes")
 	for r := 0; r < rounds; r++ {
 		out, err := kumo("run", "fanout.star", "--from", "Cold", "--json")
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		times := benchkit.RanCells(out)
 		c, okC := times["Cold"]
 		w, okW := times["Warm"]
-		if !okC || !okW {
-			return nil, nil, fmt.Errorf("no cold and warm timings in: %s", out)
+		e, okE := times["Env4"]
+		if !okC || !okW || !okE {
+			return nil, nil, nil, fmt.Errorf("no cold, warm and env4 timings in: %s", out)
 		}
-		cold, warm = append(cold, c), append(warm, w)
+		cold, warm, env4 = append(cold, c), append(warm, w), append(env4, e)
 	}
-	return cold, warm, nil
+	return cold, warm, env4, nil
 }
 
 func (b *bench) pssh(config string) error {

@@ -39,6 +39,10 @@ type Config struct {
 	AcceptEnv      string   // AcceptEnv patterns; default "*"
 	Extra          string   // more sshd_config lines
 	NoSFTP         bool     // no sftp subsystem, as on many hardened hosts
+	// PrivateMounts runs the server in a mount namespace of its own
+	// (root only), so that MountTmpfs gives its host a folder no other
+	// server's sees: many hosts on one machine, each with its own files.
+	PrivateMounts bool
 }
 
 // Server is a running sshd.
@@ -145,6 +149,14 @@ LogLevel ERROR
 	if os.Getuid() == 0 && uid != 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
+	if cfg.PrivateMounts {
+		if os.Getuid() != 0 {
+			return fail(fmt.Errorf("sshdtest: PrivateMounts needs root"))
+		}
+		// Go makes the new namespace's mounts private: nothing mounted
+		// in it reaches the host.
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if err := cmd.Start(); err != nil {
 		return fail(err)
 	}
@@ -172,6 +184,18 @@ func (s *Server) Stop() {
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	os.RemoveAll(s.Dir)
+}
+
+// MountTmpfs mounts an empty tmpfs, writable by all, on the folder path
+// as the server's sessions see it (a server started with PrivateMounts):
+// the host keeps its own folder there, gone with the server.
+func (s *Server) MountTmpfs(path string) error {
+	out, err := exec.Command("nsenter", "-t", strconv.Itoa(s.cmd.Process.Pid), "-m",
+		"mount", "-t", "tmpfs", "-o", "mode=1777,size=16m", "kumo-sshdtest", path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("sshdtest: mounting a tmpfs on %s for %s: %v: %s", path, s.Addr, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // KnownHostsLine is the server's line for a known_hosts file.
