@@ -47,7 +47,7 @@ export CGO_ENABLED := 1
 # through the Go module proxy when the machine's Go is older.
 export GOTOOLCHAIN := auto
 
-.PHONY: test-openstack bench-openstack openstack-up bench-kernel notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-cloudscale bench-containers clean
+.PHONY: test-openstack bench-openstack openstack-up bench-kernel notebooks install bench-mesh bench-fanout500 bench-cloud1000 test-long vulncheck fuzz bench-journal all build run test deps test-deps bench-deps install-debs check container-image apt-cache bench bench-replay bench-fanout bench-drift bench-cloudscale bench-containers clean
 
 all: build
 
@@ -252,6 +252,11 @@ bench-fanout: bench-deps build
 	$(GO) run ./bench/fanout -kumo $(BIN)
 bench-fanout500: bench-deps build
 	$(GO) run ./bench/fanout -kumo $(BIN) -hosts 500 -rounds 3
+
+# Drift on 50 loopback hosts (root: each has its own files): kumo check
+# and run --verify against ansible-playbook --check and a re-run.
+bench-drift: bench-deps build
+	$(GO) run ./bench/drift -kumo $(BIN) -hosts 50 -drifted 5
 
 # Cloud scaling only: 1, 10, 100 nodes through the EC2 and OpenStack
 # emulators with 300 ms per API call and rate limits.
