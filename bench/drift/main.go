@@ -25,10 +25,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,7 +138,7 @@ func run(n, rounds, parallel, drifted int, kumo string) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if expect != nil && !sameSet(found, expect) {
-			return fmt.Errorf("%s found drift on %v, want %v", name, keys(found), keys(expect))
+			return fmt.Errorf("%s found drift on %v, want %v", name, slices.Sorted(maps.Keys(found)), slices.Sorted(maps.Keys(expect)))
 		}
 		return nil
 	}
@@ -157,7 +159,7 @@ func run(n, rounds, parallel, drifted int, kumo string) error {
 			return err
 		}
 		if found, err := b.floor(); err != nil || len(found) != 0 {
-			return fmt.Errorf("after kumo run --verify: drift on %v, %v", keys(found), err)
+			return fmt.Errorf("after kumo run --verify: drift on %v, %v", slices.Sorted(maps.Keys(found)), err)
 		}
 		if err := b.tamper(); err != nil {
 			return err
@@ -166,7 +168,7 @@ func run(n, rounds, parallel, drifted int, kumo string) error {
 			return err
 		}
 		if found, err := b.floor(); err != nil || len(found) != 0 {
-			return fmt.Errorf("after ansible-playbook: drift on %v, %v", keys(found), err)
+			return fmt.Errorf("after ansible-playbook: drift on %v, %v", slices.Sorted(maps.Keys(found)), err)
 		}
 	}
 
@@ -452,15 +454,6 @@ func sameSet(a, b map[string]bool) bool {
 		}
 	}
 	return true
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func median(d []time.Duration) time.Duration {

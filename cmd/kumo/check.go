@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -155,22 +156,13 @@ func sayCheck(p *cellPrinter, report *runner.CheckReport, repair string) {
 		}
 	}
 	if len(unchecked) > 0 {
-		p.say("%s could not be checked: %s", render.CountOf(len(unchecked), "node"), strings.Join(sorted(unchecked), ", "))
+		p.say("%s could not be checked: %s", render.CountOf(len(unchecked), "node"), strings.Join(slices.Sorted(maps.Keys(unchecked)), ", "))
 	}
 	if len(drifted) == 0 {
 		p.say("no drift: %s in %s, every node as the recipe left it", render.CountOf(report.Calls, "check"), render.CountOf(report.Cells, "cell"))
 		return
 	}
-	p.say("drift on %s (%s) in %s; %s", render.CountOf(len(drifted), "node"), strings.Join(sorted(drifted), ", "), strings.Join(cells, ", "), repair)
-}
-
-func sorted(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	p.say("drift on %s (%s) in %s; %s", render.CountOf(len(drifted), "node"), strings.Join(slices.Sorted(maps.Keys(drifted)), ", "), strings.Join(cells, ", "), repair)
 }
 
 // checkEvents shows a check pass as it goes: per cell, what it checked
