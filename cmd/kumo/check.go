@@ -158,6 +158,10 @@ func sayCheck(p *cellPrinter, report *runner.CheckReport, repair string) {
 	if len(unchecked) > 0 {
 		p.say("%s could not be checked: %s", render.CountOf(len(unchecked), "node"), strings.Join(slices.Sorted(maps.Keys(unchecked)), ", "))
 	}
+	if report.Calls == 0 && report.Stopped == "" {
+		p.say("nothing to check: no step of this recipe can look without changing anything (the stdlib's files, pkg, systemd and users steps can, and ssh_run(..., checkable=True))")
+		return
+	}
 	if len(drifted) == 0 {
 		p.say("no drift: %s in %s, every node as the recipe left it", render.CountOf(report.Calls, "check"), render.CountOf(report.Cells, "cell"))
 		return
