@@ -307,7 +307,8 @@ func names(rs []state.Resource) string {
 	return strings.Join(out, ", ")
 }
 
-// label names a node for people (Node.Label).
+// label names a node for people: its name, and the machine's own where
+// it has another ("farm-12 (h12)", an on-prem inventory's host).
 func label(n state.Resource) string {
 	if h := n.Data.HostName; h != "" && h != n.Name {
 		return n.Name + " (" + h + ")"

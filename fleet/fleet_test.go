@@ -333,3 +333,12 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition never held")
 }
+
+// rowsOf is the records behind nodes.
+func rowsOf(ns []Node) []state.Resource {
+	out := make([]state.Resource, len(ns))
+	for i, n := range ns {
+		out[i] = n.rec
+	}
+	return out
+}

@@ -72,10 +72,6 @@ type Node struct {
 	rec           state.Resource
 }
 
-// Label names the node for people: its name, and the machine's own where
-// it has another ("farm-12 (h12)", an on-prem inventory's host).
-func (n Node) Label() string { return label(n.rec) }
-
 func groupOf(r state.Resource) Group {
 	return Group{ID: r.ID, Run: r.Run, Name: r.Name, Token: r.Token, rec: r}
 }
@@ -97,14 +93,6 @@ func nodesOf(rs []state.Resource) []Node {
 	out := make([]Node, len(rs))
 	for i, r := range rs {
 		out[i] = nodeOf(r)
-	}
-	return out
-}
-
-func rowsOf(ns []Node) []state.Resource {
-	out := make([]state.Resource, len(ns))
-	for i, n := range ns {
-		out[i] = n.rec
 	}
 	return out
 }
