@@ -3,7 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -72,11 +73,7 @@ func (c *CheckReport) Reasons() map[int]string {
 	}
 	out := map[int]string{}
 	for idx, set := range nodes {
-		names := make([]string, 0, len(set))
-		for n := range set {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(set))
 		if len(names) > 3 {
 			names = append(names[:3], fmt.Sprintf("%d more", len(set)-3))
 		}
@@ -101,7 +98,7 @@ func (r *Runner) Check(ctx context.Context) (*CheckReport, error) {
 
 // checkCall runs a replayed call in check mode, if its builtin can.
 func (r *Runner) checkCall(thread *starlark.Thread, def *builtins.Def, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, desc string) {
-	if r.check == nil || def.Check == nil {
+	if def.Check == nil {
 		return
 	}
 	c := r.journal.cell

@@ -41,28 +41,17 @@ type turn struct {
 	cell     *lang.Cell
 	record   *state.CellRecord // nil: never ran
 	isParams bool
-	ended    bool                     // an earlier cell failed, or the user stopped stepping
-	again    string                   // why it runs live though nothing it reads changed: what it made vanished, what it set up drifted
-	inputs   func() map[string]string // digests of what it reads now (see pass.inputs), worked out when first asked
+	ended    bool   // an earlier cell failed, or the user stopped stepping
+	again    string // why it runs live though nothing it reads changed: what it made vanished, what it set up drifted
+	// inputs digests what it reads now (see pass.inputs), worked out
+	// when first asked and kept (sync.OnceValue): decide asks only when
+	// nothing else decides, a driver for the cells that run.
+	inputs func() map[string]string
 }
 
 // fixed is inputs already worked out.
 func fixed(in map[string]string) func() map[string]string {
 	return func() map[string]string { return in }
-}
-
-// once makes inputs worked out on the first call and kept: decide asks
-// for them only when nothing else decides, and a driver for the cells
-// that run.
-func once(inputs func() map[string]string) func() map[string]string {
-	var got map[string]string
-	done := false
-	return func() map[string]string {
-		if !done {
-			got, done = inputs(), true
-		}
-		return got
-	}
 }
 
 // An explainer words the inputs that changed ("students changed",

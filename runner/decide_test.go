@@ -2,6 +2,7 @@ package runner
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kumo-dev/kumo/lang"
@@ -101,7 +102,7 @@ func TestDecideDigestsInputsOnlyWhenTheyDecide(t *testing.T) {
 		{"unchanged", mode{from: -1, only: -1}, turn{cell: c2, record: unchanged}, 1},
 	} {
 		asked := 0
-		tc.t.inputs = once(func() map[string]string { asked++; return map[string]string{"x": "d"} })
+		tc.t.inputs = sync.OnceValue(func() map[string]string { asked++; return map[string]string{"x": "d"} })
 		if _, err := decide(tc.m, tc.t, wording{}); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

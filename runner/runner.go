@@ -352,7 +352,7 @@ func (p *pass) run(ctx context.Context) (*Summary, error) {
 		}
 		t := turn{cell: c, record: r.records[c.Index], isParams: rec.IsParams(c),
 			ended: sum.Failed != nil || p.stopped, again: p.again(c.Index),
-			inputs: once(func() map[string]string { return p.inputs(c) })}
+			inputs: sync.OnceValue(func() map[string]string { return p.inputs(c) })}
 		d, err := decide(p.mode, t, p)
 		if err != nil {
 			r.events.discard()
