@@ -14,6 +14,7 @@ import (
 	"github.com/kumo-dev/kumo/internal/render"
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/runner"
+	"github.com/kumo-dev/kumo/session"
 	"github.com/kumo-dev/kumo/state"
 )
 
@@ -100,15 +101,12 @@ func checkRun(ctx context.Context, opts *CheckOptions) error {
 	defer stop()
 	printer := newCellPrinter(opts.IO, false, true, run.Held.Env.Secrets)
 	defer printer.close()
-	ro := run.RunnerOptions()
+	var events runner.Events
 	if !opts.JSON {
 		printer.say("checking run %q of %s against its nodes (nothing is changed)", run.Name, opts.File)
-		ro.Events = &checkEvents{p: printer}
+		events = &checkEvents{p: printer}
 	}
-	report, err := runner.New(ro).Check(ctx)
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return interruptedError{fmt.Errorf("checking run %q: interrupted; nothing was changed", run.Name)}
-	}
+	report, err := checkNodes(ctx, run, events)
 	if err != nil {
 		return err
 	}
@@ -129,6 +127,18 @@ func checkRun(ctx context.Context, opts *CheckOptions) error {
 		return &silentError{code: exitFailed, err: fmt.Errorf("some nodes could not be checked")}
 	}
 	return nil
+}
+
+// checkNodes runs a check pass of run (kumo check, run --verify), shown
+// through events if not nil.
+func checkNodes(ctx context.Context, run *session.Run, events runner.Events) (*runner.CheckReport, error) {
+	ro := run.RunnerOptions()
+	ro.Events = events
+	report, err := runner.New(ro).Check(ctx)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, interruptedError{fmt.Errorf("checking run %q: interrupted; nothing was changed", run.Name)}
+	}
+	return report, err
 }
 
 // sayCheck sums a check up: what drifted where, what could not be

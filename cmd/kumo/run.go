@@ -161,13 +161,8 @@ func runRecipe(ctx context.Context, opts *RunOptions) error {
 	}
 	ro := run.RunnerOptions()
 	if opts.Verify {
-		co := run.RunnerOptions()
-		co.Events = &checkEvents{p: printer}
 		printer.say("checking that the nodes are as the recipe left them")
-		report, err := runner.New(co).Check(ctx)
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return interruptedError{fmt.Errorf("run %q: interrupted while checking its nodes; nothing was changed", run.Name)}
-		}
+		report, err := checkNodes(ctx, run, &checkEvents{p: printer})
 		if err != nil {
 			return err
 		}
