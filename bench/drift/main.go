@@ -253,12 +253,15 @@ done
 	return nil
 }
 
-func (b *bench) env() []string {
-	return append(os.Environ(), "HOME="+b.home, "SSH_AUTH_SOCK=", "KUMO_ONPREM_INVENTORY="+filepath.Join(b.dir, "inventory.yaml"))
+// vars are the environment settings every tool runs with.
+func (b *bench) vars() []string {
+	return []string{"HOME=" + b.home, "SSH_AUTH_SOCK=", "KUMO_ONPREM_INVENTORY=" + filepath.Join(b.dir, "inventory.yaml")}
 }
 
+func (b *bench) env() []string { return append(os.Environ(), b.vars()...) }
+
 func (b *bench) kumoCmd(args ...string) ([]byte, error) {
-	return benchkit.Kumo(b.kumo, b.dir, []string{"HOME=" + b.home, "SSH_AUTH_SOCK=", "KUMO_ONPREM_INVENTORY=" + filepath.Join(b.dir, "inventory.yaml")}, args...)
+	return benchkit.Kumo(b.kumo, b.dir, b.vars(), args...)
 }
 
 // kumoCheck runs kumo check --json: the hosts it found drift on. Its
