@@ -118,7 +118,7 @@ func checkRun(ctx context.Context, opts *CheckOptions) error {
 		b, _ := json.MarshalIndent(out, "", "  ")
 		fmt.Fprintln(opts.Out, string(b))
 	} else {
-		sayCheck(printer, report, "kumo run "+opts.File+" --verify runs them again, which repairs what they set up")
+		sayCheck(printer, report, "kumo run "+opts.File+" --verify runs the drifted cells again, which repairs what they set up")
 	}
 	switch {
 	case report.Drifted():
