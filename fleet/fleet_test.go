@@ -15,6 +15,7 @@ import (
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/providers/local"
 	"github.com/kumo-dev/kumo/state"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 // The test binary doubles as the local provider's node server.

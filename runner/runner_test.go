@@ -17,6 +17,7 @@ import (
 	"github.com/kumo-dev/kumo/lang"
 	"github.com/kumo-dev/kumo/state"
 	"github.com/kumo-dev/kumo/state/pgtest"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 // bump is a real side effect: it appends a line to a file and returns

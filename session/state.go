@@ -10,6 +10,7 @@ import (
 
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/state"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 // StateName is where a recipe's state lives, relative to the recipe's

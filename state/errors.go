@@ -3,8 +3,30 @@ package state
 import (
 	"errors"
 	"fmt"
+)
 
-	"github.com/mattn/go-sqlite3"
+// SQLite is linked by state/sqlite (it is C): the database/sql driver's
+// name, and how to read SQLite's result code from an error.
+var (
+	sqliteDriver string
+	sqliteCode   func(error) (int, bool)
+)
+
+// UseSQLite is how state/sqlite links SQLite in.
+func UseSQLite(driver string, code func(error) (int, bool)) {
+	sqliteDriver, sqliteCode = driver, code
+}
+
+// SQLite's primary result codes (sqlite.org/rcode.html) that Explain
+// turns into advice.
+const (
+	sqlitePerm     = 3
+	sqliteReadonly = 8
+	sqliteIOErr    = 10
+	sqliteCorrupt  = 11
+	sqliteFull     = 13
+	sqliteCantOpen = 14
+	sqliteNotADB   = 26
 )
 
 // A DamagedError is a state file that SQLite cannot read as a sound
@@ -42,20 +64,23 @@ const unwritable = "cannot be written: make it and its folder writable (or give 
 // Explain turns SQLite's errors on the state file at path into what
 // happened and what to do; other errors come back as they are.
 func Explain(err error, path string) error {
-	var se sqlite3.Error
 	var done1 *DamagedError
 	var done2 *StorageError
-	if err == nil || !errors.As(err, &se) || errors.As(err, &done1) || errors.As(err, &done2) {
+	if err == nil || sqliteCode == nil || errors.As(err, &done1) || errors.As(err, &done2) {
 		return err
 	}
-	switch se.Code {
-	case sqlite3.ErrFull:
+	code, ok := sqliteCode(err)
+	if !ok {
+		return err
+	}
+	switch code {
+	case sqliteFull:
 		return &StorageError{path, "its disk is full: free space there (or give --state a file elsewhere) and run the same command again; what was recorded is kept", err}
-	case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen:
+	case sqliteReadonly, sqlitePerm, sqliteCantOpen:
 		return &StorageError{path, unwritable + " and run the same command again; what was recorded is kept", err}
-	case sqlite3.ErrIoErr:
+	case sqliteIOErr:
 		return &StorageError{path, "could not be read or written: check the disk, then run the same command again", err}
-	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+	case sqliteCorrupt, sqliteNotADB:
 		return &DamagedError{path, err}
 	}
 	return err

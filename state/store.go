@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3"
 )
 
 // Store is an open state file.
@@ -52,8 +50,11 @@ func Open(path string) (*Store, error) {
 	}
 	// synchronous=FULL: a journaled call is on disk before the builtin
 	// returns, so a crash never forgets a side effect that already happened.
+	if sqliteDriver == "" {
+		return nil, errors.New("this binary was built without SQLite: import github.com/kumo-dev/kumo/state/sqlite (session does)")
+	}
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate"
-	sdb, err := sql.Open("sqlite3", dsn)
+	sdb, err := sql.Open(sqliteDriver, dsn)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/starkit"
 	"github.com/kumo-dev/kumo/state"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 // A Fixture runs recipe code against one run of a fresh state.

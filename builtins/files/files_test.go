@@ -18,6 +18,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 	"github.com/kumo-dev/kumo/state"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 // TestOneGiBRoundTrip sends a 1 GiB file to a real OpenSSH server over

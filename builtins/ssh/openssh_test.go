@@ -22,6 +22,7 @@ import (
 	"github.com/kumo-dev/kumo/builtins"
 	"github.com/kumo-dev/kumo/builtins/ssh/sshdtest"
 	"github.com/kumo-dev/kumo/state"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 // These tests drive Debian's OpenSSH sshd, started on 127.0.0.1 by the

@@ -155,7 +155,12 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	// Scripts get a HOME of their own; container images stay in the
 	// machine's cache (built once, by make test-deps).
 	images := container.DefaultImagesDir()
-	agent := wgAgent(t)
+	// Building the WireGuard agent costs a link (a second here): the
+	// scripts that make a mesh all skip under -short.
+	agent := ""
+	if !testing.Short() {
+		agent = wgAgent(t)
+	}
 	return testscript.Params{
 		Dir: dir,
 		Setup: func(env *testscript.Env) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kumo-dev/kumo/providers"
 	"github.com/kumo-dev/kumo/state"
+	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
 const inventory = `hosts:
