@@ -457,12 +457,7 @@ func bridgeExists(name string) bool {
 func ensureBridge(n *network) error {
 	host := netip.PrefixFrom(n.hostAddress(), n.Subnet.Bits()).String()
 	if !bridgeExists(n.Bridge) {
-		if err := ipSteps(
-			[]string{"ip", "link", "add", n.Bridge, "type", "bridge"},
-			[]string{"ip", "addr", "add", host, "dev", n.Bridge},
-			[]string{"ip", "link", "set", n.Bridge, "up"},
-		); err != nil {
-			exec.Command("ip", "link", "del", n.Bridge).Run()
+		if err := ipSteps([]string{"ip", "link", "add", n.Bridge, "type", "bridge"}); err != nil {
 			return err
 		}
 	} else if n.Key != internetKey {
@@ -470,9 +465,15 @@ func ensureBridge(n *network) error {
 		// router has it now.
 		gw := netip.PrefixFrom(n.gateway(), n.Subnet.Bits()).String()
 		exec.Command("ip", "addr", "del", gw, "dev", n.Bridge).Run()
-		if err := ipSteps([]string{"ip", "addr", "replace", host, "dev", n.Bridge}); err != nil {
-			return err
-		}
+	}
+	// Whether just made or found: a kumo killed right after making it
+	// left it without its address, or down, and the host then sent what
+	// it meant for the nodes to its default route.
+	if err := ipSteps(
+		[]string{"ip", "addr", "replace", host, "dev", n.Bridge},
+		[]string{"ip", "link", "set", n.Bridge, "up"},
+	); err != nil {
+		return err
 	}
 	// Routers reach mirrors through the host: it must forward.
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {

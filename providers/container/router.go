@@ -86,25 +86,27 @@ func ensureRouter(n, inet *network, nat netip.Addr, publics map[string]string, i
 	}
 	r := routerName(key)
 	gw := netip.PrefixFrom(n.gateway(), n.Subnet.Bits()).String()
-	if !bridgeExists(lanPort(key)) {
-		if err := ipSteps(
-			[]string{"ip", "link", "add", lanPort(key), "type", "veth", "peer", "name", "lan", "netns", r},
-			[]string{"ip", "link", "set", lanPort(key), "master", n.Bridge, "up"},
-			[]string{"ip", "-n", r, "addr", "replace", gw, "dev", "lan"},
-			[]string{"ip", "-n", r, "link", "set", "lan", "up"},
-			[]string{"ip", "-n", r, "link", "set", "lo", "up"},
-		); err != nil {
-			return err
+	for _, link := range [][]string{
+		{"ip", "link", "add", lanPort(key), "type", "veth", "peer", "name", "lan", "netns", r},
+		{"ip", "link", "add", wanPort(key), "type", "veth", "peer", "name", "wan", "netns", r},
+	} {
+		if !bridgeExists(link[3]) {
+			if err := ipSteps(link); err != nil {
+				return err
+			}
 		}
 	}
-	if !bridgeExists(wanPort(key)) {
-		if err := ipSteps(
-			[]string{"ip", "link", "add", wanPort(key), "type", "veth", "peer", "name", "wan", "netns", r},
-			[]string{"ip", "link", "set", wanPort(key), "master", inet.Bridge, "up"},
-			[]string{"ip", "-n", r, "link", "set", "wan", "up"},
-		); err != nil {
-			return err
-		}
+	// Set up whether just made or found, as the bridges are: a kumo
+	// killed in between left the links unplugged and down.
+	if err := ipSteps(
+		[]string{"ip", "link", "set", lanPort(key), "master", n.Bridge, "up"},
+		[]string{"ip", "-n", r, "addr", "replace", gw, "dev", "lan"},
+		[]string{"ip", "-n", r, "link", "set", "lan", "up"},
+		[]string{"ip", "-n", r, "link", "set", "lo", "up"},
+		[]string{"ip", "link", "set", wanPort(key), "master", inet.Bridge, "up"},
+		[]string{"ip", "-n", r, "link", "set", "wan", "up"},
+	); err != nil {
+		return err
 	}
 	want := []string{netip.PrefixFrom(nat, inet.Subnet.Bits()).String()}
 	for pub := range publics {
