@@ -23,6 +23,17 @@ import (
 func TestMain(m *testing.M) {
 	local.ServeIfAsked()
 	retryBase = 20 * time.Millisecond // the emulator's throttling is a test of retrying, not of waiting
+	// The emulator's credentials, for the whole process: the tests that
+	// wait on instances run in parallel, which t.Setenv rules out. The
+	// tests about other credentials t.Setenv theirs and run alone.
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": ec2emu.AccessKeyID, "AWS_SECRET_ACCESS_KEY": ec2emu.AccessKeyID,
+		"AWS_REGION": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/nonexistent",
+		"AWS_EC2_METADATA_DISABLED":   "true", // never ask 169.254.169.254 for credentials
+		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+	} {
+		os.Setenv(k, v)
+	}
 	os.Exit(m.Run())
 }
 
@@ -36,13 +47,6 @@ func emulator(t *testing.T, opts ec2emu.Options) (*ec2emu.Server, map[string]any
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emu.Shutdown(); cancel() })
-	t.Setenv("AWS_ACCESS_KEY_ID", ec2emu.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", ec2emu.AccessKeyID)
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // never ask 169.254.169.254 for credentials
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 	spec := map[string]any{"endpoint": url, "region": "us-east-1", "instance_type": "t3.small",
 		"image": "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*", "ports": []any{8080}}
 	return emu, spec
@@ -57,6 +61,7 @@ func fast() *Provider {
 // TestConformance: the harness every provider passes, against the EC2
 // emulator, counting the instances it holds.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	emu, spec := emulator(t, ec2emu.Options{})
 	providertest.Run(t, providertest.Harness{
 		Provider: fast(), Flavor: "small", Spec: spec, Power: true, SSH: true,
@@ -76,6 +81,7 @@ func TestConformance(t *testing.T) {
 // life: the instance is Ubuntu's, one per ClientToken, and its
 // group's key pair and security group are made once and deleted with it.
 func TestGroupResourcesAndTokens(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	emu, spec := emulator(t, ec2emu.Options{})
 	p := fast()
@@ -106,6 +112,7 @@ func TestGroupResourcesAndTokens(t *testing.T) {
 }
 
 func TestThrottlingAnd5xxAreRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	emu, spec := emulator(t, ec2emu.Options{Faults: emulate.Faults{ThrottleEvery: 3, FailEvery: 5}})
 	p := fast()
@@ -193,6 +200,7 @@ func TestNoCredentialsNeverAskIMDSForACustomEndpoint(t *testing.T) {
 // TestCloud: one key pair and one security group per unit group, right
 // as the group changes (the harness every cloud provider passes).
 func TestCloud(t *testing.T) {
+	t.Parallel()
 	emu, spec := emulator(t, ec2emu.Options{})
 	providertest.RunCloud(t, providertest.Cloud{
 		New: func() providers.Provider { return fast() }, Spec: spec,
