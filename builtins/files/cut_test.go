@@ -92,12 +92,16 @@ func (p *cutProxy) serve(client net.Conn) {
 // next call, on a working link, re-dials and succeeds. Both transfers
 // are cut: SFTP, and exec channels on a host without SFTP.
 func TestConnectionCutMidTransfer(t *testing.T) {
+	t.Parallel()
 	for _, noSFTP := range []bool{false, true} {
 		name := "sftp"
 		if noSFTP {
 			name = "exec"
 		}
-		t.Run(name, func(t *testing.T) { connectionCuts(t, noSFTP) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			connectionCuts(t, noSFTP)
+		})
 	}
 }
 
@@ -107,7 +111,7 @@ func connectionCuts(t *testing.T, noSFTP bool) {
 	port := proxy.ln.Addr().(*net.TCPAddr).Port
 	// Through the proxy, pinned for its address: the host key is the server's.
 	known := strings.Replace(s.KnownHostsLine(), "]:"+itoa(s.Port)+" ", "]:"+itoa(port)+" ", 1)
-	os.WriteFile(filepath.Join(os.Getenv("HOME"), ".ssh", "known_hosts"), []byte(known+"\n"), 0o600)
+	knowHost(t, known)
 	ep.Port, ep.PinTarget = port, "addr:127.0.0.1:"+itoa(port)
 	ctx := context.Background()
 	pool := kssh.PoolOf(env)

@@ -21,6 +21,37 @@ import (
 	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
+// One HOME for the test process, whose known_hosts pins every test's
+// servers (each on a port of its own): the tests that wait on
+// connections run in parallel, which t.Setenv("HOME") rules out.
+func TestMain(m *testing.M) {
+	home, err := os.MkdirTemp("", "kumo-files-test-home-")
+	if err != nil {
+		panic(err)
+	}
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	os.Setenv("HOME", home)
+	code := m.Run()
+	os.RemoveAll(home)
+	os.Exit(code)
+}
+
+var knownHostsMu sync.Mutex
+
+// knowHost adds a line to ~/.ssh/known_hosts.
+func knowHost(t *testing.T, line string) {
+	knownHostsMu.Lock()
+	defer knownHostsMu.Unlock()
+	f, err := os.OpenFile(filepath.Join(os.Getenv("HOME"), ".ssh", "known_hosts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOneGiBRoundTrip sends a 1 GiB file to a real OpenSSH server over
 // SFTP and back, and checks that it arrives intact and that neither
 // direction held it in memory.
@@ -84,13 +115,10 @@ func maxRSS() int64 {
 }
 
 // testHost starts a real sshd for a test (cfg, with the test's client
-// key authorized) and returns the env of a run whose HOME is the test's
-// own, its known_hosts pinning the server, and the server's endpoint.
+// key authorized) and returns the env of a run whose known_hosts pins
+// the server, and the server's endpoint.
 func testHost(t *testing.T, cfg sshdtest.Config) (*builtins.Env, builtins.Endpoint, *sshdtest.Server) {
 	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	t.Setenv("HOME", home)
 	key := filepath.Join(dir, "id")
 	pub, err := sshdtest.ClientKey(key)
 	if err != nil {
@@ -102,7 +130,7 @@ func testHost(t *testing.T, cfg sshdtest.Config) (*builtins.Env, builtins.Endpoi
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(s.KnownHostsLine()+"\n"), 0o600)
+	knowHost(t, s.KnownHostsLine())
 	store, err := state.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -135,11 +163,13 @@ func (n *notes) Note(text string) {
 // kumo falls back to exec channels, keeps mode and content, leaves no
 // temporary file behind, and says so when verbose.
 func TestTransferWithoutSFTP(t *testing.T) {
+	t.Parallel()
 	for name, extra := range map[string]string{
 		"no subsystem":    "",
 		"missing program": "Subsystem sftp /nonexistent/sftp-server",
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			out := &notes{}
 			env, ep, s := testHost(t, sshdtest.Config{NoSFTP: true, Extra: extra})
 			env.Out, env.Verbose = out, true
@@ -210,6 +240,7 @@ func TestTransferWithoutSFTP(t *testing.T) {
 // not written (the file keeps its inode and time), another content or
 // mode is; a host without SFTP checks the same way.
 func TestUploadChangedSkipsWhatIsThere(t *testing.T) {
+	t.Parallel()
 	for _, noSFTP := range []bool{false, true} {
 		env, ep, s := testHost(t, sshdtest.Config{NoSFTP: noSFTP})
 		ctx := context.Background()

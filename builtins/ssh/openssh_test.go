@@ -28,6 +28,26 @@ import (
 // These tests drive Debian's OpenSSH sshd, started on 127.0.0.1 by the
 // test itself as an unprivileged user (see sshdtest).
 
+// One HOME for the test process (no key in its ~/.ssh, so agent and key
+// file are all a login can use), whose known_hosts pins every test's
+// servers, each on a port of its own: the tests run in parallel, which
+// t.Setenv("HOME") rules out. The agent test sets SSH_AUTH_SOCK and runs
+// alone.
+func TestMain(m *testing.M) {
+	home, err := os.MkdirTemp("", "kumo-ssh-test-home-")
+	if err != nil {
+		panic(err)
+	}
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	os.Setenv("HOME", home)
+	os.Setenv("SSH_AUTH_SOCK", "")
+	code := m.Run()
+	os.RemoveAll(home)
+	os.Exit(code)
+}
+
+var knownHostsMu sync.Mutex
+
 type fixture struct {
 	t    testing.TB
 	home string // $HOME, holding ~/.ssh/known_hosts
@@ -39,10 +59,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	t.Setenv("HOME", home)
-	t.Setenv("SSH_AUTH_SOCK", "")
+	home := os.Getenv("HOME")
 	key := filepath.Join(dir, "id_test")
 	pub, err := sshdtest.ClientKey(key)
 	if err != nil {
@@ -75,6 +92,8 @@ func (f *fixture) server(cfg sshdtest.Config, known bool) *sshdtest.Server {
 }
 
 func (f *fixture) addKnownHost(line string) {
+	knownHostsMu.Lock()
+	defer knownHostsMu.Unlock()
 	kh, _ := os.OpenFile(filepath.Join(f.home, ".ssh", "known_hosts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	kh.WriteString(line + "\n")
 	kh.Close()
@@ -90,6 +109,7 @@ func (f *fixture) run(ep builtins.Endpoint, cmd string) (Outcome, error) {
 }
 
 func TestOpenSSHKeyAuthAndReuse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	s := f.server(sshdtest.Config{}, true)
 	ep := endpoint(s, f.key)
@@ -167,6 +187,7 @@ func TestOpenSSHAgentAuth(t *testing.T) {
 }
 
 func TestOpenSSHHostKeys(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	s := f.server(sshdtest.Config{}, false)
 	ep := endpoint(s, f.key)
@@ -204,6 +225,7 @@ func TestOpenSSHHostKeys(t *testing.T) {
 }
 
 func TestOpenSSHJumpHost(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	bastion := f.server(sshdtest.Config{}, true)
 	target := f.server(sshdtest.Config{}, true)
@@ -230,6 +252,7 @@ func TestOpenSSHJumpHost(t *testing.T) {
 }
 
 func TestOpenSSHSudo(t *testing.T) {
+	t.Parallel()
 	if os.Getuid() != 0 {
 		t.Fatal("this test needs root to run sshd as kumotest and kumotest2 (make test runs as root in CI)")
 	}
@@ -259,6 +282,7 @@ func TestOpenSSHSudo(t *testing.T) {
 }
 
 func TestOpenSSHTimeoutKillsTheCommand(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	s := f.server(sshdtest.Config{}, true)
 	ep := endpoint(s, f.key)
@@ -287,6 +311,7 @@ func TestOpenSSHTimeoutKillsTheCommand(t *testing.T) {
 }
 
 func TestOpenSSHConnectionKilledMidCommand(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	s := f.server(sshdtest.Config{}, true)
 	ep := endpoint(s, f.key)
@@ -323,6 +348,7 @@ func TestOpenSSHConnectionKilledMidCommand(t *testing.T) {
 }
 
 func TestOpenSSHEnvWithoutAcceptEnv(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	s := f.server(sshdtest.Config{AcceptEnv: "LANG LC_*"}, true) // as Debian ships it
 	value := "multi\nline 'quoted' $value\n"
