@@ -111,7 +111,7 @@ func connectionCuts(t *testing.T, noSFTP bool) {
 	port := proxy.ln.Addr().(*net.TCPAddr).Port
 	// Through the proxy, pinned for its address: the host key is the server's.
 	known := strings.Replace(s.KnownHostsLine(), "]:"+itoa(s.Port)+" ", "]:"+itoa(port)+" ", 1)
-	knowHost(t, known)
+	sshdtest.KnowHost(t, known)
 	ep.Port, ep.PinTarget = port, "addr:127.0.0.1:"+itoa(port)
 	ctx := context.Background()
 	pool := kssh.PoolOf(env)

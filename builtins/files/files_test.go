@@ -21,36 +21,9 @@ import (
 	_ "github.com/kumo-dev/kumo/state/sqlite" // the state files are SQLite
 )
 
-// One HOME for the test process, whose known_hosts pins every test's
-// servers (each on a port of its own): the tests that wait on
-// connections run in parallel, which t.Setenv("HOME") rules out.
-func TestMain(m *testing.M) {
-	home, err := os.MkdirTemp("", "kumo-files-test-home-")
-	if err != nil {
-		panic(err)
-	}
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	os.Setenv("HOME", home)
-	code := m.Run()
-	os.RemoveAll(home)
-	os.Exit(code)
-}
-
-var knownHostsMu sync.Mutex
-
-// knowHost adds a line to ~/.ssh/known_hosts.
-func knowHost(t *testing.T, line string) {
-	knownHostsMu.Lock()
-	defer knownHostsMu.Unlock()
-	f, err := os.OpenFile(filepath.Join(os.Getenv("HOME"), ".ssh", "known_hosts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(line + "\n"); err != nil {
-		t.Fatal(err)
-	}
-}
+// The tests that wait on OpenSSH servers run in parallel: one HOME for
+// the process, whose known_hosts pins each test's servers.
+func TestMain(m *testing.M) { os.Exit(sshdtest.RunWithHome(m)) }
 
 // TestOneGiBRoundTrip sends a 1 GiB file to a real OpenSSH server over
 // SFTP and back, and checks that it arrives intact and that neither
@@ -130,7 +103,7 @@ func testHost(t *testing.T, cfg sshdtest.Config) (*builtins.Env, builtins.Endpoi
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	knowHost(t, s.KnownHostsLine())
+	sshdtest.KnowHost(t, s.KnownHostsLine())
 	store, err := state.Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -28,25 +28,10 @@ import (
 // These tests drive Debian's OpenSSH sshd, started on 127.0.0.1 by the
 // test itself as an unprivileged user (see sshdtest).
 
-// One HOME for the test process (no key in its ~/.ssh, so agent and key
-// file are all a login can use), whose known_hosts pins every test's
-// servers, each on a port of its own: the tests run in parallel, which
-// t.Setenv("HOME") rules out. The agent test sets SSH_AUTH_SOCK and runs
-// alone.
-func TestMain(m *testing.M) {
-	home, err := os.MkdirTemp("", "kumo-ssh-test-home-")
-	if err != nil {
-		panic(err)
-	}
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	os.Setenv("HOME", home)
-	os.Setenv("SSH_AUTH_SOCK", "")
-	code := m.Run()
-	os.RemoveAll(home)
-	os.Exit(code)
-}
-
-var knownHostsMu sync.Mutex
+// The tests run in parallel: one HOME for the process, whose
+// known_hosts pins each test's servers (sshdtest.RunWithHome). The agent
+// test sets SSH_AUTH_SOCK and runs alone.
+func TestMain(m *testing.M) { os.Exit(sshdtest.RunWithHome(m)) }
 
 type fixture struct {
 	t    testing.TB
@@ -91,13 +76,7 @@ func (f *fixture) server(cfg sshdtest.Config, known bool) *sshdtest.Server {
 	return s
 }
 
-func (f *fixture) addKnownHost(line string) {
-	knownHostsMu.Lock()
-	defer knownHostsMu.Unlock()
-	kh, _ := os.OpenFile(filepath.Join(f.home, ".ssh", "known_hosts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	kh.WriteString(line + "\n")
-	kh.Close()
-}
+func (f *fixture) addKnownHost(line string) { sshdtest.KnowHost(f.t, line) }
 
 func endpoint(s *sshdtest.Server, key string) builtins.Endpoint {
 	return builtins.Endpoint{Label: "h" + strconv.Itoa(s.Port), Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key,
