@@ -48,11 +48,11 @@ func Open(path string) (*Store, error) {
 			return nil, cannotWrite(err)
 		}
 	}
-	// synchronous=FULL: a journaled call is on disk before the builtin
-	// returns, so a crash never forgets a side effect that already happened.
 	if sqliteDriver == "" {
 		return nil, errors.New("this binary was built without SQLite: import github.com/kumo-dev/kumo/state/sqlite (session does)")
 	}
+	// synchronous=FULL: a journaled call is on disk before the builtin
+	// returns, so a crash never forgets a side effect that already happened.
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate"
 	sdb, err := sql.Open(sqliteDriver, dsn)
 	if err != nil {

@@ -35,7 +35,6 @@ func TestMain(m *testing.M) { os.Exit(sshdtest.RunWithHome(m)) }
 
 type fixture struct {
 	t    testing.TB
-	home string // $HOME, holding ~/.ssh/known_hosts
 	key  string // a client key file
 	pub  string
 	pool *Pool
@@ -44,7 +43,6 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	dir := t.TempDir()
-	home := os.Getenv("HOME")
 	key := filepath.Join(dir, "id_test")
 	pub, err := sshdtest.ClientKey(key)
 	if err != nil {
@@ -55,13 +53,13 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	env := &builtins.Env{Run: "t", Store: store, Secrets: &builtins.Masker{}}
-	f := &fixture{t: t, home: home, key: key, pub: pub, env: env, pool: PoolOf(env)}
+	f := &fixture{t: t, key: key, pub: pub, env: env, pool: PoolOf(env)}
 	t.Cleanup(func() { env.Close(); store.Close() })
 	return f
 }
 
-// server starts sshd accepting the fixture's key; known adds its host
-// key to ~/.ssh/known_hosts.
+// server starts sshd accepting the fixture's key; known pins its host
+// key in ~/.ssh/known_hosts.
 func (f *fixture) server(cfg sshdtest.Config, known bool) *sshdtest.Server {
 	f.t.Helper()
 	cfg.AuthorizedKeys = append(cfg.AuthorizedKeys, f.pub)
@@ -71,12 +69,10 @@ func (f *fixture) server(cfg sshdtest.Config, known bool) *sshdtest.Server {
 	}
 	f.t.Cleanup(s.Stop)
 	if known {
-		f.addKnownHost(s.KnownHostsLine())
+		sshdtest.KnowHost(f.t, s.KnownHostsLine())
 	}
 	return s
 }
-
-func (f *fixture) addKnownHost(line string) { sshdtest.KnowHost(f.t, line) }
 
 func endpoint(s *sshdtest.Server, key string) builtins.Endpoint {
 	return builtins.Endpoint{Label: "h" + strconv.Itoa(s.Port), Host: "127.0.0.1", Port: s.Port, User: s.User, KeyFile: key,
@@ -179,7 +175,7 @@ func TestOpenSSHHostKeys(t *testing.T) {
 	// known_hosts with another key for it: refused with both fingerprints.
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	impostor, _ := ssh.NewSignerFromKey(priv)
-	f.addKnownHost("[127.0.0.1]:" + strconv.Itoa(s.Port) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(impostor.PublicKey()))))
+	sshdtest.KnowHost(t, "[127.0.0.1]:"+strconv.Itoa(s.Port)+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(impostor.PublicKey()))))
 	_, err = f.run(ep, "true")
 	if !errors.As(err, &hk) || hk.Want != ssh.FingerprintSHA256(impostor.PublicKey()) || hk.Got != ssh.FingerprintSHA256(s.HostKey) {
 		t.Fatalf("known_hosts mismatch: %v", err)

@@ -86,12 +86,9 @@ func ensureRouter(n, inet *network, nat netip.Addr, publics map[string]string, i
 	}
 	r := routerName(key)
 	gw := netip.PrefixFrom(n.gateway(), n.Subnet.Bits()).String()
-	for _, link := range [][]string{
-		{"ip", "link", "add", lanPort(key), "type", "veth", "peer", "name", "lan", "netns", r},
-		{"ip", "link", "add", wanPort(key), "type", "veth", "peer", "name", "wan", "netns", r},
-	} {
-		if !bridgeExists(link[3]) {
-			if err := ipSteps(link); err != nil {
+	for port, peer := range map[string]string{lanPort(key): "lan", wanPort(key): "wan"} {
+		if !bridgeExists(port) {
+			if err := ipSteps([]string{"ip", "link", "add", port, "type", "veth", "peer", "name", peer, "netns", r}); err != nil {
 				return err
 			}
 		}
