@@ -21,6 +21,16 @@ import (
 // The test binary doubles as the emulator's node server.
 func TestMain(m *testing.M) {
 	local.ServeIfAsked()
+	// The emulators' password and region, the same for every emulator,
+	// set once for the process: the tests that wait on servers run in
+	// parallel, which t.Setenv rules out. Each emulator's address is in
+	// its spec, as fleet lays a unit's recorded location over its spec
+	// for every call after the first. The test of OS_* alone t.Setenvs
+	// them and runs alone.
+	for k, v := range map[string]string{"OS_PASSWORD": osemu.Password, "OS_REGION_NAME": osemu.Region,
+		"OS_AUTH_URL": "", "OS_USERNAME": "", "OS_PROJECT_NAME": "", "OS_DOMAIN_NAME": "", "OS_CLOUD": ""} {
+		os.Setenv(k, v)
+	}
 	code := m.Run()
 	if cloud != nil && os.Getenv("KUMO_REALSTACK_DIR") == "" {
 		cloud.Stop()
@@ -43,11 +53,8 @@ func emulator(t testing.TB, opts osemu.Options) (*osemu.Server, map[string]any) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { emu.Shutdown(); cancel() })
-	for k, v := range map[string]string{"OS_AUTH_URL": url, "OS_USERNAME": osemu.User, "OS_PASSWORD": osemu.Password,
-		"OS_PROJECT_NAME": osemu.Project, "OS_DOMAIN_NAME": osemu.Domain, "OS_REGION_NAME": osemu.Region, "OS_CLOUD": ""} {
-		t.Setenv(k, v)
-	}
-	return emu, map[string]any{"flavor_name": "m1.small", "image": "ubuntu-22.04", "ports": []any{80}}
+	return emu, map[string]any{"flavor_name": "m1.small", "image": "ubuntu-22.04", "ports": []any{80},
+		"auth_url": url, "username": osemu.User, "project_name": osemu.Project, "domain_name": osemu.Domain}
 }
 
 func fast() *Provider {
@@ -59,6 +66,7 @@ func fast() *Provider {
 // TestConformance: the harness every provider passes, against the
 // OpenStack emulator, counting the servers it holds.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	emu, spec := emulator(t, osemu.Options{})
 	providertest.Run(t, providertest.Harness{
 		Provider: fast(), Flavor: "small", Spec: spec, Power: true, SSH: true,
@@ -79,6 +87,7 @@ func TestConformance(t *testing.T) {
 // by its metadata), the group's key pair and security group deleted
 // with it.
 func TestFloatingIPsAndGroupResources(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	emu, spec := emulator(t, osemu.Options{})
 	spec["floating_ip"] = true
@@ -120,6 +129,7 @@ func TestFloatingIPsAndGroupResources(t *testing.T) {
 }
 
 func TestRateLimitsAnd5xxAreRetried(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, spec := emulator(t, osemu.Options{Faults: emulate.Faults{ThrottleEvery: 3, FailEvery: 7}})
 	p := fast()
@@ -142,9 +152,16 @@ func TestRateLimitsAnd5xxAreRetried(t *testing.T) {
 	}
 }
 
+// TestBadSpecsFailBeforeAnythingIsCreated, with the credentials in OS_*
+// variables alone, as a first run reads them.
 func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 	ctx := context.Background()
 	emu, spec := emulator(t, osemu.Options{})
+	for k, env := range map[string]string{"auth_url": "OS_AUTH_URL", "username": "OS_USERNAME",
+		"project_name": "OS_PROJECT_NAME", "domain_name": "OS_DOMAIN_NAME"} {
+		t.Setenv(env, spec[k].(string))
+		delete(spec, k)
+	}
 	with := func(k string, v any) map[string]any {
 		s := map[string]any{}
 		for kk, vv := range spec {
@@ -187,6 +204,7 @@ func TestBadSpecsFailBeforeAnythingIsCreated(t *testing.T) {
 // TestCloud: one key pair and one security group per unit group, right
 // as the group changes (the harness every cloud provider passes).
 func TestCloud(t *testing.T) {
+	t.Parallel()
 	emu, spec := emulator(t, osemu.Options{})
 	providertest.RunCloud(t, providertest.Cloud{
 		New: func() providers.Provider { return fast() }, Spec: spec,
@@ -202,6 +220,7 @@ func TestCloud(t *testing.T) {
 // the scheduler's "No valid host was found", which kumo says is a
 // capacity error; another flavor still fits.
 func TestNoValidHostIsACapacityError(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	emu, spec := emulator(t, osemu.Options{Capacity: map[string]int{"m1.small": 1}})
 	key := providertest.AuthorizedKey(t)
@@ -229,6 +248,7 @@ func TestNoValidHostIsACapacityError(t *testing.T) {
 // A zone out of room for a flavor: servers asked for there fail for
 // capacity, the flavor still fits in another zone.
 func TestZoneCapacity(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	emu, spec := emulator(t, osemu.Options{Capacity: map[string]int{"m1.small@az1": 1}})
 	key := providertest.AuthorizedKey(t)
