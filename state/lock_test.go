@@ -36,6 +36,7 @@ func holdInAnotherProcess(t *testing.T, location, run string, env ...string) *ex
 // lock (not written through another connection), and stays refused,
 // while another process can take the run at once.
 func TestPostgresWritesGoThroughTheLocksSession(t *testing.T) {
+	t.Parallel()
 	s := openPostgres(t)
 	l, err := s.LockRun("r")
 	if err != nil {
@@ -50,8 +51,11 @@ func TestPostgresWritesGoThroughTheLocksSession(t *testing.T) {
 		t.Fatalf("lock backend = %d, %v", backend, err)
 	}
 	other := openPostgresAt(t, pgLocation(t, s))
-	if _, err := other.DB.DB.Exec(`SELECT pg_terminate_backend($1)`, backend); err != nil {
-		t.Fatal(err)
+	// Waits until the session has ended (it ends on a signal, and the
+	// lock goes with it).
+	var ended bool
+	if err := other.DB.DB.QueryRow(`SELECT pg_terminate_backend($1, 10000)`, backend).Scan(&ended); err != nil || !ended {
+		t.Fatalf("ending session %d: %v, %v", backend, ended, err)
 	}
 	for _, write := range []func() error{
 		func() error { return s.AppendCall("r", Call{Cell: 1, Seq: 1, Builtin: "b", Args: "b()", Result: "{}"}) },
@@ -121,6 +125,7 @@ func TestPostgresLocksShareOneSession(t *testing.T) {
 // PostgreSQL: while it beats); a PostgreSQL holder stopped long enough
 // to miss six heartbeats has its session ended.
 func TestBreakLock(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		s := openTemp(t)
 		if _, err := s.BreakLock("r"); !errors.Is(err, ErrNotLocked) {
@@ -191,6 +196,7 @@ func openPostgresAt(t *testing.T, location string) *Store {
 // from version 3 on (version 1 has its own test) and PostgreSQL
 // environments from 6 on, with their rows kept.
 func TestMigratesOlderSchemas(t *testing.T) {
+	t.Parallel()
 	for v := 3; v < schemaVersion; v++ {
 		path := filepath.Join(t.TempDir(), "state.db")
 		db, err := sql.Open("sqlite3", "file:"+path)

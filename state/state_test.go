@@ -91,6 +91,7 @@ func TestStateFileIsPrivate(t *testing.T) {
 // kill -9 of the holder frees the lock: the kernel closes its flock, or
 // PostgreSQL ends its session.
 func TestLockRefusesLiveHolderAndTakesOverDeadOne(t *testing.T) {
+	t.Parallel()
 	eachBackend(t, testLockRefusesLiveHolderAndTakesOverDeadOne)
 }
 
@@ -451,6 +452,7 @@ func testRecordsOfEveryKind(t *testing.T, s *Store) {
 // A state copied from SQLite to PostgreSQL and back holds the same rows,
 // byte for byte; a copy refuses a destination that holds a state.
 func TestCopyRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := openTemp(t)
 	testCellHistory(t, src)
 	testCellsAndJournal(t, src)
