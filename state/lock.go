@@ -45,6 +45,10 @@ func (e *LockedError) Error() string {
 	if e.Who != "" {
 		return fmt.Sprintf("run %q is in use by %s; wait for it to finish, or ask them to stop it", e.Run, lockedBy(e))
 	}
+	if e.PID <= 0 {
+		// Taken a moment ago, its holder not yet written (or just let go).
+		return fmt.Sprintf("run %q is in use by another kumo process; wait for it to finish, or try again", e.Run)
+	}
 	return fmt.Sprintf("run %q is in use by kumo process %d; wait for it to finish or stop it (kill %d)", e.Run, e.PID, e.PID)
 }
 
@@ -86,7 +90,11 @@ func (l *Lock) Unlock() error {
 		return nil
 	}
 	l.f.Truncate(0)
-	err := l.f.Close() // closing the descriptor releases the flock
+	// Unlocked explicitly, not by the close alone: a child forked this
+	// moment (an ssh, a node server) shares the descriptor until it
+	// execs, and the lock would outlive Unlock by that long.
+	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := l.f.Close()
 	l.f = nil
 	return err
 }

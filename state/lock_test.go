@@ -277,3 +277,29 @@ func tableNames() []string {
 	names := append([]string{}, stateTables...)
 	return append(names, "holders")
 }
+
+// A child forked while the run is locked shares the lock's descriptor
+// until it execs (or here, as long as it lives): Unlock still frees the
+// run at once, for the next process.
+func TestUnlockFreesTheRunWhileAChildSharesTheDescriptor(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	l, err := s.LockRun("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("sleep", "10")
+	child.ExtraFiles = []*os.File{l.f}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.LockRun("r")
+	if err != nil {
+		t.Fatalf("the run is still locked after Unlock: %v", err)
+	}
+	again.Unlock()
+}

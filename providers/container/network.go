@@ -118,7 +118,9 @@ func netLock(dir string) (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { f.Close() }, nil
+	// LOCK_UN before the close: a child forked this moment (ip, nft)
+	// shares the descriptor, and the lock, until it execs.
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 func netKey(stateDir, run, group string) string {
