@@ -24,8 +24,9 @@ const serverLockName = "server.lock"
 // errServed says another server already serves the node.
 var errServed = errors.New("another server already serves this node")
 
-// takeServerLock takes the node's lock, trying for a while: serverUp
-// holds it for an instant when it looks.
+// takeServerLock takes the node's lock, trying for a while if its holder
+// is starting or stopping (or is serverUp taking it for an instant to
+// look), and giving up at once if the holder serves the node.
 func takeServerLock(dir string, wait time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, serverLockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -47,7 +48,9 @@ func takeServerLock(dir string, wait time.Duration) (*os.File, error) {
 			}
 			return f, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+		// A holder that has written its pid serves the node: no need to
+		// wait for it. One that has not is starting or stopping.
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) || filePID(dir) > 0 {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
 				return nil, errServed

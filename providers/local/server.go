@@ -93,8 +93,10 @@ func Serve(dir string, ready io.WriteCloser) error {
 		}
 		go n.serveConn(c)
 	}
-	killNodeProcesses(m.Token, os.Getpid())
+	// The pid file goes first: a server that holds the lock without it
+	// is starting or stopping, and one started now waits for the lock.
 	os.Remove(filepath.Join(dir, "server.pid"))
+	killNodeProcesses(m.Token, os.Getpid())
 	return nil
 }
 
@@ -107,7 +109,7 @@ type node struct {
 // watchFolder stops the server if its folder is removed behind its back
 // (rm -rf .kumo), so that no orphan server outlives its node.
 func (n *node) watchFolder(ctx context.Context, stop func()) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
