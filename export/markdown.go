@@ -3,7 +3,7 @@ package export
 import (
 	"bytes"
 	"fmt"
-	"html/template"
+	"html"
 	"strings"
 	"time"
 
@@ -87,24 +87,13 @@ func (nb *Notebook) facts() [][2]string {
 	return append(out, [2]string{"kumo", nb.Run.Version})
 }
 
-var page = template.Must(template.New("run").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+// style is the page's look: kumo's own, small and without scripts.
+const style = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;border-radius:4px}
 .cell{margin:1.2rem 0}.status{color:#555;font-size:.9rem}
 .failed .status,.error{color:#b00}.out pre{background:#fff;border-left:3px solid #ccc}
 .node{color:#555;font-size:.8rem}
-</style></head><body>
-<h1>Run {{.Run.Name}}</h1>
-<ul>{{range .Facts}}<li>{{index . 0}}: {{index . 1}}</li>{{end}}</ul>
-{{range .Cells}}<div class="cell {{.Class}}">{{if eq .Class "prose"}}{{.Prose}}{{else}}
-<div class="status"><b>{{.Label}}</b> · {{.Status}}</div>
-<pre><code>{{.Code}}</code></pre>{{range .Blocks}}
-<div class="out">{{if .Source}}<div class="node">{{.Source}} · {{.Stream}}</div>{{end}}<pre>{{.Text}}</pre></div>{{end}}
-{{if .Error}}<pre class="error">{{.Error}}</pre>{{end}}{{end}}</div>
-{{end}}</body></html>
-`))
+`
 
 // title names the page: the recipe's heading and the run.
 func (nb *Notebook) title() string {
@@ -115,43 +104,48 @@ func (nb *Notebook) title() string {
 }
 
 // HTML renders the notebook with kumo's own page (kumo export uses
-// nbconvert instead when it is installed).
+// nbconvert instead when it is installed). It is written, not a
+// template: executing a text or html template anywhere in a program
+// keeps every exported method of every type in its binary (the linker
+// cannot tell which a template calls), which doubled kumo's size and
+// start-up time.
 func (nb *Notebook) HTML() ([]byte, error) {
-	type htmlBlock struct{ Source, Stream, Text string }
-	type htmlCell struct {
-		Class, Label, Status, Code, Error string
-		Prose                             template.HTML
-		Blocks                            []htmlBlock
+	var b strings.Builder
+	esc := html.EscapeString
+	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title>\n<style>\n%s</style></head><body>\n", esc(nb.title()), style)
+	fmt.Fprintf(&b, "<h1>Run %s</h1>\n<ul>", esc(nb.Run.Name))
+	for _, f := range nb.facts() {
+		fmt.Fprintf(&b, "<li>%s: %s</li>", esc(f[0]), esc(f[1]))
 	}
-	data := struct {
-		Run   Run
-		Title string
-		Facts [][2]string
-		Cells []htmlCell
-	}{Run: nb.Run, Title: nb.title(), Facts: nb.facts()}
+	b.WriteString("</ul>\n")
 	md := goldmark.New()
 	for _, c := range nb.Cells {
 		if !c.Runnable() {
-			var buf bytes.Buffer
 			// goldmark escapes raw HTML by default: prose cannot inject markup.
-			if err := md.Convert([]byte(FenceIndentedCode(c.Prose())), &buf); err != nil {
+			var prose bytes.Buffer
+			if err := md.Convert([]byte(FenceIndentedCode(c.Prose())), &prose); err != nil {
 				return nil, err
 			}
-			data.Cells = append(data.Cells, htmlCell{Class: "prose", Prose: template.HTML(buf.String())})
+			fmt.Fprintf(&b, "<div class=\"cell prose\">%s</div>\n", prose.String())
 			continue
 		}
-		hc := htmlCell{Class: string(c.Status), Label: c.label(), Status: c.statusText(), Code: c.Body()}
+		fmt.Fprintf(&b, "<div class=\"cell %s\">\n<div class=\"status\"><b>%s</b> · %s</div>\n<pre><code>%s</code></pre>",
+			esc(string(c.Status)), esc(c.label()), esc(c.statusText()), esc(c.Body()))
 		for _, blk := range blocks(c.Output) {
-			hc.Blocks = append(hc.Blocks, htmlBlock{blk.Source, string(blk.Stream), strings.Join(blk.Lines, "\n")})
+			b.WriteString("\n<div class=\"out\">")
+			if blk.Source != "" {
+				fmt.Fprintf(&b, "<div class=\"node\">%s · %s</div>", esc(blk.Source), esc(string(blk.Stream)))
+			}
+			fmt.Fprintf(&b, "<pre>%s</pre></div>", esc(strings.Join(blk.Lines, "\n")))
 		}
-		if c.Status == Failed {
-			hc.Error = c.Error
+		b.WriteString("\n")
+		if c.Status == Failed && c.Error != "" {
+			fmt.Fprintf(&b, "<pre class=\"error\">%s</pre>", esc(c.Error))
 		}
-		data.Cells = append(data.Cells, hc)
+		b.WriteString("</div>\n")
 	}
-	var buf bytes.Buffer
-	err := page.Execute(&buf, data)
-	return buf.Bytes(), err
+	b.WriteString("</body></html>\n")
+	return []byte(b.String()), nil
 }
 
 // FenceIndentedCode turns each block of lines indented by four spaces

@@ -124,7 +124,6 @@ touching anything and resumes at the first failed or edited one.`,
   kumo destroy --name hello --yes    # delete what a run made
   kumo completion bash > /etc/bash_completion.d/kumo`,
 	}
-	root.SetVersionTemplate("kumo {{.Version}}\n")
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)

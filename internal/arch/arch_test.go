@@ -4,13 +4,15 @@
 package arch
 
 import (
-	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -23,21 +25,29 @@ type pkg struct {
 	GoFiles    []string
 }
 
-func packages(t *testing.T) []pkg {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-json", module+"...").Output()
+// listed is the module's packages, listed once for both tests (go list
+// is most of their time).
+var listed = sync.OnceValues(func() ([]pkg, error) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{join .Imports \" \"}}\t{{join .GoFiles \" \"}}", module+"...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		return nil, fmt.Errorf("go list: %v", err)
 	}
 	var pkgs []pkg
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	for dec.More() {
-		var p pkg
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("go list: %q is not 4 fields", line)
 		}
-		p.ImportPath = strings.TrimPrefix(p.ImportPath, module)
-		pkgs = append(pkgs, p)
+		pkgs = append(pkgs, pkg{ImportPath: strings.TrimPrefix(f[0], module), Dir: f[1], Imports: strings.Fields(f[2]), GoFiles: strings.Fields(f[3])})
+	}
+	return pkgs, nil
+})
+
+func packages(t *testing.T) []pkg {
+	t.Helper()
+	pkgs, err := listed()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return pkgs
 }
@@ -139,4 +149,43 @@ func TestResourcesThroughTheFleet(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestKumoKeepsDeadCodeElimination: nothing in kumo may call a method
+// by a name known only when it runs (reflect's Method or MethodByName,
+// as executing a text/template or html/template does). One such call
+// makes the linker keep every exported method of every type kumo uses:
+// the AWS SDK's EC2 client alone has thousands, which made kumo twice
+// the size and each kumo process a third slower to start.
+func TestKumoKeepsDeadCodeElimination(t *testing.T) {
+	if testing.Short() {
+		t.Skip("links kumo (5 s): make test runs it")
+	}
+	cmd := exec.Command("go", "build", "-ldflags=-dumpdep", "-o", os.DevNull, module+"cmd/kumo")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, tail(out))
+	}
+	marked := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if fn, _, ok := strings.Cut(line, " <ReflectMethod>"); ok {
+			if _, fn, ok = strings.Cut(fn, " -> "); !ok {
+				fn, _, _ = strings.Cut(line, " <ReflectMethod>")
+			}
+			marked[fn] = true
+		}
+	}
+	for fn := range marked {
+		t.Errorf("kumo reaches %s, which calls a method by a name known only when it runs, so the linker keeps every exported method. "+
+			"Write the output with fmt rather than a template (as export.HTML does); "+
+			"go build -ldflags=-dumpdep ./cmd/kumo 2>&1 | grep ReflectMethod, or github.com/aarzilli/whydeadcode, shows who reaches it", fn)
+	}
+}
+
+// tail is the end of a long output, for a failure message.
+func tail(b []byte) []byte {
+	if len(b) > 4000 {
+		return b[len(b)-4000:]
+	}
+	return b
 }

@@ -2,8 +2,8 @@ package realstack
 
 // The services' configuration: one admin user for everything (a test
 // cloud's, not a deployment's), databases on MariaDB's socket, RPC on
-// RabbitMQ, every listener on loopback. Rendered with text/template
-// from the cloud's ports and folder.
+// RabbitMQ, every listener on loopback. Their {{.Placeholders}} are
+// replaced by the cloud's ports and folder (Cloud.write).
 
 const authBlock = `www_authenticate_uri = {{.AuthURL}}
 auth_url = {{.AuthURL}}

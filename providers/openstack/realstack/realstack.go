@@ -28,7 +28,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"text/template"
 	"time"
 
 	"github.com/kumo-dev/kumo/internal/loopback"
@@ -255,21 +254,28 @@ func (c *Cloud) Transport() string {
 	return fmt.Sprintf("rabbit://guest:guest@127.0.0.1:%d/", c.Ports.AMQP)
 }
 
-// write renders a configuration template into the cloud's folder.
+// write renders a configuration into the cloud's folder: each of its
+// placeholders ({{.Dir}}, {{.DB "nova"}}...) replaced by the cloud's
+// value. Replaced, not executed as a text/template: a template executed
+// anywhere in a binary makes the linker keep every method of every type
+// in it, and this package is linked into kumo's test binary, which the
+// end-to-end scripts run hundreds of times as kumo.
 func (c *Cloud) write(path, text string) error {
-	t, err := template.New(path).Parse(text)
-	if err != nil {
-		return err
+	pairs := []string{"{{.AuthURL}}", c.AuthURL, "{{.Dir}}", c.Dir, "{{.Password}}", c.Password, "{{.Transport}}", c.Transport(),
+		"{{.Ports.Glance}}", strconv.Itoa(c.Ports.Glance), "{{.Ports.Neutron}}", strconv.Itoa(c.Ports.Neutron), "{{.Ports.Nova}}", strconv.Itoa(c.Ports.Nova)}
+	for _, db := range []string{"keystone", "placement", "glance", "neutron", "nova", "nova_api"} {
+		pairs = append(pairs, `{{.DB "`+db+`"}}`, c.DB(db))
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, c); err != nil {
-		return err
+	b := strings.NewReplacer(pairs...).Replace(text)
+	if i := strings.Index(b, "{{"); i >= 0 {
+		end, _, _ := strings.Cut(b[i:], "}}")
+		return fmt.Errorf("%s: no value for %s}}: add it to write", path, end)
 	}
 	full := filepath.Join(c.Dir, path)
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(full, b.Bytes(), 0o600)
+	return os.WriteFile(full, []byte(b), 0o600)
 }
 
 // command is a process of the cloud in a process group of its own,
