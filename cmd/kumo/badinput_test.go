@@ -17,6 +17,7 @@ import (
 // case runs kumo once and expects exit 2 (exit2), the message that says
 // where and what to do (stderr), and nothing made (nothing).
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	cases, _ := filepath.Glob("testdata/badinput/*.txtar")
 	if len(cases) < 40 {
 		t.Errorf("the corpus has %d cases; it keeps at least 40", len(cases))

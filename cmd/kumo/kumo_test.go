@@ -622,6 +622,7 @@ func cmdContainers(ts *testscript.TestScript, neg bool, args []string) {
 // processes never change one run's resources at once.
 // On PostgreSQL both are advisory locks on the store's one session.
 func TestJoiningARunTakesItsLock(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		store, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
 		if err != nil {

@@ -139,6 +139,7 @@ func exited(t *testing.T, cmd *exec.Cmd) int {
 }
 
 func TestREPLUnderATerminal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cmd, tty, sc := kumoUnderPTY(t, dir, "repl")
 	sc.waitFor(t, ">>> ", 1)

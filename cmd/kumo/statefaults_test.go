@@ -27,6 +27,7 @@ print("done")
 // a full or read-only state stays sound and the same command resumes
 // once the cause is gone; a damaged one is refused and left untouched.
 func TestStateFaults(t *testing.T) {
+	t.Parallel()
 	if os.Getuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root")
 	}
