@@ -19,9 +19,11 @@ import (
 	"github.com/kumo-dev/kumo/internal/loopback"
 )
 
+// Each test waits on a port or server of its own: they run in parallel.
 func fixture(t *testing.T) *builtinstest.Fixture { return builtinstest.New(t, Builtins...) }
 
 func TestWaitPortWaitsForTheListener(t *testing.T) {
+	t.Parallel()
 	f := fixture(t)
 	port, err := loopback.FreePort()
 	if err != nil {
@@ -48,6 +50,7 @@ func TestWaitPortWaitsForTheListener(t *testing.T) {
 }
 
 func TestWaitPortGivesUpSayingWhatItGot(t *testing.T) {
+	t.Parallel()
 	f := fixture(t)
 	port, _ := loopback.FreePort() // nothing listens there
 	err := f.Exec(fmt.Sprintf(`wait_port("127.0.0.1", %d, timeout = "300ms")`, port))
@@ -65,6 +68,7 @@ func TestWaitPortGivesUpSayingWhatItGot(t *testing.T) {
 }
 
 func TestWaitPortStopsOnCtrlC(t *testing.T) {
+	t.Parallel()
 	f := fixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.Ctx = ctx
@@ -78,6 +82,7 @@ func TestWaitPortStopsOnCtrlC(t *testing.T) {
 }
 
 func TestWaitHTTPPollsUntilTheStatus(t *testing.T) {
+	t.Parallel()
 	f := fixture(t)
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +109,7 @@ func TestWaitHTTPPollsUntilTheStatus(t *testing.T) {
 }
 
 func TestWaitHTTPGivesUpOnAnotherStatus(t *testing.T) {
+	t.Parallel()
 	f := fixture(t)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
