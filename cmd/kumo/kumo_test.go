@@ -190,8 +190,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			sock := filepath.Join(os.TempDir(), "kumo-tui-"+strconv.Itoa(freePort(env.T()))+".sock")
 			env.Setenv("TMUXSOCK", sock)
 			env.Defer(func() {
-				exec.Command("tmux", "-S", sock, "kill-server").Run()
-				os.Remove(sock)
+				if _, err := os.Stat(sock); err == nil { // most scripts never start one
+					exec.Command("tmux", "-S", sock, "kill-server").Run()
+					os.Remove(sock)
+				}
 			})
 			// Should a script fail half-way, stop its nodes anyway:
 			// container nodes cleanly (killing nspawn would orphan them).
