@@ -168,11 +168,12 @@ func TestKumoKeepsDeadCodeElimination(t *testing.T) {
 	}
 	marked := map[string]bool{}
 	for _, line := range strings.Split(string(out), "\n") {
-		if fn, _, ok := strings.Cut(line, " <ReflectMethod>"); ok {
-			if _, fn, ok = strings.Cut(fn, " -> "); !ok {
-				fn, _, _ = strings.Cut(line, " <ReflectMethod>")
+		// "caller -> fn <ReflectMethod>" or "fn <ReflectMethod> -> callee".
+		if before, _, ok := strings.Cut(line, " <ReflectMethod>"); ok {
+			if i := strings.LastIndex(before, " -> "); i >= 0 {
+				before = before[i+len(" -> "):]
 			}
-			marked[fn] = true
+			marked[before] = true
 		}
 	}
 	for fn := range marked {
