@@ -34,7 +34,7 @@ import (
 // --name makes a copy of its environment.)
 func (e *Engine) OpenGroup(call Call, name string, create bool) (Group, *Engine, error) {
 	_, err := e.Store.Resource(state.Query{Run: e.Run, Kind: state.KindGroup, Name: name})
-	if err == nil || create {
+	if err == nil {
 		g, err := e.group(call, name)
 		return groupOf(g), e, err
 	}
@@ -44,6 +44,16 @@ func (e *Engine) OpenGroup(call Call, name string, create bool) (Group, *Engine,
 	found, err := e.Store.Resources(state.Query{Kind: state.KindGroup, Name: name})
 	if err != nil {
 		return Group{}, nil, err
+	}
+	if create {
+		// A new, empty group where another run has one of that name is
+		// what a copy of an environment wants, and a surprise in a REPL
+		// meant to look at that run's: say which it is.
+		if len(found) > 0 {
+			e.note("unit group %s: a new one in run %s; run %s has one of that name too (to work on it: kumo repl --name %s, or unit_group(%q, create = False) in a run that has none)", name, e.Run, found[0].Run, found[0].Run, name)
+		}
+		g, err := e.group(call, name)
+		return groupOf(g), e, err
 	}
 	switch len(found) {
 	case 0:
