@@ -24,7 +24,7 @@ TEST_DEB_DEPS  := /usr/sbin/sshd:openssh-server ssh:openssh-client sudo:sudo \
                   openstack:python3-openstackclient /usr/bin/aws:awscli \
                   /usr/lib/postgresql/15/bin/initdb:postgresql /usr/sbin/pgbouncer:pgbouncer \
                   gpg:gnupg /usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring /etc/services:netbase \
-                  jupyter:jupyter-client jupyter-console:jupyter-console jupyter-nbconvert:jupyter-nbconvert \
+                  jupyter-kernelspec:jupyter-client jupyter-console:jupyter-console jupyter-nbconvert:jupyter-nbconvert \
                   /usr/lib/python3/dist-packages/nbclient:python3-nbclient \
                   /usr/lib/python3/dist-packages/jupyter_kernel_test:python3-jupyter-kernel-test
 BENCH_DEB_DEPS := ansible:ansible parallel-ssh:pssh
